@@ -1,0 +1,165 @@
+"""The config file (TOML, contract section 2) and its environment overrides.
+
+Everything is validated at start-up: unknown keys, unknown provider types, missing
+secrets and insecure settings are refused with one ``ConfigError`` that names the
+file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from receiver.errors import ConfigError
+from receiver.providers import PROVIDER_TYPES, Provider
+
+DEFAULT_CONFIG = Path("receiver.toml")
+_PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseModel):
+    """The top-level keys of the config file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = "sqlite:///receiver.db"
+    public_base_url: HttpUrl | None = None
+    max_body_bytes: int = Field(default=262144, ge=1024, le=16 * 1024 * 1024)
+    trusted_proxies: list[IPNetwork] = Field(default_factory=list)
+    session_secret: str = Field(min_length=32)
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[IPNetwork]:
+        networks = [ipaddress.ip_network(v, strict=False) for v in values]
+        for network in networks:
+            if network.prefixlen == 0:
+                raise ValueError(f"{network} would trust every client's X-Forwarded-* headers")
+        return networks
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        if not url.startswith("sqlite:///"):
+            raise ValueError("must be sqlite:///PATH (PostgreSQL is not supported yet)")
+        return url
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated configuration with its providers built."""
+
+    source: Path
+    settings: Settings
+    providers: dict[str, Provider]
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file; a relative path is relative to the config file's folder."""
+        path = Path(self.settings.database_url.removeprefix("sqlite:///"))
+        return path if path.is_absolute() else self.source.parent / path
+
+    @property
+    def insecure_providers(self) -> list[str]:
+        return [name for name, p in self.providers.items() if not p.verifies]
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc if part not in ("function-after",))
+
+
+def _error(source: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+    first = exc.errors(include_url=False)[0]
+    key = prefix + _key_path(first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "extra_forbidden":
+        message = "is not a known key"
+    if message.startswith("secrets"):  # raised by a model validator about one key
+        key, _, message = message.partition(": ")
+        key = prefix.rstrip(".") + "." + key if prefix else key
+    return ConfigError(str(source), key.rstrip("."), message)
+
+
+def _build_provider(source: Path, name: str, table: dict[str, Any]) -> Provider:
+    prefix = f"providers.{name}."
+    if not _PROVIDER_NAME.fullmatch(name):
+        raise ConfigError(
+            str(source), f"providers.{name}", "name must be a lower-case URL slug ([a-z0-9_-])"
+        )
+    kind = table.get("type")
+    if kind not in PROVIDER_TYPES:
+        known = ", ".join(sorted(PROVIDER_TYPES))
+        raise ConfigError(str(source), prefix + "type", f"must be one of: {known}")
+    provider_cls = PROVIDER_TYPES[kind]
+    try:
+        config = provider_cls.config_model.model_validate(table)
+    except ValidationError as exc:
+        raise _error(source, exc, prefix) from None
+    return provider_cls(name, config)
+
+
+def load(path: Path) -> Config:
+    """Read and validate a config file; ``RECEIVER_DATABASE_URL`` overrides its URL."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"is not valid TOML ({exc})") from None
+    if url := os.environ.get("RECEIVER_DATABASE_URL"):
+        raw["database_url"] = url
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _error(path, exc) from None
+    providers = {
+        name: _build_provider(path, name, table if isinstance(table, dict) else {})
+        for name, table in settings.providers.items()
+    }
+    return Config(source=path, settings=settings, providers=providers)
+
+
+def resolve_path(explicit: str | None) -> tuple[Path, bool]:
+    """The config file to use, and whether the user named it (flag or env)."""
+    named = explicit or os.environ.get("RECEIVER_CONFIG")
+    return (Path(named), True) if named else (DEFAULT_CONFIG, False)
+
+
+def write_default(path: Path, *, host: str, port: int) -> None:
+    """Create a fresh config (mode 0600) with one ``standard`` provider named ``default``."""
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    text = f"""\
+# receiver configuration, generated by `receiver serve` on {datetime.now(UTC):%Y-%m-%d}.
+# Reference: the README's "Configuration" section.
+database_url = "sqlite:///receiver.db"
+public_base_url = "http://{host}:{port}"
+max_body_bytes = 262144
+trusted_proxies = []
+session_secret = "{secrets.token_urlsafe(48)}"
+idempotency_ttl_seconds = 86400
+
+[providers.default]
+type = "standard"
+secrets = ["{webhook_secret}"]
+tolerance_seconds = 300
+"""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)

@@ -1,0 +1,38 @@
+"""The normalized delivery report every provider parser produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from receiver.core.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One delivery report, as the provider stated it and as we understood it.
+
+    ``status`` is None when the provider's word maps to none of ours; the word is
+    always kept in ``provider_status``. ``occurred_at`` is timezone-aware UTC.
+    """
+
+    event_id: str
+    provider_message_id: str
+    status: Status | None
+    provider_status: str
+    occurred_at: datetime
+    to: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What committing one request's reports did (the 200 answer's counts)."""
+
+    received: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    superseded: int = 0

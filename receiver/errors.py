@@ -1,0 +1,105 @@
+"""The one exception tree of receiver.
+
+Every error the service can answer with is a ``ReceiverError``; the HTTP edge maps
+it to RFC 9457 problem+json in one place (``receiver.http.problems``), and the CLI
+maps it to one line on stderr and an exit code.
+
+    ReceiverError                      status  code
+    ├── ConfigError                      -     (CLI exit 2) bad config file, key or env
+    ├── NotFound                        404    NOT_FOUND, PROVIDER_UNKNOWN
+    ├── PayloadTooLarge                 413    BODY_TOO_LARGE
+    ├── UnsupportedMediaType            415    CONTENT_TYPE_UNSUPPORTED
+    ├── SignatureError                  401    SIGNATURE_MISSING, SIGNATURE_MALFORMED,
+    │                                          SIGNATURE_INVALID, TIMESTAMP_STALE,
+    │                                          TIMESTAMP_FUTURE
+    ├── PayloadInvalid                  400    PAYLOAD_INVALID (names the field)
+    ├── BadRequest                      400    FILTER_INVALID, CURSOR_INVALID, ...
+    ├── Unauthorized                    401    UNAUTHORIZED
+    ├── Forbidden                       403    FORBIDDEN
+    └── StoreUnavailable                503    STORE_UNAVAILABLE (with Retry-After)
+
+These classes hold data only; nothing here does I/O, so the sans-IO core raises them.
+"""
+
+from __future__ import annotations
+
+
+class ReceiverError(Exception):
+    """Base of every error receiver raises on purpose."""
+
+    status: int = 500
+    code: str = "INTERNAL"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class ConfigError(ReceiverError):
+    """The config file or environment is unusable; names file, key and problem."""
+
+    code = "CONFIG_INVALID"
+    title = "Invalid configuration"
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+class NotFound(ReceiverError):
+    status, code, title = 404, "NOT_FOUND", "Not found"
+
+
+class PayloadTooLarge(ReceiverError):
+    status, code, title = 413, "BODY_TOO_LARGE", "Request body too large"
+
+
+class UnsupportedMediaType(ReceiverError):
+    status, code, title = 415, "CONTENT_TYPE_UNSUPPORTED", "Unsupported content type"
+
+
+class SignatureError(ReceiverError):
+    """The request's signature did not verify; ``code`` says which check failed."""
+
+    status, code, title = 401, "SIGNATURE_INVALID", "Signature verification failed"
+
+    @property
+    def reason(self) -> str:
+        """Short lower-case reason, used as a metrics label."""
+        return self.code.lower()
+
+
+class PayloadInvalid(ReceiverError):
+    """Signed but unparseable or invalid payload; ``field`` names the culprit."""
+
+    status, code, title = 400, "PAYLOAD_INVALID", "Invalid payload"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+
+
+class BadRequest(ReceiverError):
+    status, code, title = 400, "BAD_REQUEST", "Bad request"
+
+
+class Unauthorized(ReceiverError):
+    status, code, title = 401, "UNAUTHORIZED", "Authentication required"
+
+
+class Forbidden(ReceiverError):
+    status, code, title = 403, "FORBIDDEN", "Not allowed for this role"
+
+
+class StoreUnavailable(ReceiverError):
+    """The store could not commit; the sender should retry after ``retry_after`` s."""
+
+    status, code, title = 503, "STORE_UNAVAILABLE", "Store unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

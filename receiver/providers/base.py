@@ -1,0 +1,101 @@
+"""The one small interface every provider module implements.
+
+A provider is sans-IO: it gets the request as data (``InboundRequest``) and a clock,
+and answers with reports or raises ``SignatureError`` / ``PayloadInvalid``. The HTTP
+edge does everything else (body limits, the store, the answer's transport).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from receiver.core.reports import Outcome, Report
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A webhook request as received: raw bytes, lower-case header names.
+
+    ``url`` is the public URL the provider called: ``public_base_url`` + the raw
+    path + ``?`` + the raw query string (URL-signing schemes verify against it).
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query_string: bytes
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The HTTP answer a provider's sender expects once its reports are committed."""
+
+    status: int
+    body: bytes
+    media_type: str
+
+
+class ProviderConfig(BaseModel):
+    """Keys every ``[providers.NAME]`` table may hold; types extend it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    secrets: list[str] = Field(default_factory=list)
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    insecure_no_signature: bool = False
+    api_base_url: HttpUrl | None = None
+    api_key: str | None = None
+    sender: str | None = None
+    rate_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _secrets_or_explicitly_insecure(self) -> ProviderConfig:
+        if not self.secrets and not self.insecure_no_signature:
+            raise ValueError(
+                "secrets: at least one secret is required "
+                "(or set insecure_no_signature = true to turn verification off)"
+            )
+        return self
+
+
+class Provider(ABC):
+    """One configured provider: verifies, parses and answers its webhooks."""
+
+    type: ClassVar[str]
+    config_model: ClassVar[type[ProviderConfig]]
+    media_types: ClassVar[frozenset[str]]
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+
+    @property
+    def verifies(self) -> bool:
+        return not self.config.insecure_no_signature
+
+    @abstractmethod
+    def verify(self, request: InboundRequest, now: float) -> None:
+        """Raise SignatureError unless the request is authentic and fresh."""
+
+    @abstractmethod
+    def parse(self, request: InboundRequest) -> list[Report]:
+        """The request's reports; raise PayloadInvalid naming the bad field."""
+
+    def answer(self, outcome: Outcome) -> Answer:
+        """The 200 answer once committed: the contract's JSON counts by default."""
+        counts: dict[str, Any] = {
+            "received": outcome.received,
+            "applied": outcome.applied,
+            "duplicates": outcome.duplicates,
+            "superseded": outcome.superseded,
+        }
+        return Answer(200, json.dumps(counts).encode(), "application/json")

@@ -1,0 +1,133 @@
+"""Type ``standard``: our own JSON report, signed with Standard Webhooks v1.
+
+Payload (contract section 3)::
+
+    {"type": "message.status",
+     "data": {"message_id": "prov-123", "status": "delivered",
+              "occurred_at": "2026-11-23T09:59:58Z", "to": "+639171234567",
+              "error_code": null, "error_message": null}}
+
+``data`` may be a list (a batch); item i's event id is ``{webhook-id}:{i}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from receiver.core.reports import Report
+from receiver.core.signatures import standard_webhooks
+from receiver.core.status import parse_status
+from receiver.errors import PayloadInvalid
+from receiver.providers.base import InboundRequest, Provider, ProviderConfig
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+ShortText = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class StandardConfig(ProviderConfig):
+    type: Literal["standard"]
+
+    @field_validator("secrets")
+    @classmethod
+    def _whsec_secrets(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            try:
+                standard_webhooks.decode_secret(secret)
+            except ValueError as exc:
+                raise ValueError(f"secrets[{index}] {exc}") from None
+        return secrets
+
+
+class StandardReport(BaseModel):
+    """One delivery report in a ``standard`` payload."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: ShortText
+    status: Annotated[str, Field(min_length=1, max_length=64)]
+    occurred_at: AwareDatetime | None = None
+    to: Annotated[str, Field(pattern=E164)] | None = None
+    error_code: Annotated[str, Field(max_length=64)] | None = None
+    error_message: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class StandardPayload(BaseModel):
+    """The body of a ``standard`` webhook: one report or a batch of them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["message.status"]
+    data: StandardReport | Annotated[list[StandardReport], Field(min_length=1, max_length=1000)]
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part not in ("StandardReport", "list[StandardReport]"):
+            name += f".{part}" if name else part
+    return name or "body"
+
+
+def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "json_invalid":
+        return PayloadInvalid("body", "is not valid JSON")
+    return PayloadInvalid(_field_name(error["loc"]), error["msg"])
+
+
+class StandardProvider(Provider):
+    type: ClassVar[str] = "standard"
+    config_model: ClassVar[type[ProviderConfig]] = StandardConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        self._keys = [standard_webhooks.decode_secret(s) for s in config.secrets]
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        standard_webhooks.verify(
+            request.body,
+            request.headers,
+            self._keys,
+            now=now,
+            tolerance_seconds=self.config.tolerance_seconds,
+        )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        event_id = request.headers.get("webhook-id", "")
+        raw_timestamp = request.headers.get("webhook-timestamp", "")
+        if not event_id:
+            raise PayloadInvalid("webhook-id", "header is required")
+        try:
+            sent_at = datetime.fromtimestamp(int(raw_timestamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise PayloadInvalid("webhook-timestamp", "must be integer Unix seconds") from None
+        try:
+            payload = StandardPayload.model_validate_json(request.body)
+        except ValidationError as exc:
+            raise _payload_invalid(exc) from None
+        if isinstance(payload.data, list):
+            items = [(f"{event_id}:{i}", item) for i, item in enumerate(payload.data)]
+        else:
+            items = [(event_id, payload.data)]
+        return [
+            Report(
+                event_id=item_id,
+                provider_message_id=item.message_id,
+                status=parse_status(item.status),
+                provider_status=item.status,
+                occurred_at=(item.occurred_at or sent_at).astimezone(UTC),
+                to=item.to,
+                error_code=item.error_code,
+                error_message=item.error_message,
+            )
+            for item_id, item in items
+        ]
+
+
+__all__ = ["StandardConfig", "StandardPayload", "StandardProvider"]

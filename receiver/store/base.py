@@ -1,0 +1,152 @@
+"""The store's one small interface, its record types and shared helpers.
+
+Implementations: ``receiver.store.sqlite`` (embedded default). Every method that can
+fail for reasons outside the request raises ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Protocol
+
+from ulid import ULID
+
+from receiver.core.reports import Outcome, Report
+from receiver.core.status import FINAL, Status
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_SECTION = re.compile(r"^-- version: (\d+)\s*$", re.MULTILINE)
+
+
+def to_text(moment: datetime) -> str:
+    """A UTC timestamp as fixed-width text, so that text order is time order."""
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def from_text(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh time-ordered id such as ``msg_01M83W4W6P5BT4957GZMXWPSSY``."""
+    return prefix + str(ULID())
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The sections of ``schema.sql`` as (version, SQL), in order."""
+    text = resources.files("receiver.store").joinpath("schema.sql").read_text("utf-8")
+    parts = _SECTION.split(text)
+    return [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts), 2)]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """The request that carried reports, kept for export and replay."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: str
+    provider: str
+    provider_message_id: str | None
+    to: str | None
+    status: Status | None
+    error_code: str | None
+    error_message: str | None
+    client_reference: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime | None
+    report_count: int
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event_id: str
+    status: Status | None
+    provider_status: str
+    error_code: str | None
+    error_message: str | None
+    occurred_at: datetime
+    received_at: datetime
+    outcome: str
+    deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """Conditions of a message search; None means "any"."""
+
+    provider: str | None = None
+    provider_message_id: str | None = None
+    to: str | None = None
+    client_reference: str | None = None
+    status: Status | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a newest-first page ended: the last item's ``created_at`` and ``id``."""
+
+    created_at: str
+    id: str
+
+
+@dataclass(slots=True)
+class OutcomeCounter:
+    """Accumulates one request's counts while its reports are applied."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"applied": 0, "duplicates": 0, "superseded": 0}
+    )
+
+    def add(self, kind: str) -> None:
+        self.counts[kind] += 1
+
+    def outcome(self) -> Outcome:
+        return Outcome(received=sum(self.counts.values()), **self.counts)
+
+
+class Store(Protocol):
+    """What the HTTP edge and the CLI need from a store."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
+        """Apply reports durably; return only once committed to disk."""
+
+    async def get_message(self, message_id: str) -> MessageRecord | None: ...
+    async def find_messages(
+        self, where: MessageFilter, limit: int, after: Position | None
+    ) -> list[MessageRecord]: ...
+    async def message_events(self, message_id: str) -> list[EventRecord]: ...
+    async def add_staff(self, name: str, role: str, token_hash: str) -> StaffMember: ...
+    async def list_staff(self) -> list[StaffMember]: ...
+    async def revoke_staff(self, name: str) -> bool: ...
+    async def staff_by_token_hash(self, token_hash: str) -> StaffMember | None: ...

@@ -1,0 +1,486 @@
+"""The embedded SQLite store, with a durable group commit on the ingest path.
+
+Theory of operation
+-------------------
+Ingest: requests verify and parse on the event loop, then ``ingest`` puts their
+reports on a queue and awaits a future. One writer thread owns a stdlib ``sqlite3``
+connection (WAL, ``synchronous=FULL``). It takes everything waiting, applies it in
+one transaction (a savepoint per request, so one request's bug cannot spoil the
+others), commits once, and only then resolves each request's future: a 200 always
+means "on disk". If the transaction fails, it is rolled back whole and every
+request in it gets ``StoreUnavailable`` (503, the provider retries).
+
+Reads and the low-volume staff writes go through one ``aiosqlite`` connection;
+WAL lets them run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from receiver.core.reports import Outcome, Report
+from receiver.core.status import MessageState, Status, merge
+from receiver.errors import StoreUnavailable
+from receiver.store.base import (
+    EventRecord,
+    MessageFilter,
+    MessageRecord,
+    OutcomeCounter,
+    Position,
+    RawRequest,
+    StaffMember,
+    from_text,
+    migrations,
+    new_id,
+    to_text,
+)
+
+log = logging.getLogger("receiver.store")
+
+MAX_BATCH_REQUESTS = 512
+BUSY_TIMEOUT_MS = 5000
+_UNSTORED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+CommitObserver = Callable[[int, float], None]
+"""Called by the writer after each commit with (reports in the batch, seconds)."""
+
+
+@dataclass(slots=True)
+class _Job:
+    provider: str
+    raw: RawRequest
+    reports: Sequence[Report]
+    future: asyncio.Future[Outcome]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every schema.sql section newer than the database; return the version."""
+    current = _schema_version(conn)
+    sections = migrations()
+    newest = sections[-1][0]
+    if current > newest:
+        raise StoreUnavailable(
+            f"database schema version {current} is newer than this receiver ({newest})"
+        )
+    for version, sql in sections:
+        if version <= current:
+            continue
+        try:
+            conn.executescript("BEGIN IMMEDIATE;\n" + sql)  # leaves the transaction open
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        current = version
+    return current
+
+
+def _state(row: sqlite3.Row | None) -> MessageState:
+    if row is None:
+        return MessageState()
+    return MessageState(
+        status=Status(row["status"]) if row["status"] else None,
+        status_event_id=row["status_event_id"],
+        status_changed_at=from_text(row["status_changed_at"]) if row["status_changed_at"] else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        to=row["to_number"],
+    )
+
+
+def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
+    """Apply one request's reports inside the open transaction."""
+    counter = OutcomeCounter()
+    received = to_text(job.raw.received_at)
+    request_id: str | None = None
+    for report in job.reports:
+        redelivered = conn.execute(
+            "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?"
+            " WHERE provider = ? AND event_id = ?",
+            (received, job.provider, report.event_id),
+        ).rowcount
+        if redelivered:
+            counter.add("duplicates")
+            continue
+        if request_id is None:
+            request_id = new_id("req_")
+            headers = {k: v for k, v in job.raw.headers.items() if k not in _UNSTORED_HEADERS}
+            conn.execute(
+                "INSERT INTO raw_requests (id, provider, received_at, method, path, headers, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request_id,
+                    job.provider,
+                    received,
+                    job.raw.method,
+                    job.raw.path,
+                    json.dumps(headers),
+                    job.raw.body,
+                ),
+            )
+        row = conn.execute(
+            "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
+            " to_number FROM messages WHERE provider = ? AND provider_message_id = ?",
+            (job.provider, report.provider_message_id),
+        ).fetchone()
+        if row is None:
+            message_id = new_id("msg_")
+            conn.execute(
+                "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (message_id, job.provider, report.provider_message_id, received, received),
+            )
+        else:
+            message_id = row["id"]
+        decision = merge(_state(row), report)
+        state = decision.state
+        conn.execute(
+            "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
+            " error_code = ?, error_message = ?, to_number = ?,"
+            " report_count = report_count + 1, updated_at = ? WHERE id = ?",
+            (
+                state.status,
+                state.status_event_id,
+                to_text(state.status_changed_at) if state.status_changed_at else None,
+                state.error_code,
+                state.error_message,
+                state.to,
+                received,
+                message_id,
+            ),
+        )
+        outcome = "applied" if decision.applied else "superseded"
+        conn.execute(
+            "INSERT INTO events (provider, event_id, message_id, request_id, status,"
+            " provider_status, error_code, error_message, occurred_at, received_at,"
+            " last_received_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.provider,
+                report.event_id,
+                message_id,
+                request_id,
+                report.status,
+                report.provider_status,
+                report.error_code,
+                report.error_message,
+                to_text(report.occurred_at),
+                received,
+                received,
+                outcome,
+            ),
+        )
+        counter.add(outcome)
+    return counter.outcome()
+
+
+def _resolve(job: _Job, result: Outcome | BaseException) -> None:
+    def settle() -> None:
+        if job.future.done():  # the request was cancelled (client went away)
+            return
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(settle)
+
+
+class IngestWriter:
+    """The one thread that writes reports: group commit over everything waiting."""
+
+    def __init__(self, path: Path, on_commit: CommitObserver | None = None) -> None:
+        self._path = path
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="receiver-writer", daemon=True)
+        self._closed = False
+        self.healthy = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def submit(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
+        if self._closed:
+            raise StoreUnavailable("the service is shutting down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self._queue.put(_Job(provider, raw, reports, future, loop))
+        return await future
+
+    def stop(self) -> None:
+        """Refuse new work, let the writer drain what is queued, and wait for it."""
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = _connect(self._path)
+        conn.row_factory = sqlite3.Row
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Job] = []
+                item = self._queue.get()
+                while True:
+                    if item is _STOP:
+                        stopping = True
+                    else:
+                        assert isinstance(item, _Job)
+                        batch.append(item)
+                    if len(batch) >= MAX_BATCH_REQUESTS:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        started = time.perf_counter()
+        results: list[Outcome | BaseException] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT request")
+                try:
+                    results.append(_apply(conn, job))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:  # a bug for this request only: isolate it
+                    log.exception("applying a request failed", extra={"provider": job.provider})
+                    conn.execute("ROLLBACK TO request")
+                    results.append(exc)
+                conn.execute("RELEASE request")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.healthy = False
+            log.error("commit failed, %d requests answered 503: %s", len(batch), exc)
+            for job in batch:
+                _resolve(job, StoreUnavailable("the store could not commit the reports"))
+            return
+        self.healthy = True
+        if self._on_commit is not None:
+            self._on_commit(sum(len(job.reports) for job in batch), time.perf_counter() - started)
+        for job, result in zip(batch, results, strict=True):
+            _resolve(job, result)
+
+
+def _message(row: aiosqlite.Row) -> MessageRecord:
+    return MessageRecord(
+        id=row["id"],
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        to=row["to_number"],
+        status=Status(row["status"]) if row["status"] else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        client_reference=row["client_reference"],
+        created_at=from_text(row["created_at"]),
+        updated_at=from_text(row["updated_at"]),
+        status_changed_at=from_text(row["status_changed_at"]) if row["status_changed_at"] else None,
+        report_count=row["report_count"],
+    )
+
+
+def _staff(row: aiosqlite.Row) -> StaffMember:
+    return StaffMember(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        created_at=from_text(row["created_at"]),
+        revoked_at=from_text(row["revoked_at"]) if row["revoked_at"] else None,
+    )
+
+
+_FILTER_COLUMNS = {
+    "provider": "provider = ?",
+    "provider_message_id": "provider_message_id = ?",
+    "to": "to_number = ?",
+    "client_reference": "client_reference = ?",
+    "status": "status = ?",
+    "since": "created_at >= ?",
+    "until": "created_at < ?",
+}
+
+
+class SqliteStore:
+    """The SQLite implementation of ``receiver.store.base.Store``."""
+
+    def __init__(self, path: Path, on_commit: CommitObserver | None = None) -> None:
+        self.path = path
+        self._on_commit = on_commit
+        self._writer: IngestWriter | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    async def open(self, *, ingest: bool = True) -> None:
+        """Migrate the schema, start the writer (if ``ingest``) and the reader."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path)
+            try:
+                migrate(conn)
+            finally:
+                conn.close()
+            self._reader = await aiosqlite.connect(self.path)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+        self._reader.row_factory = aiosqlite.Row
+        await self._reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._reader.execute("PRAGMA synchronous = FULL")
+        if ingest:
+            self._writer = IngestWriter(self.path, self._on_commit)
+            self._writer.start()
+
+    async def close(self) -> None:
+        """Drain the writer, then close; safe to call twice."""
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise StoreUnavailable("the store is not open")
+        return self._reader
+
+    async def ping(self) -> None:
+        if self._writer is not None and not self._writer.healthy:
+            raise StoreUnavailable("the last commit failed")
+        await self._query("SELECT 1")
+
+    async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not accepting reports")
+        return await self._writer.submit(provider, raw, reports)
+
+    async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        try:
+            async with self.reader.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not be read: {exc}") from exc
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            cursor = await self.reader.execute(sql, params)
+            await self.reader.commit()
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not be written: {exc}") from exc
+        return cursor.rowcount
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        rows = await self._query("SELECT * FROM messages WHERE id = ?", (message_id,))
+        return _message(rows[0]) if rows else None
+
+    async def find_messages(
+        self, where: MessageFilter, limit: int, after: Position | None
+    ) -> list[MessageRecord]:
+        clauses, params = [], []
+        for name, clause in _FILTER_COLUMNS.items():
+            value = getattr(where, name)
+            if value is not None:
+                clauses.append(clause)
+                params.append(to_text(value) if isinstance(value, datetime) else str(value))
+        if after is not None:
+            clauses.append("(created_at, id) < (?, ?)")
+            params += [after.created_at, after.id]
+        sql = "SELECT * FROM messages"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        rows = await self._query(sql, [*params, limit])
+        return [_message(row) for row in rows]
+
+    async def message_events(self, message_id: str) -> list[EventRecord]:
+        rows = await self._query(
+            "SELECT * FROM events WHERE message_id = ? ORDER BY occurred_at, received_at, event_id",
+            (message_id,),
+        )
+        return [
+            EventRecord(
+                event_id=row["event_id"],
+                status=Status(row["status"]) if row["status"] else None,
+                provider_status=row["provider_status"],
+                error_code=row["error_code"],
+                error_message=row["error_message"],
+                occurred_at=from_text(row["occurred_at"]),
+                received_at=from_text(row["received_at"]),
+                outcome=row["outcome"],
+                deliveries=row["deliveries"],
+            )
+            for row in rows
+        ]
+
+    async def add_staff(self, name: str, role: str, token_hash: str) -> StaffMember:
+        member = StaffMember(new_id("stf_"), name, role, datetime.now(UTC), None)
+        await self._write(
+            "INSERT INTO staff (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (member.id, name, role, token_hash, to_text(member.created_at)),
+        )
+        return member
+
+    async def list_staff(self) -> list[StaffMember]:
+        rows = await self._query("SELECT * FROM staff ORDER BY revoked_at IS NOT NULL, name")
+        return [_staff(row) for row in rows]
+
+    async def revoke_staff(self, name: str) -> bool:
+        changed = await self._write(
+            "UPDATE staff SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+            (to_text(datetime.now(UTC)), name),
+        )
+        return changed > 0
+
+    async def staff_by_token_hash(self, token_hash: str) -> StaffMember | None:
+        rows = await self._query(
+            "SELECT * FROM staff WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
+        )
+        return _staff(rows[0]) if rows else None
