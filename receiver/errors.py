@@ -31,9 +31,10 @@ class ReceiverError(Exception):
     code: str = "INTERNAL"
     title: str = "Internal error"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.field = field
         if code is not None:
             self.code = code
 
@@ -79,8 +80,7 @@ class PayloadInvalid(ReceiverError):
     status, code, title = 400, "PAYLOAD_INVALID", "Invalid payload"
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}" if field else problem)
-        self.field = field
+        super().__init__(f"{field}: {problem}" if field else problem, field=field)
 
 
 class BadRequest(ReceiverError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -360,6 +361,8 @@ class SqliteStore:
         """Migrate the schema, start the writer (if ``ingest``) and the reader."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():  # message data: readable by the service user only
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = _connect(self.path)
             try:
                 migrate(conn)

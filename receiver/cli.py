@@ -1,0 +1,138 @@
+"""The ``receiver`` command: serve, staff (contract section 1).
+
+Exit codes: 0 success, 2 bad usage or bad config (one line on stderr naming the
+file, key and problem), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sqlite3
+import sys
+from collections.abc import Sequence
+
+from receiver import __version__, logs
+from receiver.auth import ROLES, hash_token, new_token
+from receiver.config import Config, load, resolve_path, write_default
+from receiver.errors import ConfigError, ReceiverError
+from receiver.store.sqlite import SqliteStore
+
+log = logging.getLogger("receiver")
+_CONFIG_HELP = "config file (default: $RECEIVER_CONFIG or ./receiver.toml)"
+_STAFF_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
+
+
+class UsageError(Exception):
+    """Bad usage that argparse cannot see (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="receiver", description="Receive SMS delivery-report webhooks."
+    )
+    parser.add_argument("--version", action="version", version=f"receiver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--config", help=_CONFIG_HELP)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    staff = commands.add_parser("staff", help="manage staff and API-client tokens")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_commands.add_parser("add", help="create a token; prints only the token")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    listing = staff_commands.add_parser("list", help="list staff (never their tokens)")
+    revoke = staff_commands.add_parser("revoke", help="revoke a staff member's token")
+    revoke.add_argument("name")
+    for sub in (add, listing, revoke):
+        sub.add_argument("--config", help=_CONFIG_HELP)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from receiver.http import create_app
+
+    path, named = resolve_path(args.config)
+    if not named and not path.exists():
+        write_default(path, host=args.host, port=args.port)
+        print(f"receiver: wrote a new config to {path.resolve()} (mode 0600)", flush=True)
+        print(f"receiver: webhook URL http://{args.host}:{args.port}/webhooks/default", flush=True)
+    config = load(path)
+    logs.configure()
+    for name in config.insecure_providers:
+        log.warning(
+            "provider %s has insecure_no_signature = true: its webhooks are NOT verified",
+            name,
+            extra={"provider": name},
+        )
+    log.info(
+        "serving on http://%s:%d with %s",
+        args.host,
+        args.port,
+        config.sqlite_path,
+        extra={"providers": sorted(config.providers)},
+    )
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,  # X-Forwarded-* is judged by our trusted_proxies instead
+        server_header=False,
+    )
+    return 0
+
+
+async def _staff(config: Config, args: argparse.Namespace) -> int:
+    store = SqliteStore(config.sqlite_path)
+    await store.open(ingest=False)
+    try:
+        if args.staff_command == "add":
+            if not _STAFF_NAME.fullmatch(args.name):
+                raise UsageError(f"staff name {args.name!r} must be 1-64 of A-Z a-z 0-9 . _ @ + -")
+            token = new_token()
+            try:
+                await store.add_staff(args.name, args.role, hash_token(token))
+            except sqlite3.IntegrityError:
+                raise UsageError(
+                    f"staff {args.name!r} already exists (revoke it first to issue a new token)"
+                ) from None
+            print(token)
+        elif args.staff_command == "list":
+            for member in await store.list_staff():
+                state = f"revoked {member.revoked_at:%Y-%m-%d}" if member.revoked_at else "active"
+                print(f"{member.name}\t{member.role}\t{member.created_at:%Y-%m-%d}\t{state}")
+        elif not await store.revoke_staff(args.name):
+            raise UsageError(f"no active staff named {args.name!r}")
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        path, _ = resolve_path(args.config)
+        if not path.exists():
+            problem = "file not found (run `receiver serve` once to create it)"
+            raise ConfigError(str(path), "", problem)
+        return asyncio.run(_staff(load(path), args))
+    except (ConfigError, UsageError) as exc:
+        print(f"receiver: {exc}", file=sys.stderr)
+        return 2
+    except ReceiverError as exc:
+        print(f"receiver: {exc}", file=sys.stderr)
+        return 1
+
+
+__all__ = ["main"]

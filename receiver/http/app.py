@@ -1,0 +1,60 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from itsdangerous import URLSafeSerializer
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from receiver.config import Config
+from receiver.errors import ReceiverError
+from receiver.http import ops, staff, webhooks
+from receiver.http.metrics import Metrics
+from receiver.http.middleware import RequestContext
+from receiver.http.problems import http_error, receiver_error
+from receiver.http.state import AppState
+from receiver.store.sqlite import SqliteStore
+
+
+def create_app(config: Config) -> Starlette:
+    """The app for one configuration; the store opens and drains with its lifespan."""
+    metrics = Metrics()
+    store = SqliteStore(config.sqlite_path, on_commit=metrics.observe_commit)
+    state = AppState(
+        config=config,
+        store=store,
+        metrics=metrics,
+        cursors=URLSafeSerializer(config.settings.session_secret, salt="receiver.cursor"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()  # the writer drains every queued report first
+
+    routes = [
+        Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["POST"]),
+        Route("/v1/messages", staff.list_messages, methods=["GET"]),
+        Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
+        Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/openapi.json", ops.openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext)],
+        exception_handlers={ReceiverError: receiver_error, HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.receiver = state
+    return app

@@ -1,0 +1,54 @@
+"""Prometheus metrics, on a registry of the app's own (so apps never collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class Metrics:
+    """The service's metrics; labels are configured provider names, never free text."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reports = Counter(
+            "receiver_reports",
+            "Delivery reports received, by provider and outcome.",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
+        self.signature_failures = Counter(
+            "receiver_signature_failures",
+            "Webhook requests refused by signature verification, by reason.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.ingest_seconds = Histogram(
+            "receiver_ingest_seconds",
+            "Time from a webhook request's arrival to its answer.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_reports = Histogram(
+            "receiver_commit_batch_reports",
+            "Reports applied per group commit.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "receiver_commit_seconds",
+            "Time one group commit took (apply and fsync).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_commit(self, reports: int, seconds: float) -> None:
+        """Called from the writer thread after each commit (prometheus is thread-safe)."""
+        self.batch_reports.observe(reports)
+        self.commit_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

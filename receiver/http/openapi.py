@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models of every route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from receiver import __version__
+from receiver.http.schemas import EventList, Health, IngestResult, MessageList, MessageOut, Problem
+from receiver.providers.standard import StandardPayload
+
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | str]
+    body: type[BaseModel] | None = None
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    staff: bool = False
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+OPERATIONS = [
+    Operation(
+        "post",
+        "/webhooks/{provider}",
+        "Receive a signed delivery report (for type `standard`, the body shown).",
+        {
+            200: IngestResult,
+            400: Problem,
+            401: Problem,
+            404: Problem,
+            413: Problem,
+            415: Problem,
+            503: Problem,
+        },
+        body=StandardPayload,
+        parameters=[_path("provider", "The provider's name in the config file.")],
+    ),
+    Operation(
+        "get",
+        "/v1/messages",
+        "Search messages, newest first.",
+        {200: MessageList, 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query("provider", "Provider name."),
+            _query("provider_message_id", "The provider's id of the message."),
+            _query("to", "Recipient, E.164."),
+            _query("client_reference", "The sender's business reference."),
+            _query("status", "Current status."),
+            _query(
+                "since",
+                "Created at or after (RFC 3339).",
+                {"type": "string", "format": "date-time"},
+            ),
+            _query(
+                "until", "Created before (RFC 3339).", {"type": "string", "format": "date-time"}
+            ),
+            _query(
+                "limit",
+                "Page size, 1-200 (default 50).",
+                {"type": "integer", "minimum": 1, "maximum": 200},
+            ),
+            _query("cursor", "The previous page's next_cursor."),
+        ],
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/messages/{message_id}",
+        "One message.",
+        {200: MessageOut, 401: Problem, 403: Problem, 404: Problem},
+        parameters=[_path("message_id", "Our message id.")],
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/messages/{message_id}/events",
+        "A message's timeline, oldest first.",
+        {200: EventList, 401: Problem, 403: Problem, 404: Problem},
+        parameters=[_path("message_id", "Our message id.")],
+        staff=True,
+    ),
+    Operation("get", "/healthz", "The process is alive.", {200: Health}),
+    Operation("get", "/readyz", "The store is reachable.", {200: Health, 503: Problem}),
+    Operation("get", "/metrics", "Prometheus metrics.", {200: "text/plain"}),
+    Operation("get", "/openapi.json", "This document.", {200: "application/json"}),
+]
+
+
+def _response(model: type[BaseModel] | str, status: int) -> dict[str, Any]:
+    if isinstance(model, str):
+        return {"description": "OK", "content": {model: {"schema": {"type": "string"}}}}
+    media = "application/problem+json" if model is Problem else "application/json"
+    description = "Error" if model is Problem else "OK"
+    return {
+        "description": description if status >= 400 else "OK",
+        "content": {media: {"schema": {"$ref": _REF.format(model=model.__name__)}}},
+    }
+
+
+def build_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    models = {op.body for op in OPERATIONS if op.body} | {
+        m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)
+    }
+    _, schemas = models_json_schema(
+        [(m, "validation" if m is StandardPayload else "serialization") for m in models],
+        ref_template=_REF,
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "parameters": op.parameters,
+            "responses": {str(s): _response(m, s) for s, m in op.responses.items()},
+        }
+        if op.body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}
+                },
+            }
+        if op.staff:
+            entry["security"] = [{"bearer": []}]
+        paths.setdefault(op.path, {})[op.method] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "receiver",
+            "version": __version__,
+            "description": "SMS delivery-report webhooks and the staff API.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

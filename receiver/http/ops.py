@@ -1,0 +1,34 @@
+"""Operations routes (contract section 8): health, readiness, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from receiver.errors import StoreUnavailable
+from receiver.http.openapi import build_document
+from receiver.http.problems import for_error, request_id_of
+from receiver.http.state import AppState
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: AppState = request.app.state.receiver
+    try:
+        await state.store.ping()
+    except StoreUnavailable as exc:
+        return for_error(exc, request_id_of(request))
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    state: AppState = request.app.state.receiver
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(build_document())

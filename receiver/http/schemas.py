@@ -1,0 +1,79 @@
+"""Pydantic models of every JSON answer; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from receiver.core.status import Status
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class IngestResult(_Out):
+    """The 200 answer to a webhook once its reports are committed to disk."""
+
+    received: int = Field(description="Reports in the request.")
+    applied: int = Field(description="New reports that changed their message.")
+    duplicates: int = Field(description="Reports whose event id was already processed.")
+    superseded: int = Field(description="New reports, kept in the timeline, status unchanged.")
+
+
+class MessageOut(_Out):
+    id: str
+    provider: str
+    provider_message_id: str | None
+    to: str | None
+    status: Status | None = Field(description="None until a report maps to a known status.")
+    final: bool
+    error_code: str | None
+    error_message: str | None
+    client_reference: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime | None = Field(
+        description="When the report that set the status occurred."
+    )
+    report_count: int
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class EventOut(_Out):
+    event_id: str
+    status: Status | None = Field(description="None when the provider's word maps to none.")
+    provider_status: str
+    error_code: str | None
+    error_message: str | None
+    occurred_at: datetime
+    received_at: datetime
+    outcome: Literal["applied", "superseded"]
+    deliveries: int = Field(description="How many times the provider sent this report.")
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable code, e.g. SIGNATURE_INVALID.")
+    request_id: str
+    field: str | None = Field(default=None, description="The invalid field, for 400s.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None

@@ -1,0 +1,130 @@
+"""The staff JSON API (contract section 5): bearer tokens, roles, lookups, timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import phonenumbers
+from itsdangerous import BadSignature
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.auth import hash_token, role_allows
+from receiver.core.status import Status
+from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
+from receiver.http.state import AppState
+from receiver.store.base import MessageFilter, MessageRecord, Position, StaffMember, to_text
+
+
+async def authenticate(request: Request, needed: str = "viewer") -> StaffMember:
+    """The staff member behind the bearer token; 401 without one, 403 if under-privileged."""
+    state: AppState = request.app.state.receiver
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
+    member = await state.store.staff_by_token_hash(hash_token(token.strip()))
+    if member is None:
+        raise Unauthorized("the token is unknown or revoked")
+    if not role_allows(member.role, needed):
+        raise Forbidden(f"role {member.role!r} may not do this; it needs {needed!r}")
+    return member
+
+
+def normalize_phone(value: str) -> str:
+    """E.164 form of a number typed with or without spaces; ValueError if invalid."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("must be a phone number in E.164 form, e.g. +639171234567") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class MessageQuery(BaseModel):
+    """The filters of ``GET /v1/messages``; unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = None
+    provider_message_id: str | None = None
+    to: str | None = None
+    client_reference: str | None = None
+    status: Status | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_phone(value)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _message_json(record: MessageRecord) -> MessageOut:
+    return MessageOut.model_validate(record, from_attributes=True)
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+async def get_message(request: Request) -> Response:
+    await authenticate(request)
+    state: AppState = request.app.state.receiver
+    record = await state.store.get_message(request.path_params["message_id"])
+    if record is None:
+        raise NotFound("no message with this id")
+    return _json(_message_json(record))
+
+
+async def list_messages(request: Request) -> Response:
+    await authenticate(request)
+    state: AppState = request.app.state.receiver
+    try:
+        query = MessageQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known filter"
+        raise BadRequest(f"{field}: {message}", code="FILTER_INVALID", field=field) from None
+    after = None
+    if query.cursor is not None:
+        try:
+            created_at, message_id = state.cursors.loads(query.cursor)
+        except (BadSignature, ValueError, TypeError):
+            raise BadRequest(
+                "the cursor is not one this service issued", code="CURSOR_INVALID", field="cursor"
+            ) from None
+        after = Position(created_at=created_at, id=message_id)
+    where = MessageFilter(**query.model_dump(exclude={"limit", "cursor"}))
+    records = await state.store.find_messages(where, query.limit + 1, after)
+    next_cursor = None
+    if len(records) > query.limit:
+        records = records[: query.limit]
+        last = records[-1]
+        next_cursor = state.cursors.dumps([to_text(last.created_at), last.id])
+    return _json(MessageList(items=[_message_json(r) for r in records], next_cursor=next_cursor))
+
+
+async def list_events(request: Request) -> Response:
+    await authenticate(request)
+    state: AppState = request.app.state.receiver
+    message_id = request.path_params["message_id"]
+    if await state.store.get_message(message_id) is None:
+        raise NotFound("no message with this id")
+    events = await state.store.message_events(message_id)
+    items = [EventOut.model_validate(event, from_attributes=True) for event in events]
+    return _json(EventList(items=items))

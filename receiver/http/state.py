@@ -1,0 +1,19 @@
+"""What every route needs, kept on ``app.state.receiver``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import URLSafeSerializer
+
+from receiver.config import Config
+from receiver.http.metrics import Metrics
+from receiver.store.base import Store
+
+
+@dataclass(frozen=True)
+class AppState:
+    config: Config
+    store: Store
+    metrics: Metrics
+    cursors: URLSafeSerializer
