@@ -253,29 +253,47 @@ class IngestWriter:
         self._queue.put(_STOP)
         self._thread.join()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _next_batch(self) -> tuple[list[_Job], bool]:
+        """Block for one job, then take everything else waiting: (batch, stop seen)."""
+        batch: list[_Job] = []
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Job)
+            batch.append(item)
+            if len(batch) >= MAX_BATCH_REQUESTS:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+
     def _run(self) -> None:
-        conn = _connect(self._path)
-        conn.row_factory = sqlite3.Row
-        try:
-            stopping = False
-            while not stopping:
-                batch: list[_Job] = []
-                item = self._queue.get()
-                while True:
-                    if item is _STOP:
-                        stopping = True
-                    else:
-                        assert isinstance(item, _Job)
-                        batch.append(item)
-                    if len(batch) >= MAX_BATCH_REQUESTS:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._commit(conn, batch)
-        finally:
+        conn: sqlite3.Connection | None = None
+        stopping = False
+        while not stopping:
+            batch, stopping = self._next_batch()
+            if not batch:
+                continue
+            try:
+                if conn is None:
+                    conn = _connect(self._path)
+                    conn.row_factory = sqlite3.Row
+                self._commit(conn, batch)
+            except Exception as exc:  # never leave a request waiting forever
+                self.healthy = False
+                log.error("the writer failed, %d requests answered 503: %s", len(batch), exc)
+                for job in batch:
+                    _resolve(job, StoreUnavailable("the store could not commit the reports"))
+                if conn is not None:
+                    conn.close()
+                    conn = None
+        if conn is not None:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
@@ -394,9 +412,19 @@ class SqliteStore:
         return self._reader
 
     async def ping(self) -> None:
-        if self._writer is not None and not self._writer.healthy:
-            raise StoreUnavailable("the last commit failed")
+        """Raise StoreUnavailable unless reads work and writes can be committed."""
         await self._query("SELECT 1")
+        if self._writer is None:
+            return
+        if not self._writer.alive:
+            raise StoreUnavailable("the writer thread has stopped")
+        if not self._writer.healthy:
+            # The last commit failed: ready again as soon as the write lock can be taken.
+            try:
+                await self.reader.execute("BEGIN IMMEDIATE")
+                await self.reader.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"the store cannot take writes: {exc}") from exc
 
     async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
         if self._writer is None:
