@@ -70,7 +70,7 @@ class ProviderConfig(BaseModel):
 class Provider(ABC):
     """One configured provider: verifies, parses and answers its webhooks."""
 
-    type: ClassVar[str]
+    kind: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
     media_types: ClassVar[frozenset[str]]
 

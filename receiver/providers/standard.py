@@ -81,7 +81,7 @@ def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
 
 
 class StandardProvider(Provider):
-    type: ClassVar[str] = "standard"
+    kind: ClassVar[str] = "standard"
     config_model: ClassVar[type[ProviderConfig]] = StandardConfig
     media_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
 
