@@ -117,8 +117,11 @@ def outranks(report: Report, state: MessageState) -> bool:
 def merge(state: MessageState, report: Report) -> Decision:
     """Merge one *new* report (its event id never seen before) into a message state.
 
-    ``to`` keeps the smallest number any report named, so it too is order-independent.
+    ``to`` keeps the smallest number any report with a status named, so it too is
+    order-independent; a report without a status changes nothing.
     """
+    if report.status is None:
+        return Decision(applied=False, state=state)
     to = state.to
     if report.to is not None and (to is None or report.to < to):
         to = report.to

@@ -15,7 +15,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
@@ -60,7 +69,12 @@ class StandardPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["message.status"]
-    data: StandardReport | Annotated[list[StandardReport], Field(min_length=1, max_length=1000)]
+    data: Annotated[
+        Annotated[StandardReport, Tag("report")]
+        | Annotated[list[StandardReport], Field(min_length=1, max_length=1000), Tag("batch")],
+        # Pick the branch by shape, so errors name the real field, not the other branch.
+        Discriminator(lambda value: "batch" if isinstance(value, list) else "report"),
+    ]
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -68,7 +82,7 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             name += f"[{part}]"
-        elif part not in ("StandardReport", "list[StandardReport]"):
+        elif part not in ("report", "batch"):
             name += f".{part}" if name else part
     return name or "body"
 
@@ -104,9 +118,9 @@ class StandardProvider(Provider):
         if not event_id:
             raise PayloadInvalid("webhook-id", "header is required")
         try:
-            sent_at = datetime.fromtimestamp(int(raw_timestamp), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise PayloadInvalid("webhook-timestamp", "must be integer Unix seconds") from None
+            sent_at = datetime.fromtimestamp(standard_webhooks.parse_timestamp(raw_timestamp), UTC)
+        except ValueError as exc:
+            raise PayloadInvalid("webhook-timestamp", str(exc)) from None
         try:
             payload = StandardPayload.model_validate_json(request.body)
         except ValidationError as exc:

@@ -47,6 +47,13 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
+def parse_timestamp(raw: str) -> int:
+    """``webhook-timestamp`` as Unix seconds; ValueError unless it is plain digits."""
+    if not _TIMESTAMP.fullmatch(raw):
+        raise ValueError("must be integer Unix seconds")
+    return int(raw)
+
+
 def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``v1,<base64>`` signature of one message."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
@@ -89,11 +96,10 @@ def verify(
         )
     if len(msg_id) > _MAX_ID_LENGTH or not msg_id.isprintable():
         raise SignatureError("webhook-id is malformed", code="SIGNATURE_MALFORMED")
-    if not _TIMESTAMP.fullmatch(raw_timestamp):
-        raise SignatureError(
-            "webhook-timestamp must be integer Unix seconds", code="SIGNATURE_MALFORMED"
-        )
-    timestamp = int(raw_timestamp)
+    try:
+        timestamp = parse_timestamp(raw_timestamp)
+    except ValueError as exc:
+        raise SignatureError(f"webhook-timestamp {exc}", code="SIGNATURE_MALFORMED") from None
     if timestamp < now - tolerance_seconds:
         raise SignatureError(
             f"webhook-timestamp is older than {tolerance_seconds} s", code="TIMESTAMP_STALE"
