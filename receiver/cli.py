@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import re
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -79,6 +80,8 @@ def _serve(args: argparse.Namespace) -> int:
         config.sqlite_path,
         extra={"providers": sorted(config.providers)},
     )
+    # uvicorn re-raises the SIGTERM it caught once it has drained; that is a clean exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(
         create_app(config),
         host=args.host,

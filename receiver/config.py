@@ -89,9 +89,9 @@ def _error(source: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
         message = "is required"
     elif first["type"] == "extra_forbidden":
         message = "is not a known key"
-    if message.startswith("secrets"):  # raised by a model validator about one key
-        key, _, message = message.partition(": ")
-        key = prefix.rstrip(".") + "." + key if prefix else key
+    named, separator, problem = message.partition(": ")
+    if separator and named.startswith("secrets"):  # a validator naming the exact key
+        key, message = prefix + named, problem
     return ConfigError(str(source), key.rstrip("."), message)
 
 

@@ -46,7 +46,7 @@ class StandardConfig(ProviderConfig):
             try:
                 standard_webhooks.decode_secret(secret)
             except ValueError as exc:
-                raise ValueError(f"secrets[{index}] {exc}") from None
+                raise ValueError(f"secrets[{index}]: {exc}") from None
         return secrets
 
 

@@ -90,28 +90,43 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
+def _statements(sql: str) -> list[str]:
+    """Split a schema section into complete SQL statements."""
+    statements, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every schema.sql section newer than the database; return the version."""
-    current = _schema_version(conn)
+    """Apply every schema.sql section newer than the database; return the version.
+
+    The version is read under the write lock, so two processes opening a fresh
+    file at once cannot both apply the same section.
+    """
     sections = migrations()
     newest = sections[-1][0]
-    if current > newest:
-        raise StoreUnavailable(
-            f"database schema version {current} is newer than this receiver ({newest})"
-        )
-    for version, sql in sections:
-        if version <= current:
-            continue
-        try:
-            conn.executescript("BEGIN IMMEDIATE;\n" + sql)  # leaves the transaction open
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        current = version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = _schema_version(conn)
+        if current > newest:
+            raise StoreUnavailable(
+                f"database schema version {current} is newer than this receiver ({newest})"
+            )
+        for version, sql in sections:
+            if version > current:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                current = version
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return current
 
 
@@ -234,23 +249,26 @@ class IngestWriter:
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="receiver-writer", daemon=True)
         self._closed = False
+        self._lock = threading.Lock()
         self.healthy = True
 
     def start(self) -> None:
         self._thread.start()
 
     async def submit(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
-        if self._closed:
-            raise StoreUnavailable("the service is shutting down")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.put(_Job(provider, raw, reports, future, loop))
+        with self._lock:  # so no job can land behind the stop marker
+            if self._closed:
+                raise StoreUnavailable("the service is shutting down")
+            self._queue.put(_Job(provider, raw, reports, future, loop))
         return await future
 
     def stop(self) -> None:
         """Refuse new work, let the writer drain what is queued, and wait for it."""
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._lock:
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join()
 
     @property

@@ -124,12 +124,14 @@ def test_insecure_no_signature_allows_no_secrets() -> None:
     ("secrets", "match"),
     [
         pytest.param(
-            ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], r"secrets\[0\] must start with", id="no-prefix"
+            ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], r"secrets\[0\]: must start with", id="no-prefix"
         ),
         pytest.param(
-            [SECRET, "whsec_not base64!"], r"secrets\[1\] is not valid base64", id="bad-b64"
+            [SECRET, "whsec_not base64!"], r"secrets\[1\]: is not valid base64", id="bad-b64"
         ),
-        pytest.param([SECRET, "whsec_c2VjcmV0"], r"secrets\[1\] must hold at least 16", id="short"),
+        pytest.param(
+            [SECRET, "whsec_c2VjcmV0"], r"secrets\[1\]: must hold at least 16", id="short"
+        ),
         pytest.param(["hunter2"], r"secrets\[0\]", id="plain-password"),
     ],
 )

@@ -1,0 +1,195 @@
+"""JSON-lines logs that never hold a full phone number or a secret (contract section 8)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import tomllib
+from datetime import datetime
+
+import httpx
+import pytest
+
+from receiver.logs import JsonFormatter, mask_phone_numbers
+from receiver.testing import standard_report, standard_request
+
+NUMBER = "+639171234567"
+DIGITS = NUMBER[1:]
+
+
+# -- mask_phone_numbers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+639171234567",  # Philippines, 12 digits
+        "+14155552671",  # US, 11 digits
+        "+4915123456789",  # Germany, 13 digits
+        "+1234567",  # shortest E.164 the service accepts: 7 digits
+        "+123456789012345",  # longest: 15 digits
+    ],
+)
+def test_an_e164_number_is_masked_to_a_prefix_and_its_last_two_digits(number):
+    masked = mask_phone_numbers(number)
+    digits = number[1:]
+    assert digits not in masked
+    assert masked.startswith("+")
+    assert masked.endswith(number[-2:])
+    visible = re.sub(r"[^0-9]", "", masked)
+    assert len(visible) <= 4  # at most a two-digit country hint and the last two digits
+    assert masked[1:3] == digits[:2] or not masked[1:3].isdigit()
+    assert "*" in masked
+
+
+def test_numbers_are_masked_inside_text_and_every_occurrence():
+    text = f"to={NUMBER}, from +14155552671; again ({NUMBER})."
+    masked = mask_phone_numbers(text)
+    assert DIGITS not in masked
+    assert "14155552671" not in masked
+    assert masked.startswith("to=+63")
+    assert masked.count("*") > 0
+    assert masked.endswith("67).")
+    # Only the numbers changed: the text around them is intact.
+    assert re.sub(r"\+[0-9*]+", "N", masked) == "to=N, from N; again (N)."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "nothing to see here",
+        "order 639171234567 has no plus sign",  # not E.164: left alone
+        "+123456 is too short",
+        "+0123456789 cannot start with 0",
+        "status=delivered error_code=30008 took 12.5 ms",
+        "msg_01J9Z8Y7X6W5V4T3S2R1Q0P9N8 evt_12345678",
+        "2026-11-23T09:59:58Z",
+    ],
+)
+def test_other_text_is_left_alone(text):
+    assert mask_phone_numbers(text) == text
+
+
+# -- JsonFormatter ----------------------------------------------------------------------------
+
+
+def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
+    made = logging.getLogger("receiver.test").makeRecord(
+        "receiver.test", logging.WARNING, __file__, 1, message, args, None, extra=extra
+    )
+    return made
+
+
+def test_the_formatter_writes_one_json_object_on_one_line():
+    line = JsonFormatter().format(record("line one\nline two %d", 7, provider="acme", count=3))
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "warning"
+    assert entry["logger"] == "receiver.test"
+    assert entry["message"] == "line one\nline two 7"
+    assert entry["provider"] == "acme"
+    assert entry["count"] == 3  # non-string extras keep their JSON type
+    moment = datetime.fromisoformat(entry["time"])
+    assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
+    # No LogRecord internals leak in as "extras".
+    assert not {"args", "msg", "levelno", "pathname", "exc_info", "thread"} & set(entry)
+
+
+def test_the_formatter_masks_numbers_in_message_args_and_string_extras():
+    line = JsonFormatter().format(
+        record("lookup to=%s", NUMBER, query=f"to={NUMBER}", path=f"/v1/x/{NUMBER}")
+    )
+    assert DIGITS not in line
+    entry = json.loads(line)
+    assert entry["message"].startswith("lookup to=+63")
+    assert entry["message"].endswith("67")
+    assert entry["query"].startswith("to=+63") and DIGITS not in entry["query"]
+    assert entry["path"].startswith("/v1/x/+63")
+
+
+def test_the_formatter_masks_numbers_in_exceptions():
+    try:
+        raise ValueError(f"cannot deliver to {NUMBER}")
+    except ValueError:
+        made = logging.getLogger("receiver.test").makeRecord(
+            "receiver.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    line = JsonFormatter().format(made)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "error"
+    assert "Traceback" in entry["exception"]
+    assert "ValueError: cannot deliver to +63" in entry["exception"]
+    assert DIGITS not in line
+
+
+# -- end to end: the server's own log file ----------------------------------------------------
+
+
+def test_the_server_log_is_json_lines_without_numbers_or_secrets(server):
+    webhook_secret = server.secret()
+    session_secret = str(tomllib.loads(server.config_path.read_text())["session_secret"])
+    token = server.staff_token("log-reader")
+    base = server.base_url
+
+    report = standard_report("prov-log-1", "delivered", to=NUMBER)
+    assert server.post(standard_request(webhook_secret, report)).status_code == 200
+    with server.api(token) as api:
+        found = api.get("/v1/messages?to=%2B639171234567")
+        assert found.status_code == 200
+        [message] = found.json()["items"]
+        assert message["to"] == NUMBER  # the API shows it; the log must not
+        message_id = message["id"]
+        assert api.get(f"/v1/messages/{message_id}/events").status_code == 200
+        # A few errors, some of them carrying the number or a secret in the request.
+        assert api.get("/v1/messages/%2B639171234567").status_code == 404
+        assert api.get("/v1/messages", params={"to": "+63917", "x": NUMBER}).status_code == 400
+        assert api.get("/v1/messages", params={"cursor": session_secret}).status_code == 400
+    assert httpx.get(base + "/nope", headers={"X-Request-ID": "log-e2e-1"}).status_code == 404
+    assert (
+        httpx.get(
+            base + "/v1/messages", headers={"Authorization": f"Bearer {webhook_secret}"}
+        ).status_code
+        == 401
+    )
+    forged = standard_request(
+        "whsec_" + "A" * 32, standard_report("prov-log-2", "failed", to=NUMBER)
+    )
+    assert server.post(forged).status_code == 401
+    bad = standard_request(webhook_secret, {"message_id": "prov-log-3", "status": "x", "to": "12"})
+    assert server.post(bad).status_code == 400
+
+    server.stop()  # flush everything (and the shutdown lines) to the file
+    text = server.log_path.read_text()
+    lines = text.splitlines()
+    assert len(lines) > 5
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            pytest.fail(f"log line {number} is not JSON: {line!r}")
+        assert isinstance(entry, dict), line
+        assert {"time", "level", "logger", "message"} <= set(entry), line
+        entries.append(entry)
+
+    access = [e for e in entries if e.get("path") == "/nope"]
+    assert len(access) == 1
+    assert access[0]["request_id"] == "log-e2e-1"
+    assert access[0]["method"] == "GET"
+    assert access[0]["status"] == 404
+    assert isinstance(access[0]["duration_ms"], (int, float)) and access[0]["duration_ms"] >= 0
+    lookups = [e for e in entries if e.get("path") == "/v1/messages" and e.get("status") == 200]
+    assert lookups, "the staff lookup left no access line"
+    webhooks = [e for e in entries if e.get("path") == "/webhooks/default"]
+    assert sorted(e["status"] for e in webhooks) == [200, 400, 401]
+    assert all(e.get("request_id") for e in webhooks)
+
+    assert DIGITS not in text
+    assert webhook_secret not in text
+    assert webhook_secret.removeprefix("whsec_") not in text
+    assert session_secret not in text
+    assert token not in text
