@@ -1,8 +1,9 @@
 """JSON-lines logging with phone numbers masked.
 
 Every record becomes one JSON object per line. Anything that looks like an E.164
-number (``+`` and 7-15 digits) is masked in the message and in string extras, so
-a full phone number never reaches the logs. Secrets are never passed to a logger.
+number (``+`` and 7-15 digits, spaces, dots or dashes allowed between them) is
+masked anywhere in the line, so a full phone number never reaches the logs.
+Secrets are never passed to a logger.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
+_PHONE = re.compile(r"\+[1-9](?:[ .-]?[0-9]){6,14}")
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",
@@ -22,9 +23,14 @@ _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
+def _mask(match: re.Match[str]) -> str:
+    digits = re.sub(r"[^0-9]", "", match[0])
+    return "+" + digits[:2] + "*" * (len(digits) - 4) + digits[-2:]
+
+
 def mask_phone_numbers(text: str) -> str:
-    """``+639171234567`` becomes ``+63*******67``: country code hint and last two digits."""
-    return _PHONE.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 5) + m[0][-2:], text)
+    """``+639171234567`` (or ``+63 917 123 4567``) becomes ``+63*******67``."""
+    return _PHONE.sub(_mask, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,14 +39,15 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": mask_phone_numbers(record.getMessage()),
+            "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = mask_phone_numbers(value) if isinstance(value, str) else value
+                entry[key] = value
         if record.exc_info:
-            entry["exception"] = mask_phone_numbers(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+            entry["exception"] = self.formatException(record.exc_info)
+        # Mask the whole line, so no field of any type can carry a full number.
+        return mask_phone_numbers(json.dumps(entry, default=str))
 
 
 def configure(level: str = "INFO") -> None:

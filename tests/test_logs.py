@@ -110,6 +110,22 @@ def test_the_formatter_masks_numbers_in_message_args_and_string_extras():
     assert entry["path"].startswith("/v1/x/+63")
 
 
+@pytest.mark.parametrize("written", ["+63 917 123 4567", "+63-917-123-4567", "+63.917.123.4567"])
+def test_numbers_written_with_separators_are_masked(written):
+    masked = mask_phone_numbers(f"call {written} now")
+    assert "917" not in masked and "4567" not in masked
+    assert masked == "call +63********67 now"
+
+
+def test_the_formatter_masks_numbers_in_non_string_extras():
+    line = JsonFormatter().format(
+        record("lookup", recipients=[NUMBER, "+14155552671"], query={"to": NUMBER})
+    )
+    entry = json.loads(line)
+    assert DIGITS not in line and "14155552671" not in line
+    assert entry["recipients"][0].endswith("67") and entry["query"]["to"].endswith("67")
+
+
 def test_the_formatter_masks_numbers_in_exceptions():
     try:
         raise ValueError(f"cannot deliver to {NUMBER}")
