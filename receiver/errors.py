@@ -7,16 +7,19 @@ maps it to one line on stderr and an exit code.
     ReceiverError                      status  code
     ├── ConfigError                      -     (CLI exit 2) bad config file, key or env
     ├── NotFound                        404    NOT_FOUND, PROVIDER_UNKNOWN
+    ├── MethodNotAllowed                405    METHOD_NOT_ALLOWED
     ├── PayloadTooLarge                 413    BODY_TOO_LARGE
     ├── UnsupportedMediaType            415    CONTENT_TYPE_UNSUPPORTED
     ├── SignatureError                  401    SIGNATURE_MISSING, SIGNATURE_MALFORMED,
     │                                          SIGNATURE_INVALID, TIMESTAMP_STALE,
-    │                                          TIMESTAMP_FUTURE
+    │                                          TIMESTAMP_FUTURE, SOURCE_NOT_ALLOWED
     ├── PayloadInvalid                  400    PAYLOAD_INVALID (names the field)
     ├── BadRequest                      400    FILTER_INVALID, CURSOR_INVALID, ...
     ├── Unauthorized                    401    UNAUTHORIZED
     ├── Forbidden                       403    FORBIDDEN
-    └── StoreUnavailable                503    STORE_UNAVAILABLE (with Retry-After)
+    ├── StoreUnavailable                503    STORE_UNAVAILABLE (with Retry-After)
+    └── RetryLater                      503    a provider's known fault case in which its
+                                               sender must retry (with Retry-After)
 
 These classes hold data only; nothing here does I/O, so the sans-IO core raises them.
 """
@@ -53,6 +56,14 @@ class ConfigError(ReceiverError):
 
 class NotFound(ReceiverError):
     status, code, title = 404, "NOT_FOUND", "Not found"
+
+
+class MethodNotAllowed(ReceiverError):
+    status, code, title = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+
+    def __init__(self, detail: str, *, allow: str) -> None:
+        super().__init__(detail)
+        self.allow = allow
 
 
 class PayloadTooLarge(ReceiverError):
@@ -103,3 +114,9 @@ class StoreUnavailable(ReceiverError):
     def __init__(self, detail: str, *, retry_after: int = 5) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class RetryLater(StoreUnavailable):
+    """Ask the provider to send again (e.g. an unsigned Vonage Messages callback)."""
+
+    code, title = "RETRY_LATER", "Send this request again later"

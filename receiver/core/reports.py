@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -36,3 +37,10 @@ class Outcome:
     applied: int = 0
     duplicates: int = 0
     superseded: int = 0
+
+
+def derived_event_id(*parts: str | None) -> str:
+    """A deterministic event id for a provider that sends none: the same report
+    (same identifying fields) always gets the same id, so redeliveries are caught."""
+    joined = "\x1f".join("" if part is None else part for part in parts)
+    return "d_" + hashlib.sha256(joined.encode()).hexdigest()[:40]

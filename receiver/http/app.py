@@ -41,7 +41,7 @@ def create_app(config: Config) -> Starlette:
             await store.close()  # the writer drains every queued report first
 
     routes = [
-        Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["POST"]),
+        Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
         Route("/v1/messages", staff.list_messages, methods=["GET"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),

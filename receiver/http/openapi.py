@@ -65,6 +65,13 @@ OPERATIONS = [
     ),
     Operation(
         "get",
+        "/webhooks/{provider}",
+        "Receive a report carried in the query string (provider types that use GET).",
+        {200: IngestResult, 400: Problem, 401: Problem, 404: Problem, 405: Problem, 503: Problem},
+        parameters=[_path("provider", "The provider's name in the config file.")],
+    ),
+    Operation(
+        "get",
         "/v1/messages",
         "Search messages, newest first.",
         {200: MessageList, 400: Problem, 401: Problem, 403: Problem},

@@ -11,7 +11,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.errors import ReceiverError, SignatureError, StoreUnavailable, Unauthorized
+from receiver.errors import (
+    MethodNotAllowed,
+    ReceiverError,
+    SignatureError,
+    StoreUnavailable,
+    Unauthorized,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_BASE = "https://receiver.dev/problems/"
@@ -47,6 +53,8 @@ def for_error(error: ReceiverError, request_id: str) -> Response:
     headers: dict[str, str] = {}
     if isinstance(error, StoreUnavailable):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="receiver"'
     extra: dict[str, Any] = {}

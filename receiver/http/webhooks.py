@@ -11,11 +11,13 @@ from __future__ import annotations
 import ipaddress
 import time
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.errors import (
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     SignatureError,
@@ -48,6 +50,36 @@ def request_target(request: Request) -> str:
     return target
 
 
+def _peer_is_trusted(request: Request, state: AppState) -> bool:
+    peer = request.client.host if request.client else None
+    networks = state.config.settings.trusted_proxies
+    if not peer or not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def client_address(request: Request, state: AppState) -> str | None:
+    """The caller's address: the TCP peer, or, behind a trusted proxy, the last
+    ``X-Forwarded-For`` hop that is not itself a trusted proxy."""
+    peer = request.client.host if request.client else None
+    if not _peer_is_trusted(request, state):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    networks = state.config.settings.trusted_proxies
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return None  # a garbled chain proves nothing about the caller
+        if not any(address in network for network in networks):
+            return hop
+    return peer
+
+
 def public_url(request: Request, state: AppState) -> str:
     """The URL the provider called, for URL-signing schemes.
 
@@ -56,20 +88,26 @@ def public_url(request: Request, state: AppState) -> str:
     """
     settings = state.config.settings
     target = request_target(request)
-    peer = request.client.host if request.client else None
-    if peer and settings.trusted_proxies and "x-forwarded-host" in request.headers:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            address = None
-        if address and any(address in network for network in settings.trusted_proxies):
-            proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-            host = request.headers["x-forwarded-host"].split(",")[0].strip()
-            return f"{proto.split(',')[0].strip()}://{host}{target}"
+    if "x-forwarded-host" in request.headers and _peer_is_trusted(request, state):
+        proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0]
+        host = request.headers["x-forwarded-host"].split(",")[0].strip()
+        return f"{proto.strip()}://{host}{target}"
     if settings.public_base_url is not None:
         return str(settings.public_base_url).rstrip("/") + target
     host, port = request.scope.get("server") or ("127.0.0.1", 80)
     return f"{request.url.scheme}://{host}:{port}{target}"
+
+
+def check_source(address: str | None, allowed: list[IPv4Network | IPv6Network]) -> None:
+    """Raise SignatureError unless ``address`` is in the provider's ``allowed_ips``."""
+    if not allowed:
+        return
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        ip = None
+    if ip is None or not any(ip in network for network in allowed):
+        raise SignatureError(f"{address} is not in allowed_ips", code="SOURCE_NOT_ALLOWED")
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -79,11 +117,15 @@ async def receive_webhook(request: Request) -> Response:
     provider = state.config.providers.get(name)
     if provider is None:
         raise NotFound(f"no provider named {name!r} is configured", code="PROVIDER_UNKNOWN")
+    if request.method not in provider.methods:
+        allowed = ", ".join(sorted(provider.methods))
+        raise MethodNotAllowed(f"provider {name!r} accepts {allowed}", allow=allowed)
     body = await read_body(request, state.config.settings.max_body_bytes)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in provider.media_types:
+    if request.method == "POST" and media_type not in provider.media_types:
         expected = " or ".join(sorted(provider.media_types))
         raise UnsupportedMediaType(f"provider {name!r} posts {expected}, not {media_type!r}")
+    peer = client_address(request, state)
     inbound = InboundRequest(
         method=request.method,
         url=public_url(request, state),
@@ -91,20 +133,23 @@ async def receive_webhook(request: Request) -> Response:
         query_string=request.scope.get("query_string", b""),
         body=body,
         media_type=media_type,
+        received_at=datetime.now(UTC),
+        peer=peer,
     )
-    if provider.verifies:
-        try:
+    try:
+        check_source(peer, provider.config.allowed_ips)
+        if provider.verifies:
             provider.verify(inbound, time.time())
-        except SignatureError as exc:
-            state.metrics.signature_failures.labels(name, exc.reason).inc()
-            raise
+    except SignatureError as exc:
+        state.metrics.signature_failures.labels(name, exc.reason).inc()
+        raise
     reports = provider.parse(inbound)
     raw = RawRequest(
         method=request.method,
         path=request_target(request),
         headers=dict(request.headers),
         body=body,
-        received_at=datetime.now(UTC),
+        received_at=inbound.received_at,
     )
     outcome = await state.store.ingest(name, raw, reports)
     for kind in ("applied", "duplicates", "superseded"):

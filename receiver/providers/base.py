@@ -11,11 +11,16 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, IPvAnyNetwork, model_validator
 
 from receiver.core.reports import Outcome, Report
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,15 @@ class InboundRequest:
     query_string: bytes
     body: bytes
     media_type: str
+    received_at: datetime
+    peer: str | None = None
+
+    def params(self) -> list[tuple[str, str]]:
+        """The query's parameters, then a form body's, in order, blanks kept."""
+        pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+        if self.media_type == FORM:
+            pairs += parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,7 @@ class ProviderConfig(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     insecure_no_signature: bool = False
+    allowed_ips: list[IPvAnyNetwork] = Field(default_factory=list)
     api_base_url: HttpUrl | None = None
     api_key: str | None = None
     sender: str | None = None
@@ -73,6 +88,8 @@ class Provider(ABC):
     kind: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
     media_types: ClassVar[frozenset[str]]
+    """Content types a POST may carry (a GET carries its report in the query)."""
+    methods: ClassVar[frozenset[str]] = frozenset({"POST"})
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

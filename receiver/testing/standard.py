@@ -9,21 +9,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from receiver.core.signatures import standard_webhooks
-
-
-@dataclass(frozen=True)
-class SignedRequest:
-    """A ready-to-send webhook request."""
-
-    path: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    method: str = "POST"
+from receiver.testing.base import SignedRequest
 
 
 def standard_report(
