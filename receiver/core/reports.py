@@ -27,6 +27,7 @@ class Report:
     to: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    client_reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ class MessageState:
     error_code: str | None = None
     error_message: str | None = None
     to: str | None = None
+    client_reference: str | None = None
 
     @property
     def final(self) -> bool:
@@ -117,16 +118,17 @@ def outranks(report: Report, state: MessageState) -> bool:
 def merge(state: MessageState, report: Report) -> Decision:
     """Merge one *new* report (its event id never seen before) into a message state.
 
-    ``to`` keeps the smallest number any report with a status named, so it too is
-    order-independent; a report without a status changes nothing.
+    ``to`` and ``client_reference`` keep the smallest value any report with a status
+    named, so they too are order-independent; a report without a status changes nothing.
     """
     if report.status is None:
         return Decision(applied=False, state=state)
-    to = state.to
-    if report.to is not None and (to is None or report.to < to):
-        to = report.to
+    to = _smallest(state.to, report.to)
+    client_reference = _smallest(state.client_reference, report.client_reference)
     if not outranks(report, state):
-        return Decision(applied=False, state=replace(state, to=to))
+        return Decision(
+            applied=False, state=replace(state, to=to, client_reference=client_reference)
+        )
     return Decision(
         applied=True,
         state=MessageState(
@@ -136,5 +138,12 @@ def merge(state: MessageState, report: Report) -> Decision:
             error_code=report.error_code,
             error_message=report.error_message,
             to=to,
+            client_reference=client_reference,
         ),
     )
+
+
+def _smallest(current: str | None, offered: str | None) -> str | None:
+    if offered is not None and (current is None or offered < current):
+        return offered
+    return current

@@ -61,6 +61,7 @@ class StandardReport(BaseModel):
     to: Annotated[str, Field(pattern=E164)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None
     error_message: Annotated[str, Field(max_length=1000)] | None = None
+    client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 class StandardPayload(BaseModel):
@@ -139,6 +140,7 @@ class StandardProvider(Provider):
                 to=item.to,
                 error_code=item.error_code,
                 error_message=item.error_message,
+                client_reference=item.client_reference,
             )
             for item_id, item in items
         ]

@@ -140,6 +140,7 @@ def _state(row: sqlite3.Row | None) -> MessageState:
         error_code=row["error_code"],
         error_message=row["error_message"],
         to=row["to_number"],
+        client_reference=row["client_reference"],
     )
 
 
@@ -175,7 +176,8 @@ def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
             )
         row = conn.execute(
             "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
-            " to_number FROM messages WHERE provider = ? AND provider_message_id = ?",
+            " to_number, client_reference FROM messages"
+            " WHERE provider = ? AND provider_message_id = ?",
             (job.provider, report.provider_message_id),
         ).fetchone()
         if row is None:
@@ -191,7 +193,7 @@ def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
         state = decision.state
         conn.execute(
             "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
-            " error_code = ?, error_message = ?, to_number = ?,"
+            " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
             " report_count = report_count + 1, updated_at = ? WHERE id = ?",
             (
                 state.status,
@@ -200,6 +202,7 @@ def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
                 state.error_code,
                 state.error_message,
                 state.to,
+                state.client_reference,
                 received,
                 message_id,
             ),

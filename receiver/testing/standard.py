@@ -24,14 +24,19 @@ def standard_report(
     to: str | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    client_reference: str | None = None,
 ) -> dict[str, Any]:
     """One report of a ``standard`` payload's ``data``."""
     report: dict[str, Any] = {"message_id": message_id, "status": status}
     if occurred_at is not None:
         report["occurred_at"] = occurred_at.isoformat()
-    for key, value in (("to", to), ("error_code", error_code), ("error_message", error_message)):
-        if value is not None:
-            report[key] = value
+    optional = {
+        "to": to,
+        "error_code": error_code,
+        "error_message": error_message,
+        "client_reference": client_reference,
+    }
+    report.update({key: value for key, value in optional.items() if value is not None})
     return report
 
 

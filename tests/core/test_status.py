@@ -458,3 +458,15 @@ def test_applied_reports_only_ever_move_forward(
             assert decision.state.status == state.status
             assert decision.state.status_event_id == state.status_event_id
         state = decision.state
+
+
+def test_client_reference_keeps_the_smallest_from_reports_with_a_status() -> None:
+    sent, delivered = Status.SENT, Status.DELIVERED
+    first = merge(MessageState(), Report("evt_01", "p", sent, "sent", T0, client_reference="o-9"))
+    second = merge(
+        first.state, Report("evt_02", "p", delivered, "delivered", T1, client_reference="o-1")
+    )
+    unmapped = merge(second.state, Report("evt_03", "p", None, "odd", T1, client_reference="a"))
+    assert first.state.client_reference == "o-9"
+    assert second.state.client_reference == "o-1"
+    assert unmapped.state == second.state

@@ -829,3 +829,17 @@ def test_every_webhook_answer_carries_a_request_id(shared):
     ]
     ids = [a.headers["x-request-id"] for a in answers]
     assert all(ids) and len(set(ids)) == 3
+
+
+def test_a_client_reference_in_a_report_makes_the_message_findable_by_it(shared):
+    reference = "order-8821-confirmation"
+    request = standard_request(
+        shared.secret(),
+        standard_report("prov-ref-1", "sent", client_reference=reference),
+    )
+    assert shared.post(request).status_code == 200
+    with shared.api(shared.staff_token("ref-viewer")) as api:
+        items = api.get("/v1/messages", params={"client_reference": reference}).json()["items"]
+    assert [(m["provider_message_id"], m["client_reference"]) for m in items] == [
+        ("prov-ref-1", reference)
+    ]
