@@ -24,6 +24,7 @@ from receiver.errors import ConfigError
 from receiver.providers import PROVIDER_TYPES, Provider
 
 DEFAULT_CONFIG = Path("receiver.toml")
+_VALIDATOR_KEY = re.compile(r"[a-z_]+(\[[0-9]+\])?")
 _PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -90,7 +91,7 @@ def _error(source: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
     elif first["type"] == "extra_forbidden":
         message = "is not a known key"
     named, separator, problem = message.partition(": ")
-    if separator and named.startswith("secrets"):  # a validator naming the exact key
+    if separator and _VALIDATOR_KEY.fullmatch(named):  # a validator naming the exact key
         key, message = prefix + named, problem
     return ConfigError(str(source), key.rstrip("."), message)
 

@@ -15,9 +15,18 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, IPvAnyNetwork, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    IPvAnyNetwork,
+    field_validator,
+    model_validator,
+)
 
 from receiver.core.reports import Outcome, Report
+from receiver.core.signatures import basic_auth
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -80,6 +89,20 @@ class ProviderConfig(BaseModel):
                 "(or set insecure_no_signature = true to turn verification off)"
             )
         return self
+
+
+class BasicAuthConfig(ProviderConfig):
+    """A config whose ``secrets`` are HTTP Basic ``"user:password"`` credentials."""
+
+    @field_validator("secrets")
+    @classmethod
+    def _basic_credentials(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            try:
+                basic_auth.check_credential(secret)
+            except ValueError as exc:
+                raise ValueError(f"secrets[{index}]: {exc}") from None
+        return secrets
 
 
 class Provider(ABC):

@@ -13,6 +13,15 @@ from collections.abc import Mapping, Sequence
 from receiver.errors import SignatureError
 
 
+def check_credential(credential: str) -> None:
+    """ValueError unless ``credential`` is a usable ``user:password`` pair."""
+    user, colon, password = credential.partition(":")
+    if not (colon and user and password):
+        raise ValueError("must be 'user:password' (HTTP Basic credentials)")
+    if not credential.isprintable():
+        raise ValueError("must not contain control characters")
+
+
 def verify(headers: Mapping[str, str], credentials: Sequence[str]) -> None:
     """Raise SignatureError unless ``Authorization: Basic`` holds one of ``credentials``."""
     scheme, _, encoded = headers.get("authorization", "").partition(" ")

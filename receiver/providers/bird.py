@@ -1,0 +1,197 @@
+"""Type ``bird``: MessageBird (now Bird) SMS API status reports, signed with a JWT.
+
+What MessageBird sends (SMS API, "Handle a status report"; Bird's "Receiving Delivery
+Reports (DLRs)" and "I am missing my delivery reports" pages): for every message sent with
+a ``reference``, each status change of each recipient is reported with a **GET** request
+to the account's status report URL (or the message's ``reportUrl``), the report in the
+query string::
+
+    GET /webhooks/bird?id=e8077d803532c0b5937c639b60216938&reference=YourReference123
+        &recipient=31612345678&status=delivered
+        &statusDatetime=2016-05-03T08%3A58%3A10%2B00%3A00
+
+plus, on current accounts, ``statusReason``, ``statusErrorCode``, ``price[amount]``,
+``price[currency]``, ``mccmnc``, ``ported``, ``messageLength``, ``messagePartCount`` and
+similar metadata, which we leave in the stored raw request. The same fields in a
+``application/x-www-form-urlencoded`` POST body are accepted too (not documented by
+MessageBird for SMS reports, but the signature scheme covers bodies).
+
+Status words (the SMS API's recipient statuses): ``scheduled``, ``sent``, ``buffered``,
+``delivered``, ``expired``, ``delivery_failed``; any other word is kept with status None.
+
+Reports carry no event id: it is derived from (``id``, ``recipient``, ``status``,
+``statusDatetime``), so a redelivery of the same report is recognised.
+
+Authenticity: ``MessageBird-Signature-JWT`` (``receiver.core.signatures.messagebird_jwt``),
+checked against the public URL (``public_base_url`` + raw path + raw query).
+
+The newer Bird platform's Notifications API webhooks (``messagebird-signature`` +
+``messagebird-request-timestamp`` HMAC headers, JSON channel events) are a different
+format and are not handled by this type.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import messagebird_jwt
+from receiver.core.status import Status
+from receiver.errors import PayloadInvalid
+from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig
+
+STATUS_MAP: dict[str, Status] = {
+    "scheduled": Status.QUEUED,
+    "sent": Status.SENT,
+    "buffered": Status.BUFFERED,
+    "delivered": Status.DELIVERED,
+    "expired": Status.EXPIRED,
+    "delivery_failed": Status.UNDELIVERED,
+}
+"""MessageBird's recipient status word -> ours; any other word maps to None."""
+
+_PROGRESS: frozenset[Status] = frozenset(
+    {Status.QUEUED, Status.SENT, Status.BUFFERED, Status.DELIVERED}
+)
+_FIELDS = frozenset(
+    {"id", "recipient", "status", "statusDatetime", "statusReason", "statusErrorCode"}
+)
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# An unencoded "+" in "+00:00" arrives as a space once the query is decoded.
+_SPACE_FOR_PLUS = re.compile(r"(T[0-9:.]+) ([0-9]{2}:[0-9]{2})$")
+_E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
+
+
+class BirdConfig(ProviderConfig):
+    """``[providers.NAME] type = "bird"``: ``secrets`` are MessageBird signing keys."""
+
+    type: Literal["bird"]
+
+    @field_validator("secrets")
+    @classmethod
+    def _signing_keys(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            try:
+                messagebird_jwt.check_key(secret)
+            except ValueError as exc:
+                raise ValueError(f"secrets[{index}]: {exc}") from None
+        return secrets
+
+
+class BirdStatusReport(BaseModel):
+    """One status report, from the query (or form) parameters MessageBird sends."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=1, max_length=255)]
+    recipient: Annotated[str, Field(pattern=r"^\+?[0-9]{1,20}$")]
+    status: Annotated[str, Field(min_length=1, max_length=64)]
+    reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    status_datetime: AwareDatetime | None = Field(default=None, alias="statusDatetime")
+    status_reason: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None, alias="statusReason"
+    )
+    status_error_code: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, alias="statusErrorCode"
+    )
+
+    @field_validator("status_reason", "status_error_code", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("status_datetime", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if not isinstance(value, str) or not value.strip():
+            return None if isinstance(value, str) else value
+        value = _SPACE_FOR_PLUS.sub(r"\1+\2", value.strip())
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("must be an RFC 3339 date-time with an offset")
+        return value
+
+
+def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key in values and key in _FIELDS:
+            raise PayloadInvalid(key, "appears more than once")
+        values.setdefault(key, value)
+    return values
+
+
+def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in error["loc"]) or "query"
+    if error["type"] == "missing":
+        return PayloadInvalid(field, "is required")
+    return PayloadInvalid(field, error["msg"].removeprefix("Value error, "))
+
+
+def e164(recipient: str) -> str | None:
+    """``recipient`` with a leading ``+`` when it looks like an international number."""
+    digits = recipient.removeprefix("+")
+    return "+" + digits if _E164_DIGITS.fullmatch(digits) else None
+
+
+class BirdProvider(Provider):
+    kind: ClassVar[str] = "bird"
+    config_model: ClassVar[type[ProviderConfig]] = BirdConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({FORM})
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        messagebird_jwt.verify(
+            request.headers.get(messagebird_jwt.HEADER, ""),
+            url=request.url,
+            body=request.body,
+            keys=self.config.secrets,
+            now=now,
+            tolerance_seconds=self.config.tolerance_seconds,
+        )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        values = _single_values(request.params())
+        try:
+            report = BirdStatusReport.model_validate(values)
+        except ValidationError as exc:
+            raise _payload_invalid(exc) from None
+        status = STATUS_MAP.get(report.status)
+        occurred_at = (report.status_datetime or request.received_at).astimezone(UTC)
+        stamp = report.status_datetime.astimezone(UTC).isoformat() if report.status_datetime else ""
+        recipient = report.recipient.removeprefix("+")
+        # MessageBird sends a reason for every status ("successfully delivered"); it is an
+        # error only when the report is not progress towards delivery.
+        failed = status not in _PROGRESS
+        return [
+            Report(
+                event_id=derived_event_id(report.id, recipient, report.status, stamp),
+                provider_message_id=report.id,
+                status=status,
+                provider_status=report.status,
+                occurred_at=occurred_at,
+                to=e164(report.recipient),
+                error_code=report.status_error_code if failed else None,
+                error_message=report.status_reason if failed else None,
+                client_reference=report.reference,
+            )
+        ]
+
+
+__all__ = ["STATUS_MAP", "BirdConfig", "BirdProvider", "BirdStatusReport", "e164"]

@@ -1,0 +1,261 @@
+"""Type ``plivo``: Plivo message status callbacks.
+
+Plivo calls the ``url`` given when the message was sent, with ``method`` POST (form body)
+or GET (query parameters), every time the message's status changes
+(https://www.plivo.com/docs/messaging/api/message/message-status-callbacks). The fields
+we read::
+
+    MessageUUID=2b7c8a42-...&Status=delivered&To=14155550123&From=14155550100
+    &ErrorCode=&Sequence=3&MessageTime=2026-11-23 09:59:51.480716
+    &QueuedTime=...&SentTime=...&DeliveryReportTime=2026-11-23 09:59:58.120544
+
+``Type``, ``Units``, ``TotalRate``, ``TotalAmount``, ``MCC``, ``MNC``,
+``ParentMessageUUID``, ``PartInfo``, ``PowerpackUUID`` and the WhatsApp-only fields are
+accepted and ignored (the raw request is stored).
+
+* Signature: ``receiver.core.signatures.plivo`` (V3 when present, else V2 unless
+  ``accept_v2_signatures = false``); the auth token(s) are ``secrets``.
+* Event id: Plivo sends none; ``derived_event_id(MessageUUID, Status, Sequence)`` (one per
+  callback Plivo generates, identical on its retries).
+* ``occurred_at``: the timestamp that goes with the status (``QueuedTime`` for queued,
+  ``SentTime`` for sent, ``DeliveryReportTime`` for the carrier's verdicts), else the
+  latest timestamp present, else the arrival time. Plivo documents the format as
+  ``YYYY-mm-dd HH:MM:SS.SSSSSS`` without a zone; we read a zone-less time as UTC.
+* ``ErrorCode`` becomes ``error_code``; ``000`` (Plivo's "no error") and blanks become
+  None; the reasons of the documented codes become ``error_message``
+  (https://www.plivo.com/docs/messaging/troubleshooting/error-codes).
+* Answer: any 2xx stops Plivo's retries (non-2xx or no answer within 8 s: retried after
+  60, 120 and 240 s); we send the contract's JSON counts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import plivo as plivo_signature
+from receiver.core.status import Status
+from receiver.errors import PayloadInvalid
+from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig
+
+# Plivo's word -> ours. Anything else is kept with status None.
+STATUS_MAP: dict[str, Status] = {
+    "queued": Status.QUEUED,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,  # WhatsApp read receipt: delivered and then some
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "rejected": Status.REJECTED,
+}
+
+# The reasons Plivo documents for its messaging error codes (verified ones only).
+ERROR_REASONS: dict[str, str] = {
+    "10": "Invalid Message",
+    "20": "Network Error",
+    "30": "Spam Detected",
+    "40": "Invalid Source Number",
+    "50": "Invalid Destination Number",
+}
+NO_ERROR = "000"
+
+# The timestamp field that belongs to each status; others fall back to the latest one.
+STATUS_TIME_FIELD: dict[str, str] = {
+    "queued": "QueuedTime",
+    "sent": "SentTime",
+    "delivered": "DeliveryReportTime",
+    "read": "DeliveryReportTime",
+    "undelivered": "DeliveryReportTime",
+    "rejected": "DeliveryReportTime",
+}
+
+_AUTH_ID = r"^(MA|SA)[A-Z0-9]{18}$"
+_TOKEN = re.compile(r"[\x21-\x7e]{16,256}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
+)
+
+
+class PlivoConfig(ProviderConfig):
+    """``secrets`` are Auth Tokens: the (sub)account's, and the main account's for the
+    ``-Ma-`` headers; every one is tried."""
+
+    type: Literal["plivo"]
+    auth_id: Annotated[str, Field(pattern=_AUTH_ID)] | None = None
+    accept_v2_signatures: bool = True
+
+    @field_validator("secrets")
+    @classmethod
+    def _auth_tokens(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            if not _TOKEN.fullmatch(secret):
+                raise ValueError(
+                    f"secrets[{index}]: must be a Plivo Auth Token "
+                    "(16-256 printable ASCII characters, no spaces)"
+                )
+        return secrets
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+class PlivoCallback(BaseModel):
+    """The fields of one status callback we read (Plivo's names)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_uuid: Annotated[str, Field(alias="MessageUUID", min_length=1, max_length=255)]
+    status: Annotated[str, Field(alias="Status", min_length=1, max_length=64)]
+    to: Annotated[str | None, Field(alias="To", max_length=64)] = None
+    error_code: Annotated[str | None, Field(alias="ErrorCode", max_length=64)] = None
+    sequence: Annotated[str | None, Field(alias="Sequence", max_length=64)] = None
+    message_time: Annotated[str | None, Field(alias="MessageTime")] = None
+    queued_time: Annotated[str | None, Field(alias="QueuedTime")] = None
+    sent_time: Annotated[str | None, Field(alias="SentTime")] = None
+    delivery_report_time: Annotated[str | None, Field(alias="DeliveryReportTime")] = None
+
+    _blanks = field_validator(
+        "to",
+        "error_code",
+        "sequence",
+        "message_time",
+        "queued_time",
+        "sent_time",
+        "delivery_report_time",
+        mode="before",
+    )(_blank_is_none)
+
+
+_READ_FIELDS = frozenset(
+    field.alias for field in PlivoCallback.model_fields.values() if field.alias is not None
+)
+
+
+def parse_timestamp(raw: str) -> datetime:
+    """A Plivo timestamp (``YYYY-mm-dd HH:MM:SS[.ffffff]``, zone optional, else UTC)."""
+    if not _TIMESTAMP.fullmatch(raw):
+        raise ValueError("must look like YYYY-mm-dd HH:MM:SS.SSSSSS")
+    try:
+        stamp = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("is not a valid date and time") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC)
+
+
+def e164(number: str | None) -> str | None:
+    """``number`` as E.164 with its ``+`` (Plivo often omits it), or None if it is not one."""
+    if number is None:
+        return None
+    number = number.strip()
+    if number.isdigit() and number.isascii():
+        number = "+" + number
+    return number if _E164.fullmatch(number) else None
+
+
+def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The parameters as a dict; a field we read may appear only once (others, such as
+    a GET callback URL's own parameters, may repeat)."""
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        if key in fields and key in _READ_FIELDS:
+            raise PayloadInvalid(key, "appears more than once")
+        fields[key] = value
+    return fields
+
+
+class PlivoProvider(Provider):
+    kind: ClassVar[str] = "plivo"
+    config_model: ClassVar[type[ProviderConfig]] = PlivoConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({FORM})
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        if not isinstance(config, PlivoConfig):
+            raise TypeError("PlivoProvider needs a PlivoConfig")
+        self._accept_v2 = config.accept_v2_signatures
+
+    @staticmethod
+    def _form_params(request: InboundRequest) -> list[tuple[str, str]]:
+        if request.method == "GET" or request.media_type != FORM:
+            return []
+        return plivo_signature.query_pairs(request.body.decode("utf-8", "replace"))
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        # Neither V3 nor V2 signs a time: ``now`` has nothing to check.
+        plivo_signature.verify(
+            request.headers,
+            method=request.method,
+            url=request.url,
+            form_params=self._form_params(request),
+            tokens=self.config.secrets,
+            accept_v2=self._accept_v2,
+        )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        if request.method == "GET":
+            _, query = plivo_signature.split_url(request.url)
+            fields = _fields(plivo_signature.query_pairs(query))
+        else:
+            fields = _fields(self._form_params(request))
+        try:
+            callback = PlivoCallback.model_validate(fields)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            field = ".".join(str(part) for part in error["loc"]) or "body"
+            raise PayloadInvalid(field, error["msg"]) from None
+        raw_times = {
+            "MessageTime": callback.message_time,
+            "QueuedTime": callback.queued_time,
+            "SentTime": callback.sent_time,
+            "DeliveryReportTime": callback.delivery_report_time,
+        }
+        times: dict[str, datetime] = {}
+        for name, raw in raw_times.items():
+            if raw is not None:
+                try:
+                    times[name] = parse_timestamp(raw)
+                except ValueError as exc:
+                    raise PayloadInvalid(name, str(exc)) from None
+        own_field = STATUS_TIME_FIELD.get(callback.status)
+        if own_field in times:
+            occurred_at = times[own_field]
+        elif times:
+            occurred_at = max(times.values())
+        else:
+            occurred_at = request.received_at.astimezone(UTC)
+        error_code = None if callback.error_code in (None, NO_ERROR) else callback.error_code
+        return [
+            Report(
+                event_id=derived_event_id(
+                    callback.message_uuid, callback.status, callback.sequence
+                ),
+                provider_message_id=callback.message_uuid,
+                status=STATUS_MAP.get(callback.status),
+                provider_status=callback.status,
+                occurred_at=occurred_at,
+                to=e164(callback.to),
+                error_code=error_code,
+                error_message=ERROR_REASONS.get(error_code) if error_code else None,
+            )
+        ]
+
+
+__all__ = [
+    "ERROR_REASONS",
+    "STATUS_MAP",
+    "PlivoCallback",
+    "PlivoConfig",
+    "PlivoProvider",
+    "e164",
+    "parse_timestamp",
+]

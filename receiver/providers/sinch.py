@@ -1,0 +1,345 @@
+"""Type ``sinch``: Sinch SMS REST API delivery-report callbacks (POST JSON).
+
+Sources (2026-11): the SMS API reference, "Webhooks" (callbacks, retries: 5xx and 429
+are retried from 5 s, doubling, for about 23 h; other 4xx are not) and "Delivery
+reports" (status words, status codes); the official Python SDK ``sinch`` 2.3 models
+``RecipientDeliveryReport`` / ``BatchDeliveryReport`` and ``SmsSinchEvent``; the
+Java SDK's ``DeliveryReportErrorCode`` for the code names. Signing: see
+``receiver.core.signatures.sinch``.
+
+Two report shapes arrive at the callback URL:
+
+``recipient_delivery_report_sms`` (``delivery_report: per_recipient`` or
+``per_recipient_final``), one message::
+
+    {"type": "recipient_delivery_report_sms", "batch_id": "01W4FFL35P4NC4K35SMSBATCH9",
+     "recipient": "12017777777", "code": 0, "status": "Delivered",
+     "at": "2024-06-06T08:17:19.210Z", "operator_status_at": "2024-06-06T08:17:00Z",
+     "client_reference": "client-ref"}
+
+``delivery_report_sms`` (``delivery_report: summary`` or ``full``), a batch summary;
+only ``full`` lists the recipients::
+
+    {"type": "delivery_report_sms", "batch_id": "01W4FFL35P4NC4K35SMSBATCH8",
+     "statuses": [{"code": 0, "status": "Delivered", "count": 2,
+                   "recipients": ["12017777777", "33612345678"]}],
+     "total_message_count": 2, "client_reference": "client-ref"}
+
+The ``_mms`` variants have the same shape and are accepted too.
+
+Decisions
+---------
+* Sinch identifies the *batch*, and a batch may have many recipients, so one message is
+  ``{batch_id}:{recipient}`` with the recipient in E.164 (``+`` added when Sinch sends
+  bare digits): see ``provider_message_id``. A sender that sends through Sinch must key
+  its message the same way.
+* A summary's ``recipients`` give one report each; a summary without recipients says
+  nothing about any one message and gives no report (the answer is still 200, so Sinch
+  does not retry it).
+* No event id is sent: it is derived from (batch_id, recipient, status, code, at); a
+  summary has no ``at``, so its reports' ids use an empty one.
+* ``occurred_at`` is ``at`` (when Sinch created the report; always present, millisecond
+  precision, one clock for every report of a batch); ``operator_status_at`` is optional
+  and often only minute-precise, so it is not used. A summary has no timestamp: its
+  reports occur at ``received_at``.
+* ``code`` is kept in ``error_code`` for every report (Sinch's detailed status code:
+  0 delivered, 400 queued, 401 dispatched, 402-418 failures, or an SMPP code);
+  ``error_message`` names the documented failure codes.
+* Status words are matched case-insensitively: the docs, callbacks and the Node and
+  .NET SDKs write ``Delivered``, the Python SDK's types write ``DELIVERED``. The word is
+  kept as sent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+import pydantic_core
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import basic_auth
+from receiver.core.signatures import sinch as sinch_signature
+from receiver.core.status import Status
+from receiver.errors import PayloadInvalid
+from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig
+
+STATUS_MAP: dict[str, Status] = {
+    "Queued": Status.QUEUED,
+    "Dispatched": Status.SENT,
+    "Delivered": Status.DELIVERED,
+    "Failed": Status.UNDELIVERED,
+    "Expired": Status.EXPIRED,
+    "Rejected": Status.REJECTED,
+    "Aborted": Status.FAILED,
+    "Cancelled": Status.FAILED,
+    "Deleted": Status.FAILED,
+    "Unknown": Status.UNKNOWN,
+}
+_STATUS_BY_FOLDED = {word.casefold(): status for word, status in STATUS_MAP.items()}
+
+# Sinch's documented delivery report codes that describe a failure (0, 400 and 401 are
+# Delivered, Queued and Dispatched). Other codes (SMPP ones) keep error_message empty.
+ERROR_MESSAGES: dict[int, str] = {
+    402: "Message unroutable",
+    403: "Internal error",
+    404: "Temporary delivery failure",
+    405: "Unmatched parameter",
+    406: "Internal expiry",
+    407: "Cancelled",
+    408: "Internal reject",
+    410: "Unmatched default originator",
+    411: "Exceeded parts limit",
+    412: "Unprovisioned region",
+    413: "Blocked",
+    414: "Bad media",
+    415: "Delivery report rejected",
+    416: "Delivery report not supported",
+    417: "Delivery report unreachable",
+    418: "Delivery report unrecognized",
+}
+
+RECIPIENT_TYPES = ("recipient_delivery_report_sms", "recipient_delivery_report_mms")
+BATCH_TYPES = ("delivery_report_sms", "delivery_report_mms")
+_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
+
+
+def map_status(word: str) -> Status | None:
+    """Our status for a Sinch status word (any case), or None for an unknown word."""
+    return _STATUS_BY_FOLDED.get(word.casefold())
+
+
+def e164(recipient: str) -> str | None:
+    """The recipient as E.164 (``+`` added to bare digits), or None if it is not a number."""
+    digits = recipient.removeprefix("+")
+    return "+" + digits if _DIGITS.fullmatch(digits) else None
+
+
+def provider_message_id(batch_id: str, recipient: str) -> str:
+    """Our provider message id for one recipient of a Sinch batch: ``batch_id:+E164``."""
+    return f"{batch_id}:{e164(recipient) or recipient}"
+
+
+class SinchConfig(ProviderConfig):
+    """``[providers.NAME] type = "sinch"``; ``auth`` says how Sinch authenticates.
+
+    ``auth = "hmac"``: ``secrets`` are the callback signing secrets (signing is enabled
+    on the account by Sinch). ``auth = "basic"``: ``secrets`` are ``"user:password"``
+    strings provisioned on the callback URL.
+    """
+
+    type: Literal["sinch"]
+    auth: Literal["hmac", "basic"]
+
+    # Checked on ``auth`` (validated after ``secrets``), so an error's input is the auth
+    # word, never a secret; the message names the secret's index for the config loader.
+    @field_validator("auth")
+    @classmethod
+    def _secrets_fit_auth(cls, auth: str, info: ValidationInfo) -> str:
+        for index, secret in enumerate(info.data.get("secrets", [])):
+            if auth == "basic":
+                try:
+                    basic_auth.check_credential(secret)
+                except ValueError as exc:
+                    raise ValueError(f'secrets[{index}]: {exc} with auth = "basic"') from None
+            elif not secret.strip():
+                raise ValueError(f'secrets[{index}]: must not be empty with auth = "hmac"')
+        return auth
+
+
+def _utc(value: datetime) -> datetime:
+    # Sinch writes UTC with "Z"; the official SDK reads a time without offset as UTC too.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _iso_string(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date-time string")
+    return value
+
+
+SinchTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_utc)]
+BatchId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+Recipient = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Word = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class _Model(BaseModel):
+    # Fields we do not use (applied_originator, encoding, operator, counts, ...) are
+    # not validated, so a change in them never costs a report; the raw body is stored.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+ClientReference = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class RecipientDeliveryReport(_Model):
+    """``recipient_delivery_report_sms``: one recipient's status."""
+
+    type: Literal["recipient_delivery_report_sms", "recipient_delivery_report_mms"]
+    batch_id: BatchId
+    recipient: Recipient
+    code: StrictInt
+    status: Word
+    at: SinchTime
+    operator_status_at: SinchTime | None = None
+    client_reference: ClientReference | None = None
+
+
+class StatusGroup(_Model):
+    """One entry of a summary's ``statuses``: recipients sharing a status and code."""
+
+    code: StrictInt
+    status: Word
+    recipients: list[Recipient] | None = None
+
+
+class BatchDeliveryReport(_Model):
+    """``delivery_report_sms``: a batch summary, with recipients for type ``full``."""
+
+    type: Literal["delivery_report_sms", "delivery_report_mms"]
+    batch_id: BatchId
+    statuses: list[StatusGroup]
+    client_reference: ClientReference | None = None
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else part
+    return name or "body"
+
+
+def _load(body: bytes) -> RecipientDeliveryReport | BatchDeliveryReport:
+    try:
+        data = pydantic_core.from_json(body)
+    except ValueError:
+        raise PayloadInvalid("body", "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise PayloadInvalid("body", "must be a JSON object")
+    kind = data.get("type")
+    model: type[RecipientDeliveryReport | BatchDeliveryReport]
+    if kind in RECIPIENT_TYPES:
+        model = RecipientDeliveryReport
+    elif kind in BATCH_TYPES:
+        model = BatchDeliveryReport
+    elif kind is None:
+        raise PayloadInvalid("type", "is required")
+    else:
+        expected = ", ".join(RECIPIENT_TYPES + BATCH_TYPES)
+        raise PayloadInvalid("type", f"must be a delivery report type ({expected})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        raise PayloadInvalid(_field_name(error["loc"]), error["msg"]) from None
+
+
+def _report(
+    batch_id: str,
+    recipient: str,
+    status: str,
+    code: int,
+    at: datetime | None,
+    fallback: datetime,
+    client_reference: str | None,
+) -> Report:
+    to = e164(recipient)
+    return Report(
+        event_id=derived_event_id(
+            batch_id, to or recipient, status, str(code), at.isoformat() if at else None
+        ),
+        provider_message_id=provider_message_id(batch_id, recipient),
+        status=map_status(status),
+        provider_status=status,
+        occurred_at=at or fallback,
+        to=to,
+        error_code=str(code),
+        error_message=ERROR_MESSAGES.get(code),
+        client_reference=client_reference,
+    )
+
+
+class SinchProvider(Provider):
+    kind: ClassVar[str] = "sinch"
+    config_model: ClassVar[type[ProviderConfig]] = SinchConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({JSON})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        if not isinstance(config, SinchConfig):
+            raise TypeError(f"a sinch provider needs a SinchConfig, not {type(config).__name__}")
+        self.sinch_config = config
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        config = self.sinch_config
+        if config.auth == "basic":
+            basic_auth.verify(request.headers, config.secrets)
+        else:
+            sinch_signature.verify(
+                request.body,
+                request.headers,
+                config.secrets,
+                now=now,
+                tolerance_seconds=config.tolerance_seconds,
+            )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        payload = _load(request.body)
+        received_at = request.received_at.astimezone(UTC)
+        if isinstance(payload, RecipientDeliveryReport):
+            return [
+                _report(
+                    payload.batch_id,
+                    payload.recipient,
+                    payload.status,
+                    payload.code,
+                    payload.at,
+                    received_at,
+                    payload.client_reference,
+                )
+            ]
+        return [
+            _report(
+                payload.batch_id,
+                recipient,
+                group.status,
+                group.code,
+                None,
+                received_at,
+                payload.client_reference,
+            )
+            for group in payload.statuses
+            for recipient in group.recipients or ()
+        ]
+
+
+__all__ = [
+    "ERROR_MESSAGES",
+    "STATUS_MAP",
+    "BatchDeliveryReport",
+    "RecipientDeliveryReport",
+    "SinchConfig",
+    "SinchProvider",
+    "e164",
+    "map_status",
+    "provider_message_id",
+]

@@ -1,0 +1,243 @@
+"""Type ``twilio``: Programmable Messaging status callbacks.
+
+Followed (2026-11):
+
+- Message resource, "Twilio's request to the StatusCallback URL", and the guide
+  "Track the Message Status of Outbound Messages"
+  (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status):
+  Twilio POSTs ``application/x-www-form-urlencoded`` with a subset of the standard
+  request parameters (``AccountSid``, ``From``, ``To``, ``MessageSid``, ``SmsSid``,
+  ``SmsStatus``, ``ApiVersion``, ...) plus ``MessageStatus`` and ``ErrorCode``; SMS/MMS
+  add ``RawDlrDoneDate``, other channels ``ChannelInstallSid``, ``ChannelStatusMessage``,
+  ``ChannelPrefix``, ``EventType``. Parameters are added without notice, so the
+  signature covers every received parameter. "No response content is required": the
+  default JSON counts with 200 are fine.
+- Status values: the Message resource's ``status`` enum (twilio 9.13
+  ``MessageInstance.Status``): queued, sending, sent, failed, delivered, undelivered,
+  receiving, received, accepted, scheduled, read, partially_delivered, canceled.
+- Signatures: ``receiver.core.signatures.twilio``.
+
+Twilio reports carry no event id and no timestamp: the event id is derived from
+(MessageSid, MessageStatus, ErrorCode) and ``occurred_at`` is the arrival time.
+``RawDlrDoneDate`` is not used: Twilio says its time zone varies between carriers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import twilio as twilio_signature
+from receiver.core.status import Status
+from receiver.errors import PayloadInvalid
+from receiver.providers.base import FORM, JSON, InboundRequest, Provider, ProviderConfig
+
+ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
+
+# Twilio's word -> ours. Anything else (receiving, received, partially_delivered, a word
+# Twilio adds later) is kept in the timeline with status None and changes nothing.
+STATUS_MAP: dict[str, Status] = {
+    "accepted": Status.QUEUED,
+    "queued": Status.QUEUED,
+    "scheduled": Status.QUEUED,
+    "sending": Status.SENT,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "canceled": Status.FAILED,
+}
+
+# The common delivery errors, by the titles of Twilio's error dictionary
+# (https://www.twilio.com/docs/api/errors). Used when the callback names no message.
+ERROR_MESSAGES: dict[str, str] = {
+    "21610": "Attempt to send to unsubscribed recipient",
+    "30001": "Queue overflow",
+    "30002": "Account suspended",
+    "30003": "Unreachable destination handset",
+    "30004": "Message blocked",
+    "30005": "Unknown destination handset",
+    "30006": "Landline or unreachable carrier",
+    "30007": "Message filtered",
+    "30008": "Unknown error",
+    "30009": "Missing inbound segment",
+    "30010": "Message price exceeds max price",
+    "30034": "Message from an unregistered number",
+}
+
+_NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
+# Channels whose addresses are phone numbers; others (messenger:<id>, ...) are not.
+_PHONE_CHANNELS = ("whatsapp:", "rcs:")
+_MAX_ERROR_MESSAGE = 1000
+
+
+class TwilioConfig(ProviderConfig):
+    """``secrets``: the Auth Token(s) (or SharedKey secrets); every one is tried, so a
+    rotation lists the old and the new. ``account_sid``: if set, a report for another
+    account is refused (400, field ``AccountSid``)."""
+
+    type: Literal["twilio"]
+    account_sid: Annotated[str, Field(pattern=ACCOUNT_SID)] | None = None
+
+    @field_validator("secrets")
+    @classmethod
+    def _auth_tokens(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            if secret != secret.strip():
+                raise ValueError(f"secrets[{index}]: must not start or end with whitespace")
+            if len(secret) < 16:
+                raise ValueError(
+                    f"secrets[{index}]: must be the Auth Token (32 characters), not a placeholder"
+                )
+        return secrets
+
+
+Word = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class TwilioStatusCallback(BaseModel):
+    """The parameters of one status callback that we read; all others are ignored."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+    MessageSid: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{2,64}$")]
+    MessageStatus: Word
+    ErrorCode: Annotated[str, Field(max_length=64)] | None = None
+    ErrorMessage: str | None = None
+    ChannelStatusMessage: str | None = None
+    AccountSid: Annotated[str, Field(max_length=64)] | None = None
+    To: Annotated[str, Field(max_length=255)] | None = None
+
+
+def normalize_to(value: str | None) -> str | None:
+    """``To`` as E.164 with a leading ``+``; None when it is not a phone number.
+
+    WhatsApp and RCS addresses lose their prefix (``whatsapp:+14155550100`` ->
+    ``+14155550100``).
+    """
+    if not value:
+        return None
+    address = value.strip()
+    for prefix in _PHONE_CHANNELS:
+        address = address.removeprefix(prefix)
+    match = _NUMBER.fullmatch(address)
+    return "+" + match.group(1) if match else None
+
+
+def _form_params(body: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(
+        body.decode("utf-8", "replace"), keep_blank_values=True, encoding="utf-8", errors="replace"
+    )
+
+
+def _single_values(params: list[tuple[str, str]]) -> dict[str, str]:
+    """Form parameters as a dict; a field we read may not appear twice."""
+    fields: dict[str, str] = {}
+    read = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
+    for name, value in params:
+        if name in fields and name in read and fields[name] != value:
+            raise PayloadInvalid(name, "appears more than once with different values")
+        fields.setdefault(name, value)
+    return fields
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise PayloadInvalid("body", "is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise PayloadInvalid("body", "must be a JSON object")
+    return payload
+
+
+def _blank_to_none(fields: Mapping[str, Any]) -> dict[str, Any]:
+    # Twilio may send a parameter with an empty value; empty means absent.
+    return {k: (None if v == "" else v) for k, v in fields.items()}
+
+
+class TwilioProvider(Provider):
+    kind: ClassVar[str] = "twilio"
+    config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        # No timestamp is signed (``now`` unused): replays are harmless, the event id
+        # and the merge rule make a repeated report a no-op.
+        if request.media_type == JSON:
+            twilio_signature.verify(
+                request.url, request.headers, self.config.secrets, json_body=request.body
+            )
+        else:
+            twilio_signature.verify(
+                request.url,
+                request.headers,
+                self.config.secrets,
+                params=_form_params(request.body),
+            )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        if request.media_type == JSON:
+            fields: dict[str, Any] = _json_object(request.body)
+        else:
+            fields = _single_values(_form_params(request.body))
+        fields = _blank_to_none(fields)
+        # Older callbacks name the message and status SmsSid/SmsStatus only.
+        if fields.get("MessageSid") is None and fields.get("SmsSid") is not None:
+            fields["MessageSid"] = fields["SmsSid"]
+        if fields.get("MessageStatus") is None and fields.get("SmsStatus") is not None:
+            fields["MessageStatus"] = fields["SmsStatus"]
+        try:
+            callback = TwilioStatusCallback.model_validate(fields)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            field = ".".join(str(part) for part in error["loc"]) or "body"
+            raise PayloadInvalid(field, str(error["msg"])) from None
+        self._check_account(callback.AccountSid)
+        word = callback.MessageStatus
+        error_message = (
+            callback.ErrorMessage
+            or callback.ChannelStatusMessage
+            or ERROR_MESSAGES.get(callback.ErrorCode or "")
+        )
+        return [
+            Report(
+                event_id=derived_event_id(callback.MessageSid, word, callback.ErrorCode),
+                provider_message_id=callback.MessageSid,
+                status=STATUS_MAP.get(word.lower()),
+                provider_status=word,
+                occurred_at=request.received_at,
+                to=normalize_to(callback.To),
+                error_code=callback.ErrorCode,
+                error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+            )
+        ]
+
+    def _check_account(self, account_sid: str | None) -> None:
+        # A 400, not a 401: the signature verified (or verification is off on purpose),
+        # so the request is authentic but not for this endpoint. Twilio does not retry
+        # a 4xx, and the refusal shows in Twilio's debugger as a client error.
+        expected: str | None = getattr(self.config, "account_sid", None)
+        if expected is None:
+            return
+        if account_sid is None:
+            raise PayloadInvalid("AccountSid", "is required when account_sid is configured")
+        if account_sid != expected:
+            raise PayloadInvalid("AccountSid", "is not the configured account_sid")
+
+
+__all__ = [
+    "ERROR_MESSAGES",
+    "STATUS_MAP",
+    "TwilioConfig",
+    "TwilioProvider",
+    "TwilioStatusCallback",
+    "normalize_to",
+]
