@@ -20,6 +20,7 @@ from receiver.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RetryLater,
     SignatureError,
     UnsupportedMediaType,
 )
@@ -140,8 +141,8 @@ async def receive_webhook(request: Request) -> Response:
         check_source(peer, provider.config.allowed_ips)
         if provider.verifies:
             provider.verify(inbound, time.time())
-    except SignatureError as exc:
-        state.metrics.signature_failures.labels(name, exc.reason).inc()
+    except (SignatureError, RetryLater) as exc:
+        state.metrics.signature_failures.labels(name, exc.code.lower()).inc()
         raise
     reports = provider.parse(inbound)
     raw = RawRequest(

@@ -73,7 +73,9 @@ class ProviderConfig(BaseModel):
 
     type: str
     secrets: list[str] = Field(default_factory=list)
-    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # Up to 48 h: a provider that retries with its original timestamp (Vonage, for 24 h)
+    # must not be refused; a replay inside the window is a duplicate, so it is harmless.
+    tolerance_seconds: int = Field(default=300, ge=1, le=172800)
     insecure_no_signature: bool = False
     allowed_ips: list[IPvAnyNetwork] = Field(default_factory=list)
     api_base_url: HttpUrl | None = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -94,7 +95,7 @@ def parse_timestamp(raw: str) -> int:
     return int(raw)
 
 
-def check_freshness(moment: int, *, now: float, tolerance_seconds: int, name: str) -> None:
+def check_freshness(moment: float, *, now: float, tolerance_seconds: int, name: str) -> None:
     """Raise TIMESTAMP_STALE / TIMESTAMP_FUTURE unless ``moment`` is within the window."""
     if moment < now - tolerance_seconds:
         raise SignatureError(f"{name} is older than {tolerance_seconds} s", code="TIMESTAMP_STALE")
@@ -257,14 +258,16 @@ def verify_messages(
     """Check a Messages API webhook token over ``body``; return its claims."""
     claims = _decode(token, secrets)
     issued_at = claims.get("iat")
-    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+    if (
+        isinstance(issued_at, bool)
+        or not isinstance(issued_at, int | float)
+        or not math.isfinite(issued_at)
+    ):
         raise SignatureError("the token has no numeric iat claim", code="SIGNATURE_MALFORMED")
     claimed = claims.get("payload_hash")
     if not isinstance(claimed, str) or not claimed:
         raise SignatureError("the token has no payload_hash claim", code="SIGNATURE_MALFORMED")
-    check_freshness(
-        int(issued_at), now=now, tolerance_seconds=tolerance_seconds, name="the token's iat"
-    )
+    check_freshness(issued_at, now=now, tolerance_seconds=tolerance_seconds, name="the token's iat")
     offered = claimed.lower().encode("utf-8")
     matched = False
     for candidate in _body_hashes(body):

@@ -1,0 +1,411 @@
+"""Type ``vonage``: SMS API delivery receipts and Messages API status webhooks.
+
+One type serves both of Vonage's APIs; a request's shape says which one sent it.
+
+SMS API delivery receipts, followed (2026-11):
+
+- "Delivery receipts" (https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts)
+  and the SMS API reference's ``DeliveryReceipt`` callback (Nexmo/api-specification
+  ``definitions/sms.yml``): GET query, POST form or POST JSON, chosen in the dashboard;
+  fields ``messageId``, ``msisdn`` (the recipient), ``to`` (the sender id),
+  ``network-code``, ``price``, ``status``, ``scts`` (YYMMDDhhmm), ``err-code``,
+  ``api-key``, ``message-timestamp`` (``YYYY-MM-DD hh:mm:ss``, UTC, when Vonage started
+  pushing the receipt), ``client-ref``, and when signed ``timestamp``, ``nonce``, ``sig``.
+- Status words: accepted, buffered, delivered, expired, failed, rejected, unknown.
+- ``err-code`` meanings: the support article "Vonage SMS Delivery Error Codes".
+- ``client-ref`` (the sender's own reference) becomes ``client_reference``.
+- No event id: it is derived from (messageId, status, err-code, scts). ``occurred_at``
+  is ``message-timestamp`` (UTC), else ``scts`` read as UTC, else the arrival time.
+  ``scts`` is not preferred: the documented example has ``scts`` 1810251310 and
+  ``message-timestamp`` 2018-10-25 12:10:29, so ``scts`` (13:10) runs on the carrier's
+  local clock, an hour after Vonage pushed the receipt.
+
+Messages API status webhooks, followed (2026-11):
+
+- "Messages API Status Callbacks" and the ``MessageStatus`` reference example
+  (https://developer.vonage.com/en/messages/concepts/messages-status-callbacks):
+  POST JSON ``message_uuid``, ``to``, ``from``, ``timestamp`` (ISO 8601), ``status``
+  (submitted, delivered, read, rejected, undeliverable), ``error`` {``type``, ``title``,
+  ``detail``, ``instance``}, ``channel``, ``client_ref``, ``usage``, ``destination``.
+- ``client_ref`` becomes ``client_reference``.
+- No event id: it is derived from (message_uuid, status, timestamp).
+- "Signed webhooks": an unsigned callback can happen on a rare internal error, and
+  "by returning an HTTP 5xx response, a retry will be triggered": we answer 503
+  (``RetryLater``), so the signed retry is the one we store.
+
+Signatures: ``receiver.core.signatures.vonage``. Vonage wants any 2xx (200 or 204):
+the default JSON counts with 200 do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import parse_qsl
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import vonage as vonage_signature
+from receiver.core.status import Status
+from receiver.errors import PayloadInvalid, RetryLater, SignatureError
+from receiver.providers.base import FORM, JSON, InboundRequest, Provider, ProviderConfig
+
+# SMS API ``status`` -> ours. Anything else is kept with status None and changes nothing.
+SMS_STATUS_MAP: dict[str, Status] = {
+    "accepted": Status.SENT,
+    "buffered": Status.BUFFERED,
+    "delivered": Status.DELIVERED,
+    "expired": Status.EXPIRED,
+    "failed": Status.UNDELIVERED,
+    "rejected": Status.REJECTED,
+    "unknown": Status.UNKNOWN,
+}
+
+# Messages API ``status`` -> ours.
+MESSAGES_STATUS_MAP: dict[str, Status] = {
+    "submitted": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,
+    "rejected": Status.REJECTED,
+    "undeliverable": Status.FAILED,
+}
+
+# SMS API ``err-code`` meanings ("Vonage SMS Delivery Error Codes"). 0 is no error.
+DLR_ERRORS: dict[str, str] = {
+    "1": "Unknown",
+    "2": "Absent Subscriber - Temporary",
+    "3": "Absent Subscriber - Permanent",
+    "4": "Call Barred by User",
+    "5": "Portability Error",
+    "6": "Anti-Spam Rejection",
+    "7": "Handset Busy",
+    "8": "Network Error",
+    "9": "Illegal Number",
+    "10": "Illegal Message",
+    "11": "Unroutable",
+    "12": "Destination Unreachable",
+    "13": "Subscriber Age Restriction",
+    "14": "Number Blocked by Carrier",
+    "15": "Pre-Paid Insufficient Funds",
+    "99": "General Error",
+}
+
+# Messages API channels whose ``to`` is not a phone number.
+_NON_PHONE_CHANNELS = frozenset({"messenger"})
+_NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
+_RETRY_AFTER_SECONDS = 5
+_MAX_ERROR_MESSAGE = 1000
+
+Word = Annotated[str, Field(min_length=1, max_length=64)]
+Ident = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")]
+Short = Annotated[str, Field(max_length=255)]
+ClientRef = Annotated[str, Field(max_length=128)]
+
+
+class VonageConfig(ProviderConfig):
+    """``secrets``: the account's signature secret(s) (dashboard, API settings); every
+    one is tried, so a rotation lists the old and the new. ``signature_method``: the
+    dashboard's "signature method" for SMS API webhooks (Messages API tokens are always
+    HS256); default ``md5hash``, the dashboard's default ("MD5 hash")."""
+
+    type: Literal["vonage"]
+    signature_method: vonage_signature.SignatureMethod = vonage_signature.DEFAULT_SIGNATURE_METHOD
+
+    @field_validator("secrets")
+    @classmethod
+    def _signature_secrets(cls, secrets: list[str]) -> list[str]:
+        for index, secret in enumerate(secrets):
+            if not secret:
+                raise ValueError(f"secrets[{index}]: must not be empty")
+            if secret != secret.strip():
+                raise ValueError(f"secrets[{index}]: must not start or end with whitespace")
+        return secrets
+
+
+class SmsReceipt(BaseModel):
+    """The SMS API delivery-receipt fields we read; all others are ignored."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+    message_id: Annotated[Ident, Field(alias="messageId")]
+    status: Word
+    msisdn: Short | None = None
+    err_code: str | None = Field(default=None, alias="err-code", max_length=16)
+    scts: Annotated[str, Field(pattern=r"^[0-9]{10}$")] | None = None
+    message_timestamp: str | None = Field(
+        default=None,
+        alias="message-timestamp",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
+    )
+    client_ref: str | None = Field(default=None, alias="client-ref", max_length=128)
+
+
+class MessagesError(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+    type: Short | None = None
+    title: Short | None = None
+    detail: str | None = None
+
+
+class MessageStatus(BaseModel):
+    """The Messages API status-webhook fields we read; all others are ignored."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, frozen=True)
+
+    message_uuid: Ident
+    status: Word
+    timestamp: Annotated[str, Field(min_length=1, max_length=64)]
+    to: Short | None = None
+    channel: Short | None = None
+    client_ref: ClientRef | None = None
+    error: MessagesError | None = None
+
+
+_AWARE = TypeAdapter(AwareDatetime)
+
+
+def normalize_to(value: str | None) -> str | None:
+    """A phone number as E.164 with a leading ``+``; None when it is not one."""
+    if not value:
+        return None
+    match = _NUMBER.fullmatch(value.strip())
+    return "+" + match.group(1) if match else None
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
+    error = exc.errors(include_url=False)[0]
+    return PayloadInvalid(_field_name(error["loc"]), error["msg"])
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _is_messages_api(request: InboundRequest) -> bool:
+    """True for a Messages API webhook, False for an SMS API receipt.
+
+    GET and form bodies are SMS API receipts. A JSON body says by its fields; one that
+    is not a JSON object belongs to the Messages API if it carries a bearer token (so
+    a signed but broken body is a 400, not a 401).
+    """
+    if request.method != "POST" or request.media_type != JSON:
+        return False
+    payload = _json_object(request.body)
+    if payload is not None:
+        if "message_uuid" in payload:
+            return True
+        if "messageId" in payload:
+            return False
+    authorization = request.headers.get("authorization", "")
+    return authorization.strip().lower().startswith("bearer ")
+
+
+def _scalar_text(value: Any) -> str | None:
+    """A JSON receipt value as the text that is signed: strings as they are, numbers as
+    written by Python's str() (as the official Python SDK signs them); anything else
+    (null, true, objects) has no documented signed form."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _sms_params(request: InboundRequest) -> dict[str, str] | str:
+    """The receipt's parameters, or the reason they cannot be read (a field name)."""
+    if request.method == "POST" and request.media_type == JSON:
+        payload = _json_object(request.body)
+        if payload is None:
+            return "body"
+        params: dict[str, str] = {}
+        for key, value in payload.items():
+            text = _scalar_text(value)
+            if text is None:
+                return key
+            params[key] = text
+        return params
+    raw = request.body if request.method == "POST" else request.query_string
+    pairs = parse_qsl(
+        raw.decode("utf-8", "replace"), keep_blank_values=True, encoding="utf-8", errors="replace"
+    )
+    params = {}
+    for key, value in pairs:
+        if key in params:
+            return key
+        params[key] = value
+    return params
+
+
+def _sms_occurred_at(receipt: SmsReceipt, fallback: datetime) -> datetime:
+    """``message-timestamp`` (UTC), else ``scts`` read as UTC, else ``fallback``; both
+    are checked to be real times when present (``scts`` is part of the event id)."""
+    pushed_at = carrier_at = None
+    if receipt.message_timestamp is not None:
+        try:
+            pushed_at = datetime.strptime(receipt.message_timestamp, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise PayloadInvalid("message-timestamp", "is not a valid date and time") from None
+    if receipt.scts is not None:
+        yy, mo, dd, hh, mi = (int(receipt.scts[i : i + 2]) for i in range(0, 10, 2))
+        try:
+            carrier_at = datetime(2000 + yy, mo, dd, hh, mi)
+        except ValueError:
+            raise PayloadInvalid("scts", "is not a valid YYMMDDhhmm time") from None
+    moment = pushed_at or carrier_at
+    return fallback if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _messages_error(error: MessagesError | None) -> tuple[str | None, str | None]:
+    """(error_code, error_message): the code is the numeric title, else the fragment of
+    ``type`` (``.../api-errors/messages#1000`` -> ``1000``)."""
+    if error is None:
+        return None, None
+    code: str | None = None
+    message = error.detail
+    if error.title and error.title.isdigit():
+        code = error.title
+    else:
+        if error.type and "#" in error.type:
+            code = error.type.rsplit("#", 1)[1] or None
+        message = message or error.title
+    if message is not None:
+        message = message[:_MAX_ERROR_MESSAGE]
+    return code, message
+
+
+class VonageProvider(Provider):
+    kind: ClassVar[str] = "vonage"
+    config_model: ClassVar[type[ProviderConfig]] = VonageConfig
+    media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        if not isinstance(config, VonageConfig):
+            raise TypeError("a vonage provider needs a VonageConfig")
+        self._method: vonage_signature.SignatureMethod = config.signature_method
+
+    def verify(self, request: InboundRequest, now: float) -> None:
+        if _is_messages_api(request):
+            token = vonage_signature.bearer_token(request.headers)
+            if token is None:
+                raise RetryLater(
+                    "an unsigned Vonage Messages API callback: send it again, signed",
+                    retry_after=_RETRY_AFTER_SECONDS,
+                )
+            vonage_signature.verify_messages(
+                request.body,
+                token,
+                self.config.secrets,
+                now=now,
+                tolerance_seconds=self.config.tolerance_seconds,
+            )
+            return
+        params = _sms_params(request)
+        if isinstance(params, str):
+            raise SignatureError(
+                f"cannot read the signed parameters ({params})", code="SIGNATURE_MALFORMED"
+            )
+        vonage_signature.verify_sms(
+            params,
+            self.config.secrets,
+            self._method,
+            now=now,
+            tolerance_seconds=self.config.tolerance_seconds,
+        )
+
+    def parse(self, request: InboundRequest) -> list[Report]:
+        if _is_messages_api(request):
+            return [self._parse_status(request)]
+        return [self._parse_receipt(request)]
+
+    def _parse_receipt(self, request: InboundRequest) -> Report:
+        fields: Mapping[str, Any]
+        if request.method == "POST" and request.media_type == JSON:
+            payload = _json_object(request.body)
+            if payload is None:
+                raise PayloadInvalid("body", "is not a JSON object")
+            fields = payload
+        else:
+            params = _sms_params(request)
+            if isinstance(params, str):
+                raise PayloadInvalid(params, "must be given once")
+            fields = params
+        # An empty value means absent (GET and form receipts cannot send null).
+        fields = {k: (None if v == "" else v) for k, v in fields.items()}
+        try:
+            receipt = SmsReceipt.model_validate(fields)
+        except ValidationError as exc:
+            raise _payload_invalid(exc) from None
+        error_code = receipt.err_code if receipt.err_code not in (None, "0") else None
+        return Report(
+            event_id=derived_event_id(
+                receipt.message_id, receipt.status, receipt.err_code, receipt.scts
+            ),
+            provider_message_id=receipt.message_id,
+            status=SMS_STATUS_MAP.get(receipt.status),
+            provider_status=receipt.status,
+            occurred_at=_sms_occurred_at(receipt, request.received_at),
+            to=normalize_to(receipt.msisdn),
+            error_code=error_code,
+            error_message=DLR_ERRORS.get(error_code) if error_code else None,
+            client_reference=receipt.client_ref,
+        )
+
+    def _parse_status(self, request: InboundRequest) -> Report:
+        payload = _json_object(request.body)
+        if payload is None:
+            raise PayloadInvalid("body", "is not a JSON object")
+        try:
+            status = MessageStatus.model_validate(payload)
+        except ValidationError as exc:
+            raise _payload_invalid(exc) from None
+        try:
+            occurred_at = _AWARE.validate_python(status.timestamp)
+        except ValidationError as exc:
+            raise PayloadInvalid("timestamp", exc.errors(include_url=False)[0]["msg"]) from None
+        error_code, error_message = _messages_error(status.error)
+        to = None if status.channel in _NON_PHONE_CHANNELS else normalize_to(status.to)
+        return Report(
+            event_id=derived_event_id(status.message_uuid, status.status, status.timestamp),
+            provider_message_id=status.message_uuid,
+            status=MESSAGES_STATUS_MAP.get(status.status),
+            provider_status=status.status,
+            occurred_at=occurred_at.astimezone(UTC),
+            to=to,
+            error_code=error_code,
+            error_message=error_message,
+            client_reference=status.client_ref or None,
+        )
+
+
+__all__ = [
+    "DLR_ERRORS",
+    "MESSAGES_STATUS_MAP",
+    "SMS_STATUS_MAP",
+    "MessageStatus",
+    "SmsReceipt",
+    "VonageConfig",
+    "VonageProvider",
+]

@@ -1,0 +1,189 @@
+"""Build correctly signed Vonage webhooks, for integration tests and tooling.
+
+SMS API delivery receipts carry a ``sig`` parameter (the account's signature method);
+Messages API status webhooks a bearer JWT. Neither signs the URL::
+
+    request = vonage_sms_request(
+        signature_secret,
+        vonage_sms_report("0B00000127FDBC63", "delivered", msisdn="447547232824"),
+        signature_method="sha256",
+        provider="vonage",
+    )
+    request = vonage_messages_request(
+        signature_secret,
+        vonage_message_status("aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab", "delivered"),
+        provider="vonage",
+    )
+    httpx.request(request.method, base_url + request.path,
+                  content=request.body, headers=request.headers)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from receiver.core.signatures import vonage as vonage_signature
+from receiver.testing.base import SignedRequest
+
+# The placeholder API key of Vonage's documentation.
+EXAMPLE_API_KEY = "abcd1234"
+
+Transport = Literal["form", "json", "query"]
+
+
+def vonage_sms_report(
+    message_id: str,
+    status: str,
+    *,
+    msisdn: str | None = None,
+    to: str | None = None,
+    network_code: str | None = None,
+    price: str | None = None,
+    err_code: str | None = None,
+    scts: str | None = None,
+    message_timestamp: datetime | str | None = None,
+    client_ref: str | None = None,
+    api_key: str | None = EXAMPLE_API_KEY,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The fields of one SMS API delivery receipt, named as Vonage names them
+    (``msisdn`` is the recipient, ``to`` the sender id; ``message_timestamp`` is UTC)."""
+    if isinstance(message_timestamp, datetime):
+        message_timestamp = message_timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    fields = {"messageId": message_id, "status": status}
+    for key, value in (
+        ("msisdn", msisdn),
+        ("to", to),
+        ("network-code", network_code),
+        ("price", price),
+        ("err-code", err_code),
+        ("scts", scts),
+        ("message-timestamp", message_timestamp),
+        ("client-ref", client_ref),
+        ("api-key", api_key),
+    ):
+        if value is not None:
+            fields[key] = value
+    fields.update(extra or {})
+    return fields
+
+
+def vonage_sms_request(
+    signature_secret: str,
+    report: Mapping[str, str],
+    *,
+    provider: str = "default",
+    signature_method: vonage_signature.SignatureMethod = vonage_signature.DEFAULT_SIGNATURE_METHOD,
+    transport: Transport = "form",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> SignedRequest:
+    """A delivery receipt to ``/webhooks/{provider}`` signed as Vonage signs it.
+
+    ``timestamp`` (default: now) and ``nonce`` (default: a fresh UUID) are added and
+    signed with ``sig``. ``transport`` is the dashboard's choice: ``form`` (POST
+    form-encoded), ``json`` (POST JSON) or ``query`` (GET).
+    """
+    params = dict(report)
+    params["timestamp"] = str(int(time.time()) if timestamp is None else timestamp)
+    params["nonce"] = nonce or str(uuid.uuid4())
+    params["sig"] = vonage_signature.sms_signature(params, signature_secret, signature_method)
+    path = f"/webhooks/{provider}"
+    if transport == "query":
+        return SignedRequest(path=f"{path}?{urlencode(params)}", body=b"", method="GET")
+    if transport == "json":
+        return SignedRequest(
+            path=path,
+            body=json.dumps(params).encode(),
+            headers={"content-type": "application/json"},
+        )
+    return SignedRequest(
+        path=path,
+        body=urlencode(params).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+
+def vonage_message_status(
+    message_uuid: str,
+    status: str,
+    *,
+    to: str | None = "447700900000",
+    from_: str | None = "447700900001",
+    timestamp: datetime | str | None = None,
+    channel: str = "sms",
+    client_ref: str | None = None,
+    error: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One Messages API status webhook body (``timestamp`` default: now, UTC)."""
+    if timestamp is None:
+        timestamp = datetime.now(UTC)
+    if isinstance(timestamp, datetime):
+        timestamp = timestamp.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    payload: dict[str, Any] = {"message_uuid": message_uuid}
+    for key, value in (("to", to), ("from", from_)):
+        if value is not None:
+            payload[key] = value
+    payload.update({"timestamp": timestamp, "status": status, "channel": channel})
+    if client_ref is not None:
+        payload["client_ref"] = client_ref
+    if error is not None:
+        payload["error"] = dict(error)
+    payload.update(extra or {})
+    return payload
+
+
+def vonage_messages_request(
+    signature_secret: str,
+    payload: Mapping[str, Any],
+    *,
+    provider: str = "default",
+    api_key: str = EXAMPLE_API_KEY,
+    application_id: str | None = None,
+    issued_at: int | None = None,
+    jti: str | None = None,
+    signed: bool = True,
+) -> SignedRequest:
+    """A Messages API status webhook to ``/webhooks/{provider}`` with the bearer JWT
+    Vonage signs it with (``issued_at`` default: now). ``signed=False`` leaves the
+    Authorization header out, as Vonage does after a rare internal error."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"content-type": "application/json"}
+    if signed:
+        token = vonage_signature.messages_token(
+            body,
+            signature_secret,
+            issued_at=int(time.time()) if issued_at is None else issued_at,
+            jti=jti or str(uuid.uuid4()),
+            api_key=api_key,
+            application_id=application_id,
+        )
+        headers["authorization"] = f"Bearer {token}"
+    return SignedRequest(path=f"/webhooks/{provider}", body=body, headers=headers)
+
+
+def vonage_request(
+    signature_secret: str, payload: Mapping[str, Any], **options: Any
+) -> SignedRequest:
+    """A Messages API webhook when ``payload`` has a ``message_uuid``, else an SMS API
+    receipt; ``options`` go to ``vonage_messages_request`` / ``vonage_sms_request``."""
+    if "message_uuid" in payload:
+        return vonage_messages_request(signature_secret, payload, **options)
+    return vonage_sms_request(signature_secret, payload, **options)
+
+
+__all__ = [
+    "EXAMPLE_API_KEY",
+    "vonage_message_status",
+    "vonage_messages_request",
+    "vonage_request",
+    "vonage_sms_report",
+    "vonage_sms_request",
+]
