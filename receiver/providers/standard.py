@@ -28,6 +28,7 @@ from pydantic import (
 
 from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
+from receiver.core.signatures.freshness import parse_timestamp
 from receiver.core.status import parse_status
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import InboundRequest, Provider, ProviderConfig
@@ -119,7 +120,7 @@ class StandardProvider(Provider):
         if not event_id:
             raise PayloadInvalid("webhook-id", "header is required")
         try:
-            sent_at = datetime.fromtimestamp(standard_webhooks.parse_timestamp(raw_timestamp), UTC)
+            sent_at = datetime.fromtimestamp(parse_timestamp(raw_timestamp), UTC)
         except ValueError as exc:
             raise PayloadInvalid("webhook-timestamp", str(exc)) from None
         try:

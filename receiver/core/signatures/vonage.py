@@ -41,6 +41,7 @@ from typing import Any, Literal, get_args
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
+from receiver.core.signatures.freshness import check_window, parse_timestamp
 from receiver.errors import SignatureError
 
 SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
@@ -58,7 +59,6 @@ DIGEST_HEX_LENGTH: dict[str, int] = {
 }
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _MAX_SIG_LENGTH = 256
 _JWT_ALGORITHM = "HS256"
 
@@ -86,23 +86,6 @@ def sms_signature(params: Mapping[str, str], secret: str, method: SignatureMetho
     if method not in DIGEST_HEX_LENGTH:
         raise ValueError(f"signature method must be one of {', '.join(SIGNATURE_METHODS)}")
     return hmac.new(secret.encode(), signed, method).hexdigest().upper()
-
-
-def parse_timestamp(raw: str) -> int:
-    """The ``timestamp`` parameter as Unix seconds; ValueError unless plain digits."""
-    if not _TIMESTAMP.fullmatch(raw):
-        raise ValueError("must be integer Unix seconds")
-    return int(raw)
-
-
-def check_freshness(moment: float, *, now: float, tolerance_seconds: int, name: str) -> None:
-    """Raise TIMESTAMP_STALE / TIMESTAMP_FUTURE unless ``moment`` is within the window."""
-    if moment < now - tolerance_seconds:
-        raise SignatureError(f"{name} is older than {tolerance_seconds} s", code="TIMESTAMP_STALE")
-    if moment > now + tolerance_seconds:
-        raise SignatureError(
-            f"{name} is more than {tolerance_seconds} s in the future", code="TIMESTAMP_FUTURE"
-        )
 
 
 def verify_sms(
@@ -143,7 +126,7 @@ def verify_sms(
         matched |= hmac.compare_digest(expected, candidate)
     if not matched:
         raise SignatureError("sig matches no configured signature secret")
-    check_freshness(
+    check_window(
         timestamp, now=now, tolerance_seconds=tolerance_seconds, name="the timestamp parameter"
     )
     return timestamp
@@ -267,7 +250,7 @@ def verify_messages(
     claimed = claims.get("payload_hash")
     if not isinstance(claimed, str) or not claimed:
         raise SignatureError("the token has no payload_hash claim", code="SIGNATURE_MALFORMED")
-    check_freshness(issued_at, now=now, tolerance_seconds=tolerance_seconds, name="the token's iat")
+    check_window(issued_at, now=now, tolerance_seconds=tolerance_seconds, name="the token's iat")
     offered = claimed.lower().encode("utf-8")
     matched = False
     for candidate in _body_hashes(body):
