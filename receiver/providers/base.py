@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -21,12 +21,14 @@ from pydantic import (
     Field,
     HttpUrl,
     IPvAnyNetwork,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from receiver.core.reports import Outcome, Report
 from receiver.core.signatures import basic_auth
+from receiver.errors import PayloadInvalid
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -105,6 +107,28 @@ class BasicAuthConfig(ProviderConfig):
             except ValueError as exc:
                 raise ValueError(f"secrets[{index}]: {exc}") from None
         return secrets
+
+
+def payload_invalid(
+    exc: ValidationError, *, prefix: str = "", whole: str = "body", hidden: Iterable[str] = ()
+) -> PayloadInvalid:
+    """The ``PayloadInvalid`` naming the first field pydantic refused, as ``data[1].status``.
+
+    ``prefix`` is put before the name (a nested model), ``whole`` names the input itself,
+    and ``hidden`` location parts (union tags) are left out.
+    """
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "json_invalid":
+        return PayloadInvalid("body", "is not valid JSON")
+    name = prefix
+    for part in error["loc"]:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part not in hidden:
+            name += f".{part}" if name else part
+    if error["type"] == "missing":
+        return PayloadInvalid(name or whole, "is required")
+    return PayloadInvalid(name or whole, str(error["msg"]).removeprefix("Value error, "))
 
 
 class Provider(ABC):

@@ -49,7 +49,7 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import messagebird_jwt
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig, payload_invalid
 
 STATUS_MAP: dict[str, Status] = {
     "scheduled": Status.QUEUED,
@@ -136,14 +136,6 @@ def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return values
 
 
-def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
-    error = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in error["loc"]) or "query"
-    if error["type"] == "missing":
-        return PayloadInvalid(field, "is required")
-    return PayloadInvalid(field, error["msg"].removeprefix("Value error, "))
-
-
 def e164(recipient: str) -> str | None:
     """``recipient`` with a leading ``+`` when it looks like an international number."""
     digits = recipient.removeprefix("+")
@@ -171,7 +163,7 @@ class BirdProvider(Provider):
         try:
             report = BirdStatusReport.model_validate(values)
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc, whole="query") from None
         status = STATUS_MAP.get(report.status)
         occurred_at = (report.status_datetime or request.received_at).astimezone(UTC)
         stamp = report.status_datetime.astimezone(UTC).isoformat() if report.status_datetime else ""

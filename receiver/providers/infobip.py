@@ -49,7 +49,14 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import JSON, BasicAuthConfig, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import (
+    JSON,
+    BasicAuthConfig,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    payload_invalid,
+)
 
 MAX_REPORTS = 1000
 """Reports accepted in one request: Infobip's default bucket is 100, and a subscription's
@@ -205,21 +212,13 @@ def e164(raw: str | None) -> str | None:
     return "+" + match[1] if match else None
 
 
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    name = ""
-    for part in loc:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or "body"
-
-
 def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
     error = exc.errors(include_url=False)[0]
     if error["type"] == "json_invalid":
         return PayloadInvalid("body", "is not valid JSON")
     if error["type"] == "model_type" and not error["loc"]:
         return PayloadInvalid("body", "must be a JSON object with a results array")
-    problem = str(error["msg"]).removeprefix("Value error, ")
-    return PayloadInvalid(_field_name(error["loc"]), problem)
+    return payload_invalid(exc)
 
 
 class InfobipProvider(Provider):

@@ -48,6 +48,7 @@ from receiver.providers.base import (
     InboundRequest,
     Provider,
     ProviderConfig,
+    payload_invalid,
 )
 
 ACK = b"ACK/Jasmin"
@@ -146,14 +147,6 @@ def _params(request: InboundRequest) -> dict[str, str]:
     return found
 
 
-def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
-    error = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in error["loc"]) or "body"
-    if error["type"] == "missing":
-        return PayloadInvalid(field, "is required")
-    return PayloadInvalid(field, str(error["msg"]).removeprefix("Value error, "))
-
-
 class JasminProvider(Provider):
     kind: ClassVar[str] = "jasmin"
     config_model: ClassVar[type[ProviderConfig]] = JasminConfig
@@ -167,7 +160,7 @@ class JasminProvider(Provider):
         try:
             receipt = JasminReceipt.model_validate(_params(request))
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc) from None
         word = receipt.message_status
         status = map_status(word)
         error_code: str | None = None

@@ -75,7 +75,7 @@ from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig, payload_invalid
 
 STATUS_MAP: dict[str, Status] = {
     "Queued": Status.QUEUED,
@@ -218,16 +218,6 @@ class BatchDeliveryReport(_Model):
     client_reference: ClientReference | None = None
 
 
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    name = ""
-    for part in loc:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else part
-    return name or "body"
-
-
 def _load(body: bytes) -> RecipientDeliveryReport | BatchDeliveryReport:
     try:
         data = pydantic_core.from_json(body)
@@ -249,8 +239,7 @@ def _load(body: bytes) -> RecipientDeliveryReport | BatchDeliveryReport:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        raise PayloadInvalid(_field_name(error["loc"]), error["msg"]) from None
+        raise payload_invalid(exc) from None
 
 
 def _report(

@@ -31,7 +31,7 @@ from receiver.core.signatures import standard_webhooks
 from receiver.core.signatures.freshness import parse_timestamp
 from receiver.core.status import parse_status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import InboundRequest, Provider, ProviderConfig, payload_invalid
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
@@ -79,23 +79,6 @@ class StandardPayload(BaseModel):
     ]
 
 
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    name = ""
-    for part in loc:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        elif part not in ("report", "batch"):
-            name += f".{part}" if name else part
-    return name or "body"
-
-
-def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
-    error = exc.errors(include_url=False)[0]
-    if error["type"] == "json_invalid":
-        return PayloadInvalid("body", "is not valid JSON")
-    return PayloadInvalid(_field_name(error["loc"]), error["msg"])
-
-
 class StandardProvider(Provider):
     kind: ClassVar[str] = "standard"
     config_model: ClassVar[type[ProviderConfig]] = StandardConfig
@@ -126,7 +109,7 @@ class StandardProvider(Provider):
         try:
             payload = StandardPayload.model_validate_json(request.body)
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc, hidden=("report", "batch")) from None
         if isinstance(payload.data, list):
             items = [(f"{event_id}:{i}", item) for i, item in enumerate(payload.data)]
         else:

@@ -53,8 +53,7 @@ from pydantic import (
 from receiver.core.reports import Report
 from receiver.core.signatures import telnyx_ed25519
 from receiver.core.status import Status
-from receiver.errors import PayloadInvalid
-from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig, payload_invalid
 
 STATUS_EVENTS: frozenset[str] = frozenset({"message.sent", "message.finalized", "message.read"})
 """``data.event_type`` values that carry delivery statuses; others give no report."""
@@ -174,23 +173,6 @@ class TelnyxBody(BaseModel):
     data: TelnyxEvent
 
 
-def _field_name(loc: tuple[int | str, ...], prefix: str = "") -> str:
-    name = prefix
-    for part in loc:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else part
-    return name or "body"
-
-
-def _payload_invalid(exc: ValidationError, prefix: str = "") -> PayloadInvalid:
-    error = exc.errors(include_url=False)[0]
-    if error["type"] == "json_invalid":
-        return PayloadInvalid("body", "is not valid JSON")
-    return PayloadInvalid(_field_name(error["loc"], prefix), error["msg"])
-
-
 def _e164(number: str | None) -> str | None:
     """``+`` added to an all-digit number of E.164 length; short codes kept as sent."""
     if number is None or number.startswith("+"):
@@ -235,13 +217,13 @@ class TelnyxProvider(Provider):
         try:
             event = TelnyxBody.model_validate_json(request.body).data
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc) from None
         if event.event_type not in STATUS_EVENTS:
             return []
         try:
             message = TelnyxMessage.model_validate(event.payload)
         except ValidationError as exc:
-            raise _payload_invalid(exc, "data.payload") from None
+            raise payload_invalid(exc, prefix="data.payload") from None
         occurred_at = event.occurred_at or request.received_at
         if occurred_at.tzinfo is None:
             occurred_at = occurred_at.replace(tzinfo=UTC)

@@ -60,7 +60,14 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid, RetryLater, SignatureError
-from receiver.providers.base import FORM, JSON, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import (
+    FORM,
+    JSON,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    payload_invalid,
+)
 
 # SMS API ``status`` -> ours. Anything else is kept with status None and changes nothing.
 SMS_STATUS_MAP: dict[str, Status] = {
@@ -183,15 +190,6 @@ def normalize_to(value: str | None) -> str | None:
         return None
     match = _NUMBER.fullmatch(value.strip())
     return "+" + match.group(1) if match else None
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
-
-
-def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
-    error = exc.errors(include_url=False)[0]
-    return PayloadInvalid(_field_name(error["loc"]), error["msg"])
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -357,7 +355,7 @@ class VonageProvider(Provider):
         try:
             receipt = SmsReceipt.model_validate(fields)
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc) from None
         error_code = receipt.err_code if receipt.err_code not in (None, "0") else None
         return Report(
             event_id=derived_event_id(
@@ -380,7 +378,7 @@ class VonageProvider(Provider):
         try:
             status = MessageStatus.model_validate(payload)
         except ValidationError as exc:
-            raise _payload_invalid(exc) from None
+            raise payload_invalid(exc) from None
         try:
             occurred_at = _AWARE.validate_python(status.timestamp)
         except ValidationError as exc:
