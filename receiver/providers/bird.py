@@ -45,6 +45,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import messagebird_jwt
 from receiver.core.status import Status
@@ -73,7 +74,6 @@ _RFC3339 = re.compile(
 )
 # An unencoded "+" in "+00:00" arrives as a space once the query is decoded.
 _SPACE_FOR_PLUS = re.compile(r"(T[0-9:.]+) ([0-9]{2}:[0-9]{2})$")
-_E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 
 
 class BirdConfig(ProviderConfig):
@@ -134,12 +134,6 @@ def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
             raise PayloadInvalid(key, "appears more than once")
         values.setdefault(key, value)
     return values
-
-
-def e164(recipient: str) -> str | None:
-    """``recipient`` with a leading ``+`` when it looks like an international number."""
-    digits = recipient.removeprefix("+")
-    return "+" + digits if _E164_DIGITS.fullmatch(digits) else None
 
 
 class BirdProvider(Provider):

@@ -45,6 +45,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import Status
@@ -114,7 +115,6 @@ _DONE_AT = re.compile(
     r"(?:\.(?P<fraction>[0-9]{1,9}))?"
     r"(?P<offset>Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-_NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
 Word = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=1000)]
 
@@ -202,14 +202,6 @@ def map_status(status: InfobipStatus) -> Status | None:
     if by_name is not None:
         return by_name
     return STATUS_BY_GROUP.get((status.group_name or "").upper())
-
-
-def e164(raw: str | None) -> str | None:
-    """``41793026727`` -> ``+41793026727``; None for anything that is not a number."""
-    if raw is None:
-        return None
-    match = _NUMBER.fullmatch(raw.strip())
-    return "+" + match[1] if match else None
 
 
 def _payload_invalid(exc: ValidationError) -> PayloadInvalid:

@@ -36,6 +36,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import plivo as plivo_signature
 from receiver.core.status import Status
@@ -75,7 +76,6 @@ STATUS_TIME_FIELD: dict[str, str] = {
 
 _AUTH_ID = r"^(MA|SA)[A-Z0-9]{18}$"
 _TOKEN = re.compile(r"[\x21-\x7e]{16,256}")
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
     r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
@@ -149,16 +149,6 @@ def parse_timestamp(raw: str) -> datetime:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.astimezone(UTC)
-
-
-def e164(number: str | None) -> str | None:
-    """``number`` as E.164 with its ``+`` (Plivo often omits it), or None if it is not one."""
-    if number is None:
-        return None
-    number = number.strip()
-    if number.isdigit() and number.isascii():
-        number = "+" + number
-    return number if _E164.fullmatch(number) else None
 
 
 def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:

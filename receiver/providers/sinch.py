@@ -52,7 +52,6 @@ Decisions
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -70,6 +69,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
@@ -114,18 +114,11 @@ ERROR_MESSAGES: dict[int, str] = {
 
 RECIPIENT_TYPES = ("recipient_delivery_report_sms", "recipient_delivery_report_mms")
 BATCH_TYPES = ("delivery_report_sms", "delivery_report_mms")
-_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 
 
 def map_status(word: str) -> Status | None:
     """Our status for a Sinch status word (any case), or None for an unknown word."""
     return _STATUS_BY_FOLDED.get(word.casefold())
-
-
-def e164(recipient: str) -> str | None:
-    """The recipient as E.164 (``+`` added to bare digits), or None if it is not a number."""
-    digits = recipient.removeprefix("+")
-    return "+" + digits if _DIGITS.fullmatch(digits) else None
 
 
 def provider_message_id(batch_id: str, recipient: str) -> str:

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.phone import E164_PATTERN
 from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
 from receiver.core.signatures.freshness import parse_timestamp
@@ -33,7 +34,6 @@ from receiver.core.status import parse_status
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import InboundRequest, Provider, ProviderConfig, payload_invalid
 
-E164 = r"^\+[1-9][0-9]{6,14}$"
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
 
 
@@ -59,7 +59,7 @@ class StandardReport(BaseModel):
     message_id: ShortText
     status: Annotated[str, Field(min_length=1, max_length=64)]
     occurred_at: AwareDatetime | None = None
-    to: Annotated[str, Field(pattern=E164)] | None = None
+    to: Annotated[str, Field(pattern=E164_PATTERN)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None
     error_message: Annotated[str, Field(max_length=1000)] | None = None
     client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None

@@ -50,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report
 from receiver.core.signatures import telnyx_ed25519
 from receiver.core.status import Status
@@ -173,15 +174,6 @@ class TelnyxBody(BaseModel):
     data: TelnyxEvent
 
 
-def _e164(number: str | None) -> str | None:
-    """``+`` added to an all-digit number of E.164 length; short codes kept as sent."""
-    if number is None or number.startswith("+"):
-        return number
-    if number.isdigit() and 7 <= len(number) <= 15:
-        return "+" + number
-    return number
-
-
 def _error_fields(errors: list[TelnyxError] | None) -> tuple[str | None, str | None]:
     if not errors:
         return None, None
@@ -243,7 +235,7 @@ class TelnyxProvider(Provider):
                     status=STATUS_MAP.get(recipient.status),
                     provider_status=recipient.status,
                     occurred_at=occurred_at,
-                    to=_e164(recipient.phone_number),
+                    to=e164(recipient.phone_number),
                     error_code=error_code,
                     error_message=error_message,
                 )

@@ -25,13 +25,13 @@ Twilio reports carry no event id and no timestamp: the event id is derived from
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import twilio as twilio_signature
 from receiver.core.status import Status
@@ -72,7 +72,6 @@ ERROR_MESSAGES: dict[str, str] = {
     "30034": "Message from an unregistered number",
 }
 
-_NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
 # Channels whose addresses are phone numbers; others (messenger:<id>, ...) are not.
 _PHONE_CHANNELS = ("whatsapp:", "rcs:")
 _MAX_ERROR_MESSAGE = 1000
@@ -127,8 +126,7 @@ def normalize_to(value: str | None) -> str | None:
     address = value.strip()
     for prefix in _PHONE_CHANNELS:
         address = address.removeprefix(prefix)
-    match = _NUMBER.fullmatch(address)
-    return "+" + match.group(1) if match else None
+    return e164(address)
 
 
 def _form_params(body: bytes) -> list[tuple[str, str]]:

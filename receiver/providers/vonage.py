@@ -40,7 +40,6 @@ the default JSON counts with 200 do.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -56,6 +55,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.core.status import Status
@@ -111,7 +111,6 @@ DLR_ERRORS: dict[str, str] = {
 
 # Messages API channels whose ``to`` is not a phone number.
 _NON_PHONE_CHANNELS = frozenset({"messenger"})
-_NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
 _RETRY_AFTER_SECONDS = 5
 _MAX_ERROR_MESSAGE = 1000
 
@@ -182,14 +181,6 @@ class MessageStatus(BaseModel):
 
 
 _AWARE = TypeAdapter(AwareDatetime)
-
-
-def normalize_to(value: str | None) -> str | None:
-    """A phone number as E.164 with a leading ``+``; None when it is not one."""
-    if not value:
-        return None
-    match = _NUMBER.fullmatch(value.strip())
-    return "+" + match.group(1) if match else None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -365,7 +356,7 @@ class VonageProvider(Provider):
             status=SMS_STATUS_MAP.get(receipt.status),
             provider_status=receipt.status,
             occurred_at=_sms_occurred_at(receipt, request.received_at),
-            to=normalize_to(receipt.msisdn),
+            to=e164(receipt.msisdn),
             error_code=error_code,
             error_message=DLR_ERRORS.get(error_code) if error_code else None,
             client_reference=receipt.client_ref,
@@ -384,7 +375,7 @@ class VonageProvider(Provider):
         except ValidationError as exc:
             raise PayloadInvalid("timestamp", exc.errors(include_url=False)[0]["msg"]) from None
         error_code, error_message = _messages_error(status.error)
-        to = None if status.channel in _NON_PHONE_CHANNELS else normalize_to(status.to)
+        to = None if status.channel in _NON_PHONE_CHANNELS else e164(status.to)
         return Report(
             event_id=derived_event_id(status.message_uuid, status.status, status.timestamp),
             provider_message_id=status.message_uuid,
