@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -51,12 +51,16 @@ class InboundRequest:
     received_at: datetime
     peer: str | None = None
 
+    def form_params(self) -> list[tuple[str, str]]:
+        """A form body's parameters, in order, blanks kept (none for other bodies)."""
+        if self.media_type != FORM:
+            return []
+        return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+
     def params(self) -> list[tuple[str, str]]:
         """The query's parameters, then a form body's, in order, blanks kept."""
-        pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
-        if self.media_type == FORM:
-            pairs += parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
-        return pairs
+        query = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+        return query + self.form_params()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,17 @@ class BasicAuthConfig(ProviderConfig):
             except ValueError as exc:
                 raise ValueError(f"secrets[{index}]: {exc}") from None
         return secrets
+
+
+def single_values(pairs: Iterable[tuple[str, str]], read: Container[str]) -> dict[str, str]:
+    """Parameters as a dict, first value kept. A field the parser reads (in ``read``)
+    given twice with different values is ambiguous: PayloadInvalid naming it."""
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key in read and values.get(key, value) != value:
+            raise PayloadInvalid(key, "appears more than once with different values")
+        values.setdefault(key, value)
+    return values
 
 
 def payload_invalid(

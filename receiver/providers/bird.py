@@ -49,8 +49,14 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import messagebird_jwt
 from receiver.core.status import Status
-from receiver.errors import PayloadInvalid
-from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig, payload_invalid
+from receiver.providers.base import (
+    FORM,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    payload_invalid,
+    single_values,
+)
 
 STATUS_MAP: dict[str, Status] = {
     "scheduled": Status.QUEUED,
@@ -127,15 +133,6 @@ class BirdStatusReport(BaseModel):
         return value
 
 
-def _single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for key, value in pairs:
-        if key in values and key in _FIELDS:
-            raise PayloadInvalid(key, "appears more than once")
-        values.setdefault(key, value)
-    return values
-
-
 class BirdProvider(Provider):
     kind: ClassVar[str] = "bird"
     config_model: ClassVar[type[ProviderConfig]] = BirdConfig
@@ -153,7 +150,7 @@ class BirdProvider(Provider):
         )
 
     def parse(self, request: InboundRequest) -> list[Report]:
-        values = _single_values(request.params())
+        values = single_values(request.params(), _FIELDS)
         try:
             report = BirdStatusReport.model_validate(values)
         except ValidationError as exc:

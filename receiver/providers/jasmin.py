@@ -40,7 +40,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import Status
-from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     FORM,
     Answer,
@@ -49,6 +48,7 @@ from receiver.providers.base import (
     Provider,
     ProviderConfig,
     payload_invalid,
+    single_values,
 )
 
 ACK = b"ACK/Jasmin"
@@ -136,17 +136,6 @@ class JasminReceipt(BaseModel):
         return value or None
 
 
-def _params(request: InboundRequest) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, value in request.params():
-        if key not in FIELDS:
-            continue
-        if key in found:
-            raise PayloadInvalid(key, "appears more than once")
-        found[key] = value
-    return found
-
-
 class JasminProvider(Provider):
     kind: ClassVar[str] = "jasmin"
     config_model: ClassVar[type[ProviderConfig]] = JasminConfig
@@ -158,7 +147,7 @@ class JasminProvider(Provider):
 
     def parse(self, request: InboundRequest) -> list[Report]:
         try:
-            receipt = JasminReceipt.model_validate(_params(request))
+            receipt = JasminReceipt.model_validate(single_values(request.params(), FIELDS))
         except ValidationError as exc:
             raise payload_invalid(exc) from None
         word = receipt.message_status

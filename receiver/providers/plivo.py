@@ -41,7 +41,7 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import plivo as plivo_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig, single_values
 
 # Plivo's word -> ours. Anything else is kept with status None.
 STATUS_MAP: dict[str, Status] = {
@@ -151,17 +151,6 @@ def parse_timestamp(raw: str) -> datetime:
     return stamp.astimezone(UTC)
 
 
-def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """The parameters as a dict; a field we read may appear only once (others, such as
-    a GET callback URL's own parameters, may repeat)."""
-    fields: dict[str, str] = {}
-    for key, value in pairs:
-        if key in fields and key in _READ_FIELDS:
-            raise PayloadInvalid(key, "appears more than once")
-        fields[key] = value
-    return fields
-
-
 class PlivoProvider(Provider):
     kind: ClassVar[str] = "plivo"
     config_model: ClassVar[type[ProviderConfig]] = PlivoConfig
@@ -194,9 +183,9 @@ class PlivoProvider(Provider):
     def parse(self, request: InboundRequest) -> list[Report]:
         if request.method == "GET":
             _, query = plivo_signature.split_url(request.url)
-            fields = _fields(plivo_signature.query_pairs(query))
+            fields = single_values(plivo_signature.query_pairs(query), _READ_FIELDS)
         else:
-            fields = _fields(self._form_params(request))
+            fields = single_values(self._form_params(request), _READ_FIELDS)
         try:
             callback = PlivoCallback.model_validate(fields)
         except ValidationError as exc:

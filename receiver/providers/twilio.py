@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -36,7 +35,14 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import twilio as twilio_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import FORM, JSON, InboundRequest, Provider, ProviderConfig
+from receiver.providers.base import (
+    FORM,
+    JSON,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    single_values,
+)
 
 ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
 
@@ -129,23 +135,6 @@ def normalize_to(value: str | None) -> str | None:
     return e164(address)
 
 
-def _form_params(body: bytes) -> list[tuple[str, str]]:
-    return parse_qsl(
-        body.decode("utf-8", "replace"), keep_blank_values=True, encoding="utf-8", errors="replace"
-    )
-
-
-def _single_values(params: list[tuple[str, str]]) -> dict[str, str]:
-    """Form parameters as a dict; a field we read may not appear twice."""
-    fields: dict[str, str] = {}
-    read = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
-    for name, value in params:
-        if name in fields and name in read and fields[name] != value:
-            raise PayloadInvalid(name, "appears more than once with different values")
-        fields.setdefault(name, value)
-    return fields
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
@@ -159,6 +148,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
 def _blank_to_none(fields: Mapping[str, Any]) -> dict[str, Any]:
     # Twilio may send a parameter with an empty value; empty means absent.
     return {k: (None if v == "" else v) for k, v in fields.items()}
+
+
+_READ = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
 
 
 class TwilioProvider(Provider):
@@ -178,14 +170,14 @@ class TwilioProvider(Provider):
                 request.url,
                 request.headers,
                 self.config.secrets,
-                params=_form_params(request.body),
+                params=request.form_params(),
             )
 
     def parse(self, request: InboundRequest) -> list[Report]:
         if request.media_type == JSON:
             fields: dict[str, Any] = _json_object(request.body)
         else:
-            fields = _single_values(_form_params(request.body))
+            fields = single_values(request.form_params(), _READ)
         fields = _blank_to_none(fields)
         # Older callbacks name the message and status SmsSid/SmsStatus only.
         if fields.get("MessageSid") is None and fields.get("SmsSid") is not None:
