@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from receiver import __version__, logs
 from receiver.auth import ROLES, hash_token, new_token
 from receiver.config import Config, load, resolve_path, write_default
-from receiver.errors import ConfigError, ReceiverError
+from receiver.errors import CannotResign, ConfigError, ReceiverError
 from receiver.store.sqlite import SqliteStore
 
 log = logging.getLogger("receiver")
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     for sub in (add, listing, revoke):
         sub.add_argument("--config", help=_CONFIG_HELP)
+
+    from receiver.tools import replay, simulate
+
+    replay.add_commands(commands, config_help=_CONFIG_HELP)
+    simulate.add_commands(commands, config_help=_CONFIG_HELP)
     return parser
 
 
@@ -125,12 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if hasattr(args, "run"):  # commands from receiver.tools
+            return int(args.run(args))
         path, _ = resolve_path(args.config)
         if not path.exists():
             problem = "file not found (run `receiver serve` once to create it)"
             raise ConfigError(str(path), "", problem)
         return asyncio.run(_staff(load(path), args))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, CannotResign) as exc:
         print(f"receiver: {exc}", file=sys.stderr)
         return 2
     except ReceiverError as exc:

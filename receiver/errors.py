@@ -6,6 +6,8 @@ maps it to one line on stderr and an exit code.
 
     ReceiverError                      status  code
     ├── ConfigError                      -     (CLI exit 2) bad config file, key or env
+    ├── CannotResign                     -     (CLI exit 2) replay --resign for a provider
+    │                                          whose signing secret we do not hold
     ├── NotFound                        404    NOT_FOUND, PROVIDER_UNKNOWN
     ├── MethodNotAllowed                405    METHOD_NOT_ALLOWED
     ├── PayloadTooLarge                 413    BODY_TOO_LARGE
@@ -52,6 +54,13 @@ class ConfigError(ReceiverError):
         where = f"{source}: {key}" if key else source
         super().__init__(f"{where}: {problem}")
         self.source, self.key, self.problem = source, key, problem
+
+
+class CannotResign(ReceiverError):
+    """``replay --resign`` for a provider whose requests we cannot sign (e.g. Telnyx)."""
+
+    code = "CANNOT_RESIGN"
+    title = "Cannot re-sign"
 
 
 class NotFound(ReceiverError):

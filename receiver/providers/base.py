@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -28,7 +28,7 @@ from pydantic import (
 
 from receiver.core.reports import Outcome, Report
 from receiver.core.signatures import basic_auth
-from receiver.errors import PayloadInvalid
+from receiver.errors import CannotResign, PayloadInvalid
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -61,6 +61,20 @@ class InboundRequest:
         """The query's parameters, then a form body's, in order, blanks kept."""
         query = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
         return query + self.form_params()
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook request as sent or captured: ``path`` includes any query string.
+
+    What the testing builders return, what ``receiver export`` writes and what
+    ``receiver replay`` sends.
+    """
+
+    path: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +184,15 @@ class Provider(ABC):
     @abstractmethod
     def parse(self, request: InboundRequest) -> list[Report]:
         """The request's reports; raise PayloadInvalid naming the bad field."""
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """The same report signed afresh with this provider's first secret, for delivery
+        to ``public_base_url`` + ``request.path`` at time ``now`` (``receiver replay
+        --resign``). The report's content is unchanged; only what the scheme signs or
+        timestamps may differ. Raises CannotResign where we hold no signing secret."""
+        raise CannotResign(f"provider type {self.kind!r} cannot re-sign requests yet")
 
     def answer(self, outcome: Outcome) -> Answer:
         """The 200 answer once committed: the contract's JSON counts by default."""

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from receiver.providers.base import WebhookRequest
 
+SignedRequest = WebhookRequest
+"""A ready-to-send webhook request (the name the builders' users know)."""
 
-@dataclass(frozen=True)
-class SignedRequest:
-    """A ready-to-send webhook request: ``path`` includes any query string."""
-
-    path: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    method: str = "POST"
+__all__ = ["SignedRequest"]

@@ -1,0 +1,1 @@
+"""Operator and test tooling behind the CLI: export, replay, simulate."""
