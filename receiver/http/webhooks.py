@@ -25,7 +25,7 @@ from receiver.errors import (
     UnsupportedMediaType,
 )
 from receiver.http.state import AppState
-from receiver.providers.base import InboundRequest
+from receiver.providers.base import InboundRequest, media_type_of
 from receiver.store.base import RawRequest
 
 
@@ -122,7 +122,7 @@ async def receive_webhook(request: Request) -> Response:
         allowed = ", ".join(sorted(provider.methods))
         raise MethodNotAllowed(f"provider {name!r} accepts {allowed}", allow=allowed)
     body = await read_body(request, state.config.settings.max_body_bytes)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = media_type_of(request.headers)
     if request.method == "POST" and media_type not in provider.media_types:
         expected = " or ".join(sorted(provider.media_types))
         raise UnsupportedMediaType(f"provider {name!r} posts {expected}, not {media_type!r}")

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
 from pydantic import (
@@ -34,6 +34,19 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
+class CapturedRequest(Protocol):
+    """A request kept as data: a ``WebhookRequest`` or a stored ``RawRequest``."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InboundRequest:
     """A webhook request as received: raw bytes, lower-case header names.
@@ -50,6 +63,26 @@ class InboundRequest:
     media_type: str
     received_at: datetime
     peer: str | None = None
+
+    @classmethod
+    def captured(
+        cls,
+        request: CapturedRequest,
+        public_base_url: str,
+        received_at: datetime,
+    ) -> InboundRequest:
+        """A captured or stored request as the parser would have seen it live."""
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        _, _, query = request.path.partition("?")
+        return cls(
+            method=request.method,
+            url=public_base_url.rstrip("/") + request.path,
+            headers=headers,
+            query_string=query.encode("latin-1"),
+            body=request.body,
+            media_type=media_type_of(headers),
+            received_at=received_at,
+        )
 
     def form_params(self) -> list[tuple[str, str]]:
         """A form body's parameters, in order, blanks kept (none for other bodies)."""
@@ -125,6 +158,21 @@ class BasicAuthConfig(ProviderConfig):
             except ValueError as exc:
                 raise ValueError(f"secrets[{index}]: {exc}") from None
         return secrets
+
+
+_HOP_BY_HOP = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+
+
+def media_type_of(headers: Mapping[str, str]) -> str:
+    """The bare, lower-case media type of a ``content-type`` header."""
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def resign_headers(headers: Mapping[str, str], *replaced: str) -> dict[str, str]:
+    """A captured request's headers for re-signing: names lower-cased, without hop-by-hop
+    and length headers, nor the scheme's own headers (``replaced``, made afresh)."""
+    dropped = _HOP_BY_HOP.union(replaced)
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in dropped}
 
 
 def single_values(pairs: Iterable[tuple[str, str]], read: Container[str]) -> dict[str, str]:

@@ -33,6 +33,7 @@ format and are not handled by this type.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC
 from typing import Annotated, ClassVar, Literal
 
@@ -54,7 +55,9 @@ from receiver.providers.base import (
     InboundRequest,
     Provider,
     ProviderConfig,
+    WebhookRequest,
     payload_invalid,
+    resign_headers,
     single_values,
 )
 
@@ -175,6 +178,21 @@ class BirdProvider(Provider):
                 client_reference=report.reference,
             )
         ]
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """A fresh MessageBird-Signature-JWT (``nbf`` = now) for the new URL and body."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = resign_headers(request.headers, messagebird_jwt.HEADER)
+        headers[messagebird_jwt.HEADER] = messagebird_jwt.sign(
+            self.config.secrets[0],
+            url=public_base_url.rstrip("/") + request.path,
+            body=request.body,
+            now=now,
+        )
+        return replace(request, headers=headers)
 
 
 __all__ = ["STATUS_MAP", "BirdConfig", "BirdProvider", "BirdStatusReport", "e164"]

@@ -34,6 +34,7 @@ status in neither table maps to ``None`` and is kept, word and all, in the timel
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -56,7 +57,9 @@ from receiver.providers.base import (
     InboundRequest,
     Provider,
     ProviderConfig,
+    WebhookRequest,
     payload_invalid,
+    resign_headers,
 )
 
 MAX_REPORTS = 1000
@@ -249,6 +252,16 @@ class InfobipProvider(Provider):
             error_code=error_code,
             error_message=error_message,
         )
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """The Authorization header of the first credential (Basic signs nothing else)."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = resign_headers(request.headers, "authorization")
+        headers["authorization"] = basic_auth.header(self.config.secrets[0])
+        return replace(request, headers=headers)
 
 
 __all__ = [

@@ -32,6 +32,7 @@ event id, so one is derived from ``(id, level, message_status, donedate)``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -47,7 +48,9 @@ from receiver.providers.base import (
     InboundRequest,
     Provider,
     ProviderConfig,
+    WebhookRequest,
     payload_invalid,
+    resign_headers,
     single_values,
 )
 
@@ -172,6 +175,16 @@ class JasminProvider(Provider):
     def answer(self, outcome: Outcome) -> Answer:
         """Jasmin resends a receipt unless the body is exactly ``ACK/Jasmin``."""
         return Answer(200, ACK, "text/plain")
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """The Authorization header of the first credential (Basic signs nothing else)."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = resign_headers(request.headers, "authorization")
+        headers["authorization"] = basic_auth.header(self.config.secrets[0])
+        return replace(request, headers=headers)
 
 
 __all__ = [

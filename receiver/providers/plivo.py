@@ -31,7 +31,9 @@ accepted and ignored (the raw request is stored).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
+from secrets import randbelow
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,7 +43,16 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import plivo as plivo_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import FORM, InboundRequest, Provider, ProviderConfig, single_values
+from receiver.providers.base import (
+    FORM,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    WebhookRequest,
+    media_type_of,
+    resign_headers,
+    single_values,
+)
 
 # Plivo's word -> ours. Anything else is kept with status None.
 STATUS_MAP: dict[str, Status] = {
@@ -227,6 +238,39 @@ class PlivoProvider(Provider):
                 error_message=ERROR_REASONS.get(error_code) if error_code else None,
             )
         ]
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """Fresh nonces and V3 and V2 signatures for the new public URL (no time is
+        signed, so ``now`` is unused)."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = {
+            k: v
+            for k, v in resign_headers(request.headers).items()
+            if not k.startswith("x-plivo-signature")
+        }
+        url = public_base_url.rstrip("/") + request.path
+        form: list[tuple[str, str]] = []
+        if request.method != "GET" and media_type_of(headers) == FORM:
+            form = plivo_signature.query_pairs(request.body.decode("utf-8", "replace"))
+        token = self.config.secrets[0]
+        v3_nonce, v2_nonce = _resign_nonce(), _resign_nonce()
+        headers[plivo_signature.V3_SIGNATURE_HEADERS[0]] = plivo_signature.sign_v3(
+            token, request.method, url, v3_nonce, form
+        )
+        headers[plivo_signature.V3_NONCE_HEADER] = v3_nonce
+        headers[plivo_signature.V2_SIGNATURE_HEADERS[0]] = plivo_signature.sign_v2(
+            token, url, v2_nonce
+        )
+        headers[plivo_signature.V2_NONCE_HEADER] = v2_nonce
+        return replace(request, headers=headers)
+
+
+def _resign_nonce() -> str:
+    """A nonce shaped like Plivo's: 20 random digits."""
+    return str(randbelow(10**20)).zfill(20)
 
 
 __all__ = [

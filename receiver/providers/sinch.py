@@ -52,7 +52,9 @@ Decisions
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from secrets import token_hex
 from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic_core
@@ -75,7 +77,15 @@ from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig, payload_invalid
+from receiver.providers.base import (
+    JSON,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    WebhookRequest,
+    payload_invalid,
+    resign_headers,
+)
 
 STATUS_MAP: dict[str, Status] = {
     "Queued": Status.QUEUED,
@@ -312,6 +322,28 @@ class SinchProvider(Provider):
             for group in payload.statuses
             for recipient in group.recipients or ()
         ]
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """``auth = "hmac"``: a fresh timestamp, nonce and signature over the same body;
+        ``auth = "basic"``: the Authorization header of the first credential."""
+        if self.config.insecure_no_signature:
+            return request
+        secret = self.config.secrets[0]
+        if self.sinch_config.auth == "basic":
+            headers = resign_headers(request.headers, "authorization")
+            headers["authorization"] = basic_auth.header(secret)
+            return replace(request, headers=headers)
+        headers = resign_headers(
+            request.headers,
+            sinch_signature.SIGNATURE_HEADER,
+            sinch_signature.NONCE_HEADER,
+            sinch_signature.TIMESTAMP_HEADER,
+            sinch_signature.ALGORITHM_HEADER,
+        )
+        headers |= sinch_signature.sign(secret, request.body, token_hex(13), int(now))
+        return replace(request, headers=headers)
 
 
 __all__ = [

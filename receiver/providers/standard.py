@@ -12,6 +12,8 @@ Payload (contract section 3)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -31,8 +33,14 @@ from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
 from receiver.core.signatures.freshness import parse_timestamp
 from receiver.core.status import parse_status
-from receiver.errors import PayloadInvalid
-from receiver.providers.base import InboundRequest, Provider, ProviderConfig, payload_invalid
+from receiver.errors import CannotResign, PayloadInvalid
+from receiver.providers.base import (
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    WebhookRequest,
+    payload_invalid,
+)
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -128,6 +136,31 @@ class StandardProvider(Provider):
             )
             for item_id, item in items
         ]
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """A fresh ``webhook-timestamp`` and signature; same ``webhook-id`` and body."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = _carried_headers(request.headers)
+        msg_id = headers.get("webhook-id", "")
+        if not msg_id:
+            raise CannotResign("the captured request has no webhook-id header to sign")
+        timestamp = int(now)
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = standard_webhooks.signature(
+            self._keys[0], msg_id, timestamp, request.body
+        )
+        return replace(request, headers=headers)
+
+
+_HOP_BY_HOP = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+
+
+def _carried_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A capture's headers, lower-cased, without hop-by-hop and length headers."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
 
 
 __all__ = ["StandardConfig", "StandardPayload", "StandardProvider"]

@@ -54,7 +54,15 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report
 from receiver.core.signatures import telnyx_ed25519
 from receiver.core.status import Status
-from receiver.providers.base import JSON, InboundRequest, Provider, ProviderConfig, payload_invalid
+from receiver.errors import CannotResign
+from receiver.providers.base import (
+    JSON,
+    InboundRequest,
+    Provider,
+    ProviderConfig,
+    WebhookRequest,
+    payload_invalid,
+)
 
 STATUS_EVENTS: frozenset[str] = frozenset({"message.sent", "message.finalized", "message.read"})
 """``data.event_type`` values that carry delivery statuses; others give no report."""
@@ -241,6 +249,18 @@ class TelnyxProvider(Provider):
                 )
             )
         return reports
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """Impossible: Telnyx signs with its Ed25519 private key; we hold the public key."""
+        if self.config.insecure_no_signature:
+            return request
+        raise CannotResign(
+            f"provider {self.name!r} (telnyx) cannot be re-signed: Telnyx signs with its "
+            "Ed25519 private key and receiver holds only the public key; replay without "
+            "--resign within tolerance_seconds of capture, or set insecure_no_signature"
+        )
 
 
 __all__ = [

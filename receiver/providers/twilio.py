@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -34,13 +36,16 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import twilio as twilio_signature
 from receiver.core.status import Status
-from receiver.errors import PayloadInvalid
+from receiver.errors import CannotResign, PayloadInvalid, SignatureError
 from receiver.providers.base import (
     FORM,
     JSON,
     InboundRequest,
     Provider,
     ProviderConfig,
+    WebhookRequest,
+    media_type_of,
+    resign_headers,
     single_values,
 )
 
@@ -221,6 +226,29 @@ class TwilioProvider(Provider):
             raise PayloadInvalid("AccountSid", "is required when account_sid is configured")
         if account_sid != expected:
             raise PayloadInvalid("AccountSid", "is not the configured account_sid")
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """X-Twilio-Signature recomputed for the new public URL (no time is signed). A
+        JSON body keeps its ``bodySHA256`` query parameter; the URL alone is signed."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = resign_headers(request.headers, twilio_signature.SIGNATURE_HEADER)
+        url = public_base_url.rstrip("/") + request.path
+        try:
+            algorithm = twilio_signature.algorithm_from_settings(
+                headers.get(twilio_signature.SETTINGS_HEADER, "")
+            )
+        except SignatureError as exc:
+            raise CannotResign(f"cannot re-sign: {exc.detail}") from None
+        params: list[tuple[str, str]] = []  # as verify: only a form body's are signed
+        if media_type_of(headers) == FORM:
+            params = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        headers[twilio_signature.SIGNATURE_HEADER] = twilio_signature.signature(
+            self.config.secrets[0], url, params, algorithm=algorithm
+        )
+        return replace(request, headers=headers)
 
 
 __all__ = [

@@ -40,10 +40,12 @@ the default JSON counts with 200 do.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import (
     AwareDatetime,
@@ -59,14 +61,17 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.core.status import Status
-from receiver.errors import PayloadInvalid, RetryLater, SignatureError
+from receiver.errors import CannotResign, PayloadInvalid, RetryLater, SignatureError
 from receiver.providers.base import (
     FORM,
     JSON,
     InboundRequest,
     Provider,
     ProviderConfig,
+    WebhookRequest,
+    media_type_of,
     payload_invalid,
+    resign_headers,
 )
 
 # SMS API ``status`` -> ours. Anything else is kept with status None and changes nothing.
@@ -387,6 +392,60 @@ class VonageProvider(Provider):
             error_message=error_message,
             client_reference=status.client_ref or None,
         )
+
+    def resign(
+        self, request: WebhookRequest, *, public_base_url: str, now: float
+    ) -> WebhookRequest:
+        """SMS API: a new ``timestamp`` (and ``nonce`` if present) and ``sig``, in the
+        query, form or JSON body the receipt came in. Messages API: a fresh bearer JWT
+        (``iat`` = now, ``payload_hash`` of the unchanged body). Neither signs the URL."""
+        if self.config.insecure_no_signature:
+            return request
+        headers = resign_headers(request.headers, "authorization")
+        is_json = request.method == "POST" and media_type_of(headers) == JSON
+        payload = _json_object(request.body) if is_json else None
+        if is_json and (payload is None or "messageId" not in payload):
+            token = vonage_signature.messages_token(
+                request.body,
+                self.config.secrets[0],
+                issued_at=int(now),
+                jti=str(uuid.uuid4()),
+                api_key=self.config.api_key or "",
+            )
+            headers["authorization"] = f"Bearer {token}"
+            return replace(request, headers=headers)
+        if payload is not None:
+            return replace(request, body=self._resign_json_receipt(payload, now), headers=headers)
+        path, _, query = request.path.partition("?")
+        raw = request.body.decode("utf-8", "replace") if request.method == "POST" else query
+        pairs = parse_qsl(raw, keep_blank_values=True)
+        signed = self._resign_sms_params(dict(reversed(pairs)), now)
+        fresh = [(key, signed.pop(key)) for key, _ in pairs if key in signed]
+        encoded = urlencode(fresh + list(signed.items()))
+        if request.method == "POST":
+            return replace(request, body=encoded.encode(), headers=headers)
+        return replace(request, path=f"{path}?{encoded}", headers=headers)
+
+    def _resign_sms_params(self, params: dict[str, str], now: float) -> dict[str, str]:
+        """``params`` with a fresh ``timestamp`` (and ``nonce``) and their new ``sig``."""
+        params = dict(params)
+        params["timestamp"] = str(int(now))
+        if "nonce" in params:
+            params["nonce"] = str(uuid.uuid4())
+        params.pop("sig", None)
+        params["sig"] = vonage_signature.sms_signature(params, self.config.secrets[0], self._method)
+        return params
+
+    def _resign_json_receipt(self, payload: dict[str, Any], now: float) -> bytes:
+        texts: dict[str, str] = {}
+        for key, value in payload.items():
+            text = _scalar_text(value)
+            if text is None:
+                raise CannotResign(f"cannot re-sign: the receipt's {key!r} has no signed form")
+            texts[key] = text
+        signed = self._resign_sms_params(texts, now)
+        fresh = {key: signed[key] for key in ("timestamp", "nonce", "sig") if key in signed}
+        return json.dumps(payload | fresh).encode()
 
 
 __all__ = [
