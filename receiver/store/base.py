@@ -7,7 +7,7 @@ fail for reasons outside the request raises ``StoreUnavailable``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -52,6 +52,8 @@ class RawRequest:
     headers: Mapping[str, str]
     body: bytes
     received_at: datetime
+    id: str | None = None
+    """The stored row's id; None for a request not stored yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class EventRecord:
     received_at: datetime
     outcome: str
     deliveries: int
+    reprocessed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,22 @@ class OutcomeCounter:
         return Outcome(received=sum(self.counts.values()), **self.counts)
 
 
+@dataclass(frozen=True, slots=True)
+class Reprocessed:
+    """What re-running a stored request through the current parser did, per report."""
+
+    reports: int
+    applied: int = 0
+    """New to the processed set, and it changed its message's status."""
+    superseded: int = 0
+    """New to the processed set, kept in the timeline; the status stood."""
+    corrected: int = 0
+    """Already processed but now read differently: the event was rewritten and its
+    message recomputed from all of its events."""
+    unchanged: int = 0
+    """Already processed and read the same."""
+
+
 class Store(Protocol):
     """What the HTTP edge and the CLI need from a store."""
 
@@ -150,3 +169,21 @@ class Store(Protocol):
     async def list_staff(self) -> list[StaffMember]: ...
     async def revoke_staff(self, name: str) -> bool: ...
     async def staff_by_token_hash(self, token_hash: str) -> StaffMember | None: ...
+    def iter_raw_requests(
+        self,
+        provider: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AsyncIterator[RawRequest]:
+        """Stored raw requests, oldest first (``received_at``, id), streamed in batches."""
+        ...
+
+    async def raw_request_for_event(self, provider: str, event_id: str) -> RawRequest | None:
+        """The stored request that carried event ``event_id`` of ``provider``, or None."""
+
+    async def reprocess(
+        self, provider: str, raw: RawRequest, reports: Sequence[Report]
+    ) -> Reprocessed:
+        """Apply ``reports``, re-parsed from the stored request ``raw``, in one
+        transaction: new event ids as on ingest, known ones rewritten if they differ."""

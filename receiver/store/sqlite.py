@@ -24,7 +24,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from receiver.store.base import (
     OutcomeCounter,
     Position,
     RawRequest,
+    Reprocessed,
     StaffMember,
     from_text,
     migrations,
@@ -64,8 +66,10 @@ class _Job:
     provider: str
     raw: RawRequest
     reports: Sequence[Report]
-    future: asyncio.Future[Outcome]
+    future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    reprocess: bool = False
+    """Reports parsed again from the stored request ``raw`` (admin reprocess)."""
 
 
 _STOP = object()
@@ -159,79 +163,217 @@ def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
             counter.add("duplicates")
             continue
         if request_id is None:
-            request_id = new_id("req_")
-            headers = {k: v for k, v in job.raw.headers.items() if k not in _UNSTORED_HEADERS}
-            conn.execute(
-                "INSERT INTO raw_requests (id, provider, received_at, method, path, headers, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request_id,
-                    job.provider,
-                    received,
-                    job.raw.method,
-                    job.raw.path,
-                    json.dumps(headers),
-                    job.raw.body,
-                ),
-            )
-        row = conn.execute(
-            "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
-            " to_number, client_reference FROM messages"
-            " WHERE provider = ? AND provider_message_id = ?",
-            (job.provider, report.provider_message_id),
-        ).fetchone()
-        if row is None:
-            message_id = new_id("msg_")
-            conn.execute(
-                "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (message_id, job.provider, report.provider_message_id, received, received),
-            )
-        else:
-            message_id = row["id"]
-        decision = merge(_state(row), report)
-        state = decision.state
-        conn.execute(
-            "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
-            " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
-            " report_count = report_count + 1, updated_at = ? WHERE id = ?",
-            (
-                state.status,
-                state.status_event_id,
-                to_text(state.status_changed_at) if state.status_changed_at else None,
-                state.error_code,
-                state.error_message,
-                state.to,
-                state.client_reference,
-                received,
-                message_id,
-            ),
-        )
-        outcome = "applied" if decision.applied else "superseded"
-        conn.execute(
-            "INSERT INTO events (provider, event_id, message_id, request_id, status,"
-            " provider_status, error_code, error_message, occurred_at, received_at,"
-            " last_received_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.provider,
-                report.event_id,
-                message_id,
-                request_id,
-                report.status,
-                report.provider_status,
-                report.error_code,
-                report.error_message,
-                to_text(report.occurred_at),
-                received,
-                received,
-                outcome,
-            ),
-        )
-        counter.add(outcome)
+            request_id = _insert_raw_request(conn, job.provider, job.raw)
+        counter.add(_insert_event(conn, job.provider, request_id, received, report))
     return counter.outcome()
 
 
-def _resolve(job: _Job, result: Outcome | BaseException) -> None:
+def _reprocess(conn: sqlite3.Connection, job: _Job) -> Reprocessed:
+    """Apply one stored request's reports, parsed again, inside the open transaction."""
+    assert job.raw.id is not None, "only a stored request can be reprocessed"
+    counts: Counter[str] = Counter()
+    now = to_text(datetime.now(UTC))
+    for report in job.reports:
+        row = conn.execute(
+            "SELECT e.*, m.provider_message_id FROM events e JOIN messages m"
+            " ON m.id = e.message_id WHERE e.provider = ? AND e.event_id = ?",
+            (job.provider, report.event_id),
+        ).fetchone()
+        if row is None:
+            received = to_text(job.raw.received_at)
+            counts[_insert_event(conn, job.provider, job.raw.id, received, report)] += 1
+        elif _event_fields(report) == tuple(row[name] for name in _EVENT_FIELDS):
+            counts["unchanged"] += 1
+        else:
+            _correct_event(conn, job.provider, row["message_id"], report, now)
+            counts["corrected"] += 1
+    return Reprocessed(reports=len(job.reports), **counts)
+
+
+_EVENT_FIELDS = (
+    "provider_message_id",
+    "status",
+    "provider_status",
+    "error_code",
+    "error_message",
+    "occurred_at",
+)
+
+
+def _event_fields(report: Report) -> tuple[str | None, ...]:
+    """``report`` as the _EVENT_FIELDS of its stored event row."""
+    return (
+        report.provider_message_id,
+        report.status,
+        report.provider_status,
+        report.error_code,
+        report.error_message,
+        to_text(report.occurred_at),
+    )
+
+
+def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest) -> str:
+    request_id = new_id("req_")
+    headers = {k: v for k, v in raw.headers.items() if k not in _UNSTORED_HEADERS}
+    conn.execute(
+        "INSERT INTO raw_requests (id, provider, received_at, method, path, headers, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            request_id,
+            provider,
+            to_text(raw.received_at),
+            raw.method,
+            raw.path,
+            json.dumps(headers),
+            raw.body,
+        ),
+    )
+    return request_id
+
+
+def _message_row(
+    conn: sqlite3.Connection, provider: str, provider_message_id: str, now: str
+) -> tuple[str, sqlite3.Row | None]:
+    """The id and merge fields of the message ``provider_message_id``, created if new."""
+    row = conn.execute(
+        "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
+        " to_number, client_reference FROM messages"
+        " WHERE provider = ? AND provider_message_id = ?",
+        (provider, provider_message_id),
+    ).fetchone()
+    if row is not None:
+        return row["id"], row
+    message_id = new_id("msg_")
+    conn.execute(
+        "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (message_id, provider, provider_message_id, now, now),
+    )
+    return message_id, None
+
+
+def _save_state(
+    conn: sqlite3.Connection,
+    message_id: str,
+    state: MessageState,
+    now: str,
+    report_count: int | None = None,
+) -> None:
+    """Write the merge rule's fields; ``report_count`` None counts one more report."""
+    conn.execute(
+        "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
+        " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
+        " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?",
+        (
+            state.status,
+            state.status_event_id,
+            to_text(state.status_changed_at) if state.status_changed_at else None,
+            state.error_code,
+            state.error_message,
+            state.to,
+            state.client_reference,
+            report_count,
+            now,
+            message_id,
+        ),
+    )
+
+
+def _insert_event(
+    conn: sqlite3.Connection, provider: str, request_id: str, received: str, report: Report
+) -> str:
+    """Merge a report new to the processed set into its message; its outcome."""
+    message_id, row = _message_row(conn, provider, report.provider_message_id, received)
+    decision = merge(_state(row), report)
+    _save_state(conn, message_id, decision.state, received)
+    outcome = "applied" if decision.applied else "superseded"
+    conn.execute(
+        "INSERT INTO events (provider, event_id, message_id, request_id, status,"
+        " provider_status, error_code, error_message, occurred_at, received_at,"
+        " last_received_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            provider,
+            report.event_id,
+            message_id,
+            request_id,
+            report.status,
+            report.provider_status,
+            report.error_code,
+            report.error_message,
+            to_text(report.occurred_at),
+            received,
+            received,
+            outcome,
+        ),
+    )
+    return outcome
+
+
+def _correct_event(
+    conn: sqlite3.Connection, provider: str, old_message_id: str, report: Report, now: str
+) -> None:
+    """Rewrite a processed event as ``report`` now reads, then recompute its message
+    (and the one it left, if the report now names another message) from all events."""
+    message_id, _ = _message_row(conn, provider, report.provider_message_id, now)
+    conn.execute(
+        "UPDATE events SET message_id = ?, provider_status = ?, status = ?, error_code = ?,"
+        " error_message = ?, occurred_at = ?, reprocessed_at = ?"
+        " WHERE provider = ? AND event_id = ?",
+        (
+            message_id,
+            report.provider_status,
+            report.status,
+            report.error_code,
+            report.error_message,
+            to_text(report.occurred_at),
+            now,
+            provider,
+            report.event_id,
+        ),
+    )
+    if old_message_id != message_id:
+        _recompute(conn, old_message_id, now)
+    state = _recompute(conn, message_id, now, also=report)
+    outcome = "applied" if state.status_event_id == report.event_id else "superseded"
+    conn.execute(
+        "UPDATE events SET outcome = ? WHERE provider = ? AND event_id = ?",
+        (outcome, provider, report.event_id),
+    )
+
+
+def _recompute(
+    conn: sqlite3.Connection, message_id: str, now: str, also: Report | None = None
+) -> MessageState:
+    """Fold the merge rule over every event of a message (the record depends only on
+    the set of reports). ``to`` and ``client_reference`` are not kept per event: the
+    message keeps its own, and ``also`` (a report among them) may add a smaller one."""
+    kept = conn.execute(
+        "SELECT to_number, client_reference FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
+    events = conn.execute("SELECT * FROM events WHERE message_id = ?", (message_id,)).fetchall()
+    for event in events:
+        state = merge(state, _report(event)).state
+    if also is not None:  # already folded in: merging it again only adds to/reference
+        state = merge(state, also).state
+    _save_state(conn, message_id, state, now, len(events))
+    return state
+
+
+def _report(event: sqlite3.Row) -> Report:
+    """A stored event as the merge rule needs it."""
+    return Report(
+        event_id=event["event_id"],
+        provider_message_id="",  # not needed: the events are already grouped by message
+        status=Status(event["status"]) if event["status"] else None,
+        provider_status=event["provider_status"],
+        occurred_at=from_text(event["occurred_at"]),
+        error_code=event["error_code"],
+        error_message=event["error_message"],
+    )
+
+
+def _resolve(job: _Job, result: Outcome | Reprocessed | BaseException) -> None:
     def settle() -> None:
         if job.future.done():  # the request was cancelled (client went away)
             return
@@ -258,13 +400,17 @@ class IngestWriter:
     def start(self) -> None:
         self._thread.start()
 
-    async def submit(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
+    async def submit(
+        self, provider: str, raw: RawRequest, reports: Sequence[Report], *, reprocess: bool = False
+    ) -> Any:
+        """Queue one request's reports; the ``_apply`` (or ``_reprocess``) result once
+        committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._lock:  # so no job can land behind the stop marker
             if self._closed:
                 raise StoreUnavailable("the service is shutting down")
-            self._queue.put(_Job(provider, raw, reports, future, loop))
+            self._queue.put(_Job(provider, raw, reports, future, loop, reprocess))
         return await future
 
     def stop(self) -> None:
@@ -319,13 +465,13 @@ class IngestWriter:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         started = time.perf_counter()
-        results: list[Outcome | BaseException] = []
+        results: list[Outcome | Reprocessed | BaseException] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
                 conn.execute("SAVEPOINT request")
                 try:
-                    results.append(_apply(conn, job))
+                    results.append((_reprocess if job.reprocess else _apply)(conn, job))
                 except sqlite3.Error:
                     raise
                 except Exception as exc:  # a bug for this request only: isolate it
@@ -363,6 +509,17 @@ def _message(row: aiosqlite.Row) -> MessageRecord:
         updated_at=from_text(row["updated_at"]),
         status_changed_at=from_text(row["status_changed_at"]) if row["status_changed_at"] else None,
         report_count=row["report_count"],
+    )
+
+
+def _raw_request(row: aiosqlite.Row) -> RawRequest:
+    return RawRequest(
+        method=row["method"],
+        path=row["path"],
+        headers=json.loads(row["headers"]),
+        body=bytes(row["body"]),
+        received_at=from_text(row["received_at"]),
+        id=row["id"],
     )
 
 
@@ -450,7 +607,16 @@ class SqliteStore:
     async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
         if self._writer is None:
             raise StoreUnavailable("the store is not accepting reports")
-        return await self._writer.submit(provider, raw, reports)
+        outcome: Outcome = await self._writer.submit(provider, raw, reports)
+        return outcome
+
+    async def reprocess(
+        self, provider: str, raw: RawRequest, reports: Sequence[Report]
+    ) -> Reprocessed:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not accepting reports")
+        result: Reprocessed = await self._writer.submit(provider, raw, reports, reprocess=True)
+        return result
 
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         try:
@@ -508,6 +674,7 @@ class SqliteStore:
                 received_at=from_text(row["received_at"]),
                 outcome=row["outcome"],
                 deliveries=row["deliveries"],
+                reprocessed_at=from_text(row["reprocessed_at"]) if row["reprocessed_at"] else None,
             )
             for row in rows
         ]
@@ -536,3 +703,51 @@ class SqliteStore:
             "SELECT * FROM staff WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
         )
         return _staff(rows[0]) if rows else None
+
+    async def iter_raw_requests(
+        self,
+        provider: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AsyncIterator[RawRequest]:
+        """Stored raw requests, oldest first, streamed in batches (never all in memory).
+
+        ``since`` is inclusive, ``until`` exclusive; ``message_id`` keeps the requests
+        that brought a report of that message.
+        """
+        clauses: list[str] = []
+        params: list[str] = []
+        if provider is not None:
+            clauses.append("provider = ?")
+            params.append(provider)
+        if since is not None:
+            clauses.append("received_at >= ?")
+            params.append(to_text(since))
+        if until is not None:
+            clauses.append("received_at < ?")
+            params.append(to_text(until))
+        if message_id is not None:
+            clauses.append("id IN (SELECT request_id FROM events WHERE message_id = ?)")
+            params.append(message_id)
+        sql = "SELECT id, received_at, method, path, headers, body FROM raw_requests"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY received_at, id"
+        try:
+            async with self.reader.execute(sql, params) as cursor:
+                while rows := await cursor.fetchmany(500):
+                    for row in rows:
+                        yield _raw_request(row)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not be read: {exc}") from exc
+
+    async def raw_request_for_event(self, provider: str, event_id: str) -> RawRequest | None:
+        """The stored request that carried event ``event_id`` of ``provider`` (reprocess)."""
+        rows = await self._query(
+            "SELECT r.id, r.received_at, r.method, r.path, r.headers, r.body FROM events e"
+            " JOIN raw_requests r ON r.id = e.request_id"
+            " WHERE e.provider = ? AND e.event_id = ?",
+            (provider, event_id),
+        )
+        return _raw_request(rows[0]) if rows else None
