@@ -81,3 +81,8 @@ CREATE TABLE staff (
     revoked_at  TEXT
 );
 CREATE UNIQUE INDEX staff_active_name ON staff (name) WHERE revoked_at IS NULL;
+
+-- version: 2
+-- When an admin last re-ran an event's stored request through the current parser
+-- (POST /v1/events/{provider}/{event_id}/reprocess) and it read differently.
+ALTER TABLE events ADD COLUMN reprocessed_at TEXT;

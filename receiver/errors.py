@@ -103,6 +103,12 @@ class PayloadInvalid(ReceiverError):
         super().__init__(f"{field}: {problem}" if field else problem, field=field)
 
 
+class Unprocessable(ReceiverError):
+    """Well-formed, but the request cannot be carried out as it stands."""
+
+    status, code, title = 422, "UNPROCESSABLE", "Unprocessable request"
+
+
 class BadRequest(ReceiverError):
     status, code, title = 400, "BAD_REQUEST", "Bad request"
 

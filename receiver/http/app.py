@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from receiver.config import Config
 from receiver.errors import ReceiverError
-from receiver.http import ops, staff, webhooks
+from receiver.http import admin, ops, staff, webhooks
 from receiver.http.metrics import Metrics
 from receiver.http.middleware import RequestContext
 from receiver.http.problems import http_error, receiver_error
@@ -45,6 +45,9 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/messages", staff.list_messages, methods=["GET"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
+        Route(
+            "/v1/events/{provider}/{event_id}/reprocess", admin.reprocess_event, methods=["POST"]
+        ),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

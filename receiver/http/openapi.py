@@ -9,7 +9,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from receiver import __version__
-from receiver.http.schemas import EventList, Health, IngestResult, MessageList, MessageOut, Problem
+from receiver.http.schemas import (
+    EventList,
+    Health,
+    IngestResult,
+    MessageList,
+    MessageOut,
+    Problem,
+    ReprocessResult,
+)
 from receiver.providers.standard import StandardPayload
 
 _REF = "#/components/schemas/{model}"
@@ -112,6 +120,17 @@ OPERATIONS = [
         "A message's timeline, oldest first.",
         {200: EventList, 401: Problem, 403: Problem, 404: Problem},
         parameters=[_path("message_id", "Our message id.")],
+        staff=True,
+    ),
+    Operation(
+        "post",
+        "/v1/events/{provider}/{event_id}/reprocess",
+        "Admin: re-run an event's stored request through the current parser.",
+        {200: ReprocessResult, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
+        parameters=[
+            _path("provider", "The provider's name in the config file."),
+            _path("event_id", "The event id, as in the message's timeline."),
+        ],
         staff=True,
     ),
     Operation("get", "/healthz", "The process is alive.", {200: Health}),

@@ -56,10 +56,32 @@ class EventOut(_Out):
     received_at: datetime
     outcome: Literal["applied", "superseded"]
     deliveries: int = Field(description="How many times the provider sent this report.")
+    reprocessed_at: datetime | None = Field(
+        default=None,
+        description="When an admin reprocess last rewrote this report (the parser had changed).",
+    )
 
 
 class EventList(BaseModel):
     items: list[EventOut]
+
+
+class ReprocessResult(BaseModel):
+    """What re-running an event's stored request through the current parser did."""
+
+    event_id: str = Field(description="The event whose stored request was reprocessed.")
+    reports: int = Field(description="Reports the current parser finds in that request.")
+    applied: int = Field(description="New to the processed set; changed their message.")
+    superseded: int = Field(description="New to the processed set; the status stood.")
+    corrected: int = Field(
+        description="Already processed but now read differently: rewritten, and their "
+        "message recomputed from all of its events."
+    )
+    unchanged: int = Field(description="Already processed and read the same.")
+    missing: bool = Field(
+        description="True if the current parser no longer finds event_id itself in the "
+        "request (its stored event is left as it was)."
+    )
 
 
 class Problem(BaseModel):
