@@ -86,3 +86,79 @@ CREATE UNIQUE INDEX staff_active_name ON staff (name) WHERE revoked_at IS NULL;
 -- When an admin last re-ran an event's stored request through the current parser
 -- (POST /v1/events/{provider}/{event_id}/reprocess) and it read differently.
 ALTER TABLE events ADD COLUMN reprocessed_at TEXT;
+
+-- version: 3
+-- Outbound sends (POST /v1/messages). A sent message records which client sent it
+-- (client_reference is then unique per client) and its sender and segment count. The
+-- timeline gains events of our own (source 'outbound': accepted by us, by the
+-- provider's API, rejected, given up), which carry no raw request: the events table is
+-- rebuilt with request_id nullable.
+ALTER TABLE messages ADD COLUMN client_id TEXT;
+ALTER TABLE messages ADD COLUMN sender TEXT;
+ALTER TABLE messages ADD COLUMN segments INTEGER;
+CREATE UNIQUE INDEX messages_client_reference_per_client
+    ON messages (client_id, client_reference) WHERE client_id IS NOT NULL;
+
+CREATE TABLE events_v3 (
+    provider          TEXT NOT NULL,
+    event_id          TEXT NOT NULL,
+    message_id        TEXT NOT NULL REFERENCES messages (id),
+    request_id        TEXT REFERENCES raw_requests (id),
+    source            TEXT NOT NULL DEFAULT 'webhook' CHECK (source IN ('webhook', 'outbound')),
+    status            TEXT,
+    provider_status   TEXT NOT NULL,
+    error_code        TEXT,
+    error_message     TEXT,
+    occurred_at       TEXT NOT NULL,
+    received_at       TEXT NOT NULL,
+    last_received_at  TEXT NOT NULL,
+    outcome           TEXT NOT NULL CHECK (outcome IN ('applied', 'superseded')),
+    deliveries        INTEGER NOT NULL DEFAULT 1,
+    reprocessed_at    TEXT,
+    PRIMARY KEY (provider, event_id)
+);
+INSERT INTO events_v3 (provider, event_id, message_id, request_id, status, provider_status,
+    error_code, error_message, occurred_at, received_at, last_received_at, outcome,
+    deliveries, reprocessed_at)
+SELECT provider, event_id, message_id, request_id, status, provider_status, error_code,
+    error_message, occurred_at, received_at, last_received_at, outcome, deliveries,
+    reprocessed_at
+FROM events;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE INDEX events_by_message ON events (message_id, occurred_at);
+
+-- Idempotency-Key answers, per client (the staff member behind the token): the
+-- request's fingerprint and the answer given, replayed for the same request.
+CREATE TABLE idempotency_keys (
+    client_id    TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    status_code  INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    message_id   TEXT REFERENCES messages (id),
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+
+-- Messages to send. A worker claims due rows with a lease (state 'sending'); a lease
+-- that ran out means the worker died mid-attempt, so the attempt is in doubt and the
+-- next one looks the message up at the provider before any resend. The body is kept
+-- only until the message is sent or given up.
+CREATE TABLE outbox (
+    message_id       TEXT PRIMARY KEY REFERENCES messages (id),
+    provider         TEXT NOT NULL,
+    body             TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'done')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    in_doubt         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    lease_owner      TEXT,
+    lease_until      TEXT,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);

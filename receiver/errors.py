@@ -109,6 +109,27 @@ class Unprocessable(ReceiverError):
     status, code, title = 422, "UNPROCESSABLE", "Unprocessable request"
 
 
+class IdempotencyKeyReused(Unprocessable):
+    """The Idempotency-Key was first used for a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class Conflict(ReceiverError):
+    status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class ClientReferenceTaken(Conflict):
+    """This client already sent a message with that ``client_reference``."""
+
+    def __init__(self, client_reference: str, existing_message_id: str) -> None:
+        super().__init__(
+            f"client_reference {client_reference!r} was already used for message"
+            f" {existing_message_id}; look it up instead of sending again"
+        )
+        self.existing_message_id = existing_message_id
+
+
 class BadRequest(ReceiverError):
     status, code, title = 400, "BAD_REQUEST", "Bad request"
 

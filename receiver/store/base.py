@@ -7,7 +7,7 @@ fail for reasons outside the request raises ``StoreUnavailable``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -70,6 +70,10 @@ class MessageRecord:
     updated_at: datetime
     status_changed_at: datetime | None
     report_count: int
+    client_id: str | None = None
+    """The staff member (token) that sent it; None for a message known only from reports."""
+    sender: str | None = None
+    segments: int | None = None
 
     @property
     def final(self) -> bool:
@@ -88,6 +92,8 @@ class EventRecord:
     outcome: str
     deliveries: int
     reprocessed_at: datetime | None = None
+    source: str = "webhook"
+    """``webhook`` for a provider's report, ``outbound`` for our own send steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +157,53 @@ class Reprocessed:
     """Already processed and read the same."""
 
 
+@dataclass(frozen=True, slots=True)
+class NewSend:
+    """A validated ``POST /v1/messages`` to commit with its outbox row (and key)."""
+
+    client_id: str
+    provider: str
+    to: str
+    body: str
+    sender: str | None
+    client_reference: str | None
+    segments: int
+    idempotency_key: str | None
+    fingerprint: str | None
+    key_expires_at: datetime | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendAnswer:
+    """The answer to a send: the new one, or the one stored under its Idempotency-Key."""
+
+    status_code: int
+    body: str
+    replayed: bool
+    message_id: str | None
+
+
+RenderAnswer = Callable[[MessageRecord], tuple[int, str]]
+"""Makes the (status code, JSON body) answer for a newly created message."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A claimed outbox row: what the worker needs to send (or reconcile) one message."""
+
+    message_id: str
+    provider: str
+    to: str
+    body: str
+    sender: str | None
+    attempts: int
+    """Including this one."""
+    in_doubt: bool
+    """An earlier attempt may have reached the provider: look it up before resending."""
+    created_at: datetime
+
+
 class Store(Protocol):
     """What the HTTP edge and the CLI need from a store."""
 
@@ -187,3 +240,46 @@ class Store(Protocol):
     ) -> Reprocessed:
         """Apply ``reports``, re-parsed from the stored request ``raw``, in one
         transaction: new event ids as on ingest, known ones rewritten if they differ."""
+
+    async def create_send(self, send: NewSend, render: RenderAnswer) -> SendAnswer:
+        """Commit the message (``queued``), its outbox row and the Idempotency-Key's
+        answer in one transaction; or the stored answer for the same key and request.
+        Raises IdempotencyKeyReused (same key, other request) and ClientReferenceTaken."""
+
+    async def prune_idempotency_keys(self, now: datetime) -> int:
+        """Delete expired Idempotency-Key answers; how many."""
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due outbox rows to ``owner`` (safe with several
+        workers). A row whose lease ran out is claimed again, marked in doubt."""
+
+    async def outbox_retry(
+        self, item: OutboxItem, owner: str, at: datetime, error: str, in_doubt: bool
+    ) -> bool:
+        """Give the row back for another attempt at ``at``; ``in_doubt`` if this one may
+        have reached the provider (it stays in doubt). False if the lease was lost."""
+
+    async def outbox_sent(
+        self,
+        item: OutboxItem,
+        owner: str,
+        provider_message_id: str,
+        provider_status: str,
+        now: datetime,
+    ) -> bool:
+        """The provider has the message: record its id (merging a message its reports
+        created first), an ``outbound`` timeline event, and finish the row."""
+
+    async def outbox_failed(
+        self,
+        item: OutboxItem,
+        owner: str,
+        status: Status,
+        error_code: str | None,
+        error_message: str,
+        now: datetime,
+    ) -> bool:
+        """The message will not be sent (``rejected`` by the provider, or ``failed``
+        when given up): an ``outbound`` timeline event with that status; finish the row."""

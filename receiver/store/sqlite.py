@@ -17,6 +17,7 @@ WAL lets them run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -26,8 +27,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,25 @@ import aiosqlite
 
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import MessageState, Status, merge
-from receiver.errors import StoreUnavailable
+from receiver.errors import (
+    ClientReferenceTaken,
+    Conflict,
+    IdempotencyKeyReused,
+    ReceiverError,
+    StoreUnavailable,
+)
 from receiver.store.base import (
     EventRecord,
     MessageFilter,
     MessageRecord,
+    NewSend,
+    OutboxItem,
     OutcomeCounter,
     Position,
     RawRequest,
+    RenderAnswer,
     Reprocessed,
+    SendAnswer,
     StaffMember,
     from_text,
     migrations,
@@ -61,15 +72,17 @@ CommitObserver = Callable[[int, float], None]
 """Called by the writer after each commit with (reports in the batch, seconds)."""
 
 
+Work = Callable[[sqlite3.Connection], Any]
+"""A unit of writes, run by the writer inside the open transaction (in a savepoint)."""
+
+
 @dataclass(slots=True)
 class _Job:
-    provider: str
-    raw: RawRequest
-    reports: Sequence[Report]
+    work: Work
+    reports: int
+    """Reports this job applies (for the batch-size metric)."""
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
-    reprocess: bool = False
-    """Reports parsed again from the stored request ``raw`` (admin reprocess)."""
 
 
 _STOP = object()
@@ -148,46 +161,51 @@ def _state(row: sqlite3.Row | None) -> MessageState:
     )
 
 
-def _apply(conn: sqlite3.Connection, job: _Job) -> Outcome:
+def _apply(
+    conn: sqlite3.Connection, provider: str, raw: RawRequest, reports: Sequence[Report]
+) -> Outcome:
     """Apply one request's reports inside the open transaction."""
     counter = OutcomeCounter()
-    received = to_text(job.raw.received_at)
+    received = to_text(raw.received_at)
     request_id: str | None = None
-    for report in job.reports:
+    for report in reports:
         redelivered = conn.execute(
             "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?"
             " WHERE provider = ? AND event_id = ?",
-            (received, job.provider, report.event_id),
+            (received, provider, report.event_id),
         ).rowcount
         if redelivered:
             counter.add("duplicates")
             continue
         if request_id is None:
-            request_id = _insert_raw_request(conn, job.provider, job.raw)
-        counter.add(_insert_event(conn, job.provider, request_id, received, report))
+            request_id = _insert_raw_request(conn, provider, raw)
+        counter.add(_insert_event(conn, provider, request_id, received, report))
     return counter.outcome()
 
 
-def _reprocess(conn: sqlite3.Connection, job: _Job) -> Reprocessed:
+def _reprocess(
+    conn: sqlite3.Connection, provider: str, raw: RawRequest, reports: Sequence[Report]
+) -> Reprocessed:
     """Apply one stored request's reports, parsed again, inside the open transaction."""
-    assert job.raw.id is not None, "only a stored request can be reprocessed"
+    if raw.id is None:
+        raise ValueError("only a stored request can be reprocessed")
     counts: Counter[str] = Counter()
     now = to_text(datetime.now(UTC))
-    for report in job.reports:
+    for report in reports:
         row = conn.execute(
             "SELECT e.*, m.provider_message_id FROM events e JOIN messages m"
             " ON m.id = e.message_id WHERE e.provider = ? AND e.event_id = ?",
-            (job.provider, report.event_id),
+            (provider, report.event_id),
         ).fetchone()
         if row is None:
-            received = to_text(job.raw.received_at)
-            counts[_insert_event(conn, job.provider, job.raw.id, received, report)] += 1
+            received = to_text(raw.received_at)
+            counts[_insert_event(conn, provider, raw.id, received, report)] += 1
         elif _event_fields(report) == tuple(row[name] for name in _EVENT_FIELDS):
             counts["unchanged"] += 1
         else:
-            _correct_event(conn, job.provider, row["message_id"], report, now)
+            _correct_event(conn, provider, row["message_id"], report, now)
             counts["corrected"] += 1
-    return Reprocessed(reports=len(job.reports), **counts)
+    return Reprocessed(reports=len(reports), **counts)
 
 
 _EVENT_FIELDS = (
@@ -237,7 +255,7 @@ def _message_row(
     """The id and merge fields of the message ``provider_message_id``, created if new."""
     row = conn.execute(
         "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
-        " to_number, client_reference FROM messages"
+        " to_number, client_reference, client_id FROM messages"
         " WHERE provider = ? AND provider_message_id = ?",
         (provider, provider_message_id),
     ).fetchone()
@@ -285,7 +303,7 @@ def _insert_event(
     """Merge a report new to the processed set into its message; its outcome."""
     message_id, row = _message_row(conn, provider, report.provider_message_id, received)
     decision = merge(_state(row), report)
-    _save_state(conn, message_id, decision.state, received)
+    _save_state(conn, message_id, _pinned(row, decision.state), received)
     outcome = "applied" if decision.applied else "superseded"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, request_id, status,"
@@ -334,11 +352,7 @@ def _correct_event(
     if old_message_id != message_id:
         _recompute(conn, old_message_id, now)
     state = _recompute(conn, message_id, now, also=report)
-    outcome = "applied" if state.status_event_id == report.event_id else "superseded"
-    conn.execute(
-        "UPDATE events SET outcome = ? WHERE provider = ? AND event_id = ?",
-        (outcome, provider, report.event_id),
-    )
+    _settle_outcome(conn, provider, report.event_id, state)
 
 
 def _recompute(
@@ -348,7 +362,8 @@ def _recompute(
     the set of reports). ``to`` and ``client_reference`` are not kept per event: the
     message keeps its own, and ``also`` (a report among them) may add a smaller one."""
     kept = conn.execute(
-        "SELECT to_number, client_reference FROM messages WHERE id = ?", (message_id,)
+        "SELECT to_number, client_reference, client_id FROM messages WHERE id = ?",
+        (message_id,),
     ).fetchone()
     state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
     events = conn.execute("SELECT * FROM events WHERE message_id = ?", (message_id,)).fetchall()
@@ -356,8 +371,29 @@ def _recompute(
         state = merge(state, _report(event)).state
     if also is not None:  # already folded in: merging it again only adds to/reference
         state = merge(state, also).state
-    _save_state(conn, message_id, state, now, len(events))
+    state = _pinned(kept, state)
+    reports = sum(event["source"] == "webhook" for event in events)
+    _save_state(conn, message_id, state, now, reports)
     return state
+
+
+def _pinned(row: sqlite3.Row | None, state: MessageState) -> MessageState:
+    """A message we sent keeps the number and reference its client gave, whatever
+    references the provider's reports echo back."""
+    if row is None or row["client_id"] is None:
+        return state
+    return replace(state, to=row["to_number"], client_reference=row["client_reference"])
+
+
+def _settle_outcome(
+    conn: sqlite3.Connection, provider: str, event_id: str, state: MessageState
+) -> None:
+    """Mark a rewritten or outbound event applied if it now sets the status."""
+    outcome = "applied" if state.status_event_id == event_id else "superseded"
+    conn.execute(
+        "UPDATE events SET outcome = ? WHERE provider = ? AND event_id = ?",
+        (outcome, provider, event_id),
+    )
 
 
 def _report(event: sqlite3.Row) -> Report:
@@ -373,7 +409,249 @@ def _report(event: sqlite3.Row) -> Report:
     )
 
 
-def _resolve(job: _Job, result: Outcome | Reprocessed | BaseException) -> None:
+# --------------------------------------------------------------------------- sends
+
+
+def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) -> SendAnswer:
+    """The message, its outbox row and the key's answer, in the open transaction."""
+    now = to_text(send.now)
+    if send.idempotency_key is not None:
+        row = conn.execute(
+            "SELECT * FROM idempotency_keys WHERE client_id = ? AND key = ?",
+            (send.client_id, send.idempotency_key),
+        ).fetchone()
+        if row is not None and row["expires_at"] > now:
+            if row["fingerprint"] != send.fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used for a different request; use a new key"
+                    " for a new message"
+                )
+            return SendAnswer(row["status_code"], row["response"], True, row["message_id"])
+        if row is not None:  # expired: the key is free again
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE client_id = ? AND key = ?",
+                (send.client_id, send.idempotency_key),
+            )
+    if send.client_reference is not None:
+        taken = conn.execute(
+            "SELECT id FROM messages WHERE client_id = ? AND client_reference = ?",
+            (send.client_id, send.client_reference),
+        ).fetchone()
+        if taken is not None:
+            raise ClientReferenceTaken(send.client_reference, taken["id"])
+    message_id = new_id("msg_")
+    conn.execute(
+        "INSERT INTO messages (id, provider, to_number, client_reference, client_id, sender,"
+        " segments, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            message_id,
+            send.provider,
+            send.to,
+            send.client_reference,
+            send.client_id,
+            send.sender,
+            send.segments,
+            now,
+            now,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO outbox (message_id, provider, body, state, next_attempt_at, created_at,"
+        " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+        (message_id, send.provider, send.body, now, now, now),
+    )
+    _outbound_event(conn, send.provider, message_id, "accepted", Status.QUEUED, now)
+    record = _message(conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
+    status_code, body = render(record)
+    if send.idempotency_key is not None:
+        conn.execute(
+            "INSERT INTO idempotency_keys (client_id, key, fingerprint, status_code, response,"
+            " message_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                send.client_id,
+                send.idempotency_key,
+                send.fingerprint,
+                status_code,
+                body,
+                message_id,
+                now,
+                to_text(send.key_expires_at or send.now),
+            ),
+        )
+    return SendAnswer(status_code, body, False, message_id)
+
+
+def _outbound_event(
+    conn: sqlite3.Connection,
+    provider: str,
+    message_id: str,
+    step: str,
+    status: Status,
+    now: str,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    provider_status: str | None = None,
+) -> None:
+    """One of our own send steps in the timeline (event id ``out:MESSAGE:STEP``),
+    merged like a report; then the message is recomputed. ``provider_status`` is the
+    provider's own word for it, if it said one."""
+    event_id = f"out:{message_id}:{step}"
+    conn.execute(
+        "INSERT INTO events (provider, event_id, message_id, source, status, provider_status,"
+        " error_code, error_message, occurred_at, received_at, last_received_at, outcome)"
+        " VALUES (?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, 'superseded')",
+        (
+            provider,
+            event_id,
+            message_id,
+            status,
+            provider_status or step,
+            error_code,
+            error_message,
+            now,
+            now,
+            now,
+        ),
+    )
+    _settle_outcome(conn, provider, event_id, _recompute(conn, message_id, now))
+
+
+def _claim(
+    conn: sqlite3.Connection, owner: str, now: datetime, lease_seconds: float, limit: int
+) -> list[OutboxItem]:
+    at = to_text(now)
+    rows = conn.execute(
+        "SELECT o.*, m.to_number, m.sender FROM outbox o JOIN messages m ON m.id = o.message_id"
+        " WHERE (o.state = 'pending' AND o.next_attempt_at <= ?)"
+        " OR (o.state = 'sending' AND o.lease_until <= ?)"
+        " ORDER BY o.next_attempt_at LIMIT ?",
+        (at, at, limit),
+    ).fetchall()
+    lease_until = to_text(now + timedelta(seconds=lease_seconds))
+    items = []
+    for row in rows:
+        # A lease that ran out: its worker died mid-attempt, which may have reached the
+        # provider. So may any attempt after an ambiguous one.
+        in_doubt = bool(row["in_doubt"]) or row["state"] == "sending"
+        conn.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, in_doubt = ?,"
+            " lease_owner = ?, lease_until = ?, updated_at = ? WHERE message_id = ?",
+            (in_doubt, owner, lease_until, at, row["message_id"]),
+        )
+        items.append(
+            OutboxItem(
+                message_id=row["message_id"],
+                provider=row["provider"],
+                to=row["to_number"],
+                body=row["body"],
+                sender=row["sender"],
+                attempts=row["attempts"] + 1,
+                in_doubt=in_doubt,
+                created_at=from_text(row["created_at"]),
+            )
+        )
+    return items
+
+
+def _release(
+    conn: sqlite3.Connection, item: OutboxItem, owner: str, sets: str, *params: Any
+) -> bool:
+    """Update the row if ``owner`` still holds its lease; False if it was lost."""
+    return bool(
+        conn.execute(
+            f"UPDATE outbox SET {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
+            " WHERE message_id = ? AND lease_owner = ? AND state = 'sending'",
+            (*params, item.message_id, owner),
+        ).rowcount
+    )
+
+
+def _retry(
+    conn: sqlite3.Connection, item: OutboxItem, owner: str, at: datetime, error: str, in_doubt: bool
+) -> bool:
+    return _release(
+        conn,
+        item,
+        owner,
+        "state = 'pending', next_attempt_at = ?, in_doubt = in_doubt OR ?, last_error = ?,"
+        " updated_at = ?",
+        to_text(at),
+        in_doubt,
+        error,
+        to_text(datetime.now(UTC)),
+    )
+
+
+def _sent(
+    conn: sqlite3.Connection,
+    item: OutboxItem,
+    owner: str,
+    provider_message_id: str,
+    provider_status: str,
+    now: datetime,
+) -> bool:
+    at = to_text(now)
+    if not _release(conn, item, owner, "state = 'done', body = NULL, updated_at = ?", at):
+        return False
+    earlier = conn.execute(
+        "SELECT id, client_id FROM messages WHERE provider = ? AND provider_message_id = ?",
+        (item.provider, provider_message_id),
+    ).fetchone()
+    if earlier is not None and earlier["id"] != item.message_id:
+        if earlier["client_id"] is not None:
+            raise Conflict(
+                f"provider {item.provider!r} answered id {provider_message_id!r}, already"
+                f" the id of message {earlier['id']}"
+            )
+        # Its reports arrived before the provider's answer: they are this message's.
+        conn.execute(
+            "UPDATE events SET message_id = ? WHERE message_id = ?",
+            (item.message_id, earlier["id"]),
+        )
+        conn.execute("DELETE FROM messages WHERE id = ?", (earlier["id"],))
+    conn.execute(
+        "UPDATE messages SET provider_message_id = ? WHERE id = ?",
+        (provider_message_id, item.message_id),
+    )
+    _outbound_event(
+        conn,
+        item.provider,
+        item.message_id,
+        "sent_to_provider",
+        Status.QUEUED,
+        at,
+        provider_status=provider_status,
+    )
+    return True
+
+
+def _failed(
+    conn: sqlite3.Connection,
+    item: OutboxItem,
+    owner: str,
+    status: Status,
+    error_code: str | None,
+    error_message: str,
+    now: datetime,
+) -> bool:
+    at = to_text(now)
+    done = _release(
+        conn,
+        item,
+        owner,
+        "state = 'done', body = NULL, last_error = ?, updated_at = ?",
+        error_message,
+        at,
+    )
+    if done:
+        step = "given_up" if status is Status.FAILED else "rejected_by_provider"
+        _outbound_event(
+            conn, item.provider, item.message_id, step, status, at, error_code, error_message
+        )
+    return done
+
+
+def _resolve(job: _Job, result: Any) -> None:
     def settle() -> None:
         if job.future.done():  # the request was cancelled (client went away)
             return
@@ -400,17 +678,16 @@ class IngestWriter:
     def start(self) -> None:
         self._thread.start()
 
-    async def submit(
-        self, provider: str, raw: RawRequest, reports: Sequence[Report], *, reprocess: bool = False
-    ) -> Any:
-        """Queue one request's reports; the ``_apply`` (or ``_reprocess``) result once
-        committed."""
+    async def submit(self, work: Work, reports: int = 0) -> Any:
+        """Run ``work`` in the next group commit; its result once committed to disk.
+        An exception it raises (not an SQLite error) undoes only its own writes and is
+        raised here."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:  # so no job can land behind the stop marker
             if self._closed:
                 raise StoreUnavailable("the service is shutting down")
-            self._queue.put(_Job(provider, raw, reports, future, loop, reprocess))
+            self._queue.put(_Job(work, reports, future, loop))
         return await future
 
     def stop(self) -> None:
@@ -465,17 +742,20 @@ class IngestWriter:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         started = time.perf_counter()
-        results: list[Outcome | Reprocessed | BaseException] = []
+        results: list[Any] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
                 conn.execute("SAVEPOINT request")
                 try:
-                    results.append((_reprocess if job.reprocess else _apply)(conn, job))
+                    results.append(job.work(conn))
                 except sqlite3.Error:
                     raise
-                except Exception as exc:  # a bug for this request only: isolate it
-                    log.exception("applying a request failed", extra={"provider": job.provider})
+                except ReceiverError as exc:  # refused on purpose (e.g. a conflict)
+                    conn.execute("ROLLBACK TO request")
+                    results.append(exc)
+                except Exception as exc:  # a bug for this job only: isolate it
+                    log.exception("a write job failed")
                     conn.execute("ROLLBACK TO request")
                     results.append(exc)
                 conn.execute("RELEASE request")
@@ -490,7 +770,7 @@ class IngestWriter:
             return
         self.healthy = True
         if self._on_commit is not None:
-            self._on_commit(sum(len(job.reports) for job in batch), time.perf_counter() - started)
+            self._on_commit(sum(job.reports for job in batch), time.perf_counter() - started)
         for job, result in zip(batch, results, strict=True):
             _resolve(job, result)
 
@@ -509,6 +789,9 @@ def _message(row: aiosqlite.Row) -> MessageRecord:
         updated_at=from_text(row["updated_at"]),
         status_changed_at=from_text(row["status_changed_at"]) if row["status_changed_at"] else None,
         report_count=row["report_count"],
+        client_id=row["client_id"],
+        sender=row["sender"],
+        segments=row["segments"],
     )
 
 
@@ -607,7 +890,8 @@ class SqliteStore:
     async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
         if self._writer is None:
             raise StoreUnavailable("the store is not accepting reports")
-        outcome: Outcome = await self._writer.submit(provider, raw, reports)
+        work = functools.partial(_apply, provider=provider, raw=raw, reports=reports)
+        outcome: Outcome = await self._writer.submit(work, len(reports))
         return outcome
 
     async def reprocess(
@@ -615,8 +899,80 @@ class SqliteStore:
     ) -> Reprocessed:
         if self._writer is None:
             raise StoreUnavailable("the store is not accepting reports")
-        result: Reprocessed = await self._writer.submit(provider, raw, reports, reprocess=True)
+        work = functools.partial(_reprocess, provider=provider, raw=raw, reports=reports)
+        result: Reprocessed = await self._writer.submit(work, len(reports))
         return result
+
+    async def _run(self, work: Work) -> Any:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not accepting writes")
+        return await self._writer.submit(work)
+
+    async def create_send(self, send: NewSend, render: RenderAnswer) -> SendAnswer:
+        answer: SendAnswer = await self._run(
+            functools.partial(_create_send, send=send, render=render)
+        )
+        return answer
+
+    async def prune_idempotency_keys(self, now: datetime) -> int:
+        return await self._write(
+            "DELETE FROM idempotency_keys WHERE expires_at <= ?", (to_text(now),)
+        )
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[OutboxItem]:
+        work = functools.partial(
+            _claim, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit
+        )
+        items: list[OutboxItem] = await self._run(work)
+        return items
+
+    async def outbox_retry(
+        self, item: OutboxItem, owner: str, at: datetime, error: str, in_doubt: bool
+    ) -> bool:
+        work = functools.partial(
+            _retry, item=item, owner=owner, at=at, error=error, in_doubt=in_doubt
+        )
+        return bool(await self._run(work))
+
+    async def outbox_sent(
+        self,
+        item: OutboxItem,
+        owner: str,
+        provider_message_id: str,
+        provider_status: str,
+        now: datetime,
+    ) -> bool:
+        work = functools.partial(
+            _sent,
+            item=item,
+            owner=owner,
+            provider_message_id=provider_message_id,
+            provider_status=provider_status,
+            now=now,
+        )
+        return bool(await self._run(work))
+
+    async def outbox_failed(
+        self,
+        item: OutboxItem,
+        owner: str,
+        status: Status,
+        error_code: str | None,
+        error_message: str,
+        now: datetime,
+    ) -> bool:
+        work = functools.partial(
+            _failed,
+            item=item,
+            owner=owner,
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            now=now,
+        )
+        return bool(await self._run(work))
 
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         try:
@@ -675,6 +1031,7 @@ class SqliteStore:
                 outcome=row["outcome"],
                 deliveries=row["deliveries"],
                 reprocessed_at=from_text(row["reprocessed_at"]) if row["reprocessed_at"] else None,
+                source=row["source"],
             )
             for row in rows
         ]
