@@ -43,11 +43,13 @@ from receiver.testing.base import SignedRequest
 
 __all__ = [
     "ReceiverServer",
+    "free_port",
     "new_whsec",
     "receiver_providers",
     "receiver_server",
     "receiver_settings",
     "receiver_staff",
+    "write_config",
 ]
 
 STARTUP_SECONDS = 20.0
@@ -59,7 +61,8 @@ def new_whsec() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -78,10 +81,13 @@ def _toml_value(value: Any) -> str:
 
 def write_config(
     directory: Path,
-    providers: Mapping[str, Mapping[str, Any]],
     settings: Mapping[str, Any] | None = None,
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write ``receiver.toml`` (mode 0600) in ``directory`` with a SQLite store beside it."""
+    """Write ``receiver.toml`` (mode 0600) in ``directory`` with a SQLite store beside it;
+    default providers: one ``standard`` named ``default`` with a fresh secret."""
+    if providers is None:
+        providers = {"default": {"type": "standard", "secrets": [new_whsec()]}}
     top: dict[str, Any] = {
         "database_url": "sqlite:///receiver.db",  # beside the config file
         "session_secret": secrets.token_urlsafe(40),
@@ -127,7 +133,7 @@ class ReceiverServer:
     def start(self, attempts: int = 3) -> ReceiverServer:
         """Start on a free port (a port taken in between gets another try)."""
         for attempt in range(attempts):
-            self.port = _free_port()
+            self.port = free_port()
             try:
                 return self._start_once()
             except RuntimeError:
@@ -160,7 +166,7 @@ class ReceiverServer:
         self.stop(signal.SIGKILL)
         raise RuntimeError(f"receiver did not start:\n{self._log_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> int | None:
         """Stop the process (SIGTERM drains queued reports); return its exit code."""
         process, self.process = self.process, None
         if process is None:
@@ -168,7 +174,7 @@ class ReceiverServer:
         if process.poll() is None:
             process.send_signal(sig)
             try:
-                process.wait(timeout=STOP_SECONDS)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -224,7 +230,8 @@ def receiver_server(
 ) -> Iterator[ReceiverServer]:
     """A running receiver with a temporary config and SQLite store."""
     workdir = tmp_path_factory.mktemp("receiver")
-    server = ReceiverServer(workdir, write_config(workdir, receiver_providers, receiver_settings))
+    config = write_config(workdir, receiver_settings, receiver_providers)
+    server = ReceiverServer(workdir, config)
     server.start()
     try:
         yield server
