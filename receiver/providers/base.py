@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
@@ -173,6 +173,16 @@ def resign_headers(headers: Mapping[str, str], *replaced: str) -> dict[str, str]
     and length headers, nor the scheme's own headers (``replaced``, made afresh)."""
     dropped = _HOP_BY_HOP.union(replaced)
     return {k.lower(): v for k, v in headers.items() if k.lower() not in dropped}
+
+
+def resign_basic_auth(request: WebhookRequest, config: ProviderConfig) -> WebhookRequest:
+    """``request`` with the Authorization header of the first credential (HTTP Basic
+    signs nothing else); unchanged when verification is off."""
+    if config.insecure_no_signature:
+        return request
+    headers = resign_headers(request.headers, "authorization")
+    headers["authorization"] = basic_auth.header(config.secrets[0])
+    return replace(request, headers=headers)
 
 
 def single_values(pairs: Iterable[tuple[str, str]], read: Container[str]) -> dict[str, str]:

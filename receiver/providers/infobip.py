@@ -34,7 +34,6 @@ status in neither table maps to ``None`` and is kept, word and all, in the timel
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -59,7 +58,7 @@ from receiver.providers.base import (
     ProviderConfig,
     WebhookRequest,
     payload_invalid,
-    resign_headers,
+    resign_basic_auth,
 )
 
 MAX_REPORTS = 1000
@@ -256,12 +255,8 @@ class InfobipProvider(Provider):
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float
     ) -> WebhookRequest:
-        """The Authorization header of the first credential (Basic signs nothing else)."""
-        if self.config.insecure_no_signature:
-            return request
-        headers = resign_headers(request.headers, "authorization")
-        headers["authorization"] = basic_auth.header(self.config.secrets[0])
-        return replace(request, headers=headers)
+        """The Authorization header of the first credential."""
+        return resign_basic_auth(request, self.config)
 
 
 __all__ = [

@@ -32,7 +32,6 @@ event id, so one is derived from ``(id, level, message_status, donedate)``.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -50,7 +49,7 @@ from receiver.providers.base import (
     ProviderConfig,
     WebhookRequest,
     payload_invalid,
-    resign_headers,
+    resign_basic_auth,
     single_values,
 )
 
@@ -179,12 +178,8 @@ class JasminProvider(Provider):
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float
     ) -> WebhookRequest:
-        """The Authorization header of the first credential (Basic signs nothing else)."""
-        if self.config.insecure_no_signature:
-            return request
-        headers = resign_headers(request.headers, "authorization")
-        headers["authorization"] = basic_auth.header(self.config.secrets[0])
-        return replace(request, headers=headers)
+        """The Authorization header of the first credential."""
+        return resign_basic_auth(request, self.config)
 
 
 __all__ = [
