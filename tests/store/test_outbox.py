@@ -1,0 +1,242 @@
+"""Sends and the outbox in the SQLite store (no HTTP): one transaction per send,
+idempotency answers, leases, and messages whose reports arrived before the send's answer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from receiver.core.reports import Report
+from receiver.core.status import Status
+from receiver.errors import ClientReferenceTaken, IdempotencyKeyReused
+from receiver.store.base import MessageRecord, NewSend, RawRequest, migrations
+from receiver.store.sqlite import SqliteStore, migrate
+
+T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
+LEASE = 30.0
+
+
+def new_send(**changes: object) -> NewSend:
+    send = NewSend(
+        client_id="stf_client",
+        provider="acme",
+        to="+639171234567",
+        body="Your order 8821 is on its way",
+        sender="ACME",
+        client_reference="order-8821-confirmation",
+        segments=1,
+        idempotency_key="key-1",
+        fingerprint="fp-1",
+        key_expires_at=T0 + timedelta(days=1),
+        now=T0,
+    )
+    return replace(send, **changes)  # type: ignore[arg-type]
+
+
+def render(message: MessageRecord) -> tuple[int, str]:
+    return 202, json.dumps({"id": message.id, "status": message.status})
+
+
+def report(event_id: str, provider_message_id: str, status: Status, **fields: object) -> Report:
+    return Report(
+        event_id=event_id,
+        provider_message_id=provider_message_id,
+        status=status,
+        provider_status=status.value,
+        occurred_at=T0 + timedelta(minutes=1),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def webhook() -> RawRequest:
+    return RawRequest("POST", "/webhooks/acme", {}, b"{}", T0)
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        found = conn.execute(sql).fetchall()
+    conn.close()
+    return found
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "receiver.db")
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_send_commits_message_outbox_row_and_key_together(store, tmp_path):
+    answer = await store.create_send(new_send(), render)
+
+    assert (answer.status_code, answer.replayed) == (202, False)
+    message = await store.get_message(answer.message_id)
+    assert message is not None
+    assert (message.status, message.client_id, message.sender, message.segments) == (
+        Status.QUEUED,
+        "stf_client",
+        "ACME",
+        1,
+    )
+    assert message.report_count == 0  # our own steps are not provider reports
+    [event] = await store.message_events(message.id)
+    assert (event.event_id, event.source, event.status) == (
+        f"out:{message.id}:accepted",
+        "outbound",
+        Status.QUEUED,
+    )
+    db = tmp_path / "receiver.db"
+    assert rows(db, "SELECT state, attempts, in_doubt FROM outbox") == [("pending", 0, 0)]
+    assert rows(db, "SELECT key, status_code FROM idempotency_keys") == [("key-1", 202)]
+
+
+async def test_the_same_key_and_request_replays_the_stored_answer(store, tmp_path):
+    first = await store.create_send(new_send(), render)
+    again = await store.create_send(new_send(now=T0 + timedelta(hours=1)), render)
+
+    assert again.replayed
+    assert (again.status_code, again.body, again.message_id) == (202, first.body, first.message_id)
+    assert rows(tmp_path / "receiver.db", "SELECT count(*) FROM outbox") == [(1,)]
+
+
+async def test_the_same_key_for_another_request_is_refused(store):
+    await store.create_send(new_send(), render)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.create_send(new_send(fingerprint="fp-2", body="another"), render)
+
+
+async def test_an_expired_key_is_free_again(store):
+    first = await store.create_send(new_send(), render)
+    later = T0 + timedelta(days=2)
+    second = await store.create_send(
+        new_send(now=later, fingerprint="fp-2", client_reference="order-8822-confirmation"),
+        render,
+    )
+    assert not second.replayed and second.message_id != first.message_id
+
+
+async def test_a_client_reference_is_unique_per_client(store):
+    first = await store.create_send(new_send(), render)
+    with pytest.raises(ClientReferenceTaken) as refused:
+        await store.create_send(new_send(idempotency_key="key-2"), render)
+    assert refused.value.existing_message_id == first.message_id
+    # Another client may use the same reference.
+    other = await store.create_send(new_send(client_id="stf_other"), render)
+    assert other.message_id != first.message_id
+
+
+async def test_pruning_removes_only_expired_keys(store):
+    await store.create_send(new_send(), render)
+    await store.create_send(
+        new_send(
+            idempotency_key="key-2",
+            client_reference=None,
+            key_expires_at=T0 + timedelta(hours=1),
+        ),
+        render,
+    )
+    assert await store.prune_idempotency_keys(T0 + timedelta(hours=2)) == 1
+    assert await store.prune_idempotency_keys(T0 + timedelta(hours=2)) == 0
+
+
+async def test_a_claim_leases_each_row_to_one_worker(store):
+    await store.create_send(new_send(), render)
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert (item.attempts, item.in_doubt, item.body) == (1, False, new_send().body)
+    assert await store.claim_outbox("w2", T0 + timedelta(seconds=1), LEASE, 10) == []
+
+
+async def test_a_lease_that_ran_out_is_claimed_again_in_doubt(store):
+    await store.create_send(new_send(), render)
+    [first] = await store.claim_outbox("w1", T0, LEASE, 10)
+    [again] = await store.claim_outbox("w2", T0 + timedelta(seconds=LEASE + 1), LEASE, 10)
+    assert (again.attempts, again.in_doubt) == (2, True)
+    # The first worker lost its lease: whatever it reports is not recorded.
+    assert not await store.outbox_sent(first, "w1", "P-1", "accepted", T0)
+    assert await store.outbox_sent(again, "w2", "P-1", "accepted", T0)
+
+
+async def test_a_retry_keeps_doubt_and_waits_until_its_time(store):
+    await store.create_send(new_send(), render)
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    at = T0 + timedelta(seconds=10)
+    assert await store.outbox_retry(item, "w1", at, "read timeout", in_doubt=True)
+    assert await store.claim_outbox("w1", at - timedelta(seconds=1), LEASE, 10) == []
+    [next_try] = await store.claim_outbox("w1", at, LEASE, 10)
+    assert (next_try.attempts, next_try.in_doubt) == (2, True)
+    # A later "definitely not sent" does not clear the earlier doubt.
+    assert await store.outbox_retry(next_try, "w1", at, "connection refused", in_doubt=False)
+    [third] = await store.claim_outbox("w1", at, LEASE, 10)
+    assert third.in_doubt
+
+
+async def test_reports_that_arrived_before_the_answer_join_the_sent_message(store, tmp_path):
+    sent = await store.create_send(new_send(), render)
+    # The provider's delivery report is faster than its API answer, and echoes our
+    # message id as its client reference.
+    early = report("e-1", "P-1", Status.DELIVERED, to="+639171234567", client_reference="msg_x")
+    await store.ingest("acme", webhook(), [early])
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+
+    assert await store.outbox_sent(item, "w1", "P-1", "accepted", T0 + timedelta(seconds=2))
+
+    message = await store.get_message(sent.message_id)
+    assert message is not None
+    assert (message.provider_message_id, message.status, message.report_count) == (
+        "P-1",
+        Status.DELIVERED,
+        1,
+    )
+    assert message.client_reference == "order-8821-confirmation"  # the client's, kept
+    events = await store.message_events(message.id)
+    assert sorted(event.event_id for event in events) == sorted(
+        ["e-1", f"out:{message.id}:accepted", f"out:{message.id}:sent_to_provider"]
+    )
+    db = tmp_path / "receiver.db"
+    assert rows(db, "SELECT count(*) FROM messages") == [(1,)]  # the early record is merged
+    assert rows(db, "SELECT state, body FROM outbox") == [("done", None)]  # body not kept
+
+
+async def test_a_rejected_send_sets_the_status_and_leaves_the_outbox(store):
+    sent = await store.create_send(new_send(), render)
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert await store.outbox_failed(
+        item, "w1", Status.REJECTED, "21610", "unsubscribed recipient", T0
+    )
+    message = await store.get_message(sent.message_id)
+    assert message is not None
+    assert (message.status, message.error_code) == (Status.REJECTED, "21610")
+    assert await store.claim_outbox("w1", T0 + timedelta(days=1), LEASE, 10) == []
+
+
+async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, sql in migrations():
+        if version <= 2:
+            conn.executescript(sql)
+    conn.execute("INSERT INTO schema_version VALUES (2)")
+    conn.execute(
+        "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
+        " VALUES ('msg_1', 'acme', 'P-1', 't', 't')"
+    )
+    conn.execute("INSERT INTO raw_requests VALUES ('req_1', 'acme', 't', 'POST', '/', '{}', x'00')")
+    conn.execute(
+        "INSERT INTO events (provider, event_id, message_id, request_id, status,"
+        " provider_status, occurred_at, received_at, last_received_at, outcome)"
+        " VALUES ('acme', 'e-1', 'msg_1', 'req_1', 'sent', 'sent', 't', 't', 't', 'applied')"
+    )
+    assert migrate(conn) == migrations()[-1][0]
+    assert conn.execute("SELECT event_id, source, request_id FROM events").fetchall() == [
+        ("e-1", "webhook", "req_1")
+    ]
+    conn.close()
