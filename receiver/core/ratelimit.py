@@ -1,0 +1,76 @@
+"""Per-client rate limits: GCRA, and the IETF RateLimit header fields. Sans-IO.
+
+Theory of operation
+-------------------
+GCRA (the generic cell rate algorithm, ITU-T I.371) keeps one number per client: the
+theoretical arrival time (TAT), when the client's bucket would be empty again if it
+sent at exactly the sustained rate. A request moves TAT one emission interval
+(``1 / per_second``) later; it is allowed while TAT stays within ``burst`` intervals of
+now, so ``burst`` requests may come back to back and then one per interval. A refused
+request changes nothing, and the wait until one more would pass is exact. Time is
+counted in integer nanoseconds, so ``burst`` requests at one instant always fit.
+
+The header fields follow draft-ietf-httpapi-ratelimit-headers-10 (Structured Fields):
+``RateLimit-Policy: "send";q=20;w=2`` (a quota of ``burst`` per the window that
+refills it) and ``RateLimit: "send";r=<remaining>;t=<seconds until the whole quota is
+back>``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    """Requests that may still come at once."""
+    retry_after: float
+    """Seconds until one more request would be allowed (0 when this one was)."""
+    reset_after: float
+    """Seconds until the whole burst is available again."""
+
+
+class RateLimiter:
+    """GCRA over keys (client ids), ``per_second`` sustained with bursts of ``burst``.
+
+    State is one integer per key that has sent, kept in this process only."""
+
+    def __init__(
+        self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._clock = clock
+        self._interval = round(_NS / per_second)
+        self._tolerance = burst * self._interval
+        self._tat: dict[str, int] = {}
+
+    def acquire(self, key: str) -> Decision:
+        """Count one request of ``key`` if its rate allows it; say so either way."""
+        now = round(self._clock() * _NS)
+        tat = max(self._tat.get(key, now), now) + self._interval
+        if tat - now > self._tolerance:
+            retry_after = (tat - now - self._tolerance) / _NS
+            return Decision(False, 0, retry_after, (tat - self._interval - now) / _NS)
+        self._tat[key] = tat
+        remaining = (self._tolerance - (tat - now)) // self._interval
+        return Decision(True, remaining, 0.0, (tat - now) / _NS)
+
+    def header_fields(self, policy: str, decision: Decision) -> dict[str, str]:
+        """``RateLimit-Policy`` and ``RateLimit`` for an answer under ``decision``, plus
+        ``Retry-After`` (whole seconds, rounded up) when it refused the request."""
+        window = math.ceil(self.burst / self.per_second)
+        fields = {
+            "RateLimit-Policy": f'"{policy}";q={self.burst};w={window}',
+            "RateLimit": f'"{policy}";r={decision.remaining};t={math.ceil(decision.reset_after)}',
+        }
+        if not decision.allowed:
+            fields["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+        return fields
