@@ -16,17 +16,30 @@ maps it to one line on stderr and an exit code.
     │                                          SIGNATURE_INVALID, TIMESTAMP_STALE,
     │                                          TIMESTAMP_FUTURE, SOURCE_NOT_ALLOWED
     ├── PayloadInvalid                  400    PAYLOAD_INVALID (names the field)
-    ├── BadRequest                      400    FILTER_INVALID, CURSOR_INVALID, ...
+    ├── BadRequest                      400    FILTER_INVALID, CURSOR_INVALID,
+    │                                          IDEMPOTENCY_KEY_MISSING, ...
     ├── Unauthorized                    401    UNAUTHORIZED
     ├── Forbidden                       403    FORBIDDEN
+    ├── Unprocessable                   422    REQUEST_INVALID, PROVIDER_CANNOT_SEND, ...
+    │   └── IdempotencyKeyReused        422    IDEMPOTENCY_KEY_REUSED
+    ├── Conflict                        409    CONFLICT
+    │   ├── ClientReferenceTaken        409    CONFLICT (with existing_message_id)
+    │   └── IdempotencyKeyInUse         409    IDEMPOTENCY_KEY_IN_USE (with Retry-After)
+    ├── RateLimited                     429    RATE_LIMIT_EXCEEDED (with Retry-After and
+    │                                          the RateLimit header fields)
     ├── StoreUnavailable                503    STORE_UNAVAILABLE (with Retry-After)
     └── RetryLater                      503    a provider's known fault case in which its
                                                sender must retry (with Retry-After)
 
 These classes hold data only; nothing here does I/O, so the sans-IO core raises them.
+An error's own header fields and problem extension members come from its ``headers()``
+and ``extensions()``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 
 class ReceiverError(Exception):
@@ -42,6 +55,14 @@ class ReceiverError(Exception):
         self.field = field
         if code is not None:
             self.code = code
+
+    def headers(self) -> dict[str, str]:
+        """Header fields the answer carries besides the problem itself."""
+        return {}
+
+    def extensions(self) -> dict[str, Any]:
+        """Extension members of the problem+json body (RFC 9457 section 3.2)."""
+        return {"field": self.field} if self.field else {}
 
 
 class ConfigError(ReceiverError):
@@ -74,6 +95,9 @@ class MethodNotAllowed(ReceiverError):
         super().__init__(detail)
         self.allow = allow
 
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
+
 
 class PayloadTooLarge(ReceiverError):
     status, code, title = 413, "BODY_TOO_LARGE", "Request body too large"
@@ -92,6 +116,9 @@ class SignatureError(ReceiverError):
     def reason(self) -> str:
         """Short lower-case reason, used as a metrics label."""
         return self.code.lower()
+
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions(), "check": self.reason}
 
 
 class PayloadInvalid(ReceiverError):
@@ -129,6 +156,35 @@ class ClientReferenceTaken(Conflict):
         )
         self.existing_message_id = existing_message_id
 
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions(), "existing_message_id": self.existing_message_id}
+
+
+class IdempotencyKeyInUse(Conflict):
+    """A request with this Idempotency-Key is being processed right now."""
+
+    code = "IDEMPOTENCY_KEY_IN_USE"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(ReceiverError):
+    """Over the client's rate; ``rate_headers`` hold Retry-After and the RateLimit fields."""
+
+    status, code, title = 429, "RATE_LIMIT_EXCEEDED", "Too many requests"
+
+    def __init__(self, detail: str, *, rate_headers: Mapping[str, str]) -> None:
+        super().__init__(detail)
+        self.rate_headers = dict(rate_headers)
+
+    def headers(self) -> dict[str, str]:
+        return dict(self.rate_headers)
+
 
 class BadRequest(ReceiverError):
     status, code, title = 400, "BAD_REQUEST", "Bad request"
@@ -136,6 +192,9 @@ class BadRequest(ReceiverError):
 
 class Unauthorized(ReceiverError):
     status, code, title = 401, "UNAUTHORIZED", "Authentication required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="receiver"'}
 
 
 class Forbidden(ReceiverError):
@@ -150,6 +209,9 @@ class StoreUnavailable(ReceiverError):
     def __init__(self, detail: str, *, retry_after: int = 5) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class RetryLater(StoreUnavailable):

@@ -17,7 +17,9 @@ from receiver.http.schemas import (
     MessageOut,
     Problem,
     ReprocessResult,
+    SentMessage,
 )
+from receiver.http.sends import SendRequest
 from receiver.providers.standard import StandardPayload
 
 _REF = "#/components/schemas/{model}"
@@ -32,6 +34,8 @@ class Operation:
     body: type[BaseModel] | None = None
     parameters: list[dict[str, Any]] = field(default_factory=list)
     staff: bool = False
+    headers: dict[int, dict[str, str]] = field(default_factory=dict)
+    """Response header fields by status: name -> description."""
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -42,6 +46,23 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
         "description": description,
         "schema": schema or {"type": "string"},
     }
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_RATE_HEADERS = {
+    "RateLimit-Policy": 'The client\'s send quota, e.g. `"send";q=20;w=2` '
+    "(draft-ietf-httpapi-ratelimit-headers).",
+    "RateLimit": 'What is left of it, e.g. `"send";r=19;t=1` (seconds until all of it is back).',
+}
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
@@ -107,6 +128,42 @@ OPERATIONS = [
         staff=True,
     ),
     Operation(
+        "post",
+        "/v1/messages",
+        "Sender or admin: queue a message to send (committed with its outbox entry).",
+        {
+            202: SentMessage,
+            400: Problem,
+            401: Problem,
+            403: Problem,
+            409: Problem,
+            413: Problem,
+            415: Problem,
+            422: Problem,
+            429: Problem,
+            503: Problem,
+        },
+        body=SendRequest,
+        parameters=[
+            _header(
+                "Idempotency-Key",
+                "1-255 characters, per client token (draft-ietf-httpapi-idempotency-key-header):"
+                " the same request again gets the stored answer. Required without a"
+                " client_reference.",
+            )
+        ],
+        staff=True,
+        headers={
+            202: {
+                "Location": "The message: `/v1/messages/{id}`.",
+                "Idempotent-Replayed": "`true` when this is the stored answer to the key.",
+                **_RATE_HEADERS,
+            },
+            409: {"Retry-After": "With IDEMPOTENCY_KEY_IN_USE: when to ask again."},
+            429: {"Retry-After": "Seconds until one more send is allowed.", **_RATE_HEADERS},
+        },
+    ),
+    Operation(
         "get",
         "/v1/messages/{message_id}",
         "One message.",
@@ -140,24 +197,31 @@ OPERATIONS = [
 ]
 
 
-def _response(model: type[BaseModel] | str, status: int) -> dict[str, Any]:
+def _response(model: type[BaseModel] | str, status: int, headers: dict[str, str]) -> dict[str, Any]:
     if isinstance(model, str):
         return {"description": "OK", "content": {model: {"schema": {"type": "string"}}}}
     media = "application/problem+json" if model is Problem else "application/json"
     description = "Error" if model is Problem else "OK"
-    return {
+    response: dict[str, Any] = {
         "description": description if status >= 400 else "OK",
         "content": {media: {"schema": {"$ref": _REF.format(model=model.__name__)}}},
     }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
 
 
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
-    models = {op.body for op in OPERATIONS if op.body} | {
+    bodies = {op.body for op in OPERATIONS if op.body}
+    models = bodies | {
         m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)
     }
     _, schemas = models_json_schema(
-        [(m, "validation" if m is StandardPayload else "serialization") for m in models],
+        [(m, "validation" if m in bodies else "serialization") for m in models],
         ref_template=_REF,
     )
     paths: dict[str, dict[str, Any]] = {}
@@ -165,7 +229,9 @@ def build_document() -> dict[str, Any]:
         entry: dict[str, Any] = {
             "summary": op.summary,
             "parameters": op.parameters,
-            "responses": {str(s): _response(m, s) for s, m in op.responses.items()},
+            "responses": {
+                str(s): _response(m, s, op.headers.get(s, {})) for s, m in op.responses.items()
+            },
         }
         if op.body is not None:
             entry["requestBody"] = {

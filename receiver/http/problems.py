@@ -11,13 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.errors import (
-    MethodNotAllowed,
-    ReceiverError,
-    SignatureError,
-    StoreUnavailable,
-    Unauthorized,
-)
+from receiver.errors import ReceiverError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_BASE = "https://receiver.dev/problems/"
@@ -50,20 +44,14 @@ def request_id_of(request: Request) -> str:
 
 def for_error(error: ReceiverError, request_id: str) -> Response:
     """The problem+json answer for one of our own errors."""
-    headers: dict[str, str] = {}
-    if isinstance(error, StoreUnavailable):
-        headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, MethodNotAllowed):
-        headers["Allow"] = error.allow
-    if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = 'Bearer realm="receiver"'
-    extra: dict[str, Any] = {}
-    if error.field:
-        extra["field"] = error.field
-    if isinstance(error, SignatureError):
-        extra["check"] = error.reason
     return problem_response(
-        error.status, error.code, error.title, error.detail, request_id, headers, **extra
+        error.status,
+        error.code,
+        error.title,
+        error.detail,
+        request_id,
+        error.headers(),
+        **error.extensions(),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from receiver.core.segments import Encoding
 from receiver.core.status import Status
 
 
@@ -39,6 +40,14 @@ class MessageOut(_Out):
         description="When the report that set the status occurred."
     )
     report_count: int
+    sender: str | None = Field(description="The sender id or number it is sent from.")
+    segments: int | None = Field(description="SMS segments, for a message sent through us.")
+
+
+class SentMessage(MessageOut):
+    """The 202 answer to ``POST /v1/messages``: the queued message."""
+
+    encoding: Encoding = Field(description="How the body is encoded for the SMS network.")
 
 
 class MessageList(BaseModel):
@@ -48,6 +57,9 @@ class MessageList(BaseModel):
 
 class EventOut(_Out):
     event_id: str
+    source: Literal["webhook", "outbound"] = Field(
+        description="`webhook`: a provider's report; `outbound`: a step of our own send."
+    )
     status: Status | None = Field(description="None when the provider's word maps to none.")
     provider_status: str
     error_code: str | None
@@ -93,7 +105,11 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable machine-readable code, e.g. SIGNATURE_INVALID.")
     request_id: str
-    field: str | None = Field(default=None, description="The invalid field, for 400s.")
+    field: str | None = Field(default=None, description="The invalid field or header.")
+    existing_message_id: str | None = Field(
+        default=None,
+        description="For a reused client_reference: the message it already names.",
+    )
 
 
 class Health(BaseModel):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from itsdangerous import URLSafeSerializer
 
 from receiver.config import Config
+from receiver.http.admission import Admission
 from receiver.http.metrics import Metrics
 from receiver.store.base import Store
 
@@ -17,3 +18,4 @@ class AppState:
     store: Store
     metrics: Metrics
     cursors: URLSafeSerializer
+    admission: Admission

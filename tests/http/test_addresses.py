@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from receiver.config import load
 from receiver.errors import SignatureError
+from receiver.http.admission import Admission
 from receiver.http.metrics import Metrics
 from receiver.http.state import AppState
 from receiver.http.webhooks import check_source, client_address, public_url
@@ -22,6 +23,7 @@ def state_for(tmp_path, **settings) -> AppState:
         store=SqliteStore(config.sqlite_path),
         metrics=Metrics(),
         cursors=URLSafeSerializer(config.settings.session_secret),
+        admission=Admission(config.settings.send_rate_limits),
     )
 
 

@@ -38,9 +38,12 @@ MESSAGE_FIELDS = {
     "updated_at": str,
     "status_changed_at": (str, type(None)),
     "report_count": int,
+    "sender": (str, type(None)),
+    "segments": (int, type(None)),
 }
 EVENT_FIELDS = {
     "event_id": str,
+    "source": str,
     "status": (str, type(None)),
     "provider_status": str,
     "error_code": (str, type(None)),
@@ -665,6 +668,7 @@ def test_the_timeline_is_oldest_first_with_outcomes_and_deliveries(
         for name, kind in EVENT_FIELDS.items():
             assert name in item, name
             assert isinstance(item[name], kind), (name, item[name])
+        assert item["source"] == "webhook"
 
     summary = [
         (e["event_id"], e["status"], e["provider_status"], e["outcome"], e["deliveries"])
