@@ -1,4 +1,4 @@
-"""The ``receiver`` command: serve, staff (contract section 1).
+"""The ``receiver`` command: serve, worker, staff (contract section 1).
 
 Exit codes: 0 success, 2 bad usage or bad config (one line on stderr naming the
 file, key and problem), 1 any other failure.
@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help=_CONFIG_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    worker = commands.add_parser("worker", help="run the outbox worker alone (sends messages)")
+    worker.add_argument("--config", help=_CONFIG_HELP)
 
     staff = commands.add_parser("staff", help="manage staff and API-client tokens")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True)
@@ -99,6 +102,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _work(config: Config) -> int:
+    """Send the outbox until SIGTERM or SIGINT; in-flight sends finish first."""
+    from receiver.outbound.worker import OutboxWorker
+
+    logs.configure()
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    try:
+        worker = OutboxWorker(store, config)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
+        await worker.run()
+    finally:
+        await store.close()
+    log.info("outbox worker stopped")
+    return 0
+
+
 async def _staff(config: Config, args: argparse.Namespace) -> int:
     store = SqliteStore(config.sqlite_path)
     await store.open(ingest=False)
@@ -136,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.exists():
             problem = "file not found (run `receiver serve` once to create it)"
             raise ConfigError(str(path), "", problem)
+        if args.command == "worker":
+            return asyncio.run(_work(load(path)))
         return asyncio.run(_staff(load(path), args))
     except (ConfigError, UsageError, CannotResign) as exc:
         print(f"receiver: {exc}", file=sys.stderr)

@@ -29,6 +29,45 @@ _PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+class SendRate(BaseModel):
+    """One role's rate for ``POST /v1/messages``, per client token (GCRA)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: float = Field(default=10, gt=0, le=100_000)
+    burst: int = Field(default=20, ge=1, le=100_000)
+
+
+class SendRateLimits(BaseModel):
+    """``[send_rate_limits]``: the rate of each role that may send."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sender: SendRate = Field(default_factory=SendRate)
+    admin: SendRate = Field(default_factory=SendRate)
+
+
+class OutboxSettings(BaseModel):
+    """``[outbox]``: how the outbox worker sends through the providers' APIs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    give_up_seconds: float = Field(default=86400, ge=60)
+    """A message not handed to its provider this long after it was accepted fails."""
+    connect_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    read_timeout_seconds: float = Field(default=20, gt=0, le=300)
+    poll_seconds: float = Field(default=1, gt=0, le=60)
+    backoff_seconds: float = Field(default=1, gt=0, le=3600)
+    """The first retry's longest delay; it doubles per attempt (full jitter)."""
+    backoff_max_seconds: float = Field(default=300, gt=0, le=86400)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed row stays ours: an attempt is a rate-limit wait, a lookup
+        and a send, each bounded by the timeouts (see receiver.outbound.worker)."""
+        return 3 * (self.connect_timeout_seconds + self.read_timeout_seconds)
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -39,7 +78,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=262144, ge=1024, le=16 * 1024 * 1024)
     trusted_proxies: list[IPNetwork] = Field(default_factory=list)
     session_secret: str = Field(min_length=32)
-    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    idempotency_ttl_seconds: int = Field(default=86400, ge=1)
+    send_rate_limits: SendRateLimits = Field(default_factory=SendRateLimits)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")

@@ -139,10 +139,34 @@ BAD_CONFIGS = [
         "greater than or equal to 1024",
     ),
     (
-        "idempotency_ttl_seconds = 5",
-        SESSION + "idempotency_ttl_seconds = 5\n" + PROVIDER,
+        "idempotency_ttl_seconds = 0",
+        SESSION + "idempotency_ttl_seconds = 0\n" + PROVIDER,
         {"idempotency_ttl_seconds"},
-        "greater than or equal to 60",
+        "greater than or equal to 1",
+    ),
+    (
+        "send rate per_second = 0",
+        SESSION + "send_rate_limits = {sender = {per_second = 0}}\n" + PROVIDER,
+        {"send_rate_limits.sender.per_second"},
+        "greater than 0",
+    ),
+    (
+        "send rate burst = 0",
+        SESSION + "[send_rate_limits]\nadmin = {per_second = 5, burst = 0}\n" + PROVIDER,
+        {"send_rate_limits.admin.burst"},
+        "greater than or equal to 1",
+    ),
+    (
+        "send rate for a viewer",
+        SESSION + "[send_rate_limits]\nviewer = {per_second = 5}\n" + PROVIDER,
+        {"send_rate_limits.viewer"},
+        "not a known key",
+    ),
+    (
+        "send rate with an unknown key",
+        SESSION + "[send_rate_limits]\nsender = {per_minute = 5}\n" + PROVIDER,
+        {"send_rate_limits.sender.per_minute"},
+        "not a known key",
     ),
     (
         "public_base_url not a URL",
@@ -155,6 +179,38 @@ BAD_CONFIGS = [
         SESSION + PROVIDER + "rate_per_second = 0\n",
         {"providers.default.rate_per_second"},
         "greater than 0",
+    ),
+    (
+        "api_key without api_base_url",
+        SESSION + PROVIDER + 'api_key = "k"\n',
+        {"providers.default.api_base_url"},
+        "is required to send (api_key is set)",
+    ),
+    (
+        "sender without credentials",
+        SESSION + PROVIDER + 'sender = "ACME"\n',
+        {"providers.default.api_base_url"},
+        "is required to send (sender is set)",
+    ),
+    (
+        "twilio rate without account_sid",
+        SESSION
+        + '[providers.tw]\ntype = "twilio"\nsecrets = ["9f3c2a7d51e84b0c96ad2f4e7b1c3d58"]\n'
+        + "rate_per_second = 5\n",
+        {"providers.tw.account_sid"},
+        "is required to send (rate_per_second is set)",
+    ),
+    (
+        "outbox give-up under a minute",
+        SESSION + "[outbox]\ngive_up_seconds = 5\n" + PROVIDER,
+        {"outbox.give_up_seconds"},
+        "greater than or equal to 60",
+    ),
+    (
+        "outbox unknown key",
+        SESSION + "outbox = {lease_seconds = 5}\n" + PROVIDER,
+        {"outbox.lease_seconds"},
+        "not a known key",
     ),
 ]
 
@@ -191,6 +247,13 @@ def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
     assert "not found" in caught.value.problem
 
 
+def test_a_send_rate_table_fills_unset_keys_with_the_defaults(tmp_path: Path) -> None:
+    text = SESSION + "[send_rate_limits]\nsender = {burst = 5}\n" + PROVIDER
+    limits = load(write(tmp_path, text)).settings.send_rate_limits
+    assert (limits.sender.per_second, limits.sender.burst) == (10, 5)
+    assert (limits.admin.per_second, limits.admin.burst) == (10, 20)
+
+
 def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     config = load(write(tmp_path, SESSION + PROVIDER))
     settings = config.settings
@@ -198,6 +261,8 @@ def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.max_body_bytes == 262144
     assert settings.trusted_proxies == []
     assert settings.idempotency_ttl_seconds == 86400
+    for rate in (settings.send_rate_limits.sender, settings.send_rate_limits.admin):
+        assert (rate.per_second, rate.burst) == (10, 20)
     assert settings.public_base_url is None
     assert list(config.providers) == ["default"]
     provider = config.providers["default"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
@@ -13,11 +14,13 @@ from starlette.routing import Route
 
 from receiver.config import Config
 from receiver.errors import ReceiverError
-from receiver.http import admin, ops, staff, webhooks
+from receiver.http import admin, ops, sends, staff, webhooks
+from receiver.http.admission import Admission
 from receiver.http.metrics import Metrics
 from receiver.http.middleware import RequestContext
 from receiver.http.problems import http_error, receiver_error
 from receiver.http.state import AppState
+from receiver.outbound.worker import OutboxWorker
 from receiver.store.sqlite import SqliteStore
 
 
@@ -30,19 +33,29 @@ def create_app(config: Config) -> Starlette:
         store=store,
         metrics=metrics,
         cursors=URLSafeSerializer(config.settings.session_secret, salt="receiver.cursor"),
+        admission=Admission(config.settings.send_rate_limits),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        pruning = asyncio.create_task(sends.prune_idempotency_keys(store))
+        worker = OutboxWorker(store, config)
+        sending = asyncio.create_task(worker.run())
         try:
             yield
         finally:
+            worker.stop()
+            await sending  # in-flight sends finish (or are handed back) before the store closes
+            pruning.cancel()
+            with suppress(asyncio.CancelledError):
+                await pruning
             await store.close()  # the writer drains every queued report first
 
     routes = [
         Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
         Route("/v1/messages", staff.list_messages, methods=["GET"]),
+        Route("/v1/messages", sends.send_message, methods=["POST"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
         Route(

@@ -3,6 +3,10 @@
 A provider is sans-IO: it gets the request as data (``InboundRequest``) and a clock,
 and answers with reports or raises ``SignatureError`` / ``PayloadInvalid``. The HTTP
 edge does everything else (body limits, the store, the answer's transport).
+
+A type that can send also offers a ``Sender`` (``Provider.sender()``), equally sans-IO:
+it builds the provider's send and lookup requests as ``httpx.Request`` objects and
+reads the answers; the outbox worker (``receiver.outbound.worker``) does the I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,9 +34,12 @@ from pydantic import (
 from receiver.core.reports import Outcome, Report
 from receiver.core.signatures import basic_auth
 from receiver.errors import CannotResign, PayloadInvalid
+from receiver.store.base import OutboxItem
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+SEND_KEYS = ("api_base_url", "api_key", "sender", "rate_per_second")
+"""The common keys that only matter for sending."""
 
 
 class CapturedRequest(Protocol):
@@ -136,6 +144,14 @@ class ProviderConfig(BaseModel):
     sender: str | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
 
+    send_requires: ClassVar[tuple[str, ...]] = ()
+    """The keys that must all be set for this type to send; empty: it cannot send."""
+
+    @property
+    def sends(self) -> bool:
+        """Whether this provider is configured to send."""
+        return bool(self.send_requires) and all(getattr(self, k) for k in self.send_requires)
+
     @model_validator(mode="after")
     def _secrets_or_explicitly_insecure(self) -> ProviderConfig:
         if not self.secrets and not self.insecure_no_signature:
@@ -143,6 +159,16 @@ class ProviderConfig(BaseModel):
                 "secrets: at least one secret is required "
                 "(or set insecure_no_signature = true to turn verification off)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _complete_send_keys(self) -> ProviderConfig:
+        # Half a sending setup is a mistake to report, not a reason to stay silent: the
+        # user meant this provider to send.
+        given = [key for key in SEND_KEYS if getattr(self, key) is not None]
+        missing = [key for key in self.send_requires if not getattr(self, key)]
+        if self.send_requires and given and missing:
+            raise ValueError(f"{missing[0]}: is required to send ({given[0]} is set)")
         return self
 
 
@@ -218,6 +244,115 @@ def payload_invalid(
     return PayloadInvalid(name or whole, str(error["msg"]).removeprefix("Value error, "))
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The provider has the message (its answer to the send, or found by a lookup)."""
+
+    provider_message_id: str
+    provider_status: str
+    """The provider's own word for the message's state (e.g. ``queued``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The provider refused the message itself: it will never be sent."""
+
+    error_code: str | None
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """The provider did not act on the request (429, 408, our credentials refused, or a
+    lookup that failed): ask again later, after ``retry_after`` if it said."""
+
+    reason: str
+    retry_after: str | None = None
+    """The answer's ``Retry-After`` header as sent (delta-seconds or an HTTP-date)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """The provider may have acted on the send (5xx, 409, an unreadable 2xx): look the
+    message up before any resend."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """A lookup found no message with our reference: it was never received."""
+
+
+SendResult = Accepted | Rejected | Deferred | Unknown
+LookupResult = Accepted | NotFound | Deferred
+
+_TRY_AGAIN = frozenset({401, 403, 404, 405, 408, 425, 429})
+"""4xx answers about our request, not the message: our credentials or URL (a config fix
+lets the message go out, so it waits rather than fail), a timeout, throttling."""
+
+
+def http_reason(response: httpx.Response) -> str:
+    """``HTTP 503 Service Unavailable``: an answer's status for logs and error messages."""
+    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+
+
+class Sender(ABC):
+    """Sends through one configured provider's API, sans-IO.
+
+    The HTTP semantics every API shares live here (``read_send``, ``read_lookup``); a
+    type implements its requests and how to read its answers' bodies. The reading
+    hooks raise ``ValueError`` (pydantic's ``ValidationError`` is one) on an answer they
+    cannot read.
+    """
+
+    @abstractmethod
+    def send_request(self, item: OutboxItem) -> httpx.Request:
+        """The request that sends ``item``, carrying our message id as its reference
+        (and idempotency key where the API has one)."""
+
+    @abstractmethod
+    def lookup_request(self, item: OutboxItem) -> httpx.Request:
+        """The request that looks ``item`` up at the provider (reconciliation)."""
+
+    @abstractmethod
+    def read_accepted(self, response: httpx.Response) -> Accepted:
+        """The message id and status in a 2xx answer to the send."""
+
+    @abstractmethod
+    def read_rejection(self, response: httpx.Response) -> Rejected:
+        """The provider's error code and message in a 4xx answer; never raises."""
+
+    @abstractmethod
+    def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
+        """The message a 2xx lookup answer shows for ``item``, or None."""
+
+    def read_send(self, response: httpx.Response) -> SendResult:
+        """What the answer to ``send_request`` means for the message."""
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return self.read_accepted(response)
+            except ValueError:
+                return Unknown(f"{http_reason(response)} without a readable message id")
+        if status in _TRY_AGAIN:
+            return Deferred(http_reason(response), response.headers.get("retry-after"))
+        if 400 <= status < 500 and status != 409:  # 409: the key's first request is in flight
+            return self.read_rejection(response)
+        return Unknown(http_reason(response))
+
+    def read_lookup(self, item: OutboxItem, response: httpx.Response) -> LookupResult:
+        """What the answer to ``lookup_request`` says about ``item``."""
+        if not 200 <= response.status_code < 300:
+            reason = f"the lookup answered {http_reason(response)}"
+            return Deferred(reason, response.headers.get("retry-after"))
+        try:
+            found = self.read_found(item, response)
+        except ValueError:
+            return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
+        return NotFound() if found is None else found
+
+
 class Provider(ABC):
     """One configured provider: verifies, parses and answers its webhooks."""
 
@@ -251,6 +386,12 @@ class Provider(ABC):
         --resign``). The report's content is unchanged; only what the scheme signs or
         timestamps may differ. Raises CannotResign where we hold no signing secret."""
         raise CannotResign(f"provider type {self.kind!r} cannot re-sign requests yet")
+
+    def sender(self, public_base_url: str | None = None) -> Sender | None:
+        """This provider's sender, or None when its type cannot send or it is not
+        configured to. ``public_base_url`` is where the provider reaches us, for types
+        that name their status-callback URL in each send."""
+        return None
 
     def answer(self, outcome: Outcome) -> Answer:
         """The 200 answer once committed: the contract's JSON counts by default."""

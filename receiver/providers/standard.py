@@ -8,6 +8,13 @@ Payload (contract section 3)::
               "error_code": null, "error_message": null}}
 
 ``data`` may be a list (a batch); item i's event id is ``{webhook-id}:{i}``.
+
+Sending (contract section 6), when ``api_base_url`` and ``api_key`` are set:
+``POST {api_base_url}/messages`` with JSON ``{"to", "body", "sender", "reference"}``,
+``Authorization: Bearer {api_key}`` and ``Idempotency-Key``, both the reference and the
+key being our message id; a 2xx answer's ``id`` is the provider's message id.
+``GET {api_base_url}/messages?reference=...`` answers ``{"items": [{"id", "reference",
+"status"}]}``, empty when the provider never received the message.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
+import httpx
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -35,18 +43,25 @@ from receiver.core.signatures.freshness import parse_timestamp
 from receiver.core.status import parse_status
 from receiver.errors import CannotResign, PayloadInvalid
 from receiver.providers.base import (
+    Accepted,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Rejected,
+    Sender,
     WebhookRequest,
+    http_reason,
     payload_invalid,
 )
+from receiver.store.base import OutboxItem
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
+MAX_ERROR_MESSAGE = 1000
 
 
 class StandardConfig(ProviderConfig):
     type: Literal["standard"]
+    send_requires: ClassVar[tuple[str, ...]] = ("api_base_url", "api_key")
 
     @field_validator("secrets")
     @classmethod
@@ -85,6 +100,76 @@ class StandardPayload(BaseModel):
         # Pick the branch by shape, so errors name the real field, not the other branch.
         Discriminator(lambda value: "batch" if isinstance(value, list) else "report"),
     ]
+
+
+class SentMessage(BaseModel):
+    """The provider's message: its answer to a send, or an item of a lookup."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: ShortText
+    reference: str | None = None
+    status: ShortText | None = None
+
+
+class Lookup(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[SentMessage]
+
+
+class SendError(BaseModel):
+    """A 4xx answer's body: ``code`` and ``message``, or problem+json's ``detail``."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    code: str | None = None
+    message: str | None = None
+    detail: str | None = None
+
+
+class StandardSender(Sender):
+    """The contract's send API (section 6)."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._messages_url = str(config.api_base_url).rstrip("/") + "/messages"
+        self._headers = {"authorization": f"Bearer {config.api_key}", "accept": "application/json"}
+        self._sender = config.sender
+
+    def send_request(self, item: OutboxItem) -> httpx.Request:
+        payload = {
+            "to": item.to,
+            "body": item.body,
+            "sender": item.sender or self._sender,
+            "reference": item.message_id,
+        }
+        headers = {**self._headers, "idempotency-key": item.message_id}
+        return httpx.Request("POST", self._messages_url, json=payload, headers=headers)
+
+    def lookup_request(self, item: OutboxItem) -> httpx.Request:
+        params = {"reference": item.message_id}
+        return httpx.Request("GET", self._messages_url, params=params, headers=self._headers)
+
+    def read_accepted(self, response: httpx.Response) -> Accepted:
+        return _accepted(SentMessage.model_validate_json(response.content))
+
+    def read_rejection(self, response: httpx.Response) -> Rejected:
+        try:
+            error = SendError.model_validate_json(response.content)
+        except ValueError:
+            error = SendError()
+        text = error.message or error.detail or http_reason(response)
+        return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
+
+    def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
+        for message in Lookup.model_validate_json(response.content).items:
+            if message.reference in (None, item.message_id):
+                return _accepted(message)
+        return None
+
+
+def _accepted(message: SentMessage) -> Accepted:
+    return Accepted(message.id, message.status or "accepted")
 
 
 class StandardProvider(Provider):
@@ -137,6 +222,9 @@ class StandardProvider(Provider):
             for item_id, item in items
         ]
 
+    def sender(self, public_base_url: str | None = None) -> Sender | None:
+        return StandardSender(self.config) if self.config.sends else None
+
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float
     ) -> WebhookRequest:
@@ -163,4 +251,4 @@ def _carried_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
 
 
-__all__ = ["StandardConfig", "StandardPayload", "StandardProvider"]
+__all__ = ["StandardConfig", "StandardPayload", "StandardProvider", "StandardSender"]

@@ -20,6 +20,17 @@ Followed (2026-11):
 Twilio reports carry no event id and no timestamp: the event id is derived from
 (MessageSid, MessageStatus, ErrorCode) and ``occurred_at`` is the arrival time.
 ``RawDlrDoneDate`` is not used: Twilio says its time zone varies between carriers.
+
+Sending (when ``account_sid`` is set), followed: the Message resource's "Create a
+Message" and "Read multiple Message resources"
+(https://www.twilio.com/docs/messaging/api/message-resource) and twilio 9.13
+``MessageList.create``/``page``: ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``,
+form-encoded ``To``, ``From``, ``Body``, ``StatusCallback``, HTTP Basic with the account
+SID and the Auth Token; the answer's ``sid`` is the message id. The API takes no
+idempotency key and stores no reference of ours, so a lookup lists the messages to
+``To`` from ``From`` sent since the day we accepted ours (``DateSent>``) and takes the
+earliest one created since then with our exact body (docs/providers/twilio.md says
+where that falls short).
 """
 
 from __future__ import annotations
@@ -27,29 +38,50 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import httpx
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import basic_auth
 from receiver.core.signatures import twilio as twilio_signature
 from receiver.core.status import Status
 from receiver.errors import CannotResign, PayloadInvalid, SignatureError
 from receiver.providers.base import (
     FORM,
     JSON,
+    Accepted,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Rejected,
+    Sender,
     WebhookRequest,
+    http_reason,
     media_type_of,
     resign_headers,
     single_values,
 )
+from receiver.store.base import OutboxItem
 
 ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
+API_BASE_URL = "https://api.twilio.com"
+LOOKUP_PAGE_SIZE = 100
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far Twilio's clock may be behind ours when a lookup compares creation times."""
 
 # Twilio's word -> ours. Anything else (receiving, received, partially_delivered, a word
 # Twilio adds later) is kept in the timeline with status None and changes nothing.
@@ -91,10 +123,21 @@ _MAX_ERROR_MESSAGE = 1000
 class TwilioConfig(ProviderConfig):
     """``secrets``: the Auth Token(s) (or SharedKey secrets); every one is tried, so a
     rotation lists the old and the new. ``account_sid``: if set, a report for another
-    account is refused (400, field ``AccountSid``)."""
+    account is refused (400, field ``AccountSid``), and messages can be sent through
+    the account (authenticated with the first secret)."""
 
     type: Literal["twilio"]
     account_sid: Annotated[str, Field(pattern=ACCOUNT_SID)] | None = None
+    send_requires: ClassVar[tuple[str, ...]] = ("account_sid", "secrets")
+
+    @model_validator(mode="after")
+    def _no_api_key(self) -> TwilioConfig:
+        if self.api_key is not None:
+            raise ValueError(
+                "api_key: is not used by twilio: sends authenticate with account_sid and"
+                " the Auth Token (the first of secrets)"
+            )
+        return self
 
     @field_validator("secrets")
     @classmethod
@@ -158,6 +201,100 @@ def _blank_to_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 _READ = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
 
 
+def _rfc2822(value: Any) -> Any:
+    # Twilio writes its dates as RFC 2822 ("Thu, 24 Aug 2023 05:01:45 +0000").
+    return parsedate_to_datetime(value) if isinstance(value, str) else value
+
+
+class TwilioMessage(BaseModel):
+    """A Message resource as the API answers it; only what we read."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    sid: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{2,64}$")]
+    status: Word = "queued"
+    to: str | None = None
+    body: str | None = None
+    date_created: Annotated[datetime, BeforeValidator(_rfc2822)] | None = None
+
+
+class TwilioMessagePage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    messages: list[TwilioMessage]
+
+
+class TwilioError(BaseModel):
+    """An error answer: ``code`` (Twilio's error dictionary) and ``message``."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    code: str | None = None
+    message: str | None = None
+
+
+class TwilioSender(Sender):
+    """The Programmable Messaging API, with ``StatusCallback`` pointing at us."""
+
+    def __init__(self, name: str, config: TwilioConfig, public_base_url: str | None) -> None:
+        base = str(config.api_base_url or API_BASE_URL).rstrip("/")
+        self._messages_url = f"{base}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
+        credential = f"{config.account_sid}:{config.secrets[0]}"
+        self._headers = {"authorization": basic_auth.header(credential), "accept": JSON}
+        self._sender = config.sender
+        self._status_callback = (
+            f"{public_base_url.rstrip('/')}/webhooks/{name}" if public_base_url else None
+        )
+
+    def send_request(self, item: OutboxItem) -> httpx.Request:
+        fields = {
+            "To": item.to,
+            "From": item.sender or self._sender,
+            "Body": item.body,
+            "StatusCallback": self._status_callback,
+        }
+        form = {key: value for key, value in fields.items() if value is not None}
+        return httpx.Request("POST", self._messages_url, data=form, headers=self._headers)
+
+    def lookup_request(self, item: OutboxItem) -> httpx.Request:
+        since = item.created_at - CLOCK_SKEW
+        fields = {
+            "To": item.to,
+            "From": item.sender or self._sender,
+            "DateSent>": f"{since:%Y-%m-%d}",
+            "PageSize": str(LOOKUP_PAGE_SIZE),
+        }
+        params = {key: value for key, value in fields.items() if value is not None}
+        return httpx.Request("GET", self._messages_url, params=params, headers=self._headers)
+
+    def read_accepted(self, response: httpx.Response) -> Accepted:
+        message = TwilioMessage.model_validate_json(response.content)
+        return Accepted(message.sid, message.status)
+
+    def read_rejection(self, response: httpx.Response) -> Rejected:
+        try:
+            error = TwilioError.model_validate_json(response.content)
+        except ValueError:
+            error = TwilioError()
+        text = error.message or ERROR_MESSAGES.get(error.code or "") or http_reason(response)
+        return Rejected(error.code, text[:_MAX_ERROR_MESSAGE])
+
+    def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
+        since = item.created_at - CLOCK_SKEW
+        ours = [
+            message
+            for message in TwilioMessagePage.model_validate_json(response.content).messages
+            if message.body == item.body
+            and normalize_to(message.to) == item.to
+            and message.date_created is not None
+            and message.date_created >= since
+        ]
+        if not ours:
+            return None
+        first = min(ours, key=lambda message: (message.date_created, message.sid))
+        return Accepted(first.sid, first.status)
+
+
 class TwilioProvider(Provider):
     kind: ClassVar[str] = "twilio"
     config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
@@ -215,6 +352,12 @@ class TwilioProvider(Provider):
             )
         ]
 
+    def sender(self, public_base_url: str | None = None) -> Sender | None:
+        if not self.config.sends:
+            return None
+        assert isinstance(self.config, TwilioConfig)
+        return TwilioSender(self.name, self.config, public_base_url)
+
     def _check_account(self, account_sid: str | None) -> None:
         # A 400, not a 401: the signature verified (or verification is off on purpose),
         # so the request is authentic but not for this endpoint. Twilio does not retry
@@ -256,6 +399,7 @@ __all__ = [
     "STATUS_MAP",
     "TwilioConfig",
     "TwilioProvider",
+    "TwilioSender",
     "TwilioStatusCallback",
     "normalize_to",
 ]

@@ -202,6 +202,8 @@ class OutboxItem:
     in_doubt: bool
     """An earlier attempt may have reached the provider: look it up before resending."""
     created_at: datetime
+    last_error: str | None = None
+    """Why the previous attempt did not finish it."""
 
 
 class Store(Protocol):

@@ -481,6 +481,11 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
     return SendAnswer(status_code, body, False, message_id)
 
 
+def _prune_keys(conn: sqlite3.Connection, now: str) -> int:
+    """Delete the Idempotency-Key answers expired at ``now``; how many."""
+    return conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,)).rowcount
+
+
 def _outbound_event(
     conn: sqlite3.Connection,
     provider: str,
@@ -548,6 +553,7 @@ def _claim(
                 attempts=row["attempts"] + 1,
                 in_doubt=in_doubt,
                 created_at=from_text(row["created_at"]),
+                last_error=row["last_error"],
             )
         )
     return items
@@ -915,9 +921,9 @@ class SqliteStore:
         return answer
 
     async def prune_idempotency_keys(self, now: datetime) -> int:
-        return await self._write(
-            "DELETE FROM idempotency_keys WHERE expires_at <= ?", (to_text(now),)
-        )
+        work = functools.partial(_prune_keys, now=to_text(now))
+        pruned: int = await self._run(work)
+        return pruned
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease_seconds: float, limit: int

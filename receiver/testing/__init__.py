@@ -6,10 +6,14 @@ One module per provider type; every ``*_request`` builder returns a
     request = standard_request(secret, standard_report("prov-1", "delivered"))
     httpx.request(request.method, base_url + request.path,
                   content=request.body, headers=request.headers)
+
+``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
+the ``standard`` send API, for testing sends end to end.
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
+from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
@@ -31,6 +35,7 @@ from receiver.testing.vonage import (
 )
 
 __all__ = [
+    "FakeProvider",
     "SignedRequest",
     "bird_report",
     "bird_request",

@@ -1,4 +1,5 @@
-"""Provider type ``standard``: config, verify, parse and answer (contract section 3)."""
+"""Provider type ``standard``: config, verify, parse and answer (contract section 3), and
+the sender (section 6)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -15,8 +17,18 @@ from receiver.core.reports import Outcome, Report
 from receiver.core.signatures.standard_webhooks import decode_secret, signature
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid, SignatureError
-from receiver.providers.base import Answer, InboundRequest
+from receiver.providers.base import (
+    Accepted,
+    Answer,
+    Deferred,
+    InboundRequest,
+    NotFound,
+    Rejected,
+    Sender,
+    Unknown,
+)
 from receiver.providers.standard import StandardConfig, StandardProvider
+from receiver.store.base import OutboxItem
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_" + base64.b64encode(bytes(range(200, 232))).decode()
@@ -542,3 +554,119 @@ def test_answer_for_empty_outcome() -> None:
         "duplicates": 0,
         "superseded": 0,
     }
+
+
+# --- sending (contract section 6) -----------------------------------------------------------
+
+API = "https://api.acme.example/v2/"
+API_KEY = "sk_live_4f1c9a"
+ITEM = OutboxItem(
+    message_id="msg_01M83W4W6P5BT4957GZMXWPSSY",
+    provider="acme",
+    to="+639171234567",
+    body="Your code is 482913",
+    sender=None,
+    attempts=1,
+    in_doubt=False,
+    created_at=SENT_AT_DT,
+)
+
+
+def sender(**config: Any) -> Sender:
+    made = provider(api_base_url=API, api_key=API_KEY, **config).sender()
+    assert made is not None
+    return made
+
+
+def answer(
+    status: int, payload: Any = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return httpx.Response(status, content=content, headers=headers)
+
+
+def test_a_provider_sends_only_with_api_base_url_and_api_key() -> None:
+    assert provider().sender() is None
+    assert provider(api_base_url=API, api_key=API_KEY).config.sends
+    for partial in ({"api_key": API_KEY}, {"api_base_url": API}, {"sender": "ACME"}):
+        with pytest.raises(ValidationError, match="is required to send"):
+            provider(**partial)
+
+
+def test_the_send_request_is_the_contracts() -> None:
+    sent = sender(sender="ACME").send_request(ITEM)
+    assert (sent.method, str(sent.url)) == ("POST", "https://api.acme.example/v2/messages")
+    assert json.loads(sent.content) == {
+        "to": "+639171234567",
+        "body": "Your code is 482913",
+        "sender": "ACME",
+        "reference": ITEM.message_id,
+    }
+    assert sent.headers["authorization"] == f"Bearer {API_KEY}"
+    assert sent.headers["idempotency-key"] == ITEM.message_id
+    assert sent.headers["content-type"] == "application/json"
+    own_sender = dataclasses.replace(ITEM, sender="SHOP")
+    assert json.loads(sender(sender="ACME").send_request(own_sender).content)["sender"] == "SHOP"
+
+
+def test_the_lookup_request_asks_by_reference() -> None:
+    looked = sender().lookup_request(ITEM)
+    assert looked.method == "GET"
+    assert str(looked.url) == f"https://api.acme.example/v2/messages?reference={ITEM.message_id}"
+    assert looked.headers["authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("response", "result"),
+    [
+        (answer(201, {"id": "prov-9", "status": "queued"}), Accepted("prov-9", "queued")),
+        (answer(200, {"id": 12345}), Accepted("12345", "accepted")),
+        (answer(200, b"<html>ok</html>"), Unknown),
+        (answer(200, {"status": "queued"}), Unknown),
+        (
+            answer(400, {"code": "INVALID_NUMBER", "message": "unreachable"}),
+            Rejected("INVALID_NUMBER", "unreachable"),
+        ),
+        (
+            answer(422, {"code": 21211, "detail": "bad number"}),  # problem+json
+            Rejected("21211", "bad number"),
+        ),
+        (answer(400, b"nope"), Rejected(None, "HTTP 400 Bad Request")),
+        (answer(401, {"code": "UNAUTHORIZED"}), Deferred("HTTP 401 Unauthorized")),
+        (answer(404), Deferred("HTTP 404 Not Found")),
+        (answer(429, {}, {"retry-after": "7"}), Deferred("HTTP 429 Too Many Requests", "7")),
+        (answer(409), Unknown("HTTP 409 Conflict")),  # the same key's first try is in flight
+        (answer(500), Unknown("HTTP 500 Internal Server Error")),
+        (answer(503, {}, {"retry-after": "3"}), Unknown("HTTP 503 Service Unavailable")),
+    ],
+    ids=lambda value: str(getattr(value, "status_code", "")) or None,
+)
+def test_reading_the_send_answer(response: httpx.Response, result: Any) -> None:
+    read = sender().read_send(response)
+    if isinstance(result, type):
+        assert isinstance(read, result)
+    else:
+        assert read == result
+
+
+@pytest.mark.parametrize(
+    ("response", "result"),
+    [
+        (
+            answer(200, {"items": [{"id": "p1", "reference": ITEM.message_id, "status": "sent"}]}),
+            Accepted("p1", "sent"),
+        ),
+        (answer(200, {"items": [{"id": "p2"}]}), Accepted("p2", "accepted")),
+        (answer(200, {"items": [{"id": "p3", "reference": "msg_other"}]}), NotFound()),
+        (answer(200, {"items": []}), NotFound()),
+        (answer(200, {"data": []}), Deferred),
+        (answer(500), Deferred("the lookup answered HTTP 500 Internal Server Error")),
+        (answer(429, {}, {"retry-after": "2"}), Deferred),
+    ],
+)
+def test_reading_the_lookup_answer(response: httpx.Response, result: Any) -> None:
+    read = sender().read_lookup(ITEM, response)
+    if isinstance(result, type):
+        assert isinstance(read, result)
+    else:
+        assert read == result

@@ -8,25 +8,41 @@ against our scheme module.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import logging
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from twilio.http import HttpClient
+from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import twilio as scheme
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid, SignatureError
 from receiver.providers import PROVIDER_TYPES
-from receiver.providers.base import FORM, JSON, InboundRequest
+from receiver.providers.base import (
+    FORM,
+    JSON,
+    Accepted,
+    Deferred,
+    InboundRequest,
+    NotFound,
+    Rejected,
+    Sender,
+    Unknown,
+)
 from receiver.providers.twilio import (
     ERROR_MESSAGES,
     STATUS_MAP,
@@ -34,6 +50,7 @@ from receiver.providers.twilio import (
     TwilioProvider,
     normalize_to,
 )
+from receiver.store.base import OutboxItem
 from receiver.testing.twilio import EXAMPLE_ACCOUNT_SID, twilio_report, twilio_request
 
 AUTH_TOKEN = "9f3c2a7d51e84b0c96ad2f4e7b1c3d58"  # 32 hex characters, like a real Auth Token
@@ -967,3 +984,141 @@ def test_end_to_end_documented_example(server_factory: Any) -> None:
         assert [
             (m["provider"], m["status"], m["error_code"], m["error_message"]) for m in failed
         ] == [("twilio-main", "undelivered", "30003", "Unreachable destination handset")]
+
+
+# --- sending --------------------------------------------------------------------------------
+
+FROM = "+15017250604"
+TO = "+15558675310"
+CREATED = datetime(2026, 11, 23, 9, 58, 0, tzinfo=UTC)
+ITEM = OutboxItem(
+    message_id="msg_01M83W4W6P5BT4957GZMXWPSSY",
+    provider="twilio",
+    to=TO,
+    body="Your code is 482913",
+    sender=None,
+    attempts=1,
+    in_doubt=True,
+    created_at=CREATED,
+)
+MESSAGES_URL = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+
+
+def twilio_message(sid: str, body: str, created: datetime, **fields: Any) -> dict[str, Any]:
+    """A Message resource as the API answers it (abridged from Twilio's docs)."""
+    return {
+        "account_sid": ACCOUNT_SID,
+        "api_version": "2010-04-01",
+        "body": body,
+        "date_created": format_datetime(created),
+        "date_sent": None,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": FROM,
+        "num_segments": "1",
+        "sid": sid,
+        "status": "queued",
+        "to": TO,
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+        **fields,
+    }
+
+
+class RecordingHttpClient(HttpClient):
+    """The SDK's pluggable transport, keeping each request it is asked to make."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(logging.getLogger("twilio-sdk"), is_async=False)
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+
+    def request(self, method: str, uri: str, **kwargs: Any) -> TwilioResponse:
+        self.requests.append({"method": method, "uri": uri, **kwargs})
+        return TwilioResponse(201 if method == "POST" else 200, json.dumps(self.answer))
+
+
+def sender(**config: Any) -> Sender:
+    config.setdefault("account_sid", ACCOUNT_SID)
+    made = provider(sender=FROM, **config).sender("https://dlr.example.com/")
+    assert made is not None
+    return made
+
+
+def test_a_twilio_provider_sends_once_it_has_an_account_sid() -> None:
+    assert provider().sender() is None
+    assert provider(account_sid=ACCOUNT_SID).sender() is not None
+    # Verification off and no Auth Token: nothing to authenticate a send with.
+    assert (
+        provider(account_sid=ACCOUNT_SID, secrets=[], insecure_no_signature=True).sender() is None
+    )
+    with pytest.raises(ValidationError, match="account_sid: is required to send"):
+        provider(sender=FROM)
+    with pytest.raises(ValidationError, match="api_key: is not used by twilio"):
+        provider(account_sid=ACCOUNT_SID, api_key="SK123")
+
+
+def test_the_send_request_is_the_one_the_sdk_makes() -> None:
+    sent = sender().send_request(ITEM)
+    sdk = RecordingHttpClient(twilio_message("SM" + "a" * 32, ITEM.body, CREATED))
+    Client(ACCOUNT_SID, AUTH_TOKEN, http_client=sdk).messages.create(
+        to=TO, from_=FROM, body=ITEM.body, status_callback=PUBLIC_URL
+    )
+    made = sdk.requests[0]
+    assert (sent.method, str(sent.url)) == (made["method"], made["uri"]) == ("POST", MESSAGES_URL)
+    assert dict(parse_qsl(sent.content.decode())) == made["data"]
+    assert sent.headers["content-type"] == FORM
+    credential = base64.b64decode(sent.headers["authorization"].removeprefix("Basic "))
+    user, _, password = credential.decode().partition(":")
+    assert (user, password) == made["auth"] == (ACCOUNT_SID, AUTH_TOKEN)
+
+
+def test_the_status_callback_is_the_url_our_webhook_verifies() -> None:
+    callback = dict(parse_qsl(sender().send_request(ITEM).content.decode()))["StatusCallback"]
+    assert callback == PUBLIC_URL
+    # Twilio signs the StatusCallback URL it was given; we rebuild public_base_url + path.
+    provider().verify(form_request(DOC_EXAMPLE, signed_url=callback), RECEIVED_AT.timestamp())
+    without_public_url = provider(account_sid=ACCOUNT_SID).sender(None)
+    assert without_public_url is not None
+    assert b"StatusCallback" not in without_public_url.send_request(ITEM).content
+
+
+def test_the_lookup_request_is_the_list_the_sdk_makes() -> None:
+    looked = sender().lookup_request(ITEM)
+    sdk = RecordingHttpClient({"messages": [], "next_page_uri": None})
+    Client(ACCOUNT_SID, AUTH_TOKEN, http_client=sdk).messages.list(
+        to=TO, from_=FROM, date_sent_after="2026-11-23", page_size=100
+    )
+    made = sdk.requests[0]
+    assert (looked.method, made["method"]) == ("GET", "GET")
+    assert str(looked.url).split("?")[0] == made["uri"] == MESSAGES_URL
+    assert dict(looked.url.params) == {key: str(value) for key, value in made["params"].items()}
+
+
+def test_reading_the_answers_to_a_send() -> None:
+    read = sender().read_send
+    created = twilio_message("SM" + "a" * 32, ITEM.body, CREATED)
+    assert read(httpx.Response(201, json=created)) == Accepted("SM" + "a" * 32, "queued")
+    invalid = {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}
+    assert read(httpx.Response(400, json=invalid)) == Rejected("21211", "Invalid 'To' Phone Number")
+    blocked = {"code": 30004, "status": 400}  # no message: our table of titles
+    assert read(httpx.Response(400, json=blocked)) == Rejected("30004", "Message blocked")
+    assert isinstance(read(httpx.Response(401, json={"code": 20003})), Deferred)
+    assert isinstance(read(httpx.Response(500)), Unknown)
+
+
+def test_a_lookup_finds_the_earliest_message_with_our_body_since_we_accepted_it() -> None:
+    page = {
+        "messages": [
+            twilio_message("SM" + "1" * 32, ITEM.body, CREATED + timedelta(seconds=30)),
+            twilio_message("SM" + "2" * 32, ITEM.body, CREATED + timedelta(seconds=5)),
+            twilio_message("SM" + "3" * 32, "another text", CREATED + timedelta(seconds=1)),
+            twilio_message("SM" + "4" * 32, ITEM.body, CREATED - timedelta(hours=1)),
+            twilio_message("SM" + "5" * 32, ITEM.body, CREATED, to="+15550000000"),
+        ],
+        "next_page_uri": None,
+    }
+    found = sender().read_lookup(ITEM, httpx.Response(200, json=page))
+    assert found == Accepted("SM" + "2" * 32, "queued")
+    assert sender().read_lookup(ITEM, httpx.Response(200, json={"messages": []})) == NotFound()
+    assert isinstance(sender().read_lookup(ITEM, httpx.Response(503)), Deferred)

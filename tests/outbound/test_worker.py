@@ -1,0 +1,516 @@
+"""The outbox worker against a real (fake) provider over real HTTP on loopback.
+
+Every test asserts what matters to the business: how many messages the provider really
+accepted (``fake.messages``), and how many send calls it got (``fake.sends_of``), so a
+retry is told apart from a message sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, closing
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from receiver.config import Config, load
+from receiver.core.status import Status
+from receiver.outbound.worker import OutboxWorker
+from receiver.store.base import MessageRecord, NewSend
+from receiver.store.sqlite import SqliteStore
+from receiver.testing.fake_provider import (
+    Behaviour,
+    Drop,
+    Fail,
+    FakeProvider,
+    Reject,
+    Stall,
+    Throttle,
+)
+from receiver.testing.pytest_plugin import new_whsec, write_config
+
+TO = "+639171234567"
+BODY = "Your code is 482913"
+WAIT = 20.0
+FAST = {  # short timeouts and backoff, so every failure mode takes well under a second
+    "connect_timeout_seconds": 0.5,
+    "read_timeout_seconds": 0.5,
+    "poll_seconds": 0.05,
+    "backoff_seconds": 0.05,
+    "backoff_max_seconds": 0.2,
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as provider:
+        yield provider
+
+
+def provider_table(fake: FakeProvider, **keys: Any) -> dict[str, Any]:
+    """A ``standard`` provider that sends through ``fake``."""
+    return {"type": "standard", "secrets": [new_whsec()], **fake.config_keys(), **keys}
+
+
+def configure(
+    directory: Path, fake: FakeProvider, *, rate_per_second: float | None = None, **outbox: Any
+) -> Config:
+    provider = provider_table(fake)
+    if rate_per_second is not None:
+        provider["rate_per_second"] = rate_per_second
+    settings = {"outbox": {**FAST, **outbox}}
+    return load(write_config(directory, settings, {"default": provider}))
+
+
+@pytest.fixture
+def config(tmp_path: Path, fake: FakeProvider) -> Config:
+    return configure(tmp_path, fake)
+
+
+@pytest.fixture
+async def store(config: Config) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def queue(store: SqliteStore, *, body: str = BODY, now: datetime | None = None) -> str:
+    """Commit a message to send, as ``POST /v1/messages`` does; its id."""
+    send = NewSend(
+        client_id="stf_test",
+        provider="default",
+        to=TO,
+        body=body,
+        sender="ACME",
+        client_reference=None,
+        segments=1,
+        idempotency_key=None,
+        fingerprint=None,
+        key_expires_at=None,
+        now=now or datetime.now(UTC),
+    )
+    answer = await store.create_send(send, lambda record: (202, "{}"))
+    assert answer.message_id is not None
+    return answer.message_id
+
+
+def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Wait for ``condition`` (a safety timeout only: nothing here measures speed)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(*workers: OutboxWorker) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*tasks)
+
+
+async def finished(store: SqliteStore, message_id: str, *workers: OutboxWorker) -> MessageRecord:
+    """Run the workers until the message's outbox row is done; the message."""
+    async with running(*workers):
+        await until(
+            lambda: outbox_row(store.path, message_id)["state"] == "done", "the row is done"
+        )
+    message = await store.get_message(message_id)
+    assert message is not None
+    return message
+
+
+async def outbound_steps(store: SqliteStore, message_id: str) -> list[tuple[str, str | None]]:
+    events = await store.message_events(message_id)
+    return [(e.event_id.rsplit(":", 1)[-1], e.status) for e in events if e.source == "outbound"]
+
+
+async def in_doubt_and_old(store: SqliteStore) -> str:
+    """A message accepted two days ago whose worker died mid-attempt (its lease ran out)."""
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    message_id = await queue(store, now=long_ago)
+    assert await store.claim_outbox("wkr_died", long_ago, lease_seconds=1, limit=1)
+    return message_id
+
+
+# --------------------------------------------------------------------------- sending
+
+
+async def test_a_message_is_sent_once_with_our_id_as_reference_and_key(store, config, fake):
+    message_id = await queue(store)
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    sent = fake.message(message_id)
+    assert (sent.to, sent.body, sent.sender, sent.idempotency_key) == (TO, BODY, "ACME", message_id)
+    assert fake.sends_of(message_id) == 1 and fake.lookup_calls == 0
+    assert (message.provider_message_id, message.status) == (sent.id, Status.QUEUED)
+    assert await outbound_steps(store, message_id) == [
+        ("accepted", Status.QUEUED),
+        ("sent_to_provider", Status.QUEUED),
+    ]
+    assert outbox_row(store.path, message_id)["body"] is None  # not kept once sent
+
+
+# Each failure, then the provider answers normally. Sends: the calls that reached it.
+# Looked up: the outcome was unknown, so the next attempt asked the provider first.
+FAILURES: list[tuple[str, Behaviour, int, bool]] = [
+    ("slow answer: read timeout after it took the message", Stall(3.0), 1, True),
+    ("connection dropped after it took the message", Drop(), 1, True),
+    ("500 after it took the message", Fail(500, record=True), 1, True),
+    ("500 before it took the message: resent", Fail(503), 2, True),
+    ("429 with Retry-After seconds", Throttle("1"), 2, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "sends", "looked_up"),
+    [pytest.param(b, s, lk, id=name) for name, b, s, lk in FAILURES],
+)
+async def test_after_a_failure_the_message_is_sent_exactly_once(
+    store, config, fake, behaviour, sends, looked_up
+):
+    fake.on_send(behaviour)
+    message_id = await queue(store)
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    assert len(fake.messages) == 1
+    assert fake.sends_of(message_id) == sends
+    assert (fake.lookup_calls > 0) == looked_up
+    assert message.provider_message_id == fake.message(message_id).id
+    assert message.status is Status.QUEUED
+    assert ("sent_to_provider", Status.QUEUED) in await outbound_steps(store, message_id)
+
+
+async def test_a_429_pauses_the_provider_until_its_retry_after_date(store, config, fake):
+    retry_at = datetime.now(UTC) + timedelta(seconds=3)
+    fake.on_send(Throttle(format_datetime(retry_at, usegmt=True)))
+    message_id = await queue(store)
+    await finished(store, message_id, OutboxWorker(store, config))
+
+    first, second = fake.send_calls
+    # A lower bound only: the date drops the fraction of a second (up to 1 s earlier),
+    # and the first send came well within a second of choosing it.
+    assert second.at - first.at >= 0.9
+    assert len(fake.messages) == 1 and fake.lookup_calls == 0
+    assert outbox_row(store.path, message_id)["in_doubt"] == 0
+
+
+async def test_connection_refused_is_retried_until_the_provider_is_back(store, config, fake):
+    fake.refuse_connections()
+    message_id = await queue(store)
+    async with running(OutboxWorker(store, config)):
+        await until(lambda: outbox_row(store.path, message_id)["attempts"] >= 3, "3 attempts")
+        row = outbox_row(store.path, message_id)
+        assert "ConnectError" in row["last_error"]
+        assert row["in_doubt"] == 0  # it certainly never arrived
+        fake.start()
+        await until(lambda: outbox_row(store.path, message_id)["state"] == "done", "sent")
+
+    assert fake.sends_of(message_id) == 1 and len(fake.messages) == 1
+    assert fake.lookup_calls == 0
+
+
+async def test_a_4xx_rejection_makes_the_message_rejected_with_the_providers_error(
+    store, config, fake
+):
+    fake.on_send(Reject(400, "INVALID_NUMBER", "the number is not reachable"))
+    message_id = await queue(store)
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    assert fake.sends_of(message_id) == 1 and fake.messages == []
+    assert (message.status, message.error_code, message.error_message) == (
+        Status.REJECTED,
+        "INVALID_NUMBER",
+        "the number is not reachable",
+    )
+    events = await store.message_events(message_id)
+    rejected = [e for e in events if e.event_id.endswith(":rejected_by_provider")]
+    assert [(e.status, e.error_code, e.error_message) for e in rejected] == [
+        (Status.REJECTED, "INVALID_NUMBER", "the number is not reachable")
+    ]
+
+
+async def test_a_rate_limited_provider_still_sends_everything_once(tmp_path, fake):
+    config = configure(tmp_path, fake, rate_per_second=20)
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    try:
+        ids = [await queue(store, body=f"message {i}") for i in range(6)]
+        async with running(OutboxWorker(store, config)):
+            await until(
+                lambda: all(outbox_row(store.path, i)["state"] == "done" for i in ids), "sent"
+            )
+    finally:
+        await store.close()
+    times = [call.at for call in fake.send_calls]
+    assert [fake.sends_of(i) for i in ids] == [1] * 6
+    # 20 per second: the six went out over at least 5 x 50 ms (a lower bound only).
+    assert times[-1] - times[0] >= 0.2
+
+
+# --------------------------------------------------------------------------- giving up
+
+
+async def test_a_message_never_handed_over_fails_after_the_give_up_age(store, config, fake):
+    fake.refuse_connections()
+    message_id = await queue(store, now=datetime.now(UTC) - timedelta(days=2))
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    assert (message.status, message.error_code) == (Status.FAILED, None)
+    assert message.error_message is not None and "86400" in message.error_message
+    assert ("given_up", Status.FAILED) in await outbound_steps(store, message_id)
+
+
+async def test_a_message_for_a_provider_that_stopped_sending_fails_at_the_give_up_age(
+    tmp_path, fake
+):
+    # Configured to send when it was accepted; the send keys are gone now.
+    table = {"type": "standard", "secrets": [new_whsec()]}
+    config = load(write_config(tmp_path, {"outbox": FAST}, {"default": table}))
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    try:
+        almost_too_old = datetime.now(UTC) - timedelta(seconds=86400 - 1)
+        message_id = await queue(store, now=almost_too_old)
+        message = await finished(store, message_id, OutboxWorker(store, config))
+    finally:
+        await store.close()
+    assert message.status is Status.FAILED
+    assert message.error_message is not None
+    assert "'default' is not configured to send" in message.error_message
+    assert fake.send_calls == []
+
+
+async def test_an_old_message_in_doubt_found_at_the_provider_is_sent_not_failed(
+    store, config, fake
+):
+    message_id = await in_doubt_and_old(store)
+    sent = fake.accept(message_id, TO, BODY)  # the dead worker's request had arrived
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    assert (message.status, message.provider_message_id) == (Status.QUEUED, sent.id)
+    assert fake.sends_of(message_id) == 0 and fake.lookup_calls == 1
+
+
+@pytest.mark.parametrize("lookup", [None, Fail(500)], ids=["not found", "lookup fails"])
+async def test_an_old_message_in_doubt_fails_when_the_lookup_does_not_find_it(
+    store, config, fake, lookup
+):
+    if lookup is not None:
+        fake.on_lookup(lookup)
+    message_id = await in_doubt_and_old(store)
+    message = await finished(store, message_id, OutboxWorker(store, config))
+
+    assert message.status is Status.FAILED
+    assert fake.sends_of(message_id) == 0 and fake.lookup_calls == 1
+
+
+# --------------------------------------------------------------------------- several workers
+
+
+async def test_two_workers_on_one_store_never_send_a_message_twice(config, fake):
+    stores = [SqliteStore(config.sqlite_path) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        ids = [await queue(stores[0], body=f"message {i}") for i in range(40)]
+        workers = [OutboxWorker(store, config) for store in stores]
+        async with running(*workers):
+            await until(
+                lambda: all(outbox_row(config.sqlite_path, i)["state"] == "done" for i in ids),
+                "all sent",
+            )
+    finally:
+        for store in stores:
+            await store.close()
+    assert [fake.sends_of(i) for i in ids] == [1] * 40
+    assert len(fake.messages) == 40
+
+
+def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "receiver", "worker", "--config", str(config_path)],
+            stdout=out,
+            stderr=out,
+        )
+
+
+async def test_kill_9_between_send_and_record_neither_loses_nor_repeats_it(tmp_path, fake):
+    # The provider takes the message and holds its answer; the worker is killed while it
+    # waits (read timeout 2 s: it is still waiting), then started again.
+    config = configure(tmp_path, fake, read_timeout_seconds=2.0, connect_timeout_seconds=0.2)
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    message_id = await queue(store)
+    await store.close()
+    fake.on_send(Stall(None))
+    log = tmp_path / "worker.log"
+
+    worker = start_worker(config.source, log)
+    try:
+        await asyncio.to_thread(fake.wait_for_sends, 1)
+    finally:
+        worker.kill()
+        worker.wait()
+    row = outbox_row(config.sqlite_path, message_id)
+    assert row["state"] == "sending", log.read_text()  # sent, answer not recorded
+    fake.release()
+
+    worker = start_worker(config.source, log)
+    try:
+        await until(lambda: outbox_row(config.sqlite_path, message_id)["state"] == "done", "done")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=WAIT) == 0, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+    assert fake.sends_of(message_id) == 1 and len(fake.messages) == 1
+    assert fake.lookup_calls == 1  # the restarted worker found it instead of resending
+    store = SqliteStore(config.sqlite_path)
+    await store.open(ingest=False)
+    try:
+        message = await store.get_message(message_id)
+        assert message is not None
+        assert message.provider_message_id == fake.message(message_id).id
+        assert ("sent_to_provider", Status.QUEUED) in await outbound_steps(store, message_id)
+    finally:
+        await store.close()
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+async def test_send_api_to_provider_to_signed_report_gives_a_delivered_timeline(
+    server_factory, fake
+):
+    server = server_factory(
+        {"outbox": {**FAST, "read_timeout_seconds": 10.0}}, {"default": provider_table(fake)}
+    )
+    token = server.staff_token("shop", "sender")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as api:
+
+        async def send(key: str) -> str:
+            answer = await api.post(
+                "/v1/messages", json={"to": TO, "body": BODY}, headers={"Idempotency-Key": key}
+            )
+            assert answer.status_code == 202, answer.text
+            return str(answer.json()["id"])
+
+        async def message(message_id: str) -> dict[str, Any]:
+            return dict((await api.get(f"/v1/messages/{message_id}")).json())
+
+        async def answer_recorded(message_id: str) -> bool:
+            return (await message(message_id))["provider_message_id"] is not None
+
+        async def report(message_id: str) -> None:
+            answer = await asyncio.to_thread(
+                fake.report,
+                message_id,
+                "delivered",
+                receiver_url=server.base_url,
+                secret=server.secret(),
+            )
+            assert answer.status_code == 200, answer.text
+
+        # The provider answers, then reports.
+        first = await send("order-1")
+        await until(lambda: any(m.reference == first for m in fake.messages), "sent")
+        await until(lambda: answer_recorded(first), "the answer is recorded")
+        await report(first)
+
+        # The provider reports before its answer reaches us: the report waits as its own
+        # record, and the two become one when the answer is recorded.
+        fake.on_send(Stall(None))
+        second = await send("order-2")
+        await asyncio.to_thread(fake.wait_for_sends, 2)
+        await report(second)
+        fake.release()
+        await until(lambda: answer_recorded(second), "the answer is recorded")
+
+        for message_id in (first, second):
+            record = await message(message_id)
+            assert (record["status"], record["final"]) == ("delivered", True)
+            assert record["provider_message_id"] == fake.message(message_id).id
+            timeline = (await api.get(f"/v1/messages/{message_id}/events")).json()["items"]
+            steps = {e["event_id"]: (e["source"], e["status"]) for e in timeline}
+            reports = [e for e in timeline if e["source"] == "webhook"]
+            assert steps[f"out:{message_id}:accepted"] == ("outbound", "queued")
+            assert steps[f"out:{message_id}:sent_to_provider"] == ("outbound", "queued")
+            assert [(e["status"], e["outcome"]) for e in reports] == [("delivered", "applied")]
+            assert len(timeline) == 3
+            same = await api.get(
+                "/v1/messages", params={"provider_message_id": record["provider_message_id"]}
+            )
+            assert [m["id"] for m in same.json()["items"]] == [message_id]  # merged: one record
+
+    assert [fake.sends_of(m) for m in (first, second)] == [1, 1]
+    assert server.stop() == 0  # SIGTERM stops the worker cleanly with the server
+
+
+async def test_32_concurrent_sends_with_one_key_reach_the_provider_once(server_factory, fake):
+    generous = {"sender": {"per_second": 1000, "burst": 100}}  # not the rate limit's test
+    server = server_factory(
+        {"outbox": FAST, "send_rate_limits": generous}, {"default": provider_table(fake)}
+    )
+    headers = {"Authorization": f"Bearer {server.staff_token('shop', 'sender')}"}
+    request = {"to": TO, "body": BODY}
+
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as api:
+        answers = await asyncio.gather(
+            *(
+                api.post("/v1/messages", json=request, headers={"Idempotency-Key": "checkout-7"})
+                for _ in range(32)
+            )
+        )
+        accepted = {answer.json()["id"] for answer in answers if answer.status_code == 202}
+        in_use = [a for a in answers if a.status_code == 409]
+        assert len(accepted) == 1 and len(accepted) + len(in_use) <= 32
+        assert all(a.json()["code"] == "IDEMPOTENCY_KEY_IN_USE" for a in in_use)
+        assert {a.status_code for a in answers} <= {202, 409}
+        [message_id] = accepted
+        await until(lambda: fake.sends_of(message_id) > 0, "the provider got the message")
+        # The retries that came after the first commit replay its answer; none sends again.
+        again = await api.post(
+            "/v1/messages", json=request, headers={"Idempotency-Key": "checkout-7"}
+        )
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["id"] == message_id
+
+    await asyncio.sleep(0.5)  # several poll rounds: a second send would show up here
+    assert len(fake.send_calls) == 1
+    assert [m.reference for m in fake.messages] == [message_id]
