@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from receiver.errors import ConfigError
@@ -81,6 +82,10 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=86400, ge=1)
     send_rate_limits: SendRateLimits = Field(default_factory=SendRateLimits)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    console_idle_timeout_seconds: int = Field(default=1800, ge=1, le=86400)
+    """A console session unused this long is over (the member logs in again)."""
+    console_default_region: str | None = None
+    """ISO 3166 region ("PH", "US") for numbers typed in the console without +country."""
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")
@@ -91,6 +96,15 @@ class Settings(BaseModel):
             if network.prefixlen == 0:
                 raise ValueError(f"{network} would trust every client's X-Forwarded-* headers")
         return networks
+
+    @field_validator("console_default_region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        if region is None:
+            return None
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{region!r} is not a region phonenumbers knows (e.g. PH, US)")
+        return region.upper()
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,9 @@ the processed set goes through the ingest path; a processed one that now reads
 differently is rewritten (``reprocessed_at`` in the timeline) and its message is
 recomputed from all of its events, so the record still depends only on the set of
 reports. A 200 means it is on disk.
+
+``reprocess_stored_event`` is the whole operation; the JSON route here and the
+console's "Reprocess" button (``receiver.console.message``) both call it.
 """
 
 from __future__ import annotations
@@ -26,21 +29,25 @@ from receiver.providers.base import InboundRequest
 log = logging.getLogger("receiver.admin")
 
 
-async def reprocess_event(request: Request) -> Response:
-    """Re-parse the stored request of one event and apply what it now says."""
-    await authenticate(request, "admin")
-    state: AppState = request.app.state.receiver
-    name = request.path_params["provider"]
-    event_id = request.path_params["event_id"]
+async def reprocess_stored_event(
+    state: AppState, name: str, event_id: str, base_url: str
+) -> ReprocessResult:
+    """Re-parse the stored request that carried event ``event_id`` of provider ``name``
+    and apply what it now says; committed when this returns.
+
+    ``base_url`` stands in for ``public_base_url`` when none is configured (the URL the
+    parser sees). Raises NotFound (no such provider or event) and Unprocessable
+    (``STORED_REQUEST_INVALID``: the current parser rejects the stored request).
+    """
     provider = state.config.providers.get(name)
     if provider is None:
         raise NotFound(f"no provider named {name!r} is configured", code="PROVIDER_UNKNOWN")
     raw = await state.store.raw_request_for_event(name, event_id)
     if raw is None:
         raise NotFound(f"provider {name!r} has no stored event {event_id!r}")
-    base_url = str(state.config.settings.public_base_url or request.base_url)
+    public_base_url = str(state.config.settings.public_base_url or base_url)
     try:
-        reports = provider.parse(InboundRequest.captured(raw, base_url, raw.received_at))
+        reports = provider.parse(InboundRequest.captured(raw, public_base_url, raw.received_at))
     except PayloadInvalid as exc:
         raise Unprocessable(
             f"the current parser rejects the stored request: {exc.detail}",
@@ -48,15 +55,6 @@ async def reprocess_event(request: Request) -> Response:
             field=exc.field,
         ) from exc
     done = await state.store.reprocess(name, raw, reports)
-    result = ReprocessResult(
-        event_id=event_id,
-        reports=done.reports,
-        applied=done.applied,
-        superseded=done.superseded,
-        corrected=done.corrected,
-        unchanged=done.unchanged,
-        missing=event_id not in {report.event_id for report in reports},
-    )
     log.info(
         "reprocessed a stored request: %d reports, %d applied, %d superseded,"
         " %d corrected, %d unchanged",
@@ -66,5 +64,26 @@ async def reprocess_event(request: Request) -> Response:
         done.corrected,
         done.unchanged,
         extra={"provider": name},
+    )
+    return ReprocessResult(
+        event_id=event_id,
+        reports=done.reports,
+        applied=done.applied,
+        superseded=done.superseded,
+        corrected=done.corrected,
+        unchanged=done.unchanged,
+        missing=event_id not in {report.event_id for report in reports},
+    )
+
+
+async def reprocess_event(request: Request) -> Response:
+    """Re-parse the stored request of one event and apply what it now says."""
+    await authenticate(request, "admin")
+    state: AppState = request.app.state.receiver
+    result = await reprocess_stored_event(
+        state,
+        request.path_params["provider"],
+        request.path_params["event_id"],
+        str(request.base_url),
     )
     return Response(result.model_dump_json(), media_type="application/json")

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from receiver import console
 from receiver.config import Config
 from receiver.errors import ReceiverError
 from receiver.http import admin, ops, sends, staff, webhooks
@@ -65,6 +66,7 @@ def create_app(config: Config) -> Starlette:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/openapi.json", ops.openapi, methods=["GET"]),
+        console.mount(config),
     ]
     app = Starlette(
         routes=routes,

@@ -1,0 +1,112 @@
+"""Log in (a staff token, or name and password) and log out.
+
+The login form carries a CSRF token like every other form: the session exists (empty
+but for that token) before login, and a successful login replaces it entirely, so no
+value chosen before login survives (session fixation). Nothing in the session is a
+secret: it holds the member's id, never the token or the password.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from receiver.auth import PASSWORD_MAX_LENGTH, hash_token, verify_password
+from receiver.console.web import (
+    LOGIN_PATH,
+    ConsoleError,
+    app_state,
+    checked_form,
+    current_staff,
+    render,
+    safe_next,
+    start_session,
+)
+from receiver.core.ratelimit import RateLimiter
+from receiver.http.webhooks import client_address
+from receiver.store.base import StaffMember
+
+PASSWORD_BURST = 20
+"""Password attempts a client address may make at once; then one every 3 s."""
+_NOTICES = {
+    "expired": "Your session expired. Log in again.",
+    "ended": "Your session has ended. Log in again.",
+    "out": "You are logged out.",
+}
+
+
+def _page(request: Request, next_path: str, error: str | None, status_code: int) -> Response:
+    notice = _NOTICES.get(request.query_params.get("reason", ""))
+    context = {"next": next_path, "error": error, "notice": notice}
+    return render(request, "login.html", context, status_code)
+
+
+async def login_page(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"))
+    if "staff" in request.session:
+        try:
+            await current_staff(request)
+        except ConsoleError:
+            request.session.clear()  # expired or ended: show the form (and its notice)
+        else:
+            return RedirectResponse(next_path, status_code=303)
+    return _page(request, next_path, None, 200)
+
+
+async def _check_password(name: str, password: str, request: Request) -> StaffMember | None:
+    found = await app_state(request).store.staff_password_hash(name)
+    member, stored = found if found is not None else (None, None)
+    # scrypt takes tens of milliseconds: off the event loop. A missing member or
+    # password still pays for one hash (verify_password uses a dummy), so the answer's
+    # timing does not tell which names exist.
+    matches = await run_in_threadpool(verify_password, password, stored)
+    return member if matches else None
+
+
+def _password_guesses(request: Request) -> RateLimiter:
+    """Password attempts per client address (tokens are 256 random bits: not limited)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "console_password_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(per_second=1 / 3, burst=PASSWORD_BURST)
+        request.app.state.console_password_limiter = limiter
+    return limiter
+
+
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    next_path = safe_next(str(form.get("next") or ""))
+    token = str(form.get("token") or "").strip()
+    name = str(form.get("name") or "").strip()
+    password = str(form.get("password") or "")
+    member: StaffMember | None
+    if token:
+        member = await app_state(request).store.staff_by_token_hash(hash_token(token))
+    elif name and password and len(password) <= PASSWORD_MAX_LENGTH:
+        address = client_address(request, app_state(request)) or "unknown"
+        decision = _password_guesses(request).acquire(address)
+        if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after))
+            answer = _page(request, next_path, f"Too many attempts: wait {wait} s.", 429)
+            answer.headers["retry-after"] = str(wait)
+            return answer
+        member = await _check_password(name, password, request)
+    else:
+        return _page(request, next_path, "Enter your name and password, or your token.", 400)
+    if member is None:
+        return _page(request, next_path, "That did not match an active staff member.", 403)
+    start_session(request, member)
+    return RedirectResponse(next_path, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    """Ends every console session of the member (a copied cookie stops working too)."""
+    await checked_form(request)
+    staff_id = request.session.get("staff")
+    if isinstance(staff_id, str):
+        await app_state(request).store.end_staff_sessions(staff_id, datetime.now(UTC))
+    request.session.clear()
+    return RedirectResponse(LOGIN_PATH + "?reason=out", status_code=303)
