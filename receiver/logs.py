@@ -8,12 +8,13 @@ Secrets are never passed to a logger.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 _PHONE = re.compile(r"\+[1-9](?:[ .-]?[0-9]){6,14}")
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
@@ -50,9 +51,55 @@ class JsonFormatter(logging.Formatter):
         return mask_phone_numbers(json.dumps(entry, default=str))
 
 
+class LineHandler(logging.StreamHandler[TextIO]):
+    """A StreamHandler that, on an event loop, writes one loop iteration's lines in one
+    write: the access line of every request cost a write system call of its own
+    (docs/performance.md). A line is still written within the iteration that logged
+    it; WARNING and above, and lines logged off the loop, are written at once (after
+    any waiting lines, so the order is kept)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+            if record.levelno < logging.WARNING and len(self._lines) < 1000:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    pass
+                else:
+                    if len(self._lines) == 1:
+                        loop.call_soon(self.flush)
+                    return
+            self._write()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # set by createLock()
+            self._write()
+
+    def _write(self) -> None:
+        if self._lines:
+            text, self._lines = "".join(self._lines), []
+            self.stream.write(text)
+        self.stream.flush()
+
+
 def configure(level: str = "INFO") -> None:
     """Send every logger (uvicorn's included) to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+    # The formatter writes none of these: skip computing them for every record (the
+    # logging HOWTO's "Optimization" section; _srcfile = None skips finding the caller).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
+    handler = LineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -9,9 +9,9 @@ the id and never a stack trace.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +19,13 @@ from receiver.http.problems import problem_response
 
 log = logging.getLogger("receiver.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _fresh_id() -> str:
+    """32 random hex digits. An id to find log lines by, not a secret: ``random``
+    rather than ``uuid4``, whose ``os.urandom`` is a system call on every request
+    (docs/performance.md)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestContext:
@@ -32,7 +39,7 @@ class RequestContext:
         offered = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
             "latin-1"
         )
-        request_id = offered if _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = offered if _SANE_ID.fullmatch(offered) else _fresh_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -11,6 +11,7 @@ reads the answers; the outbox worker (``receiver.outbound.worker``) does the I/O
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
@@ -187,6 +188,18 @@ class BasicAuthConfig(ProviderConfig):
 
 
 _HOP_BY_HOP = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _counts_answer(outcome: Outcome) -> Answer:
+    """The counts as JSON; cached, as nearly every request answers one of a few."""
+    counts: dict[str, Any] = {
+        "received": outcome.received,
+        "applied": outcome.applied,
+        "duplicates": outcome.duplicates,
+        "superseded": outcome.superseded,
+    }
+    return Answer(200, json.dumps(counts).encode(), "application/json")
 
 
 def media_type_of(headers: Mapping[str, str]) -> str:
@@ -395,10 +408,4 @@ class Provider(ABC):
 
     def answer(self, outcome: Outcome) -> Answer:
         """The 200 answer once committed: the contract's JSON counts by default."""
-        counts: dict[str, Any] = {
-            "received": outcome.received,
-            "applied": outcome.applied,
-            "duplicates": outcome.duplicates,
-            "superseded": outcome.superseded,
-        }
-        return Answer(200, json.dumps(counts).encode(), "application/json")
+        return _counts_answer(outcome)

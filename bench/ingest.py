@@ -1,0 +1,772 @@
+"""The ingest benchmark: receiver against the framework's ceiling and a naive handler.
+
+    python bench/ingest.py            # the full run (about 4 minutes); writes docs/performance.md
+    python bench/ingest.py --quick    # a short smoke run (about 30 s); writes nothing
+
+Every row starts its own server on loopback, one at a time, each one process with one
+uvicorn worker (uvloop, httptools, no uvicorn access log) and a fresh temporary
+directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
+
+1. ``ceiling``: a Starlette endpoint that reads the body and answers a constant 200;
+2. ``naive``: verify, parse, then one serialized aiosqlite transaction per request
+   (``synchronous=FULL``), see bench/apps.py;
+3. ``receiver``: ``receiver serve`` with a real config, Standard Webhooks signatures,
+   every report new;
+4. ``receiver, duplicates``: the same, every report already processed (a priming pass
+   stores the whole fixed set first);
+5. ``receiver, Twilio form``: Twilio form posts with ``X-Twilio-Signature``, every
+   report new.
+
+The machines this runs on are shared and noisy, so the result is the ratios between
+rows of the same run. Repetitions are interleaved (ceiling, naive, receiver, ... then
+again), so a burst of load from elsewhere hits every row alike; each figure is the
+median over the repetitions, peak RSS the maximum.
+
+Before each measured run a warm-up run (its own event ids) warms the server. After
+it the server is killed with SIGKILL and its database is counted: every request
+answered 200 must be in it (a 200 means committed with ``synchronous=FULL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+LUA = BENCH / "signed.lua"
+DOC = ROOT / "docs" / "performance.md"
+DOC_BEGIN = "<!-- bench/ingest.py: results begin -->"
+DOC_END = "<!-- bench/ingest.py: results end -->"
+INGEST_HEADING = "## Ingest"
+STORE_HEADING = "## Store at scale"
+
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout: import receiver from it
+
+from receiver.testing import (  # noqa: E402
+    standard_report,
+    standard_request,
+    twilio_report,
+    twilio_request,
+)
+
+PUBLIC_BASE_URL = "https://dlr.example.com"
+TOLERANCE_SECONDS = 172800  # the largest allowed: pre-signed timestamps stay fresh
+STARTUP_SECONDS = 30.0
+
+# The targets of the issue, checked in the report (never as timed test assertions).
+TARGET_CEILING_RATIO = 0.6
+TARGET_NAIVE_RATIO = 4.0
+TARGET_P99_MS = 25.0
+TARGET_RSS_MB = 150.0
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """Pre-signed raw HTTP requests for signed.lua, and how many."""
+
+    path: Path
+    count: int
+
+
+def _raw_http(path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _write_records(path: Path, requests: Iterator[tuple[str, dict[str, str], bytes]]) -> DataFile:
+    count = 0
+    with path.open("wb") as out:
+        for target, headers, body in requests:
+            raw = _raw_http(target, headers, body)
+            out.write(b"%d\n" % len(raw))
+            out.write(raw)
+            count += 1
+    return DataFile(path, count)
+
+
+_STATUSES = ("sent", "delivered")  # each message gets two reports, in order
+
+
+def standard_requests(
+    secret: str, tag: str, count: int
+) -> Iterator[tuple[str, dict[str, str], bytes]]:
+    """``count`` Standard Webhooks requests with unique event ids: message ``i // 2``
+    gets ``sent`` then ``delivered``, so half the reports create a message and half
+    move one on."""
+    now = int(time.time())
+    occurred = datetime.fromtimestamp(now, UTC)
+    for i in range(count):
+        report = standard_report(
+            f"prov-{tag}-{i // 2}",
+            _STATUSES[i % 2],
+            occurred_at=occurred,
+            to=f"+6391712{i // 2 % 100000:05d}",
+        )
+        request = standard_request(secret, report, event_id=f"evt_{tag}_{i}", timestamp=now)
+        yield request.path, request.headers, request.body
+
+
+def twilio_requests(
+    token: str, tag: str, count: int
+) -> Iterator[tuple[str, dict[str, str], bytes]]:
+    """``count`` Twilio status callbacks (form posts), unique (MessageSid, status)."""
+    for i in range(count):
+        sid = "SM" + f"{tag}{i // 2:x}".rjust(32, "0")[-32:]
+        params = twilio_report(sid, _STATUSES[i % 2], to=f"+1555867{i // 2 % 10000:04d}")
+        request = twilio_request(token, params, public_base_url=PUBLIC_BASE_URL, provider="twilio")
+        yield request.path, request.headers, request.body
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_whsec() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value)  # strings, numbers and flat lists: JSON is valid TOML here
+
+
+def write_receiver_config(directory: Path, secret: str, twilio_token: str) -> Path:
+    """A real config: a SQLite file beside it, a standard and a twilio provider."""
+    settings: dict[str, Any] = {
+        "database_url": "sqlite:///receiver.db",
+        "public_base_url": PUBLIC_BASE_URL,
+        "session_secret": secrets.token_urlsafe(40),
+    }
+    providers: dict[str, dict[str, Any]] = {
+        "default": {
+            "type": "standard",
+            "secrets": [secret],
+            "tolerance_seconds": TOLERANCE_SECONDS,
+        },
+        "twilio": {"type": "twilio", "secrets": [twilio_token]},
+    }
+    lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
+    for name, table in providers.items():
+        lines.append(f"\n[providers.{name}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
+    path = directory / "receiver.toml"
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", "1"]
+
+
+@dataclass
+class Server:
+    """One server process on loopback and what it left behind."""
+
+    kind: str  # "ceiling", "naive" or "receiver"
+    workdir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    db: Path | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the whole process (every thread) so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM: the process's peak resident set since it started."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        assert match is not None
+        return int(match[1]) / 1024
+
+    def metrics(self) -> dict[str, float]:
+        """``receiver_reports_total`` by outcome (the receiver only)."""
+        if self.kind != "receiver":
+            return {}
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        counts: dict[str, float] = {}
+        for match in re.finditer(r"^receiver_reports_total\{(.*)\} (\S+)$", text, re.MULTILINE):
+            outcome = re.search(r'outcome="([^"]+)"', match[1])
+            if outcome:
+                counts[outcome[1]] = counts.get(outcome[1], 0.0) + float(match[2])
+        return counts
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stored_events(self) -> int:
+        """Events in the database (call after kill)."""
+        if self.db is None:
+            return 0
+        conn = sqlite3.connect(self.db)
+        try:
+            if self.kind == "receiver":
+                sql = "SELECT count(*) FROM events WHERE source = 'webhook'"
+            else:
+                sql = "SELECT count(*) FROM events"
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+
+
+def start_server(kind: str, workdir: Path, secret: str, twilio_token: str) -> Server:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    db: Path | None = None
+    if kind == "receiver":
+        config = write_receiver_config(workdir, secret, twilio_token)
+        db = workdir / "receiver.db"
+        command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        if kind == "naive":
+            db = workdir / "naive.db"
+            env |= {"BENCH_SECRET": secret, "BENCH_DB": str(db)}
+        command = [sys.executable, "-m", "uvicorn", "--factory", f"apps:{kind}_app"]
+        command += ["--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)]
+        command += [*UVICORN, "--log-level", "warning"]
+    with (workdir / "server.log").open("ab") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+    server = Server(kind, workdir, port, process, db)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} exited at start:\n{(workdir / 'server.log').read_text()}")
+        try:  # uvicorn binds only once lifespan start-up is complete
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"{kind} did not start:\n{(workdir / 'server.log').read_text()}")
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    status_errors: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    issued: int
+    wrapped: bool
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_wrk(
+    url: str, data: DataFile, *, seconds: int, connections: int, threads: int, offset: int = 0
+) -> WrkResult:
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
+    command += ["--timeout", "10s", "-s", str(LUA), url + "/webhooks/x", "--"]
+    command += [str(data.path), str(threads), str(offset)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = json.loads(match[1])
+    return WrkResult(
+        requests=result["requests"],
+        seconds=result["duration_us"] / 1e6,
+        status_errors=result["status_errors"],
+        socket_errors=result["socket_errors"],
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        issued=result["issued"],
+        wrapped=result["wrapped"],
+        cpu_seconds=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+    )
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    server: str  # which server kind answers it
+    data: str  # which data file it measures with ("new", "twilio" or "duplicates")
+    warm: str | None  # which data file warms it up (None: the priming pass does)
+
+
+ROWS = (
+    Row("ceiling", "ceiling (Starlette, body, constant 200)", "ceiling", "new", "warm"),
+    Row("naive", "naive (verify, parse, aiosqlite txn per request)", "naive", "new", "warm"),
+    Row("receiver", "receiver, Standard Webhooks, new reports", "receiver", "new", "warm"),
+    Row("duplicates", "receiver, duplicates", "receiver", "duplicates", None),
+    Row("twilio", "receiver, Twilio form posts, new reports", "receiver", "twilio", "warm_twilio"),
+)
+
+
+@dataclass
+class Run:
+    """One measured run of one row."""
+
+    row: str
+    result: WrkResult
+    rss_mb: float
+    server_cpu: float  # share of one core during the measured run
+    answered: int  # 2xx answers, warm-up included, whose reports must be stored
+    stored: int | None
+    outcomes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def durable(self) -> bool | None:
+        if self.stored is None:
+            return None
+        return self.stored >= self.answered
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: int
+    warmup_seconds: int
+    repetitions: int
+    connections: int
+    threads: int
+    max_rate: int
+    duplicates: int
+    profile: Path | None
+
+
+def _prime(server: Server, data: DataFile, options: Options) -> None:
+    """Send the whole fixed set, one wrk thread continuing where the last run stopped,
+    until every report of it is stored."""
+    issued = 0
+    for _ in range(60):
+        result = run_wrk(
+            server.url, data, seconds=1, connections=options.connections, threads=1, offset=issued
+        )
+        issued += result.issued
+        counts = server.metrics()
+        if counts.get("applied", 0) + counts.get("superseded", 0) >= data.count:
+            return
+    raise RuntimeError("the priming pass did not store the whole duplicate set")
+
+
+@contextmanager
+def _profiled(server: Server, out: Path | None, seconds: int) -> Iterator[None]:
+    """py-spy record the server for the measured run, if asked to."""
+    if out is None:
+        yield
+        return
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds)]
+    command += ["--rate", "200", "--threads", "--nonblocking", "--output", str(out)]
+    if out.suffix == ".txt":
+        command += ["--format", "raw"]
+    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        _, errors = profiler.communicate(timeout=seconds + 60)
+        if profiler.returncode != 0:
+            print(f"py-spy failed: {errors.decode(errors='replace')}", file=sys.stderr)
+
+
+def measure(
+    row: Row,
+    files: dict[str, DataFile],
+    options: Options,
+    secret: str,
+    twilio_token: str,
+    profile: Path | None,
+) -> Run:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
+        server = start_server(row.server, Path(tmp), secret, twilio_token)
+        try:
+            data = files[row.data]
+            if row.warm is None:
+                _prime(server, data, options)
+                answered = data.count  # every id of the set, answered 200 at least once
+            else:
+                warm = run_wrk(
+                    server.url,
+                    files[row.warm],
+                    seconds=options.warmup_seconds,
+                    connections=options.connections,
+                    threads=options.threads,
+                )
+                if warm.wrapped and row.server != "ceiling":
+                    raise RuntimeError("the warm-up set is too small: raise --max-rate")
+                answered = warm.requests - warm.status_errors
+            before = server.metrics()
+            cpu = server.cpu_seconds()
+            with _profiled(server, profile, options.seconds):
+                result = run_wrk(
+                    server.url,
+                    data,
+                    seconds=options.seconds,
+                    connections=options.connections,
+                    threads=options.threads,
+                )
+            cpu = server.cpu_seconds() - cpu
+            after = server.metrics()
+            rss = server.peak_rss_mb()
+        finally:
+            server.kill()
+        if result.wrapped and row.data != "duplicates" and row.server != "ceiling":
+            raise RuntimeError(f"{row.key}: ran out of new event ids: raise --max-rate")
+        if row.warm is not None:
+            answered += result.requests - result.status_errors
+        outcomes = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        stored = server.stored_events() if server.db is not None else None
+        return Run(row.key, result, rss, cpu / result.seconds, answered, stored, outcomes)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Summary:
+    row: Row
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    rss_mb: float
+    server_cpu: float
+    cpu_us: float  # server CPU per request
+    wrk_cpu: float
+    non_2xx: int
+    socket_errors: int
+    durable: bool | None
+    outcomes: dict[str, float]
+
+
+def summarize(row: Row, runs: Sequence[Run]) -> Summary:
+    outcomes: dict[str, float] = {}
+    for run in runs:
+        for key, value in run.outcomes.items():
+            outcomes[key] = outcomes.get(key, 0) + value
+    durable = [run.durable for run in runs]
+    return Summary(
+        row=row,
+        rate=statistics.median(run.result.rate for run in runs),
+        p50_ms=statistics.median(run.result.p50_ms for run in runs),
+        p99_ms=statistics.median(run.result.p99_ms for run in runs),
+        rss_mb=max(run.rss_mb for run in runs),
+        server_cpu=statistics.median(run.server_cpu for run in runs),
+        cpu_us=statistics.median(
+            run.server_cpu * run.result.seconds / run.result.requests * 1e6 for run in runs
+        ),
+        wrk_cpu=statistics.median(run.result.cpu_seconds / run.result.seconds for run in runs),
+        non_2xx=sum(run.result.status_errors for run in runs),
+        socket_errors=sum(run.result.socket_errors for run in runs),
+        durable=None if None in durable else all(d is True for d in durable),
+        outcomes=outcomes,
+    )
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
+def table(summaries: Sequence[Summary]) -> str:
+    by_key = {s.row.key: s for s in summaries}
+    ceiling = by_key["ceiling"].rate if "ceiling" in by_key else None
+    naive = by_key["naive"].rate if "naive" in by_key else None
+    lines = [
+        "| row | requests/s | p50 ms | p99 ms | peak RSS MB | vs ceiling | vs naive"
+        " | non-2xx | server CPU | CPU us/request | wrk CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s.row.label} | {s.rate:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f}"
+            f" | {s.rss_mb:.0f} | {_ratio(s.rate, ceiling)} | {_ratio(s.rate, naive)}"
+            f" | {s.non_2xx + s.socket_errors} | {s.server_cpu:.0%} | {s.cpu_us:.0f}"
+            f" | {s.wrk_cpu:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
+    """(target, met, the figures that decide it)."""
+    by_key = {s.row.key: s for s in summaries}
+    receivers = [s for s in summaries if s.row.server == "receiver"]
+    receiver = by_key.get("receiver")
+    found: list[tuple[str, bool, str]] = []
+    if receiver is not None:
+        for base, target in (("ceiling", TARGET_CEILING_RATIO), ("naive", TARGET_NAIVE_RATIO)):
+            if base in by_key:
+                ratio = receiver.rate / by_key[base].rate
+                found.append((f"receiver >= {target:g}x {base}", ratio >= target, f"{ratio:.2f}x"))
+    if receiver is not None:  # the issue's latency target is the receiver row's
+        others = "; ".join(f"{s.row.key} {s.p99_ms:.1f} ms" for s in receivers if s is not receiver)
+        figures = f"{receiver.p99_ms:.1f} ms" + (f"; not targeted: {others}" if others else "")
+        met = receiver.p99_ms <= TARGET_P99_MS
+        found.append((f"receiver p99 <= {TARGET_P99_MS:g} ms", met, figures))
+    if receiver is not None and "duplicates" in by_key:
+        ratio = by_key["duplicates"].rate / receiver.rate
+        found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))
+    if receivers:
+        peak = max(s.rss_mb for s in receivers)
+        figures = f"{peak:.0f} MB, the most of any receiver row"
+        found.append((f"peak RSS <= {TARGET_RSS_MB:g} MB", peak <= TARGET_RSS_MB, figures))
+    errors = sum(s.non_2xx + s.socket_errors for s in summaries)
+    durable = all(s.durable for s in summaries if s.durable is not None)
+    found.append(
+        (
+            "every request answered 200, every 200 on disk after SIGKILL",
+            errors == 0 and durable,
+            f"{errors} non-2xx or socket errors; stored >= answered: {'yes' if durable else 'NO'}",
+        )
+    )
+    return found
+
+
+def checks(summaries: Sequence[Summary]) -> list[str]:
+    """What would make the figures meaningless (not targets: the benchmark's own
+    assumptions): a new-reports run that met a duplicate, a duplicates run that met
+    a new report."""
+    problems = []
+    for s in summaries:
+        duplicates = s.outcomes.get("duplicates", 0)
+        fresh = s.outcomes.get("applied", 0) + s.outcomes.get("superseded", 0)
+        if s.row.server == "receiver" and s.row.data != "duplicates" and duplicates:
+            problems.append(f"{s.row.key}: {duplicates:.0f} duplicates in a new-reports run")
+        if s.row.key == "duplicates" and fresh:
+            problems.append(f"duplicates: {fresh:.0f} reports were new")
+    return problems
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _filesystem(path: str) -> str:
+    """The device and type of the filesystem that holds ``path`` (/proc/mounts)."""
+    best = ("?", "?", "")
+    for line in _read("/proc/mounts").splitlines():
+        device, mount, kind = line.split()[:3]
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best[2]):
+            best = (device, kind, mount)
+    return f"{best[0]} ({best[1]})"
+
+
+def machine() -> list[str]:
+    cpu = re.search(r"^model name\s*:\s*(.*)$", _read("/proc/cpuinfo"), re.MULTILINE)
+    memory = re.search(r"^MemTotal:\s+(\d+) kB", _read("/proc/meminfo"), re.MULTILINE)
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    nproc = len(os.sched_getaffinity(0))
+    temp = tempfile.gettempdir()
+    return [
+        f"CPU: `nproc` = {nproc}, {cpu[1] if cpu else platform.processor()}",
+        f"RAM: {int(memory[1]) / 1024 / 1024:.1f} GiB" if memory else "RAM: unknown",
+        f"kernel: {platform.system()} {platform.release()}",
+        f"Python: {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
+        f"wrk: {(wrk.stdout or wrk.stderr).splitlines()[0].split(' Copyright')[0]}",
+        f"databases in {temp}, on {_filesystem(temp)}",
+    ]
+
+
+def _load() -> str:
+    return " ".join(_read("/proc/loadavg").split()[:3])
+
+
+def render(
+    summaries: Sequence[Summary],
+    options: Options,
+    command: str,
+    started: datetime,
+    load: tuple[str, str],
+) -> str:
+    lines = [
+        f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}`: {options.repetitions}"
+        f" repetitions x {options.seconds} s per row (after a {options.warmup_seconds} s"
+        f" warm-up), {options.connections} connections, {options.threads} wrk thread(s);"
+        " medians, peak RSS the maximum.",
+        "",
+        *[f"- {line}" for line in machine()],
+        f"- load average (1, 5, 15 min) at start: {load[0]}; at the end: {load[1]}",
+        "",
+        table(summaries),
+        "",
+        "Targets:",
+        "",
+    ]
+    for target, met, figures in verdicts(summaries):
+        lines.append(f"- {'met' if met else 'NOT MET'}: {target} ({figures})")
+    for problem in checks(summaries):
+        lines.append(f"- benchmark check failed: {problem}")
+    return "\n".join(lines)
+
+
+def write_doc(path: Path, results: str) -> None:
+    """Replace the results block of the Ingest section, leaving the rest alone."""
+    block = f"{DOC_BEGIN}\n{results}\n{DOC_END}"
+    text = path.read_text() if path.exists() else ""  # re-read: others edit this file too
+    if DOC_BEGIN in text and DOC_END in text:
+        head, rest = text.split(DOC_BEGIN, 1)
+        text = head + block + rest.split(DOC_END, 1)[1]
+    elif INGEST_HEADING in text:
+        head, rest = text.split(INGEST_HEADING, 1)
+        first, _, tail = rest.partition("\n")
+        text = f"{head}{INGEST_HEADING}{first}\n\n{block}\n{tail}"
+    elif not text:
+        text = f"# Performance\n\n{INGEST_HEADING}\n\n{block}\n\n{STORE_HEADING}\n"
+    else:
+        text = text.rstrip("\n") + f"\n\n{INGEST_HEADING}\n\n{block}\n"
+    path.write_text(text)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run; writes nothing")
+    parser.add_argument("--seconds", type=int, help="per measured run (default 10, quick 2)")
+    parser.add_argument("--repetitions", type=int, help="per row (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, help="wrk connections (default 64, quick 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--max-rate", type=int, default=20000, help="requests/s the new-report sets can feed"
+    )
+    keys = ",".join(row.key for row in ROWS)
+    parser.add_argument("--rows", help=f"comma-separated subset of {keys}")
+    parser.add_argument(
+        "--output", type=Path, help=f"where to write the results (default {DOC.relative_to(ROOT)})"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy record each receiver row's first measured run to PATH-ROW.svg (.txt: raw)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench/ingest.py needs wrk (apt-get install wrk)", file=sys.stderr)
+        return 2
+    quick = args.quick
+    rows = tuple(args.rows.split(",")) if args.rows else tuple(r.key for r in ROWS)
+    options = Options(
+        seconds=args.seconds or (2 if quick else 10),
+        warmup_seconds=1 if quick else 2,
+        repetitions=args.repetitions or (1 if quick else 3),
+        connections=args.connections or (16 if quick else 64),
+        threads=args.threads,
+        max_rate=args.max_rate,
+        duplicates=2000 if quick else 20000,
+        profile=args.profile,
+    )
+    if unknown := set(rows) - {row.key for row in ROWS}:
+        print(f"bench/ingest.py: unknown rows {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    chosen = [row for row in ROWS if row.key in rows]
+    output = None if args.no_write or (quick and args.output is None) else (args.output or DOC)
+    command = (
+        "python bench/ingest.py"
+        + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    )
+    started = datetime.now(UTC)
+    load_start = _load()
+    secret, twilio_token = new_whsec(), secrets.token_hex(16)
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        data_dir = Path(tmp)
+        new_count = options.max_rate * options.seconds
+        warm_count = options.max_rate * options.warmup_seconds
+        makers: dict[str, Callable[[], Iterator[tuple[str, dict[str, str], bytes]]]] = {
+            "new": lambda: standard_requests(secret, "n", new_count),
+            "warm": lambda: standard_requests(secret, "w", warm_count),
+            "duplicates": lambda: standard_requests(secret, "d", options.duplicates),
+            "twilio": lambda: twilio_requests(twilio_token, "a", new_count),
+            "warm_twilio": lambda: twilio_requests(twilio_token, "b", warm_count),
+        }
+        needed = {name for row in chosen for name in (row.data, row.warm) if name}
+        files = {
+            name: _write_records(data_dir / f"{name}.http", makers[name]())
+            for name in sorted(needed)
+        }
+        signed = sum(file.count for file in files.values())
+        print(f"signed {signed:,} requests", file=sys.stderr, flush=True)
+        runs: dict[str, list[Run]] = {row.key: [] for row in chosen}
+        for repetition in range(options.repetitions):
+            for row in chosen:
+                profile = None
+                if options.profile is not None and repetition == 0 and row.server == "receiver":
+                    profile = options.profile.with_name(
+                        f"{options.profile.stem}-{row.key}{options.profile.suffix}"
+                    )
+                run = measure(row, files, options, secret, twilio_token, profile)
+                runs[row.key].append(run)
+                print(
+                    f"[{repetition + 1}/{options.repetitions}] {row.key:<10}"
+                    f" {run.result.rate:8,.0f} req/s  p50 {run.result.p50_ms:5.1f} ms"
+                    f"  p99 {run.result.p99_ms:5.1f} ms  rss {run.rss_mb:4.0f} MB"
+                    f"  cpu {run.server_cpu:4.0%}  non-2xx {run.result.status_errors}"
+                    f"  stored {run.stored}/{run.answered}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    summaries = [summarize(row, runs[row.key]) for row in chosen]
+    report = render(summaries, options, command, started, (load_start, _load()))
+    print(report)
+    if output is not None:
+        write_doc(output, report)
+        print(f"\nwrote {output}", file=sys.stderr)
+    failed = checks(summaries) or any(s.non_2xx or s.socket_errors for s in summaries)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
