@@ -162,3 +162,28 @@ CREATE TABLE outbox (
     updated_at       TEXT NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+-- version: 4
+-- The support console (/console). A member may log in with a password set by
+-- `receiver staff passwd NAME`: an scrypt hash with its salt and parameters
+-- (receiver/auth.py). console_sessions_after ends every console session that began
+-- before it (logout, a new password): the session cookie is signed but kept by the
+-- browser, so this is how the server takes one back.
+ALTER TABLE staff ADD COLUMN password_hash TEXT;
+ALTER TABLE staff ADD COLUMN console_sessions_after TEXT;
+
+-- version: 5
+-- The console's overview counts messages by provider and current status, and the
+-- failures by error code, over the last hour and day of updated_at (our own clock:
+-- the last report or send step that changed the record). With this index both read
+-- only the window: the counts from the index alone, the failures also their rows.
+CREATE INDEX messages_by_updated ON messages (updated_at, provider, status, error_code);
+
+-- version: 6
+-- Staff look messages up by provider_message_id alone (GET /v1/messages?provider_message_id=),
+-- but the unique index on it led with provider, so that lookup walked every message
+-- (0.5 s at 1,000,000 messages: docs/performance.md, "Store at scale"). The same unique
+-- index with its columns swapped serves that lookup, the one that also names the
+-- provider, and ingest's (provider, provider_message_id), at no cost in size or writes.
+DROP INDEX messages_by_provider_id;
+CREATE UNIQUE INDEX messages_by_provider_message_id ON messages (provider_message_id, provider);

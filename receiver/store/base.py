@@ -18,17 +18,21 @@ from ulid import ULID
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import FINAL, Status
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SECTION = re.compile(r"^-- version: (\d+)\s*$", re.MULTILINE)
 
 
 def to_text(moment: datetime) -> str:
-    """A UTC timestamp as fixed-width text, so that text order is time order."""
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    """A UTC timestamp as fixed-width text (``2026-11-23T09:59:58.000000Z``), so that
+    text order is time order."""
+    # isoformat rather than strftime: the same text, a third cheaper (the writer calls
+    # this several times per report; docs/performance.md).
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    """The inverse of ``to_text`` (``fromisoformat`` reads the ``Z`` as UTC, at a
+    twentieth of the cost of ``strptime``)."""
+    return datetime.fromisoformat(text)
 
 
 def new_id(prefix: str) -> str:
@@ -54,6 +58,35 @@ class RawRequest:
     received_at: datetime
     id: str | None = None
     """The stored row's id; None for a request not stored yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedRequest:
+    """A stored raw request and the events of one message it carried (console)."""
+
+    raw: RawRequest
+    event_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    """How many messages of ``provider`` are in ``status`` (None: no known status yet)."""
+
+    provider: str
+    status: Status | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReason:
+    """How many messages of ``provider`` failed as ``status`` with ``error_code``
+    (None: no code given); ``error_message`` is one of their provider's messages."""
+
+    provider: str
+    status: Status
+    error_code: str | None
+    error_message: str | None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +136,8 @@ class StaffMember:
     role: str
     created_at: datetime
     revoked_at: datetime | None
+    sessions_after: datetime | None = None
+    """Console sessions that began before this are over (set by logout and passwd)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +259,20 @@ class Store(Protocol):
     async def list_staff(self) -> list[StaffMember]: ...
     async def revoke_staff(self, name: str) -> bool: ...
     async def staff_by_token_hash(self, token_hash: str) -> StaffMember | None: ...
+    async def staff_by_id(self, staff_id: str) -> StaffMember | None:
+        """The active (not revoked) member with this id, or None."""
+
+    async def staff_password_hash(self, name: str) -> tuple[StaffMember, str | None] | None:
+        """The active member named ``name`` and their console password hash (None if
+        no password was set), or None."""
+
+    async def set_staff_password(self, name: str, password_hash: str, now: datetime) -> bool:
+        """Set the active member's password hash and end their console sessions;
+        False if there is no active member of that name."""
+
+    async def end_staff_sessions(self, staff_id: str, now: datetime) -> None:
+        """End every console session of the member that began before ``now``."""
+
     def iter_raw_requests(
         self,
         provider: str | None = None,
@@ -236,6 +285,18 @@ class Store(Protocol):
 
     async def raw_request_for_event(self, provider: str, event_id: str) -> RawRequest | None:
         """The stored request that carried event ``event_id`` of ``provider``, or None."""
+
+    async def raw_requests_for_message(self, message_id: str) -> list[CarriedRequest]:
+        """The stored requests that carried the message's events, oldest first, each with
+        the ids of the message's events it carried (outbound events have none)."""
+
+    async def status_counts(self, since: datetime) -> list[StatusCount]:
+        """Messages updated (``updated_at``) at or after ``since``, counted by provider
+        and current status."""
+
+    async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
+        """Messages updated at or after ``since`` whose status is a failure, counted by
+        provider, status and error code; the ``limit`` largest counts, largest first."""
 
     async def reprocess(
         self, provider: str, raw: RawRequest, reports: Sequence[Report]

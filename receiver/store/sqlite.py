@@ -44,7 +44,9 @@ from receiver.errors import (
     StoreUnavailable,
 )
 from receiver.store.base import (
+    CarriedRequest,
     EventRecord,
+    FailureReason,
     MessageFilter,
     MessageRecord,
     NewSend,
@@ -56,6 +58,7 @@ from receiver.store.base import (
     Reprocessed,
     SendAnswer,
     StaffMember,
+    StatusCount,
     from_text,
     migrations,
     new_id,
@@ -94,6 +97,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # The savepoint around each request of a group commit journals the pages it
+    # changes; in a temporary file that was 10x the I/O of the commit itself (34 write
+    # calls and 72 KB per report; docs/performance.md). In memory it is a few pages.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
@@ -249,16 +256,24 @@ def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest
     return request_id
 
 
-def _message_row(
-    conn: sqlite3.Connection, provider: str, provider_message_id: str, now: str
-) -> tuple[str, sqlite3.Row | None]:
-    """The id and merge fields of the message ``provider_message_id``, created if new."""
-    row = conn.execute(
+def _find_message(
+    conn: sqlite3.Connection, provider: str, provider_message_id: str
+) -> sqlite3.Row | None:
+    """The id and merge fields of the message ``provider_message_id``, if known."""
+    row: sqlite3.Row | None = conn.execute(
         "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
         " to_number, client_reference, client_id FROM messages"
         " WHERE provider = ? AND provider_message_id = ?",
         (provider, provider_message_id),
     ).fetchone()
+    return row
+
+
+def _message_row(
+    conn: sqlite3.Connection, provider: str, provider_message_id: str, now: str
+) -> tuple[str, sqlite3.Row | None]:
+    """The id and merge fields of the message ``provider_message_id``, created if new."""
+    row = _find_message(conn, provider, provider_message_id)
     if row is not None:
         return row["id"], row
     message_id = new_id("msg_")
@@ -297,14 +312,64 @@ def _save_state(
     )
 
 
+_STATE_COLUMNS = (
+    "status",
+    "status_event_id",
+    "status_changed_at",
+    "error_code",
+    "error_message",
+    "to_number",
+    "client_reference",
+)
+
+
+def _merge_report(
+    conn: sqlite3.Connection, provider: str, report: Report, now: str
+) -> tuple[str, bool]:
+    """Merge a report into its message, created if new: (message id, applied).
+
+    One statement for the message: an INSERT with its state when new, else an UPDATE
+    of the columns that changed. Setting an unchanged column still rewrites every index
+    that holds it (docs/performance.md)."""
+    row = _find_message(conn, provider, report.provider_message_id)
+    decision = merge(_state(row), report)
+    state = _pinned(row, decision.state)
+    values = (
+        state.status,
+        state.status_event_id,
+        to_text(state.status_changed_at) if state.status_changed_at else None,
+        state.error_code,
+        state.error_message,
+        state.to,
+        state.client_reference,
+    )
+    if row is None:
+        message_id = new_id("msg_")
+        conn.execute(
+            "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
+            " status_changed_at, error_code, error_message, to_number, client_reference,"
+            " report_count, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            (message_id, provider, report.provider_message_id, *values, now, now),
+        )
+        return message_id, decision.applied
+    message_id = row["id"]
+    changed = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
+    sets = "".join(f"{column} = ?, " for column, _ in changed)
+    conn.execute(
+        f"UPDATE messages SET {sets}report_count = report_count + 1, updated_at = ?"  # noqa: S608 - fixed column names
+        " WHERE id = ?",
+        (*(value for _, value in changed), now, message_id),
+    )
+    return message_id, decision.applied
+
+
 def _insert_event(
     conn: sqlite3.Connection, provider: str, request_id: str, received: str, report: Report
 ) -> str:
     """Merge a report new to the processed set into its message; its outcome."""
-    message_id, row = _message_row(conn, provider, report.provider_message_id, received)
-    decision = merge(_state(row), report)
-    _save_state(conn, message_id, _pinned(row, decision.state), received)
-    outcome = "applied" if decision.applied else "superseded"
+    message_id, applied = _merge_report(conn, provider, report, received)
+    outcome = "applied" if applied else "superseded"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, request_id, status,"
         " provider_status, error_code, error_message, occurred_at, received_at,"
@@ -657,16 +722,28 @@ def _failed(
     return done
 
 
-def _resolve(job: _Job, result: Any) -> None:
-    def settle() -> None:
+def _resolve(jobs: Sequence[_Job], results: Sequence[Any]) -> None:
+    """Hand each job its result on its own loop: one wake-up per loop per batch, not
+    one per job (each ``call_soon_threadsafe`` is a lock and a syscall)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_loop.setdefault(job.loop, []).append((job, result))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle, settled)
+
+
+def _unavailable() -> StoreUnavailable:
+    return StoreUnavailable("the store could not commit the reports")
+
+
+def _settle(settled: list[tuple[_Job, Any]]) -> None:
+    for job, result in settled:
         if job.future.done():  # the request was cancelled (client went away)
-            return
+            continue
         if isinstance(result, BaseException):
             job.future.set_exception(result)
         else:
             job.future.set_result(result)
-
-    job.loop.call_soon_threadsafe(settle)
 
 
 class IngestWriter:
@@ -675,10 +752,12 @@ class IngestWriter:
     def __init__(self, path: Path, on_commit: CommitObserver | None = None) -> None:
         self._path = path
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Job] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="receiver-writer", daemon=True)
         self._closed = False
         self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._carried: list[_Job] = []  # taken from the queue beyond a full batch
         self.healthy = True
 
     def start(self) -> None:
@@ -687,19 +766,38 @@ class IngestWriter:
     async def submit(self, work: Work, reports: int = 0) -> Any:
         """Run ``work`` in the next group commit; its result once committed to disk.
         An exception it raises (not an SQLite error) undoes only its own writes and is
-        raised here."""
+        raised here.
+
+        The jobs submitted during one event-loop iteration are handed to the writer
+        together, at the end of it: handed over one by one, the writer woke for the
+        first and committed it alone while the loop was still parsing the others, so
+        every other commit held one request (docs/performance.md)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:  # so no job can land behind the stop marker
             if self._closed:
                 raise StoreUnavailable("the service is shutting down")
-            self._queue.put(_Job(work, reports, future, loop))
+            pending = self._pending.get(loop)
+            if pending is None:
+                pending = self._pending[loop] = []
+                loop.call_soon(self._hand_over, loop)
+            pending.append(_Job(work, reports, future, loop))
         return await future
 
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            jobs = self._pending.pop(loop, None)
+            if jobs:  # None: stop() already queued them
+                self._queue.put(jobs)
+
     def stop(self) -> None:
-        """Refuse new work, let the writer drain what is queued, and wait for it."""
+        """Refuse new work, let the writer drain what is queued (and submitted), and
+        wait for it."""
         with self._lock:
             self._closed = True
+            for jobs in self._pending.values():
+                self._queue.put(jobs)
+            self._pending.clear()
             self._queue.put(_STOP)
         self._thread.join()
 
@@ -708,20 +806,26 @@ class IngestWriter:
         return self._thread.is_alive()
 
     def _next_batch(self) -> tuple[list[_Job], bool]:
-        """Block for one job, then take everything else waiting: (batch, stop seen)."""
-        batch: list[_Job] = []
-        item = self._queue.get()
-        while True:
+        """Block for jobs, then take everything else waiting, up to
+        MAX_BATCH_REQUESTS: (batch, stop seen)."""
+        batch, self._carried = self._carried, []
+        item = self._queue.get() if not batch else self._queue_nowait()
+        while item is not None:
             if item is _STOP:
                 return batch, True
-            assert isinstance(item, _Job)
-            batch.append(item)
+            assert isinstance(item, list)
+            batch.extend(item)
             if len(batch) >= MAX_BATCH_REQUESTS:
+                batch, self._carried = batch[:MAX_BATCH_REQUESTS], batch[MAX_BATCH_REQUESTS:]
                 return batch, False
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
+            item = self._queue_nowait()
+        return batch, False
+
+    def _queue_nowait(self) -> list[_Job] | object | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -738,8 +842,7 @@ class IngestWriter:
             except Exception as exc:  # never leave a request waiting forever
                 self.healthy = False
                 log.error("the writer failed, %d requests answered 503: %s", len(batch), exc)
-                for job in batch:
-                    _resolve(job, StoreUnavailable("the store could not commit the reports"))
+                _resolve(batch, [_unavailable() for _ in batch])
                 if conn is not None:
                     conn.close()
                     conn = None
@@ -771,14 +874,12 @@ class IngestWriter:
                 conn.execute("ROLLBACK")
             self.healthy = False
             log.error("commit failed, %d requests answered 503: %s", len(batch), exc)
-            for job in batch:
-                _resolve(job, StoreUnavailable("the store could not commit the reports"))
+            _resolve(batch, [_unavailable() for _ in batch])
             return
         self.healthy = True
         if self._on_commit is not None:
             self._on_commit(sum(job.reports for job in batch), time.perf_counter() - started)
-        for job, result in zip(batch, results, strict=True):
-            _resolve(job, result)
+        _resolve(batch, results)
 
 
 def _message(row: aiosqlite.Row) -> MessageRecord:
@@ -819,6 +920,9 @@ def _staff(row: aiosqlite.Row) -> StaffMember:
         role=row["role"],
         created_at=from_text(row["created_at"]),
         revoked_at=from_text(row["revoked_at"]) if row["revoked_at"] else None,
+        sessions_after=(
+            from_text(row["console_sessions_after"]) if row["console_sessions_after"] else None
+        ),
     )
 
 
@@ -831,6 +935,12 @@ _FILTER_COLUMNS = {
     "since": "created_at >= ?",
     "until": "created_at < ?",
 }
+_KEY_FILTERS = ("provider_message_id", "to", "client_reference")
+"""Filters that find a few messages. With one of them the broad filters (provider,
+status) are written ``+column = ?``, which no index can serve, so that the planner
+(which has no statistics: we never ANALYZE) reads the few messages of one number rather
+than walking every delivered message in ``messages_by_status`` looking for them: 1.9 s
+at 1,000,000 messages (docs/performance.md, "Store at scale")."""
 
 
 class SqliteStore:
@@ -1005,10 +1115,11 @@ class SqliteStore:
         self, where: MessageFilter, limit: int, after: Position | None
     ) -> list[MessageRecord]:
         clauses, params = [], []
+        keyed = any(getattr(where, name) is not None for name in _KEY_FILTERS)
         for name, clause in _FILTER_COLUMNS.items():
             value = getattr(where, name)
             if value is not None:
-                clauses.append(clause)
+                clauses.append("+" + clause if keyed and name in ("provider", "status") else clause)
                 params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
@@ -1067,6 +1178,31 @@ class SqliteStore:
         )
         return _staff(rows[0]) if rows else None
 
+    async def staff_by_id(self, staff_id: str) -> StaffMember | None:
+        rows = await self._query(
+            "SELECT * FROM staff WHERE id = ? AND revoked_at IS NULL", (staff_id,)
+        )
+        return _staff(rows[0]) if rows else None
+
+    async def staff_password_hash(self, name: str) -> tuple[StaffMember, str | None] | None:
+        rows = await self._query(
+            "SELECT * FROM staff WHERE name = ? AND revoked_at IS NULL", (name,)
+        )
+        return (_staff(rows[0]), rows[0]["password_hash"]) if rows else None
+
+    async def set_staff_password(self, name: str, password_hash: str, now: datetime) -> bool:
+        changed = await self._write(
+            "UPDATE staff SET password_hash = ?, console_sessions_after = ?"
+            " WHERE name = ? AND revoked_at IS NULL",
+            (password_hash, to_text(now), name),
+        )
+        return changed > 0
+
+    async def end_staff_sessions(self, staff_id: str, now: datetime) -> None:
+        await self._write(
+            "UPDATE staff SET console_sessions_after = ? WHERE id = ?", (to_text(now), staff_id)
+        )
+
     async def iter_raw_requests(
         self,
         provider: str | None = None,
@@ -1114,3 +1250,57 @@ class SqliteStore:
             (provider, event_id),
         )
         return _raw_request(rows[0]) if rows else None
+
+    async def raw_requests_for_message(self, message_id: str) -> list[CarriedRequest]:
+        """The stored requests that carried the message's events, oldest first (console)."""
+        rows = await self._query(
+            "SELECT r.id, r.received_at, r.method, r.path, r.headers, r.body, e.event_id"
+            " FROM events e JOIN raw_requests r ON r.id = e.request_id"
+            " WHERE e.message_id = ? ORDER BY r.received_at, r.id, e.event_id",
+            (message_id,),
+        )
+        requests: dict[str, RawRequest] = {}
+        event_ids: dict[str, list[str]] = {}
+        for row in rows:
+            if row["id"] not in requests:
+                requests[row["id"]] = _raw_request(row)
+            event_ids.setdefault(row["id"], []).append(row["event_id"])
+        return [CarriedRequest(raw, tuple(event_ids[key])) for key, raw in requests.items()]
+
+    async def status_counts(self, since: datetime) -> list[StatusCount]:
+        """Messages updated since ``since`` by provider and status (console overview).
+
+        ``INDEXED BY``: without statistics the planner would rather walk another index
+        in GROUP BY order over the whole table than read only the window's rows.
+        """
+        rows = await self._query(
+            "SELECT provider, status, count(*) AS n FROM messages INDEXED BY messages_by_updated"
+            " WHERE updated_at >= ?"
+            " GROUP BY provider, status ORDER BY provider, status",
+            (to_text(since),),
+        )
+        return [
+            StatusCount(row["provider"], Status(row["status"]) if row["status"] else None, row["n"])
+            for row in rows
+        ]
+
+    async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
+        """The most frequent (provider, failure status, error code) since ``since``."""
+        rows = await self._query(
+            "SELECT provider, status, error_code, max(error_message) AS error_message,"
+            " count(*) AS n FROM messages INDEXED BY messages_by_updated WHERE updated_at >= ?"
+            " AND status IN ('undelivered', 'expired', 'rejected', 'failed')"
+            " GROUP BY provider, status, error_code"
+            " ORDER BY n DESC, provider, status, error_code LIMIT ?",
+            (to_text(since), limit),
+        )
+        return [
+            FailureReason(
+                provider=row["provider"],
+                status=Status(row["status"]),
+                error_code=row["error_code"],
+                error_message=row["error_message"],
+                count=row["n"],
+            )
+            for row in rows
+        ]
