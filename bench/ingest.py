@@ -30,7 +30,6 @@ answered 200 must be in it (a 200 means committed with ``synchronous=FULL``).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
@@ -70,6 +69,7 @@ from receiver.testing import (  # noqa: E402
     twilio_report,
     twilio_request,
 )
+from receiver.testing.pytest_plugin import free_port, new_whsec, write_config  # noqa: E402
 
 PUBLIC_BASE_URL = "https://dlr.example.com"
 TOLERANCE_SECONDS = 172800  # the largest allowed: pre-signed timestamps stay fresh
@@ -147,20 +147,6 @@ def twilio_requests(
 # --------------------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def new_whsec() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def _toml(value: Any) -> str:
-    return json.dumps(value)  # strings, numbers and flat lists: JSON is valid TOML here
-
-
 def write_receiver_config(directory: Path, secret: str, twilio_token: str) -> Path:
     """A real config: a SQLite file beside it, a standard and a twilio provider."""
     settings: dict[str, Any] = {
@@ -176,14 +162,7 @@ def write_receiver_config(directory: Path, secret: str, twilio_token: str) -> Pa
         },
         "twilio": {"type": "twilio", "secrets": [twilio_token]},
     }
-    lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
-    for name, table in providers.items():
-        lines.append(f"\n[providers.{name}]")
-        lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
-    path = directory / "receiver.toml"
-    path.touch(mode=0o600)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_config(directory, settings, providers)
 
 
 UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", "1"]
