@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,15 @@ import pytest
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 
-__all__ = ["Server", "ServerFactory", "free_port", "new_whsec", "run_cli", "write_config"]
+__all__ = [
+    "Server",
+    "ServerFactory",
+    "free_port",
+    "new_whsec",
+    "run_cli",
+    "running_server",
+    "write_config",
+]
 
 
 def run_cli(
@@ -34,6 +43,22 @@ def run_cli(
 
 
 ServerFactory = Callable[..., Server]
+
+
+@contextlib.contextmanager
+def running_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    settings: dict[str, Any] | None = None,
+    providers: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[Server]:
+    """A started server for a module-scoped fixture; killed when the block ends."""
+    workdir = tmp_path_factory.mktemp(name)
+    server = Server(workdir, write_config(workdir, settings, providers)).start()
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture

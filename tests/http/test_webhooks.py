@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sqlite3
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, write_config
+from conftest import Server, new_whsec, running_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from receiver.core.signatures import standard_webhooks
@@ -35,12 +34,8 @@ PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code", "request_id"}
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server with the default config, shared by the tests of this module."""
-    workdir = tmp_path_factory.mktemp("shared-server")
-    server = Server(workdir, write_config(workdir)).start()
-    try:
+    with running_server(tmp_path_factory, "shared-server") as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, write_config
+from conftest import Server, running_server, write_config
 from pydantic import ValidationError
 
 from receiver.config import load
@@ -585,15 +584,10 @@ def unique(prefix: str = "ib") -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def start(tmp_path_factory: pytest.TempPathFactory, name: str, **config: Any) -> Server:
-    workdir = tmp_path_factory.mktemp(name)
-    return Server(workdir, write_config(workdir, **config)).start()
-
-
 @pytest.fixture(scope="module")
 def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """No trusted proxies: the TCP peer (127.0.0.1) is the caller."""
-    server = start(
+    with running_server(
         tmp_path_factory,
         "infobip-direct",
         providers={
@@ -619,17 +613,14 @@ def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "allowed_ips": ["203.0.113.0/24"],
             },
         },
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Behind a trusted proxy on 127.0.0.1: X-Forwarded-For names the caller."""
-    server = start(
+    with running_server(
         tmp_path_factory,
         "infobip-proxied",
         settings={"trusted_proxies": ["127.0.0.1/32"]},
@@ -640,11 +631,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "allowed_ips": ["203.0.113.0/24"],
             },
         },
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

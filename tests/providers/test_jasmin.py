@@ -8,7 +8,6 @@ DLR" page (``id`` 16fd2706-..., ``id_smsc`` 2567, dates ``1311022338``).
 from __future__ import annotations
 
 import dataclasses
-import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import Server, write_config
+from conftest import Server, running_server, write_config
 from pydantic import ValidationError
 
 from receiver.config import load
@@ -413,15 +412,10 @@ def test_builder_requests_verify_and_parse() -> None:
 # --- end to end through `receiver serve` ---------------------------------------------------------
 
 
-def start(tmp_path_factory: pytest.TempPathFactory, name: str, **config: Any) -> Server:
-    workdir = tmp_path_factory.mktemp(name)
-    return Server(workdir, write_config(workdir, **config)).start()
-
-
 @pytest.fixture(scope="module")
 def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """No trusted proxies: the TCP peer (127.0.0.1) is the caller."""
-    server = start(
+    with running_server(
         tmp_path_factory,
         "jasmin-direct",
         providers={
@@ -447,17 +441,14 @@ def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "allowed_ips": ["203.0.113.0/24"],
             },
         },
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Behind a trusted proxy on 127.0.0.1: X-Forwarded-For names the caller."""
-    server = start(
+    with running_server(
         tmp_path_factory,
         "jasmin-proxied",
         settings={"trusted_proxies": ["127.0.0.1/32"]},
@@ -468,11 +459,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "allowed_ips": ["203.0.113.0/24"],
             },
         },
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
