@@ -47,8 +47,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from receiver.cli import UsageError
-from receiver.config import Config, load, resolve_path
-from receiver.errors import CannotResign, ConfigError
+from receiver.config import Config, load_existing
+from receiver.errors import CannotResign
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
 from receiver.store.sqlite import SqliteStore
@@ -98,17 +98,10 @@ def _moment(text: str, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _config(explicit: str | None) -> Config:
-    path, _ = resolve_path(explicit)
-    if not path.exists():
-        raise ConfigError(str(path), "", "file not found (run `receiver serve` once to create it)")
-    return load(path)
-
-
 async def _export(args: argparse.Namespace) -> int:
     since = _moment(args.since, "--since") if args.since else None
     until = _moment(args.until, "--until") if args.until else None
-    store = SqliteStore(_config(args.config).sqlite_path)
+    store = SqliteStore(load_existing(args.config).sqlite_path)
     await store.open(ingest=False)
     out = sys.stdout
     try:
@@ -478,7 +471,7 @@ def run_replay(args: argparse.Namespace) -> int:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"--url {args.url!r} must be an http:// or https:// base URL")
-    resigner = Resigner(_config(args.config), base_url) if args.resign else None
+    resigner = Resigner(load_existing(args.config), base_url) if args.resign else None
     stdin = args.file == "-"
     path, label = (_stdin_copy(), "<stdin>") if stdin else (Path(args.file), args.file)
     try:
