@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, run_cli, write_config
+from conftest import run_cli, write_config
 
 from receiver.config import load
 from receiver.errors import ConfigError
@@ -88,20 +86,6 @@ def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in tables}
 
 
-@pytest.fixture
-def started() -> Iterator[list[Server]]:
-    servers: list[Server] = []
-    yield servers
-    for server in servers:
-        server.stop(signal.SIGKILL)
-
-
-def start(config: Path, servers: list[Server]) -> Server:
-    server = Server(config.parent, config)
-    servers.append(server)
-    return server.start()
-
-
 # --------------------------------------------------------------------------- prune
 
 
@@ -145,13 +129,14 @@ def test_prune_with_retention_off_says_so_and_deletes_nothing(tmp_path):
     assert len(rows(config.parent / "receiver.db", "SELECT id FROM raw_requests")) == 1
 
 
-def test_a_redelivery_of_a_pruned_raw_request_is_a_duplicate_at_the_service(tmp_path, started):
-    config = folder_with_config(tmp_path, RETAIN)
+def test_a_redelivery_of_a_pruned_raw_request_is_a_duplicate_at_the_service(server_factory):
+    server = server_factory({"retention": RETAIN})
+    config = server.config_path
     seed(
         config, signed(config, "p-1", "delivered", "evt-1", to=NUMBER), datetime.now(UTC) - 10 * DAY
     )
-    assert cli(config, "prune").returncode == 0
-    server = start(config, started)
+    pruned = cli(config, "prune")  # beside the running service
+    assert pruned.stdout.startswith("pruned 1 raw request, 0 messages"), pruned.stderr
 
     answer = server.post(signed(config, "p-1", "delivered", "evt-1", to=NUMBER))
 
@@ -169,14 +154,13 @@ def test_a_redelivery_of_a_pruned_raw_request_is_a_duplicate_at_the_service(tmp_
         assert "1 of the message's reports no longer have their stored request" in export.stderr
 
 
-def test_the_service_prunes_on_its_own_schedule_beside_ingest(tmp_path, started):
-    config = folder_with_config(
-        tmp_path, {"raw_requests_days": 1, "messages_days": 3, "interval_seconds": 1}
-    )
+def test_the_service_prunes_on_its_own_schedule_beside_ingest(server_factory):
+    retention = {"raw_requests_days": 1, "messages_days": 3, "interval_seconds": 1}
+    server = server_factory({"retention": retention})
+    config = server.config_path
     now = datetime.now(UTC)
     seed(config, signed(config, "p-raw", "delivered", "evt-1"), now - 2 * DAY)
     seed(config, signed(config, "p-gone", "delivered", "evt-2"), now - 5 * DAY)
-    server = start(config, started)
 
     fresh = server.post(signed(config, "p-new", "sent", "evt-3"))
     assert fresh.status_code == 200
@@ -254,9 +238,9 @@ def test_erase_refuses_a_number_that_is_not_one(tmp_path):
     assert "--to" in line and "E.164" in line
 
 
-def test_erase_beside_a_running_service_twice_keeps_counts_and_the_number_away(tmp_path, started):
-    config = folder_with_config(tmp_path)
-    server = start(config, started)
+def test_erase_beside_a_running_service_twice_keeps_counts_and_the_number_away(server_factory):
+    server = server_factory()
+    config = server.config_path
     for n, status in enumerate(["sent", "delivered"]):
         assert server.post(signed(config, "p-1", status, f"a{n}", to=NUMBER)).status_code == 200
     assert server.post(signed(config, "p-2", "undelivered", "b0", to=NUMBER)).status_code == 200

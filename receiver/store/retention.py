@@ -47,12 +47,17 @@ MESSAGES_PRUNABLE = (
 )
 """Messages last changed before a cut-off that no sender needs; parameters (cut-off, now)."""
 
-_DEPENDENTS = (("events", "events"), ("outbox", "outbox"), ("idempotency_keys", "idempotency_keys"))
-"""(table, ``Pruned`` field) of the rows that go with a pruned message, children first."""
+_DEPENDENTS = ("events", "outbox", "idempotency_keys")
+"""The tables (and ``Pruned`` fields) of the rows that go with a pruned message."""
+
+# Only the fixed clauses and table names above are ever put into SQL text (S608).
+_OLDEST_RAW = f"SELECT id FROM raw_requests WHERE {RAW_PRUNABLE} ORDER BY received_at LIMIT ?"  # noqa: S608
+_OLDEST_MESSAGES = f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE} ORDER BY updated_at LIMIT ?"  # noqa: S608
 
 
-def _marks(values: Sequence[str]) -> str:
-    return ", ".join("?" * len(values))
+def _in(sql: str, values: Sequence[str]) -> str:
+    """``sql`` with its ``IN (?)`` widened to one placeholder per value."""
+    return sql.replace("IN (?)", "IN (" + ", ".join("?" * len(values)) + ")")
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -64,38 +69,35 @@ def delete_raw_requests(conn: sqlite3.Connection, ids: Sequence[str]) -> int:
     """Delete these raw requests; the events they carried keep their row without one."""
     deleted = 0
     for chunk in _chunks(ids):
-        marks = _marks(chunk)
-        conn.execute(f"UPDATE events SET request_id = NULL WHERE request_id IN ({marks})", chunk)  # noqa: S608 - placeholders only
-        deleted += conn.execute(f"DELETE FROM raw_requests WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
+        conn.execute(
+            _in("UPDATE events SET request_id = NULL WHERE request_id IN (?)", chunk), chunk
+        )
+        deleted += conn.execute(
+            _in("DELETE FROM raw_requests WHERE id IN (?)", chunk), chunk
+        ).rowcount
     return deleted
 
 
 def prune_raw_batch(conn: sqlite3.Connection, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest raw requests received before ``before``."""
-    rows = conn.execute(
-        f"SELECT id FROM raw_requests WHERE {RAW_PRUNABLE} ORDER BY received_at LIMIT ?",  # noqa: S608 - a fixed clause
-        (to_text(before), limit),
-    ).fetchall()
+    rows = conn.execute(_OLDEST_RAW, (to_text(before), limit)).fetchall()
     return delete_raw_requests(conn, [row[0] for row in rows])
 
 
 def prune_messages_batch(
     conn: sqlite3.Connection, before: datetime, now: datetime, limit: int
 ) -> Pruned:
-    """Delete up to ``limit`` prunable messages (oldest change first) and what goes with them."""
-    rows = conn.execute(
-        f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE} ORDER BY updated_at LIMIT ?",  # noqa: S608 - a fixed clause
-        (to_text(before), to_text(now), limit),
-    ).fetchall()
+    """Delete up to ``limit`` prunable messages (oldest change first) and what goes with
+    them; ``limit`` must fit one ``IN`` list (500)."""
+    rows = conn.execute(_OLDEST_MESSAGES, (to_text(before), to_text(now), limit)).fetchall()
     ids = [row[0] for row in rows]
     if not ids:
         return Pruned()
-    marks = _marks(ids)
-    counts = {
-        field: conn.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", ids).rowcount  # noqa: S608 - fixed names
-        for table, field in _DEPENDENTS
-    }
-    messages = conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids).rowcount  # noqa: S608
+    counts = {}
+    for table in _DEPENDENTS:
+        dependents = _in(f"DELETE FROM {table} WHERE message_id IN (?)", ids)  # noqa: S608
+        counts[table] = conn.execute(dependents, ids).rowcount
+    messages = conn.execute(_in("DELETE FROM messages WHERE id IN (?)", ids), ids).rowcount
     return Pruned(messages=messages, **counts)
 
 
@@ -103,20 +105,18 @@ def count_queries(
     raw_before: datetime | None, messages_before: datetime | None, now: datetime
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
     """For each ``Pruned`` field, the COUNT query (and parameters) of what a pass would
-    delete; a kind kept forever (None) is left out."""
+    delete, by the clauses the deletes use; a kind kept forever (None) is left out."""
     queries: dict[str, tuple[str, tuple[str, ...]]] = {}
     if raw_before is not None:
-        queries["raw_requests"] = (
-            f"SELECT count(*) FROM raw_requests WHERE {RAW_PRUNABLE}",  # noqa: S608 - a fixed clause
-            (to_text(raw_before),),
-        )
+        raw = f"SELECT count(*) FROM raw_requests WHERE {RAW_PRUNABLE}"  # noqa: S608
+        queries["raw_requests"] = (raw, (to_text(raw_before),))
     if messages_before is not None:
         params = (to_text(messages_before), to_text(now))
-        prunable = f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE}"  # noqa: S608 - a fixed clause
-        queries["messages"] = (f"SELECT count(*) FROM messages WHERE {MESSAGES_PRUNABLE}", params)  # noqa: S608
-        for table, field in _DEPENDENTS:
-            sql = f"SELECT count(*) FROM {table} WHERE message_id IN ({prunable})"  # noqa: S608 - fixed names
-            queries[field] = (sql, params)
+        prunable = f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE}"  # noqa: S608
+        queries["messages"] = (f"SELECT count(*) FROM ({prunable})", params)  # noqa: S608
+        for table in _DEPENDENTS:
+            dependent = f"SELECT count(*) FROM {table} WHERE message_id IN ({prunable})"  # noqa: S608
+            queries[table] = (dependent, params)
     return queries
 
 
@@ -152,30 +152,24 @@ def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tupl
     request_ids: list[str] = []
     at = to_text(now)
     for chunk in _chunks(ids):
-        marks = _marks(chunk)
-        conn.execute(
-            f"UPDATE messages SET to_number = NULL, erased_at = ? WHERE id IN ({marks})",  # noqa: S608 - placeholders only
-            (at, *chunk),
+        erased = _in("UPDATE messages SET to_number = NULL, erased_at = ? WHERE id IN (?)", chunk)
+        conn.execute(erased, (at, *chunk))
+        conn.execute(_in("UPDATE outbox SET body = NULL WHERE message_id IN (?)", chunk), chunk)
+        answers = _in(
+            "SELECT client_id, key, response FROM idempotency_keys WHERE message_id IN (?)", chunk
         )
-        conn.execute(f"UPDATE outbox SET body = NULL WHERE message_id IN ({marks})", chunk)  # noqa: S608
-        answers = conn.execute(
-            f"SELECT client_id, key, response FROM idempotency_keys WHERE message_id IN ({marks})",  # noqa: S608
-            chunk,
-        ).fetchall()
-        for client_id, key, response in answers:
+        for client_id, key, response in conn.execute(answers, chunk).fetchall():
             conn.execute(
                 "UPDATE idempotency_keys SET fingerprint = ?, response = ?"
                 " WHERE client_id = ? AND key = ?",
                 (ERASED_FINGERPRINT, _without_number(response), client_id, key),
             )
-        request_ids += [
-            row[0]
-            for row in conn.execute(
-                f"SELECT DISTINCT request_id FROM events WHERE message_id IN ({marks})"  # noqa: S608
-                " AND request_id IS NOT NULL",
-                chunk,
-            )
-        ]
+        carried = _in(
+            "SELECT DISTINCT request_id FROM events"
+            " WHERE message_id IN (?) AND request_id IS NOT NULL",
+            chunk,
+        )
+        request_ids += [row[0] for row in conn.execute(carried, chunk)]
     return len(ids), delete_raw_requests(conn, sorted(set(request_ids)))
 
 

@@ -6,66 +6,55 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
-import pytest
-from conftest import Server, run_cli, write_config
+from conftest import run_cli
 
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.store.base import RawRequest
 from receiver.store.sqlite import SqliteStore
 from receiver.testing import standard_report, standard_request
-from receiver.testing.base import SignedRequest
 
 POSTERS = 4
 
 
 @dataclass(frozen=True)
 class Acked:
-    request: SignedRequest
+    event_id: str
+    data: dict[str, Any]
     at: float
     """time.monotonic() when the 200 arrived."""
 
 
 async def _fill(db: Path, requests: int) -> None:
-    """Some megabytes of history, so that the copy takes several steps."""
+    """Some megabytes of history beside the running service, so that the copy takes
+    several steps."""
+
+    def old(n: int) -> tuple[RawRequest, list[Report]]:
+        now = datetime.now(UTC)
+        raw = RawRequest("POST", "/webhooks/default", {}, b"x" * 2000, now)
+        return raw, [Report(f"old-{n}", f"old-{n}", Status.DELIVERED, "delivered", now)]
+
     store = SqliteStore(db)
     await store.open()
     try:
-        for n in range(requests):
-            report = Report(
-                f"old-{n}", f"old-{n}", Status.DELIVERED, "delivered", datetime.now(UTC)
-            )
-            raw = RawRequest("POST", "/webhooks/default", {}, b"x" * 2000, datetime.now(UTC))
-            await store.ingest("default", raw, [report])
+        for start in range(0, requests, 100):
+            batch = [old(n) for n in range(start, start + 100)]
+            await asyncio.gather(*(store.ingest("default", *request) for request in batch))
     finally:
         await store.close()
 
 
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop(signal.SIGKILL)
-
-
-def test_a_backup_under_load_restores_every_report_acknowledged_before_it(tmp_path, servers):
-    live = tmp_path / "live"
-    live.mkdir()
-    config = write_config(live)
-    asyncio.run(_fill(live / "receiver.db", 3000))
-    server = Server(live, config)
-    servers.append(server)
-    server.start()
+def test_a_backup_under_load_restores_every_report_acknowledged_before_it(tmp_path, server_factory):
+    server = server_factory()
+    asyncio.run(_fill(server.db_path, 3000))
     secret = server.secret()
     acked: list[Acked] = []
     refused: list[int] = []
@@ -80,7 +69,7 @@ def test_a_backup_under_load_restores_every_report_acknowledged_before_it(tmp_pa
                 request = standard_request(secret, data, event_id=f"e-{worker}-{n}")
                 answer = client.post(request.path, content=request.body, headers=request.headers)
                 if answer.status_code == 200:
-                    acked.append(Acked(request, time.monotonic()))
+                    acked.append(Acked(f"e-{worker}-{n}", data, time.monotonic()))
                 else:
                     refused.append(answer.status_code)
 
@@ -90,7 +79,7 @@ def test_a_backup_under_load_restores_every_report_acknowledged_before_it(tmp_pa
     try:
         time.sleep(1.0)
         started = time.monotonic()
-        made = run_cli("backup", str(tmp_path / "copy.db"), "--config", str(config))
+        made = run_cli("backup", str(tmp_path / "copy.db"), "--config", str(server.config_path))
         finished = time.monotonic()
         time.sleep(0.3)
     finally:
@@ -100,23 +89,25 @@ def test_a_backup_under_load_restores_every_report_acknowledged_before_it(tmp_pa
 
     assert made.returncode == 0, made.stderr
     assert refused == []
-    before = [a.request for a in acked if a.at < started]
+    before = [a for a in acked if a.at < started]
     during = [a for a in acked if started <= a.at < finished]
     assert before and during  # ingest went on while the copy was made
 
-    restored = tmp_path / "restored"
-    restored.mkdir()
-    shutil.copy(config, restored / "receiver.toml")
-    shutil.copy(tmp_path / "copy.db", restored / "receiver.db")
-    fresh = Server(restored, restored / "receiver.toml")
-    servers.append(fresh)
+    # Restore as docs/operations.md says: stop, move the old files away, copy, start.
+    fresh = server_factory()
+    fresh.stop()
+    for old in fresh.workdir.glob("receiver.db*"):
+        old.rename(tmp_path / f"replaced-{old.name}")
+    shutil.copy(tmp_path / "copy.db", fresh.db_path)
     fresh.start()
 
     # Every report acknowledged before the backup started is in the processed set of
-    # the restored store: sent again, each one is a duplicate.
+    # the restored store: sent again (signed with this server's secret), each one is a
+    # duplicate.
     with httpx.Client(base_url=fresh.base_url, timeout=10) as client:
-        for request in before:
+        for ack in before:
+            request = standard_request(fresh.secret(), ack.data, event_id=ack.event_id)
             again = client.post(request.path, content=request.body, headers=request.headers)
             assert again.status_code == 200
-            assert again.json()["duplicates"] == 1, request.headers["webhook-id"]
-    assert (restored / "receiver.db").stat().st_size > 3000 * 2000
+            assert again.json()["duplicates"] == 1, ack.event_id
+    assert fresh.db_path.stat().st_size > 3000 * 2000
