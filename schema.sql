@@ -187,3 +187,30 @@ CREATE INDEX messages_by_updated ON messages (updated_at, provider, status, erro
 -- provider, and ingest's (provider, provider_message_id), at no cost in size or writes.
 DROP INDEX messages_by_provider_id;
 CREATE UNIQUE INDEX messages_by_provider_message_id ON messages (provider_message_id, provider);
+
+-- version: 7
+-- Retention deletes raw requests by age alone, and export reads them by time with or
+-- without a provider: one index on received_at serves both, in place of the one that
+-- led with provider (which served neither). The number of indexes ingest writes stays.
+DROP INDEX raw_requests_by_received;
+CREATE INDEX raw_requests_by_received_at ON raw_requests (received_at, id);
+-- Retention and erasure (docs/operations.md, docs/design.md "Retention"). A pruned raw
+-- request leaves its events in place (they are the processed set) with request_id set
+-- to NULL. This index finds them, and serves the foreign-key check of every deleted
+-- raw request, which would otherwise scan the whole events table. Partial: outbound
+-- and pruned events carry no request, so it holds only the raw requests' window.
+CREATE INDEX events_by_request ON events (request_id) WHERE request_id IS NOT NULL;
+-- The same for a pruned message's Idempotency-Key answers.
+CREATE INDEX idempotency_keys_by_message ON idempotency_keys (message_id)
+    WHERE message_id IS NOT NULL;
+-- `receiver erase --to NUMBER` blanks the number of every message to it and records
+-- when: a later report that names the number again cannot bring it back.
+ALTER TABLE messages ADD COLUMN erased_at TEXT;
+-- One row per erasure run, never the number: when, who ran it, and what it changed.
+CREATE TABLE erasures (
+    id            TEXT PRIMARY KEY,
+    erased_at     TEXT NOT NULL,
+    requested_by  TEXT NOT NULL,
+    messages      INTEGER NOT NULL,
+    raw_requests  INTEGER NOT NULL
+);

@@ -1,4 +1,5 @@
-"""The ``receiver`` command: serve, worker, staff (contract section 1).
+"""The ``receiver`` command: serve, worker, staff (contract section 1); the other
+commands come from ``receiver.tools``.
 
 Exit codes: 0 success, 2 bad usage or bad config (one line on stderr naming the
 file, key and problem), 1 any other failure.
@@ -27,7 +28,7 @@ from receiver.auth import (
     hash_token,
     new_token,
 )
-from receiver.config import Config, load, resolve_path, write_default
+from receiver.config import Config, load, load_existing, resolve_path, write_default
 from receiver.errors import CannotResign, ConfigError, ReceiverError
 from receiver.store.sqlite import SqliteStore
 
@@ -71,10 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (add, listing, revoke, passwd):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import replay, simulate
+    from receiver.tools import maintenance, replay, simulate
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
+    maintenance.add_commands(commands, config_help=_CONFIG_HELP)
     return parser
 
 
@@ -206,13 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if hasattr(args, "run"):  # commands from receiver.tools
             return int(args.run(args))
-        path, _ = resolve_path(args.config)
-        if not path.exists():
-            problem = "file not found (run `receiver serve` once to create it)"
-            raise ConfigError(str(path), "", problem)
+        config = load_existing(args.config)
         if args.command == "worker":
-            return asyncio.run(_work(load(path)))
-        return asyncio.run(_staff(load(path), args))
+            return asyncio.run(_work(config))
+        return asyncio.run(_staff(config, args))
     except (ConfigError, UsageError, CannotResign) as exc:
         print(f"receiver: {exc}", file=sys.stderr)
         return 2

@@ -69,6 +69,19 @@ class OutboxSettings(BaseModel):
         return 3 * (self.connect_timeout_seconds + self.read_timeout_seconds)
 
 
+class RetentionSettings(BaseModel):
+    """``[retention]``: how long stored data is kept (0 keeps it forever)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    raw_requests_days: int = Field(default=0, ge=0, le=36500)
+    """Raw webhook requests received longer ago are deleted; their events stay."""
+    messages_days: int = Field(default=0, ge=0, le=36500)
+    """Messages unchanged for longer are deleted with their timelines."""
+    interval_seconds: float = Field(default=300, ge=1, le=86400)
+    """How often ``receiver serve`` prunes."""
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -82,6 +95,7 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=86400, ge=1)
     send_rate_limits: SendRateLimits = Field(default_factory=SendRateLimits)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     console_idle_timeout_seconds: int = Field(default=1800, ge=1, le=86400)
     """A console session unused this long is over (the member logs in again)."""
     console_default_region: str | None = None
@@ -189,13 +203,54 @@ def load(path: Path) -> Config:
         name: _build_provider(path, name, table if isinstance(table, dict) else {})
         for name, table in settings.providers.items()
     }
+    _check_retention(path, settings.retention, providers)
     return Config(source=path, settings=settings, providers=providers)
+
+
+def _check_retention(
+    source: Path, retention: RetentionSettings, providers: dict[str, Provider]
+) -> None:
+    """Refuse retention that would lose what it must keep.
+
+    Raw requests go first: kept longer than the events they carried, they would outlive
+    what they explain. And ``messages_days`` may not be under a configured provider's
+    redelivery horizon: a pruned message takes its events (the processed set) with it,
+    so a report redelivered after that would be applied again as new."""
+    if not retention.messages_days:
+        return
+    if not 0 < retention.raw_requests_days <= retention.messages_days:
+        raise ConfigError(
+            str(source),
+            "retention.raw_requests_days",
+            f"must be 1 to messages_days ({retention.messages_days}) when messages_days"
+            " is set: raw requests are pruned before the messages they carried",
+        )
+    if not providers:
+        return
+    name, longest = max(providers.items(), key=lambda item: item[1].redelivery_horizon_days)
+    if retention.messages_days < longest.redelivery_horizon_days:
+        raise ConfigError(
+            str(source),
+            "retention.messages_days",
+            f"must be 0 (keep forever) or at least {longest.redelivery_horizon_days}:"
+            f" provider {name!r} (type {longest.kind}) may redeliver a report for up to"
+            f" {longest.redelivery_horizon_days} days (docs/operations.md, Retention)",
+        )
 
 
 def resolve_path(explicit: str | None) -> tuple[Path, bool]:
     """The config file to use, and whether the user named it (flag or env)."""
     named = explicit or os.environ.get("RECEIVER_CONFIG")
     return (Path(named), True) if named else (DEFAULT_CONFIG, False)
+
+
+def load_existing(explicit: str | None) -> Config:
+    """The config of a command other than ``serve``: ``--config``, ``RECEIVER_CONFIG`` or
+    ``./receiver.toml``, which must exist (only ``serve`` creates one)."""
+    path, _ = resolve_path(explicit)
+    if not path.exists():
+        raise ConfigError(str(path), "", "file not found (run `receiver serve` once to create it)")
+    return load(path)
 
 
 def write_default(path: Path, *, host: str, port: int) -> None:
@@ -210,6 +265,10 @@ max_body_bytes = 262144
 trusted_proxies = []
 session_secret = "{secrets.token_urlsafe(48)}"
 idempotency_ttl_seconds = 86400
+
+[retention]                 # days; 0 keeps forever (docs/operations.md, "Retention")
+raw_requests_days = 30      # webhook bodies as received: the bulk of the database
+messages_days = 90          # messages and their timelines, by their last change
 
 [providers.default]
 type = "standard"

@@ -22,6 +22,7 @@ maps it to one line on stderr and an exit code.
     ├── Forbidden                       403    FORBIDDEN
     ├── Unprocessable                   422    REQUEST_INVALID, PROVIDER_CANNOT_SEND, ...
     │   └── IdempotencyKeyReused        422    IDEMPOTENCY_KEY_REUSED
+    ├── Gone                            410    RAW_REQUEST_DELETED (retention, erasure)
     ├── Conflict                        409    CONFLICT
     │   ├── ClientReferenceTaken        409    CONFLICT (with existing_message_id)
     │   └── IdempotencyKeyInUse         409    IDEMPOTENCY_KEY_IN_USE (with Retry-After)
@@ -140,6 +141,12 @@ class IdempotencyKeyReused(Unprocessable):
     """The Idempotency-Key was first used for a different request."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class Gone(ReceiverError):
+    """What was asked for existed but was deleted on purpose (retention, erasure)."""
+
+    status, code, title = 410, "GONE", "Gone"
 
 
 class Conflict(ReceiverError):

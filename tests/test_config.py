@@ -365,6 +365,8 @@ def test_the_generated_default_config_is_private_and_loads(tmp_path: Path) -> No
     assert len(config.settings.session_secret) >= 32
     assert str(config.settings.public_base_url).startswith("http://127.0.0.1:8123")
     assert config.sqlite_path == tmp_path / "receiver.db"
+    retention = config.settings.retention
+    assert (retention.raw_requests_days, retention.messages_days) == (30, 90)
     # a second default never overwrites an existing file
     before = path.read_text()
     with pytest.raises(FileExistsError):

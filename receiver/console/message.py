@@ -161,6 +161,8 @@ class Row:
     deliveries_words: str
     reprocessed: Moment | None
     can_reprocess: bool
+    raw_deleted: bool
+    """A provider report whose stored request retention or erasure deleted."""
 
 
 def outcome_words(event: EventRecord) -> str:
@@ -203,6 +205,7 @@ def timeline(
                 deliveries_words=deliveries_words(event.deliveries),
                 reprocessed=moment(event.reprocessed_at),
                 can_reprocess=event.event_id in reprocessable,
+                raw_deleted=event.raw_deleted,
             )
         )
     return rows
@@ -280,6 +283,7 @@ async def page(request: Request) -> Response:
         "rows": timeline(events, kind, reprocessable),
         "is_admin": is_admin,
         "raw": [raw_view(carried) for carried in raw],
+        "raw_deleted": any(event.raw_deleted for event in events),
         "flash": flash if isinstance(flash, dict) else None,
         "reprocess_action": message_path(record.id) + "/reprocess",
     }

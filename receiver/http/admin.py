@@ -36,8 +36,9 @@ async def reprocess_stored_event(
     and apply what it now says; committed when this returns.
 
     ``base_url`` stands in for ``public_base_url`` when none is configured (the URL the
-    parser sees). Raises NotFound (no such provider or event) and Unprocessable
-    (``STORED_REQUEST_INVALID``: the current parser rejects the stored request).
+    parser sees). Raises NotFound (no such provider or event), Gone
+    (``RAW_REQUEST_DELETED``: retention or erasure deleted the stored request) and
+    Unprocessable (``STORED_REQUEST_INVALID``: the current parser rejects it).
     """
     provider = state.config.providers.get(name)
     if provider is None:

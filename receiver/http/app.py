@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 
 from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from receiver import console
+from receiver import console, retention
 from receiver.config import Config
 from receiver.errors import ReceiverError
 from receiver.http import admin, ops, sends, staff, webhooks
@@ -41,6 +42,11 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         pruning = asyncio.create_task(sends.prune_idempotency_keys(store))
+        retaining = asyncio.create_task(
+            retention.keep_pruning(
+                store, config.settings.retention, lambda: datetime.now(UTC), metrics.observe_pruned
+            )
+        )
         worker = OutboxWorker(store, config)
         sending = asyncio.create_task(worker.run())
         try:
@@ -48,9 +54,10 @@ def create_app(config: Config) -> Starlette:
         finally:
             worker.stop()
             await sending  # in-flight sends finish (or are handed back) before the store closes
-            pruning.cancel()
-            with suppress(asyncio.CancelledError):
-                await pruning
+            for task in (pruning, retaining):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await store.close()  # the writer drains every queued report first
 
     routes = [

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from dataclasses import asdict, fields
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from receiver.store.base import Pruned
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -44,6 +48,25 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.pruned_rows = Counter(
+            "receiver_pruned_rows",
+            "Rows deleted by retention ([retention]), by table.",
+            ["table"],
+            registry=self.registry,
+        )
+        for table in fields(Pruned):
+            self.pruned_rows.labels(table.name)
+        self.retention_pass = Gauge(
+            "receiver_retention_last_pass_timestamp_seconds",
+            "When the last complete retention pass finished (Unix time).",
+            registry=self.registry,
+        )
+
+    def observe_pruned(self, pruned: Pruned) -> None:
+        """Called after each complete retention pass."""
+        for table, rows in asdict(pruned).items():
+            self.pruned_rows.labels(table).inc(rows)
+        self.retention_pass.set_to_current_time()
 
     def observe_commit(self, reports: int, seconds: float) -> None:
         """Called from the writer thread after each commit (prometheus is thread-safe)."""

@@ -183,7 +183,14 @@ OPERATIONS = [
         "post",
         "/v1/events/{provider}/{event_id}/reprocess",
         "Admin: re-run an event's stored request through the current parser.",
-        {200: ReprocessResult, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
+        {
+            200: ReprocessResult,
+            401: Problem,
+            403: Problem,
+            404: Problem,
+            410: Problem,
+            422: Problem,
+        },
         parameters=[
             _path("provider", "The provider's name in the config file."),
             _path("event_id", "The event id, as in the message's timeline."),

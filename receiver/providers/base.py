@@ -374,6 +374,11 @@ class Provider(ABC):
     media_types: ClassVar[frozenset[str]]
     """Content types a POST may carry (a GET carries its report in the query)."""
     methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+    redelivery_horizon_days: ClassVar[int] = 3
+    """Days after we first received a report within which this type's sender may still
+    send it again: its documented retry schedule, rounded up to whole days with a
+    margin; 3 where no schedule is published. ``[retention] messages_days`` may not be
+    shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

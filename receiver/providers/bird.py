@@ -141,6 +141,8 @@ class BirdProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = BirdConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    # Bird retries a failed notification for 8 hours (docs.bird.com/api/notifications-api/retries).
+    redelivery_horizon_days: ClassVar[int] = 1
 
     def verify(self, request: InboundRequest, now: float) -> None:
         messagebird_jwt.verify(

@@ -143,6 +143,8 @@ class JasminProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = JasminConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    # Jasmin's DLRThrower: max_retries 3, retry_delay 30 s by default (docs/providers/jasmin.md).
+    redelivery_horizon_days: ClassVar[int] = 1
 
     def verify(self, request: InboundRequest, now: float) -> None:
         basic_auth.verify(request.headers, self.config.secrets)

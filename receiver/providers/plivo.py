@@ -167,6 +167,8 @@ class PlivoProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = PlivoConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    # Plivo retries after 60, 120 and 240 s, about 7 minutes (docs/providers/plivo.md).
+    redelivery_horizon_days: ClassVar[int] = 1
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)

@@ -176,6 +176,9 @@ class StandardProvider(Provider):
     kind: ClassVar[str] = "standard"
     config_model: ClassVar[type[ProviderConfig]] = StandardConfig
     media_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
+    # The spec sets no retry schedule; Svix, its reference sender, retries for about 27 h 35 min
+    # (docs.svix.com/retries), and other senders publish none.
+    redelivery_horizon_days: ClassVar[int] = 3
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)

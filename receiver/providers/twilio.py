@@ -299,6 +299,9 @@ class TwilioProvider(Provider):
     kind: ClassVar[str] = "twilio"
     config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
+    # Twilio retries only a failed connection, once by default, at most 5 times with
+    # #rc= (docs/providers/twilio.md): minutes.
+    redelivery_horizon_days: ClassVar[int] = 1
 
     def verify(self, request: InboundRequest, now: float) -> None:
         # No timestamp is signed (``now`` unused): replays are harmless, the event id

@@ -293,6 +293,8 @@ class VonageProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = VonageConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    # Vonage retries 429/5xx with backoff from 5 s to 15 min for 24 h (shared/PROVIDERS.md).
+    redelivery_horizon_days: ClassVar[int] = 2
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)

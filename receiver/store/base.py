@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Protocol
@@ -127,6 +127,8 @@ class EventRecord:
     reprocessed_at: datetime | None = None
     source: str = "webhook"
     """``webhook`` for a provider's report, ``outbound`` for our own send steps."""
+    raw_deleted: bool = False
+    """A provider's report whose stored request is gone (retention or erasure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,32 @@ class OutboxItem:
     """Why the previous attempt did not finish it."""
 
 
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """Rows one retention pass removed (or, in a dry run, would remove)."""
+
+    raw_requests: int = 0
+    messages: int = 0
+    events: int = 0
+    """Timeline rows (the processed set) that went with their messages."""
+    outbox: int = 0
+    idempotency_keys: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What ``erase_recipient`` changed; its audit row (``erasures``) says the same."""
+
+    id: str
+    messages: int
+    """Messages whose number was blanked."""
+    raw_requests: int
+    """Stored webhook requests deleted."""
+
+
 class Store(Protocol):
     """What the HTTP edge and the CLI need from a store."""
 
@@ -284,7 +312,9 @@ class Store(Protocol):
         ...
 
     async def raw_request_for_event(self, provider: str, event_id: str) -> RawRequest | None:
-        """The stored request that carried event ``event_id`` of ``provider``, or None."""
+        """The stored request that carried event ``event_id`` of ``provider``, or None.
+        Raises Gone (``RAW_REQUEST_DELETED``) when the event is known but its request
+        was deleted by retention or erasure."""
 
     async def raw_requests_for_message(self, message_id: str) -> list[CarriedRequest]:
         """The stored requests that carried the message's events, oldest first, each with
@@ -346,3 +376,27 @@ class Store(Protocol):
     ) -> bool:
         """The message will not be sent (``rejected`` by the provider, or ``failed``
         when given up): an ``outbound`` timeline event with that status; finish the row."""
+
+    async def prune_raw_requests(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest raw requests received before ``before``,
+        in one short transaction; their events stay (they are the processed set) without
+        a request. How many were deleted."""
+
+    async def prune_messages(self, before: datetime, now: datetime, limit: int) -> Pruned:
+        """Delete up to ``limit`` messages last changed (``updated_at``) before ``before``
+        with their events, outbox rows and Idempotency-Key answers, in one short
+        transaction. A message whose outbox row is not done, or whose key has not expired
+        at ``now``, is kept."""
+
+    async def count_prunable(
+        self, raw_before: datetime | None, messages_before: datetime | None, now: datetime
+    ) -> Pruned:
+        """What ``prune_raw_requests`` and ``prune_messages`` would delete, by the same
+        rules, without deleting anything (None: that kind is kept forever)."""
+
+    async def erase_recipient(self, number: str, requested_by: str, now: datetime) -> Erasure:
+        """Erase the E.164 ``number``: blank it (pinned, so no later report brings it
+        back) and the outbox bodies of every message to it, delete the stored requests
+        that carried their reports or name the number, and record an audit row without
+        the number. Statuses, counts and timelines stay. Running it again changes no
+        message data (it records another audit row)."""

@@ -39,12 +39,15 @@ from receiver.core.status import MessageState, Status, merge
 from receiver.errors import (
     ClientReferenceTaken,
     Conflict,
+    Gone,
     IdempotencyKeyReused,
     ReceiverError,
     StoreUnavailable,
 )
+from receiver.store import retention
 from receiver.store.base import (
     CarriedRequest,
+    Erasure,
     EventRecord,
     FailureReason,
     MessageFilter,
@@ -53,6 +56,7 @@ from receiver.store.base import (
     OutboxItem,
     OutcomeCounter,
     Position,
+    Pruned,
     RawRequest,
     RenderAnswer,
     Reprocessed,
@@ -262,7 +266,7 @@ def _find_message(
     """The id and merge fields of the message ``provider_message_id``, if known."""
     row: sqlite3.Row | None = conn.execute(
         "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
-        " to_number, client_reference, client_id FROM messages"
+        " to_number, client_reference, client_id, erased_at FROM messages"
         " WHERE provider = ? AND provider_message_id = ?",
         (provider, provider_message_id),
     ).fetchone()
@@ -427,7 +431,7 @@ def _recompute(
     the set of reports). ``to`` and ``client_reference`` are not kept per event: the
     message keeps its own, and ``also`` (a report among them) may add a smaller one."""
     kept = conn.execute(
-        "SELECT to_number, client_reference, client_id FROM messages WHERE id = ?",
+        "SELECT to_number, client_reference, client_id, erased_at FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
@@ -444,10 +448,12 @@ def _recompute(
 
 def _pinned(row: sqlite3.Row | None, state: MessageState) -> MessageState:
     """A message we sent keeps the number and reference its client gave, whatever
-    references the provider's reports echo back."""
-    if row is None or row["client_id"] is None:
+    references the provider's reports echo back; an erased message keeps no number."""
+    if row is None:
         return state
-    return replace(state, to=row["to_number"], client_reference=row["client_reference"])
+    if row["client_id"] is not None:
+        state = replace(state, to=row["to_number"], client_reference=row["client_reference"])
+    return replace(state, to=None) if row["erased_at"] is not None else state
 
 
 def _settle_outcome(
@@ -486,7 +492,7 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
             (send.client_id, send.idempotency_key),
         ).fetchone()
         if row is not None and row["expires_at"] > now:
-            if row["fingerprint"] != send.fingerprint:
+            if row["fingerprint"] not in (send.fingerprint, retention.ERASED_FINGERPRINT):
                 raise IdempotencyKeyReused(
                     "this Idempotency-Key was used for a different request; use a new key"
                     " for a new message"
@@ -591,7 +597,8 @@ def _claim(
 ) -> list[OutboxItem]:
     at = to_text(now)
     rows = conn.execute(
-        "SELECT o.*, m.to_number, m.sender FROM outbox o JOIN messages m ON m.id = o.message_id"
+        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"
+        " JOIN messages m ON m.id = o.message_id"
         " WHERE (o.state = 'pending' AND o.next_attempt_at <= ?)"
         " OR (o.state = 'sending' AND o.lease_until <= ?)"
         " ORDER BY o.next_attempt_at LIMIT ?",
@@ -600,6 +607,9 @@ def _claim(
     lease_until = to_text(now + timedelta(seconds=lease_seconds))
     items = []
     for row in rows:
+        if row["erased_at"] is not None:
+            _give_up_erased(conn, row["message_id"], row["provider"], at)
+            continue
         # A lease that ran out: its worker died mid-attempt, which may have reached the
         # provider. So may any attempt after an ambiguous one.
         in_doubt = bool(row["in_doubt"]) or row["state"] == "sending"
@@ -622,6 +632,18 @@ def _claim(
             )
         )
     return items
+
+
+def _give_up_erased(conn: sqlite3.Connection, message_id: str, provider: str, at: str) -> None:
+    """Finish the outbox row of a message whose number was erased before it was sent
+    (``receiver erase``): it is never sent, and its timeline says why."""
+    reason = "the recipient's number was erased before the message was sent"
+    conn.execute(
+        "UPDATE outbox SET state = 'done', body = NULL, lease_owner = NULL, lease_until = NULL,"
+        " last_error = ?, updated_at = ? WHERE message_id = ?",
+        (reason, at, message_id),
+    )
+    _outbound_event(conn, provider, message_id, "erased", Status.FAILED, at, "ERASED", reason)
 
 
 def _release(
@@ -1149,6 +1171,7 @@ class SqliteStore:
                 deliveries=row["deliveries"],
                 reprocessed_at=from_text(row["reprocessed_at"]) if row["reprocessed_at"] else None,
                 source=row["source"],
+                raw_deleted=row["source"] == "webhook" and row["request_id"] is None,
             )
             for row in rows
         ]
@@ -1244,12 +1267,19 @@ class SqliteStore:
     async def raw_request_for_event(self, provider: str, event_id: str) -> RawRequest | None:
         """The stored request that carried event ``event_id`` of ``provider`` (reprocess)."""
         rows = await self._query(
-            "SELECT r.id, r.received_at, r.method, r.path, r.headers, r.body FROM events e"
-            " JOIN raw_requests r ON r.id = e.request_id"
+            "SELECT r.id, r.received_at, r.method, r.path, r.headers, r.body, e.source"
+            " FROM events e LEFT JOIN raw_requests r ON r.id = e.request_id"
             " WHERE e.provider = ? AND e.event_id = ?",
             (provider, event_id),
         )
-        return _raw_request(rows[0]) if rows else None
+        if not rows or rows[0]["source"] != "webhook":
+            return None
+        if rows[0]["id"] is None:
+            raise Gone(
+                f"the stored request of event {event_id!r} was deleted (retention or erasure)",
+                code="RAW_REQUEST_DELETED",
+            )
+        return _raw_request(rows[0])
 
     async def raw_requests_for_message(self, message_id: str) -> list[CarriedRequest]:
         """The stored requests that carried the message's events, oldest first (console)."""
@@ -1304,3 +1334,61 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------ retention, erasure
+
+    async def prune_raw_requests(self, before: datetime, limit: int) -> int:
+        work = functools.partial(retention.prune_raw_batch, before=before, limit=limit)
+        deleted: int = await self._run(work)
+        return deleted
+
+    async def prune_messages(self, before: datetime, now: datetime, limit: int) -> Pruned:
+        work = functools.partial(
+            retention.prune_messages_batch, before=before, now=now, limit=limit
+        )
+        pruned: Pruned = await self._run(work)
+        return pruned
+
+    async def count_prunable(
+        self, raw_before: datetime | None, messages_before: datetime | None, now: datetime
+    ) -> Pruned:
+        counts = {}
+        for field, (sql, params) in retention.count_queries(
+            raw_before, messages_before, now
+        ).items():
+            counts[field] = (await self._query(sql, params))[0][0]
+        return Pruned(**counts)
+
+    async def erase_recipient(self, number: str, requested_by: str, now: datetime) -> Erasure:
+        """Three short steps, so ingest never waits behind a scan: blank the messages and
+        delete the requests that carried their reports (writer), find the other stored
+        requests that name the number (reader, WAL: beside the writer), delete those and
+        record the audit row (writer). Interrupted, it can simply be run again."""
+        work = functools.partial(retention.erase_messages, number=number, now=now)
+        messages, linked = await self._run(work)
+        naming = await self._raw_requests_naming(number)
+        erasure_id = new_id("era_")
+
+        def finish(conn: sqlite3.Connection) -> int:
+            deleted: int = linked + retention.delete_raw_requests(conn, naming)
+            retention.record_erasure(conn, erasure_id, now, requested_by, messages, deleted)
+            return deleted
+
+        raw_requests: int = await self._run(finish)
+        return Erasure(id=erasure_id, messages=messages, raw_requests=raw_requests)
+
+    async def _raw_requests_naming(self, number: str) -> list[str]:
+        """Ids of stored requests whose body holds the number's digits (instr narrows in
+        SQLite's C; the pattern then refuses digits that are part of a longer number)."""
+        pattern = retention.digits_pattern(number)
+        digits = number.removeprefix("+").encode()
+        ids: list[str] = []
+        try:
+            async with self.reader.execute(
+                "SELECT id, body FROM raw_requests WHERE instr(body, ?) > 0", (digits,)
+            ) as cursor:
+                while rows := await cursor.fetchmany(100):
+                    ids += [row["id"] for row in rows if pattern.search(bytes(row["body"]))]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not be read: {exc}") from exc
+        return ids

@@ -1,1 +1,2 @@
-"""Operator and test tooling behind the CLI: export, replay, simulate."""
+"""Operator and test tooling behind the CLI: export, replay, simulate, prune, erase,
+backup."""

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -47,8 +47,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from receiver.cli import UsageError
-from receiver.config import Config, load, resolve_path
-from receiver.errors import CannotResign, ConfigError
+from receiver.config import Config, load_existing
+from receiver.errors import CannotResign
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
 from receiver.store.sqlite import SqliteStore
@@ -98,17 +98,11 @@ def _moment(text: str, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _config(explicit: str | None) -> Config:
-    path, _ = resolve_path(explicit)
-    if not path.exists():
-        raise ConfigError(str(path), "", "file not found (run `receiver serve` once to create it)")
-    return load(path)
-
-
 async def _export(args: argparse.Namespace) -> int:
     since = _moment(args.since, "--since") if args.since else None
     until = _moment(args.until, "--until") if args.until else None
-    store = SqliteStore(_config(args.config).sqlite_path)
+    config = load_existing(args.config)
+    store = SqliteStore(config.sqlite_path)
     await store.open(ingest=False)
     out = sys.stdout
     try:
@@ -116,12 +110,27 @@ async def _export(args: argparse.Namespace) -> int:
         async for raw in rows:
             out.write(json.dumps(capture_record(raw), ensure_ascii=False) + "\n")
             out.flush()
+        if args.message:
+            deleted = sum(e.raw_deleted for e in await store.message_events(args.message))
+            if deleted:
+                print(
+                    f"receiver export: {deleted} of the message's reports no longer have their"
+                    " stored request (deleted by retention or erasure)",
+                    file=sys.stderr,
+                )
     except BrokenPipeError:  # `receiver export | head`: the reader has all it wants
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, out.fileno())
         os.close(devnull)
     finally:
         await store.close()
+    days = config.settings.retention.raw_requests_days
+    if days and (since is None or since < datetime.now(UTC) - timedelta(days=days)):
+        print(
+            f"receiver export: raw requests are kept {days} days ([retention]"
+            " raw_requests_days); older ones were deleted",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -478,7 +487,7 @@ def run_replay(args: argparse.Namespace) -> int:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"--url {args.url!r} must be an http:// or https:// base URL")
-    resigner = Resigner(_config(args.config), base_url) if args.resign else None
+    resigner = Resigner(load_existing(args.config), base_url) if args.resign else None
     stdin = args.file == "-"
     path, label = (_stdin_copy(), "<stdin>") if stdin else (Path(args.file), args.file)
     try:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, write_config
+from conftest import Server, new_whsec, run_cli, write_config
 from console_client import Console, new_number
 from html_tree import Element, parse
 
@@ -362,6 +362,29 @@ def test_a_refused_reprocess_comes_back_as_a_notice(server, api):
         assert console.post(path, {"csrf_token": token, "event_id": "nope"}).status_code == 303
         _, page = open_page(console, mid)
         assert "no provider report 'nope'" in page.find(data_test="flash").text
+
+
+def test_a_report_whose_stored_request_was_erased_says_so_and_cannot_be_reprocessed(server, api):
+    number, _ = new_number()
+    pmid, event_id = unique("erased"), unique("evt-e")
+    post_standard(server, pmid, "delivered", event_id, to=number)
+    mid = message_id(api, pmid)
+    erased = run_cli("erase", "--to", number, "--config", str(server.config_path))
+    assert erased.returncode == 0, erased.stderr
+
+    with logged_in(server, "admin") as console:
+        _, page = open_page(console, mid)
+        row = row_of(page, event_id)
+        assert row.has(data_test="raw-deleted")
+        assert not row.has(data_test="reprocess")
+        raw = page.find(data_test="raw")
+        assert not raw.has(data_test="raw-request")
+        assert "were deleted (retention or erasure)" in raw.find(data_test="raw-deleted-note").text
+        token = console.csrf(f"/console/messages/{mid}")
+        path = f"/console/messages/{mid}/reprocess"
+        assert console.post(path, {"csrf_token": token, "event_id": event_id}).status_code == 303
+        _, page = open_page(console, mid)
+        assert "was deleted (retention or erasure)" in page.find(data_test="flash").text
 
 
 def test_a_reprocess_without_the_csrf_token_changes_nothing(server, api):
