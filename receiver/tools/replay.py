@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -48,6 +48,7 @@ import httpx
 
 from receiver.cli import UsageError
 from receiver.config import Config, load, resolve_path
+from receiver.core.timestamps import parse_iso
 from receiver.errors import CannotResign, ConfigError
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
@@ -92,10 +93,9 @@ def capture_record(raw: RawRequest) -> dict[str, Any]:
 
 def _moment(text: str, option: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_iso(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r} {exc}") from None
 
 
 def _config(explicit: str | None) -> Config:
