@@ -63,10 +63,17 @@ def bounded(test: Callable[..., None]) -> Callable[..., None]:
     return settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))(test)
 
 
+def call_and_validate(case: schemathesis.Case, server: Server, token: str | None) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    case.call_and_validate(
+        base_url=server.base_url, headers=headers, timeout=10, excluded_checks=EXCLUDED
+    )
+
+
 @schema.parametrize()
 @bounded
 def test_without_a_token(case: schemathesis.Case, api_server: Server) -> None:
-    case.call_and_validate(base_url=api_server.base_url, timeout=10, excluded_checks=EXCLUDED)
+    call_and_validate(case, api_server, None)
 
 
 @schema.parametrize()
@@ -74,10 +81,7 @@ def test_without_a_token(case: schemathesis.Case, api_server: Server) -> None:
 def test_with_a_viewer_token(
     case: schemathesis.Case, api_server: Server, tokens: dict[str, str]
 ) -> None:
-    headers = {"Authorization": f"Bearer {tokens['viewer']}"}
-    case.call_and_validate(
-        base_url=api_server.base_url, headers=headers, timeout=10, excluded_checks=EXCLUDED
-    )
+    call_and_validate(case, api_server, tokens["viewer"])
 
 
 @schema.parametrize()
@@ -85,7 +89,4 @@ def test_with_a_viewer_token(
 def test_with_an_admin_token(
     case: schemathesis.Case, api_server: Server, tokens: dict[str, str]
 ) -> None:
-    headers = {"Authorization": f"Bearer {tokens['admin']}"}
-    case.call_and_validate(
-        base_url=api_server.base_url, headers=headers, timeout=10, excluded_checks=EXCLUDED
-    )
+    call_and_validate(case, api_server, tokens["admin"])
