@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from receiver.console.phones import mask_phone, parse_phone
 from receiver.console.web import PREFIX, app_state, current_staff, render
 from receiver.core.status import Status, parse_status
+from receiver.core.timestamps import parse_iso
 from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text
 
 SEARCH_PATH = PREFIX + "/messages"
@@ -49,11 +50,10 @@ def _time(text: str, name: str, search: Search) -> datetime | None:
     """A ``datetime-local`` value (or an ISO date-time), read as UTC when it has no
     offset."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        search.errors.append(f"{name.capitalize()}: {text!r} is not a date and time.")
+        return parse_iso(text)
+    except ValueError as exc:
+        search.errors.append(f"{name.capitalize()}: {text!r} {exc}.")
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _exists(store: Store, *, provider_message_id: str) -> bool:

@@ -23,6 +23,9 @@ MAX_KEY_LENGTH = 255
 _QUOTED = re.compile(r'"((?:[^"\\]|\\["\\])*)"')
 _ESCAPE = re.compile(r'\\(["\\])')
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+"""A key as sent on the wire (HTTP drops the spaces around a field value), for the
+OpenAPI document: 1-255 printable ASCII characters."""
 
 
 def parse_key(value: str) -> str:

@@ -11,6 +11,8 @@ from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import console, retention
@@ -24,6 +26,14 @@ from receiver.http.problems import http_error, receiver_error
 from receiver.http.state import AppState
 from receiver.outbound.worker import OutboxWorker
 from receiver.store.sqlite import SqliteStore
+
+
+async def messages(request: Request) -> Response:
+    """``/v1/messages``: one route for both methods, so that a 405 (``OPTIONS``, say)
+    names both in ``Allow``; Starlette would answer from the first route alone."""
+    if request.method == "POST":
+        return await sends.send_message(request)
+    return await staff.list_messages(request)
 
 
 def create_app(config: Config) -> Starlette:
@@ -62,8 +72,7 @@ def create_app(config: Config) -> Starlette:
 
     routes = [
         Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
-        Route("/v1/messages", staff.list_messages, methods=["GET"]),
-        Route("/v1/messages", sends.send_message, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["GET", "POST"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
         Route(

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from receiver import __version__
+from receiver.core import idempotency
+from receiver.core.status import Status
 from receiver.http.schemas import (
     EventList,
     Health,
@@ -48,14 +50,18 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
-def _header(name: str, description: str) -> dict[str, Any]:
+def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
         "required": False,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema,
     }
+
+
+_DATE_TIME = {"type": "string", "format": "date-time"}
+"""RFC 3339 with its offset, as ``receiver.core.timestamps.parse_rfc3339`` reads it."""
 
 
 _RATE_HEADERS = {
@@ -109,15 +115,11 @@ OPERATIONS = [
             _query("provider_message_id", "The provider's id of the message."),
             _query("to", "Recipient, E.164."),
             _query("client_reference", "The sender's business reference."),
-            _query("status", "Current status."),
             _query(
-                "since",
-                "Created at or after (RFC 3339).",
-                {"type": "string", "format": "date-time"},
+                "status", "Current status.", {"type": "string", "enum": [s.value for s in Status]}
             ),
-            _query(
-                "until", "Created before (RFC 3339).", {"type": "string", "format": "date-time"}
-            ),
+            _query("since", "Created at or after this RFC 3339 date-time.", _DATE_TIME),
+            _query("until", "Created before this RFC 3339 date-time.", _DATE_TIME),
             _query(
                 "limit",
                 "Page size, 1-200 (default 50).",
@@ -147,9 +149,10 @@ OPERATIONS = [
         parameters=[
             _header(
                 "Idempotency-Key",
-                "1-255 characters, per client token (draft-ietf-httpapi-idempotency-key-header):"
-                " the same request again gets the stored answer. Required without a"
-                " client_reference.",
+                "1-255 printable ASCII characters, per client token"
+                " (draft-ietf-httpapi-idempotency-key-header): the same request again gets"
+                " the stored answer. Required without a client_reference.",
+                {"type": "string", "pattern": idempotency.KEY_PATTERN},
             )
         ],
         staff=True,
@@ -205,8 +208,9 @@ OPERATIONS = [
 
 
 def _response(model: type[BaseModel] | str, status: int, headers: dict[str, str]) -> dict[str, Any]:
-    if isinstance(model, str):
-        return {"description": "OK", "content": {model: {"schema": {"type": "string"}}}}
+    if isinstance(model, str):  # a media type whose body no model describes
+        schema = {"type": "object"} if model == "application/json" else {"type": "string"}
+        return {"description": "OK", "content": {model: {"schema": schema}}}
     media = "application/problem+json" if model is Problem else "application/json"
     description = "Error" if model is Problem else "OK"
     response: dict[str, Any] = {

@@ -65,6 +65,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.upper().replace(" ", "_").replace("-", "_")
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: the same answer in the same order
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
     return problem_response(
-        exc.status_code, code, phrase, str(exc.detail), request_id_of(request), exc.headers
+        exc.status_code, code, phrase, str(exc.detail), request_id_of(request), headers
     )

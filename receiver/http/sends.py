@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from receiver.config import Config
 from receiver.core import idempotency
-from receiver.core.phone import valid_e164
+from receiver.core.phone import E164_PATTERN, valid_e164
 from receiver.core.segments import MAX_SEGMENTS, Encoding, count_segments
 from receiver.errors import (
     BadRequest,
@@ -56,7 +56,10 @@ class SendRequest(BaseModel):
         default=None,
         description="The configured provider to send through; optional when only one can.",
     )
-    to: str = Field(description="The recipient in E.164 form, e.g. +639171234567.")
+    to: str = Field(
+        description="The recipient in E.164 form, e.g. +639171234567.",
+        json_schema_extra={"pattern": E164_PATTERN},  # checked, and said better, by _e164
+    )
     body: str = Field(
         min_length=1,
         description=f"The text: at most {MAX_SEGMENTS} SMS segments (GSM-7: 153 characters"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import phonenumbers
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -12,6 +10,7 @@ from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
 from receiver.core.status import Status
+from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
 from receiver.http.state import AppState
@@ -53,8 +52,8 @@ class MessageQuery(BaseModel):
     to: str | None = None
     client_reference: str | None = None
     status: Status | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Rfc3339Datetime | None = None
+    until: Rfc3339Datetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
@@ -62,13 +61,6 @@ class MessageQuery(BaseModel):
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         return None if value is None else normalize_phone(value)
-
-    @field_validator("since", "until")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 def _message_json(record: MessageRecord) -> MessageOut:

@@ -266,6 +266,9 @@ class OutboxWorker:
                 self._paused_until[item.provider] = time.monotonic() + asked
                 delay = asked
         in_doubt = in_doubt or isinstance(result, Unknown)
+        # Capped first: a Retry-After of centuries would overflow the datetime, and the
+        # attempt is due by the give-up time anyway (created_at is never after now).
+        delay = min(delay, self._give_up.total_seconds())
         at = min(now + timedelta(seconds=delay), item.created_at + self._give_up)
         log.info(
             "outbox attempt %d: %s; next at %s%s",

@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -50,6 +48,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import messagebird_jwt
 from receiver.core.status import Status
+from receiver.core.timestamps import AwareUtcDatetime, parse_rfc3339
 from receiver.providers.base import (
     FORM,
     InboundRequest,
@@ -76,10 +75,6 @@ _PROGRESS: frozenset[Status] = frozenset(
 )
 _FIELDS = frozenset(
     {"id", "recipient", "status", "statusDatetime", "statusReason", "statusErrorCode"}
-)
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 # An unencoded "+" in "+00:00" arrives as a space once the query is decoded.
 _SPACE_FOR_PLUS = re.compile(r"(T[0-9:.]+) ([0-9]{2}:[0-9]{2})$")
@@ -110,7 +105,7 @@ class BirdStatusReport(BaseModel):
     recipient: Annotated[str, Field(pattern=r"^\+?[0-9]{1,20}$")]
     status: Annotated[str, Field(min_length=1, max_length=64)]
     reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    status_datetime: AwareDatetime | None = Field(default=None, alias="statusDatetime")
+    status_datetime: AwareUtcDatetime | None = Field(default=None, alias="statusDatetime")
     status_reason: Annotated[str, Field(max_length=1000)] | None = Field(
         default=None, alias="statusReason"
     )
@@ -130,10 +125,7 @@ class BirdStatusReport(BaseModel):
     def _rfc3339(cls, value: object) -> object:
         if not isinstance(value, str) or not value.strip():
             return None if isinstance(value, str) else value
-        value = _SPACE_FOR_PLUS.sub(r"\1+\2", value.strip())
-        if not _RFC3339.fullmatch(value):
-            raise ValueError("must be an RFC 3339 date-time with an offset")
-        return value
+        return parse_rfc3339(_SPACE_FOR_PLUS.sub(r"\1+\2", value.strip()))
 
 
 class BirdProvider(Provider):
@@ -161,8 +153,8 @@ class BirdProvider(Provider):
         except ValidationError as exc:
             raise payload_invalid(exc, whole="query") from None
         status = STATUS_MAP.get(report.status)
-        occurred_at = (report.status_datetime or request.received_at).astimezone(UTC)
-        stamp = report.status_datetime.astimezone(UTC).isoformat() if report.status_datetime else ""
+        occurred_at = report.status_datetime or request.received_at
+        stamp = report.status_datetime.isoformat() if report.status_datetime else ""
         recipient = report.recipient.removeprefix("+")
         # MessageBird sends a reason for every status ("successfully delivered"); it is an
         # error only when the report is not progress towards delivery.

@@ -34,7 +34,7 @@ status in neither table maps to ``None`` and is kept, word and all, in the timel
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
@@ -49,6 +49,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import Status
+from receiver.core.timestamps import as_utc
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     JSON,
@@ -135,9 +136,10 @@ def parse_infobip_time(raw: str) -> datetime:
     offset = match["offset"] or "Z"
     text += "+00:00" if offset == "Z" else offset[:3] + ":" + offset[-2:]
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("is not a valid date and time") from None
+    return as_utc(moment)
 
 
 class InfobipConfig(BasicAuthConfig):
@@ -246,7 +248,7 @@ class InfobipProvider(Provider):
             provider_message_id=item.message_id,
             status=map_status(item.status),
             provider_status=item.status.name,
-            occurred_at=occurred_at.astimezone(UTC),
+            occurred_at=occurred_at,
             to=e164(item.to),
             error_code=error_code,
             error_message=error_message,

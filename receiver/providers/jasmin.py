@@ -32,7 +32,7 @@ event id, so one is derived from ``(id, level, message_status, donedate)``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import Status
+from receiver.core.timestamps import as_utc
 from receiver.providers.base import (
     FORM,
     Answer,
@@ -90,7 +91,7 @@ def parse_smpp_date(raw: str) -> datetime:
         raise ValueError("must be YYMMDDhhmm")
     year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
     try:
-        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
+        return as_utc(datetime(2000 + year, month, day, hour, minute, second))
     except ValueError:
         raise ValueError("is not a valid date and time") from None
 
@@ -168,7 +169,7 @@ class JasminProvider(Provider):
                 provider_message_id=receipt.id,
                 status=status,
                 provider_status=word,
-                occurred_at=occurred_at.astimezone(UTC),
+                occurred_at=occurred_at,
                 error_code=error_code,
             )
         ]

@@ -42,6 +42,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import plivo as plivo_signature
 from receiver.core.status import Status
+from receiver.core.timestamps import as_utc
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     FORM,
@@ -157,9 +158,7 @@ def parse_timestamp(raw: str) -> datetime:
         stamp = datetime.fromisoformat(raw)
     except ValueError:
         raise ValueError("is not a valid date and time") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC)
+    return as_utc(stamp)
 
 
 class PlivoProvider(Provider):

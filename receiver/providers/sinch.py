@@ -59,7 +59,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic_core
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -76,6 +75,7 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
 from receiver.core.status import Status
+from receiver.core.timestamps import UtcDatetime
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     JSON,
@@ -163,20 +163,14 @@ class SinchConfig(ProviderConfig):
         return auth
 
 
-def _utc(value: datetime) -> datetime:
-    # Sinch writes UTC with "Z"; the official SDK reads a time without offset as UTC too.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _iso_string(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 date-time string")
     return value
 
 
-SinchTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_utc)]
+# Sinch writes UTC with "Z"; the official SDK reads a time without offset as UTC too.
+SinchTime = Annotated[UtcDatetime, BeforeValidator(_iso_string)]
 BatchId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 Recipient = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Word = Annotated[StrictStr, Field(min_length=1, max_length=64)]

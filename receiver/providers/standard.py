@@ -21,12 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
 import httpx
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -41,6 +39,7 @@ from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
 from receiver.core.signatures.freshness import parse_timestamp
 from receiver.core.status import parse_status
+from receiver.core.timestamps import AwareUtcDatetime, from_unix
 from receiver.errors import CannotResign, PayloadInvalid
 from receiver.providers.base import (
     Accepted,
@@ -81,7 +80,7 @@ class StandardReport(BaseModel):
 
     message_id: ShortText
     status: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: AwareDatetime | None = None
+    occurred_at: AwareUtcDatetime | None = None
     to: Annotated[str, Field(pattern=E164_PATTERN)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None
     error_message: Annotated[str, Field(max_length=1000)] | None = None
@@ -199,7 +198,7 @@ class StandardProvider(Provider):
         if not event_id:
             raise PayloadInvalid("webhook-id", "header is required")
         try:
-            sent_at = datetime.fromtimestamp(parse_timestamp(raw_timestamp), UTC)
+            sent_at = from_unix(parse_timestamp(raw_timestamp))
         except ValueError as exc:
             raise PayloadInvalid("webhook-timestamp", str(exc)) from None
         try:
@@ -216,7 +215,7 @@ class StandardProvider(Provider):
                 provider_message_id=item.message_id,
                 status=parse_status(item.status),
                 provider_status=item.status,
-                occurred_at=(item.occurred_at or sent_at).astimezone(UTC),
+                occurred_at=item.occurred_at or sent_at,
                 to=item.to,
                 error_code=item.error_code,
                 error_message=item.error_message,

@@ -36,7 +36,6 @@ Decisions (docs/providers/telnyx.md):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -54,6 +53,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report
 from receiver.core.signatures import telnyx_ed25519
 from receiver.core.status import Status
+from receiver.core.timestamps import UtcDatetime
 from receiver.errors import CannotResign
 from receiver.providers.base import (
     JSON,
@@ -170,7 +170,7 @@ class TelnyxEvent(BaseModel):
 
     event_type: Annotated[str, Field(min_length=1, max_length=128)]
     id: ShortText
-    occurred_at: datetime | None = None
+    occurred_at: UtcDatetime | None = None
     payload: Any = None
 
 
@@ -225,9 +225,6 @@ class TelnyxProvider(Provider):
         except ValidationError as exc:
             raise payload_invalid(exc, prefix="data.payload") from None
         occurred_at = event.occurred_at or request.received_at
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=UTC)
-        occurred_at = occurred_at.astimezone(UTC)
         error_code, error_message = _error_fields(message.errors)
         recipients = message.to + (message.cc or [])
         reports = []

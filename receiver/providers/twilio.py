@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl
@@ -59,6 +59,7 @@ from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.signatures import twilio as twilio_signature
 from receiver.core.status import Status
+from receiver.core.timestamps import UtcDatetime
 from receiver.errors import CannotResign, PayloadInvalid, SignatureError
 from receiver.providers.base import (
     FORM,
@@ -202,7 +203,8 @@ _READ = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
 
 
 def _rfc2822(value: Any) -> Any:
-    # Twilio writes its dates as RFC 2822 ("Thu, 24 Aug 2023 05:01:45 +0000").
+    # Twilio writes its dates as RFC 2822 ("Thu, 24 Aug 2023 05:01:45 +0000"); "-0000"
+    # (no zone committed to) comes back naive and is read as UTC.
     return parsedate_to_datetime(value) if isinstance(value, str) else value
 
 
@@ -215,7 +217,7 @@ class TwilioMessage(BaseModel):
     status: Word = "queued"
     to: str | None = None
     body: str | None = None
-    date_created: Annotated[datetime, BeforeValidator(_rfc2822)] | None = None
+    date_created: Annotated[UtcDatetime, BeforeValidator(_rfc2822)] | None = None
 
 
 class TwilioMessagePage(BaseModel):

@@ -43,12 +43,11 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -61,6 +60,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.core.status import Status
+from receiver.core.timestamps import AwareUtcDatetime, as_utc
 from receiver.errors import CannotResign, PayloadInvalid, RetryLater, SignatureError
 from receiver.providers.base import (
     FORM,
@@ -185,7 +185,7 @@ class MessageStatus(BaseModel):
     error: MessagesError | None = None
 
 
-_AWARE = TypeAdapter(AwareDatetime)
+_AWARE = TypeAdapter(AwareUtcDatetime)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -257,17 +257,16 @@ def _sms_occurred_at(receipt: SmsReceipt, fallback: datetime) -> datetime:
     pushed_at = carrier_at = None
     if receipt.message_timestamp is not None:
         try:
-            pushed_at = datetime.strptime(receipt.message_timestamp, "%Y-%m-%d %H:%M:%S")
+            pushed_at = as_utc(datetime.strptime(receipt.message_timestamp, "%Y-%m-%d %H:%M:%S"))
         except ValueError:
             raise PayloadInvalid("message-timestamp", "is not a valid date and time") from None
     if receipt.scts is not None:
         yy, mo, dd, hh, mi = (int(receipt.scts[i : i + 2]) for i in range(0, 10, 2))
         try:
-            carrier_at = datetime(2000 + yy, mo, dd, hh, mi)
+            carrier_at = as_utc(datetime(2000 + yy, mo, dd, hh, mi))
         except ValueError:
             raise PayloadInvalid("scts", "is not a valid YYMMDDhhmm time") from None
-    moment = pushed_at or carrier_at
-    return fallback if moment is None else moment.replace(tzinfo=UTC)
+    return pushed_at or carrier_at or fallback
 
 
 def _messages_error(error: MessagesError | None) -> tuple[str | None, str | None]:
@@ -380,7 +379,7 @@ class VonageProvider(Provider):
         try:
             occurred_at = _AWARE.validate_python(status.timestamp)
         except ValidationError as exc:
-            raise PayloadInvalid("timestamp", exc.errors(include_url=False)[0]["msg"]) from None
+            raise payload_invalid(exc, whole="timestamp") from None
         error_code, error_message = _messages_error(status.error)
         to = None if status.channel in _NON_PHONE_CHANNELS else e164(status.to)
         return Report(
@@ -388,7 +387,7 @@ class VonageProvider(Provider):
             provider_message_id=status.message_uuid,
             status=MESSAGES_STATUS_MAP.get(status.status),
             provider_status=status.status,
-            occurred_at=occurred_at.astimezone(UTC),
+            occurred_at=occurred_at,
             to=to,
             error_code=error_code,
             error_message=error_message,

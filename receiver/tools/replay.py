@@ -48,6 +48,7 @@ import httpx
 
 from receiver.cli import UsageError
 from receiver.config import Config, load_existing
+from receiver.core.timestamps import parse_iso
 from receiver.errors import CannotResign
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
@@ -92,10 +93,9 @@ def capture_record(raw: RawRequest) -> dict[str, Any]:
 
 def _moment(text: str, option: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_iso(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r} {exc}") from None
 
 
 async def _export(args: argparse.Namespace) -> int:

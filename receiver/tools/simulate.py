@@ -44,6 +44,7 @@ from receiver.config import Config, load, resolve_path
 from receiver.core.reports import Report
 from receiver.core.signatures import telnyx_ed25519
 from receiver.core.status import MessageState, merge
+from receiver.core.timestamps import parse_iso
 from receiver.errors import ConfigError, ReceiverError
 from receiver.providers.base import InboundRequest, Provider, WebhookRequest
 from receiver.providers.vonage import VonageConfig
@@ -908,12 +909,22 @@ def _positive(text: str) -> int:
     return value
 
 
+_START_YEARS = range(2000, 2099)
+"""``--start`` years: SMPP receipts and Vonage's ``scts`` write two-digit years, and a
+stream runs on for days after its start."""
+
+
 def _start(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = parse_iso(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
+    if moment.year not in _START_YEARS:
+        first, last = _START_YEARS[0], _START_YEARS[-1]
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be in the years {first}-{last} (SMPP receipts write two-digit years)"
+        )
+    return moment
 
 
 def _describe(state: MessageState) -> str:

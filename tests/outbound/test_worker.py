@@ -26,7 +26,7 @@ import pytest
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import MessageRecord, NewSend
+from receiver.store.base import MessageRecord, NewSend, from_text
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_provider import (
     Behaviour,
@@ -223,6 +223,21 @@ async def test_a_429_pauses_the_provider_until_its_retry_after_date(store, confi
     assert second.at - first.at >= 0.9
     assert len(fake.messages) == 1 and fake.lookup_calls == 0
     assert outbox_row(store.path, message_id)["in_doubt"] == 0
+
+
+@pytest.mark.parametrize("retry_after", ["99999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_a_retry_after_of_centuries_waits_until_the_give_up_time(
+    store, config, fake, retry_after
+):
+    fake.on_send(Throttle(retry_after))
+    message_id = await queue(store)
+    async with running(OutboxWorker(store, config)):
+        await until(lambda: outbox_row(store.path, message_id)["attempts"] == 1, "an attempt")
+        await until(lambda: outbox_row(store.path, message_id)["state"] == "pending", "waiting")
+    row = outbox_row(store.path, message_id)
+    give_up = timedelta(seconds=config.settings.outbox.give_up_seconds)
+    assert from_text(row["next_attempt_at"]) == from_text(row["created_at"]) + give_up
+    assert "429" in row["last_error"]
 
 
 async def test_connection_refused_is_retried_until_the_provider_is_back(store, config, fake):

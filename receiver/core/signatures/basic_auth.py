@@ -31,7 +31,7 @@ def verify(headers: Mapping[str, str], credentials: Sequence[str]) -> None:
         )
     try:
         offered = base64.b64decode(encoded.strip(), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: a non-ASCII byte in the header
         raise SignatureError(
             "the Basic credentials are not base64", code="SIGNATURE_MALFORMED"
         ) from None

@@ -38,6 +38,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from receiver.core.timestamps import from_unix
 from receiver.errors import SignatureError
 
 HEADER = "messagebird-signature-jwt"
@@ -163,12 +164,11 @@ def _decode(token: str, keys: Sequence[str]) -> dict[str, Any]:
 
 
 def _time_claim(claims: dict[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SignatureError(
-            f"the token's {name} claim is missing or not a number", code="SIGNATURE_MALFORMED"
-        )
-    return float(value)
+    try:
+        return from_unix(claims.get(name)).timestamp()
+    except ValueError as exc:
+        message = f"the token's {name} claim {exc}"
+        raise SignatureError(message, code="SIGNATURE_MALFORMED") from None
 
 
 def verify(

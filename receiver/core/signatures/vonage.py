@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from receiver.core.signatures.freshness import check_window, parse_timestamp
+from receiver.core.timestamps import from_unix
 from receiver.errors import SignatureError
 
 SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
@@ -240,13 +240,10 @@ def verify_messages(
 ) -> dict[str, Any]:
     """Check a Messages API webhook token over ``body``; return its claims."""
     claims = _decode(token, secrets)
-    issued_at = claims.get("iat")
-    if (
-        isinstance(issued_at, bool)
-        or not isinstance(issued_at, int | float)
-        or not math.isfinite(issued_at)
-    ):
-        raise SignatureError("the token has no numeric iat claim", code="SIGNATURE_MALFORMED")
+    try:
+        issued_at = from_unix(claims.get("iat")).timestamp()
+    except ValueError as exc:
+        raise SignatureError(f"the token's iat claim {exc}", code="SIGNATURE_MALFORMED") from None
     claimed = claims.get("payload_hash")
     if not isinstance(claimed, str) or not claimed:
         raise SignatureError("the token has no payload_hash claim", code="SIGNATURE_MALFORMED")
