@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -44,6 +46,32 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+        self.wal_bytes = Gauge(
+            "receiver_sqlite_wal_bytes",
+            "Size of the SQLite write-ahead log file (grows while checkpoints cannot finish).",
+            registry=self.registry,
+        )
+        self.http_connections = Gauge(
+            "receiver_http_connections",
+            "Open HTTP connections of this process.",
+            registry=self.registry,
+        )
+        self.http_connections_max = Gauge(
+            "receiver_http_connections_max",
+            "Open HTTP connections beyond which the idlest is closed (server.max_connections).",
+            registry=self.registry,
+        )
+        self.http_refused = Counter(
+            "receiver_http_refused",
+            "Connections closed or requests refused by the HTTP edge, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def watch_wal(self, size: Callable[[], float]) -> None:
+        """Read the WAL gauge from ``size`` at every scrape, so it is never stale."""
+        self.wal_bytes.set_function(size)
 
     def observe_commit(self, reports: int, seconds: float) -> None:
         """Called from the writer thread after each commit (prometheus is thread-safe)."""
