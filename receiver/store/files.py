@@ -100,7 +100,7 @@ class ShmGuard:
     SQLite itself never truncates or deletes it."""
 
     def __init__(self, database: Path) -> None:
-        self.path = shm_path(database)
+        self.path = shm_path(database).absolute()
         self._seen: tuple[int, int, int] | None = None  # device, inode, size
         self._lock = threading.Lock()  # the writer thread and the event loop both check
 

@@ -1052,8 +1052,7 @@ class SqliteStore:
         have committed within PROBE_FRESH_SECONDS, or else commit a probe (``_touch``)
         within PROBE_WAIT_SECONDS. Concurrent callers share one probe, and a success
         counts as a fresh commit, so polling costs at most one small commit a second."""
-        self._guard.check()  # before SQLite touches the -shm mapping
-        await self._query("SELECT 1")
+        await self._query("SELECT 1")  # checks the -shm file first
         writer = self._writer
         if writer is None:
             return
@@ -1160,6 +1159,7 @@ class SqliteStore:
         return bool(await self._run(work))
 
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        self._guard.check()  # before SQLite touches the -shm mapping (files.py)
         try:
             async with self.reader.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
@@ -1167,6 +1167,7 @@ class SqliteStore:
             raise StoreUnavailable(f"the store could not be read: {exc}") from exc
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        self._guard.check()
         try:
             cursor = await self.reader.execute(sql, params)
             await self.reader.commit()
