@@ -30,7 +30,8 @@ closed, so the client reads its answer instead of a connection reset.
 ``receiver serve`` always runs this class (receiver.cli), with ``ws="none"``: no route
 is a WebSocket, and an upgraded connection would leave these limits. uvicorn's other
 protocols (``h11``, ``zttp``) are not supported: under them these limits do not apply
-(h11 refuses a head over 16 KiB with its own 400 and has no timeouts). The limits come
+(h11 answers its own 400 to a head still incomplete after 16 KiB, and has no field
+limit and no timeouts). The limits come
 from the app's lifespan state (``EDGE_STATE_KEY``, set by receiver.http.app), so the
 class is importable by path (``receiver.http.edge:EdgeProtocol``) for worker processes
 and keeps no module-level state. Errors uvicorn itself answers (a malformed request:

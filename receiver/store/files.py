@@ -10,10 +10,12 @@ answers with 503 (receiver.store.sqlite). Three kinds of trouble it reports badl
 - **A ``-shm`` file that changes under its mapping.** SQLite maps the ``-shm`` file (the
   WAL index) into memory. If it shrinks (truncated or replaced by another program), the
   next access is a SIGBUS, which killed the process without a log line. ``ShmGuard``
-  looks at the file before each commit and each readiness check and, if it shrank or was
-  replaced, logs a critical line and exits with status 1 at once: closing the database
-  would touch the broken mapping. Every report answered 2xx is already on disk. (Before
-  opening, ``check_writable`` refuses files SQLite could only open read-only.)
+  looks at the file before each commit, each read and each readiness check and, if it
+  shrank or was replaced, logs a critical line and exits with status 1 at once, since
+  closing the database would touch the broken mapping; every report answered 2xx is
+  already on disk. A change between the look and the access is still a SIGBUS, which
+  ``receiver serve``'s ``faulthandler`` logs with every thread's traceback. Before
+  opening, ``check_writable`` refuses files SQLite could only open read-only.
 - **A WAL that cannot be checkpointed.** A long read keeps an old snapshot, so the WAL
   grows without bound (3 to 43 MB, silently). ``WalWatch`` warns when it passes
   ``WAL_WARN_BYTES`` and a checkpoint cannot finish; the metric
@@ -156,7 +158,8 @@ class WalWatch:
         if copied < frames:
             log.warning(
                 "the WAL is %d bytes and still growing: a checkpoint could copy only %d of"
-                " its %d pages, because a read transaction keeps an old snapshot open",
+                " its %d pages, because a read transaction (in this or another process)"
+                " keeps an old snapshot open",
                 size,
                 copied,
                 frames,
