@@ -63,6 +63,15 @@ def read_answer(sock: socket.socket) -> RawAnswer | None:
     return RawAnswer(int(status_line.split()[1]), headers, body)
 
 
+def exchange(server: Server, data: bytes) -> RawAnswer:
+    """Send ``data`` on a new connection and read the one answer."""
+    with connect(server) as sock:
+        sock.sendall(data)
+        answer = read_answer(sock)
+    assert answer is not None, "the server closed without an answer"
+    return answer
+
+
 def closed_by_server(sock: socket.socket, timeout: float = 10) -> bool:
     """True once the server has closed the connection (end of stream or reset) and sent
     nothing more; False if it is still open after ``timeout`` seconds."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import Server, running_server
-from edge_client import connect, metric, read_answer
+from edge_client import connect, exchange, metric, read_answer
 
 from receiver.testing import standard_report, standard_request
 
@@ -74,15 +74,8 @@ def test_a_huge_header_is_refused_while_another_client_is_served(server: Server)
 def test_a_head_of_exactly_the_byte_limit_is_served_and_one_more_byte_is_not(
     server: Server,
 ) -> None:
-    with connect(server) as sock:
-        sock.sendall(head_of(HEADER_BYTES))
-        answer = read_answer(sock)
-    assert answer is not None and answer.status == 200, answer
-    with connect(server) as sock:
-        sock.sendall(head_of(HEADER_BYTES + 1))
-        refused = read_answer(sock)
-    assert refused is not None
-    refused.problem(431, "HEADERS_TOO_LARGE")
+    assert exchange(server, head_of(HEADER_BYTES)).status == 200
+    exchange(server, head_of(HEADER_BYTES + 1)).problem(431, "HEADERS_TOO_LARGE")
 
 
 def test_the_byte_limit_holds_however_the_head_is_split(server: Server) -> None:
@@ -100,11 +93,7 @@ def test_the_byte_limit_holds_however_the_head_is_split(server: Server) -> None:
 
 
 def test_header_fields_up_to_the_limit_are_served_and_more_are_refused(server: Server) -> None:
-    with connect(server) as sock:
-        sock.sendall(head_with_fields(HEADER_FIELDS))
-        answer = read_answer(sock)
-    assert answer is not None and answer.status == 200, answer
-
+    assert exchange(server, head_with_fields(HEADER_FIELDS)).status == 200
     with connect(server) as sock:
         sock.sendall(head_with_fields(HEADER_FIELDS + 1))
         refused = read_answer(sock)
@@ -126,8 +115,6 @@ def test_a_keep_alive_connection_counts_each_head_on_its_own(server: Server) -> 
 
 def test_a_malformed_request_is_uvicorns_plain_text_400(server: Server) -> None:
     """Documented (README): what uvicorn itself answers is text/plain, not problem+json."""
-    with connect(server) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n")
-        answer = read_answer(sock)
-    assert answer is not None and answer.status == 400
+    answer = exchange(server, b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n")
+    assert answer.status == 400
     assert answer.headers["content-type"].startswith("text/plain")
