@@ -169,6 +169,7 @@ class EdgeProtocol(HttpToolsProtocol):
             victim._shed()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Stop our timer and forget the connection (uvicorn forgets it too)."""
         self._disarm()
         self.edge.waiting.pop(self, None)
         self.edge.metrics.http_connections.dec()
@@ -190,6 +191,11 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits while the app answers the request before it: the
+            # app's time is not the client's.
+            self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
+            return
         if self._head_bytes == 0:  # nothing came since the connection opened
             self.edge.refused("idle")
             self.transport.close()
@@ -203,7 +209,7 @@ class EdgeProtocol(HttpToolsProtocol):
     def _body_timed_out(self) -> None:
         self._timer = None
         cycle = self.cycle
-        if cycle.response_started:  # answered already (e.g. 413): nothing more to say
+        if cycle.response_started or self.pipeline:  # an answer is, or may be, under way
             self.edge.refused("body_timeout")
             self.transport.close()
             return
@@ -277,6 +283,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self.send_400_response(message)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """Count the fields; over the limit, stop the parser (see ``_feed``)."""
         self._head_fields += 1
         if self._head_fields > self.limits.max_header_fields:
             limit = self.limits.max_header_fields
@@ -292,6 +299,8 @@ class EdgeProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        """The body is complete: the app's time starts, and the next head is counted
+        from zero."""
         self._disarm()
         self._awaiting_head = True
         self._head_bytes = self._head_fields = 0
