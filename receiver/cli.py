@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import getpass
 import logging
@@ -84,6 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from receiver.http import create_app
+    from receiver.http.edge import EdgeProtocol, descriptor_budget
+    from receiver.store.files import check_writable
 
     path, named = resolve_path(args.config)
     if not named and not path.exists():
@@ -92,6 +95,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"receiver: webhook URL http://{args.host}:{args.port}/webhooks/default", flush=True)
     config = load(path)
     logs.configure()
+    # A fatal signal (SIGBUS from a broken SQLite mapping, SIGSEGV) still leaves a line
+    # and every thread's traceback on stderr instead of a silent death.
+    faulthandler.enable(all_threads=True)
+    check_writable(config.sqlite_path)  # refuse now, in one line, what the store would refuse
+    _, backlog = descriptor_budget(None)
     for name in config.insecure_providers:
         log.warning(
             "provider %s has insecure_no_signature = true: its webhooks are NOT verified",
@@ -117,6 +125,9 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         proxy_headers=False,  # X-Forwarded-* is judged by our trusted_proxies instead
         server_header=False,
+        http=EdgeProtocol,  # header limits, timeouts, load shedding (receiver.http.edge)
+        ws="none",  # no route is a WebSocket; an upgrade would leave the edge's limits
+        backlog=backlog,
     )
     return 0
 

@@ -82,6 +82,27 @@ class RetentionSettings(BaseModel):
     """How often ``receiver serve`` prunes."""
 
 
+class ServerSettings(BaseModel):
+    """``[server]``: what one HTTP connection may cost (receiver.http.edge)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_header_bytes: int = Field(default=65536, ge=4096, le=1024 * 1024)
+    """A request line and header fields longer than this in all are answered 431."""
+    max_header_fields: int = Field(default=100, ge=16, le=10_000)
+    """A request with more header fields than this is answered 431."""
+    header_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    """A connection must deliver a whole request head this soon after it opens (or
+    after the first byte of a request that follows a keep-alive pause)."""
+    keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    """An idle connection between two requests is closed after this long (whole
+    seconds: uvicorn's keep-alive timer takes an int)."""
+    body_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    """A request body must have arrived in full this soon after its head."""
+    max_connections: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Open connections beyond this are shed; default: what RLIMIT_NOFILE allows."""
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -96,6 +117,7 @@ class Settings(BaseModel):
     send_rate_limits: SendRateLimits = Field(default_factory=SendRateLimits)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     console_idle_timeout_seconds: int = Field(default=1800, ge=1, le=86400)
     """A console session unused this long is over (the member logs in again)."""
     console_default_region: str | None = None

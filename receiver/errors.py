@@ -10,7 +10,10 @@ maps it to one line on stderr and an exit code.
     │                                          whose signing secret we do not hold
     ├── NotFound                        404    NOT_FOUND, PROVIDER_UNKNOWN
     ├── MethodNotAllowed                405    METHOD_NOT_ALLOWED
+    ├── RequestTimeout                  408    REQUEST_TIMEOUT (the HTTP edge: a slow head
+    │                                          or body)
     ├── PayloadTooLarge                 413    BODY_TOO_LARGE
+    ├── HeadersTooLarge                 431    HEADERS_TOO_LARGE (the HTTP edge)
     ├── UnsupportedMediaType            415    CONTENT_TYPE_UNSUPPORTED
     ├── SignatureError                  401    SIGNATURE_MISSING, SIGNATURE_MALFORMED,
     │                                          SIGNATURE_INVALID, TIMESTAMP_STALE,
@@ -100,8 +103,16 @@ class MethodNotAllowed(ReceiverError):
         return {"Allow": self.allow}
 
 
+class RequestTimeout(ReceiverError):
+    status, code, title = 408, "REQUEST_TIMEOUT", "Request timeout"
+
+
 class PayloadTooLarge(ReceiverError):
     status, code, title = 413, "BODY_TOO_LARGE", "Request body too large"
+
+
+class HeadersTooLarge(ReceiverError):
+    status, code, title = 431, "HEADERS_TOO_LARGE", "Request header fields too large"
 
 
 class UnsupportedMediaType(ReceiverError):

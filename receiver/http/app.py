@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from typing import Any
 
 from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from receiver.config import Config
 from receiver.errors import ReceiverError
 from receiver.http import admin, ops, sends, staff, webhooks
 from receiver.http.admission import Admission
+from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.metrics import Metrics
 from receiver.http.middleware import RequestContext
 from receiver.http.problems import http_error, receiver_error
@@ -48,8 +50,11 @@ def create_app(config: Config) -> Starlette:
         admission=Admission(config.settings.send_rate_limits),
     )
 
+    metrics.watch_wal(store.wal_bytes)
+
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        edge = Edge(config.settings.server, metrics)  # per process: RLIMIT_NOFILE is
         await store.open()
         pruning = asyncio.create_task(sends.prune_idempotency_keys(store))
         retaining = asyncio.create_task(
@@ -60,7 +65,7 @@ def create_app(config: Config) -> Starlette:
         worker = OutboxWorker(store, config)
         sending = asyncio.create_task(worker.run())
         try:
-            yield
+            yield {EDGE_STATE_KEY: edge}  # lifespan state: how EdgeProtocol finds its limits
         finally:
             worker.stop()
             await sending  # in-flight sends finish (or are handed back) before the store closes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, fields
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -62,11 +63,37 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.wal_bytes = Gauge(
+            "receiver_sqlite_wal_bytes",
+            "Size of the SQLite write-ahead log file (grows while checkpoints cannot finish).",
+            registry=self.registry,
+        )
+        self.http_connections = Gauge(
+            "receiver_http_connections",
+            "Open HTTP connections of this process.",
+            registry=self.registry,
+        )
+        self.http_connections_max = Gauge(
+            "receiver_http_connections_max",
+            "Open HTTP connections beyond which the idlest is closed (server.max_connections).",
+            registry=self.registry,
+        )
+        self.http_refused = Counter(
+            "receiver_http_refused",
+            "Connections closed or requests refused by the HTTP edge, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def observe_pruned(self, pruned: Pruned) -> None:
         """Called after each complete retention pass."""
         for table, rows in asdict(pruned).items():
             self.pruned_rows.labels(table).inc(rows)
         self.retention_pass.set_to_current_time()
+
+    def watch_wal(self, size: Callable[[], float]) -> None:
+        """Read the WAL gauge from ``size`` at every scrape, so it is never stale."""
+        self.wal_bytes.set_function(size)
 
     def observe_commit(self, reports: int, seconds: float) -> None:
         """Called from the writer thread after each commit (prometheus is thread-safe)."""

@@ -68,11 +68,23 @@ from receiver.store.base import (
     new_id,
     to_text,
 )
+from receiver.store.files import (
+    WAL_KEEP_BYTES,
+    ShmGuard,
+    WalWatch,
+    check_free_space,
+    check_writable,
+    file_size,
+    wal_path,
+)
 
 log = logging.getLogger("receiver.store")
 
 MAX_BATCH_REQUESTS = 512
 BUSY_TIMEOUT_MS = 5000
+PROBE_FRESH_SECONDS = 1.0
+"""A commit this recent proves readiness without a probe commit of its own."""
+PROBE_WAIT_SECONDS = 2.0
 _UNSTORED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 CommitObserver = Callable[[int, float], None]
@@ -105,6 +117,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     # changes; in a temporary file that was 10x the I/O of the commit itself (34 write
     # calls and 72 KB per report; docs/performance.md). In memory it is a few pages.
     conn.execute("PRAGMA temp_store = MEMORY")
+    # Once a checkpoint has finished, the WAL restarts and is cut back to this size, so
+    # a WAL that grew while checkpoints could not finish does not stay big (files.py).
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
     return conn
 
 
@@ -744,6 +759,13 @@ def _failed(
     return done
 
 
+def _touch(conn: sqlite3.Connection) -> None:
+    """The readiness probe's write: the database header's ``user_version`` (unused by
+    receiver), written back unchanged. It commits one page like any report would."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
 def _resolve(jobs: Sequence[_Job], results: Sequence[Any]) -> None:
     """Hand each job its result on its own loop: one wake-up per loop per batch, not
     one per job (each ``call_soon_threadsafe`` is a lock and a syscall)."""
@@ -771,9 +793,18 @@ def _settle(settled: list[tuple[_Job, Any]]) -> None:
 class IngestWriter:
     """The one thread that writes reports: group commit over everything waiting."""
 
-    def __init__(self, path: Path, on_commit: CommitObserver | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_commit: CommitObserver | None = None,
+        *,
+        guard: ShmGuard | None = None,
+        wal_watch: WalWatch | None = None,
+    ) -> None:
         self._path = path
         self._on_commit = on_commit
+        self._guard = guard
+        self._wal_watch = wal_watch
         self._queue: queue.SimpleQueue[list[_Job] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="receiver-writer", daemon=True)
         self._closed = False
@@ -781,6 +812,8 @@ class IngestWriter:
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._carried: list[_Job] = []  # taken from the queue beyond a full batch
         self.healthy = True
+        self.committed_at = -PROBE_FRESH_SECONDS
+        """``time.monotonic()`` of the last successful commit."""
 
     def start(self) -> None:
         self._thread.start()
@@ -857,6 +890,8 @@ class IngestWriter:
             if not batch:
                 continue
             try:
+                if self._guard is not None:  # before SQLite touches the -shm mapping
+                    self._guard.check()
                 if conn is None:
                     conn = _connect(self._path)
                     conn.row_factory = sqlite3.Row
@@ -875,6 +910,7 @@ class IngestWriter:
         started = time.perf_counter()
         results: list[Any] = []
         try:
+            check_free_space(self._path)
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
                 conn.execute("SAVEPOINT request")
@@ -891,7 +927,7 @@ class IngestWriter:
                     results.append(exc)
                 conn.execute("RELEASE request")
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailable) as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.healthy = False
@@ -899,6 +935,9 @@ class IngestWriter:
             _resolve(batch, [_unavailable() for _ in batch])
             return
         self.healthy = True
+        self.committed_at = time.monotonic()
+        if self._wal_watch is not None:
+            self._wal_watch.after_commit(conn)
         if self._on_commit is not None:
             self._on_commit(sum(job.reports for job in batch), time.perf_counter() - started)
         _resolve(batch, results)
@@ -968,16 +1007,28 @@ at 1,000,000 messages (docs/performance.md, "Store at scale")."""
 class SqliteStore:
     """The SQLite implementation of ``receiver.store.base.Store``."""
 
-    def __init__(self, path: Path, on_commit: CommitObserver | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_commit: CommitObserver | None = None,
+        *,
+        wal_watch: WalWatch | None = None,
+    ) -> None:
         self.path = path
         self._on_commit = on_commit
+        self._wal_watch = wal_watch or WalWatch(path)
+        self._guard = ShmGuard(path)
         self._writer: IngestWriter | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._probe: asyncio.Future[Any] | None = None
 
     async def open(self, *, ingest: bool = True) -> None:
-        """Migrate the schema, start the writer (if ``ingest``) and the reader."""
+        """Migrate the schema, start the writer (if ``ingest``) and the reader. To
+        ingest, the folder and the database files must be writable."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if ingest:
+                check_writable(self.path)
             if not self.path.exists():  # message data: readable by the service user only
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = _connect(self.path)
@@ -992,7 +1043,9 @@ class SqliteStore:
         await self._reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await self._reader.execute("PRAGMA synchronous = FULL")
         if ingest:
-            self._writer = IngestWriter(self.path, self._on_commit)
+            self._writer = IngestWriter(
+                self.path, self._on_commit, guard=self._guard, wal_watch=self._wal_watch
+            )
             self._writer.start()
 
     async def close(self) -> None:
@@ -1010,20 +1063,35 @@ class SqliteStore:
             raise StoreUnavailable("the store is not open")
         return self._reader
 
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log file now (0 when there is none)."""
+        return file_size(wal_path(self.path))
+
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless reads work and writes can be committed."""
-        await self._query("SELECT 1")
-        if self._writer is None:
+        """Raise StoreUnavailable unless a report could be committed right now.
+
+        Reads must work, the disk must have its reserve (files.py), and the writer must
+        have committed within PROBE_FRESH_SECONDS, or else commit a probe (``_touch``)
+        within PROBE_WAIT_SECONDS. Concurrent callers share one probe, and a success
+        counts as a fresh commit, so polling costs at most one small commit a second."""
+        await self._query("SELECT 1")  # checks the -shm file first
+        writer = self._writer
+        if writer is None:
             return
-        if not self._writer.alive:
+        check_free_space(self.path)
+        if not writer.alive:
             raise StoreUnavailable("the writer thread has stopped")
-        if not self._writer.healthy:
-            # The last commit failed: ready again as soon as the write lock can be taken.
-            try:
-                await self.reader.execute("BEGIN IMMEDIATE")
-                await self.reader.execute("ROLLBACK")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"the store cannot take writes: {exc}") from exc
+        if writer.healthy and time.monotonic() - writer.committed_at < PROBE_FRESH_SECONDS:
+            return
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(writer.submit(_touch))
+            self._probe.add_done_callback(lambda probe: probe.cancelled() or probe.exception())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._probe), PROBE_WAIT_SECONDS)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"the store could not commit within {PROBE_WAIT_SECONDS:g} s"
+            ) from None
 
     async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
         if self._writer is None:
@@ -1113,6 +1181,7 @@ class SqliteStore:
         return bool(await self._run(work))
 
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        self._guard.check()  # before SQLite touches the -shm mapping (files.py)
         try:
             async with self.reader.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
@@ -1120,6 +1189,7 @@ class SqliteStore:
             raise StoreUnavailable(f"the store could not be read: {exc}") from exc
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        self._guard.check()
         try:
             cursor = await self.reader.execute(sql, params)
             await self.reader.commit()

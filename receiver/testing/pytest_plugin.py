@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +108,18 @@ def write_config(
 class ReceiverServer:
     """One real ``receiver serve`` process and the files it owns."""
 
-    def __init__(self, workdir: Path, config_path: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config_path: Path,
+        *,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        """``preexec_fn`` runs in the child before ``receiver serve`` starts (e.g. to
+        lower a resource limit with ``resource.setrlimit``)."""
         self.workdir = workdir
         self.config_path = config_path
+        self.preexec_fn = preexec_fn
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -154,6 +163,7 @@ class ReceiverServer:
                 cwd=self.workdir,
                 stdout=log,
                 stderr=log,
+                preexec_fn=self.preexec_fn,
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
