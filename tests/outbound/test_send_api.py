@@ -489,7 +489,8 @@ def test_the_operation_is_documented(api_server):
     assert schema == {"$ref": "#/components/schemas/SendRequest"}
     request_schema = document["components"]["schemas"]["SendRequest"]
     assert request_schema["additionalProperties"] is False
-    assert set(request_schema["required"]) == {"to", "body"}
+    assert set(request_schema["required"]) == {"to"}
+    assert request_schema["oneOf"] == [{"required": ["body"]}, {"required": ["template"]}]
     assert {"202", "400", "401", "403", "409", "422", "429"} <= set(operation["responses"])
     accepted = operation["responses"]["202"]
     assert {"Location", "Idempotent-Replayed", "RateLimit", "RateLimit-Policy"} <= set(
