@@ -214,3 +214,40 @@ CREATE TABLE erasures (
     messages      INTEGER NOT NULL,
     raw_requests  INTEGER NOT NULL
 );
+
+-- version: 8
+-- Sends through the seed providers (README "Provider types").
+-- template: a send of an approved template instead of a text body (FutureSMS, RelayOS
+-- send nothing else), as JSON {"id", "language", "variables"}, kept like body only
+-- until the row is done.
+-- first_attempt_at: when the first attempt that may have reached the provider left. A
+-- provider's idempotency key (Txtly, SendComms, RelayOS keep one for 24 h) makes a
+-- resend safe only within its lifetime after that.
+-- state 'held': an attempt may have reached the provider and neither a lookup nor a
+-- resend under a live key can settle it, so the row waits for a person
+-- (`receiver outbox held|resend|give-up`). SQLite cannot alter a CHECK constraint:
+-- the table is rebuilt.
+CREATE TABLE outbox_v8 (
+    message_id       TEXT PRIMARY KEY REFERENCES messages (id),
+    provider         TEXT NOT NULL,
+    body             TEXT,
+    template         TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'done', 'held')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    in_doubt         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    first_attempt_at TEXT,
+    lease_owner      TEXT,
+    lease_until      TEXT,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+INSERT INTO outbox_v8 (message_id, provider, body, state, attempts, in_doubt,
+    next_attempt_at, lease_owner, lease_until, last_error, created_at, updated_at)
+SELECT message_id, provider, body, state, attempts, in_doubt, next_attempt_at,
+    lease_owner, lease_until, last_error, created_at, updated_at
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v8 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);

@@ -73,6 +73,24 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (add, listing, revoke, passwd):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
+    outbox = commands.add_parser(
+        "outbox", help="messages held for a person because a send may have reached the provider"
+    )
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    held = outbox_commands.add_parser("held", help="list the held messages, oldest first")
+    resend = outbox_commands.add_parser(
+        "resend", help="send a held message again (you checked: the provider never got it)"
+    )
+    resend.add_argument("message_id")
+    give_up = outbox_commands.add_parser(
+        "give-up", help="fail a held message (it is not sent again)"
+    )
+    give_up.add_argument("message_id")
+    for sub in (resend, give_up):
+        sub.add_argument("--reason", default=None, help="recorded in the message's timeline")
+    for sub in (held, resend, give_up):
+        sub.add_argument("--config", help=_CONFIG_HELP)
+
     from receiver.tools import maintenance, replay, simulate
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
@@ -212,6 +230,26 @@ async def _staff(config: Config, args: argparse.Namespace) -> int:
         await store.close()
 
 
+async def _outbox(config: Config, args: argparse.Namespace) -> int:
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    try:
+        if args.outbox_command == "held":
+            for send in await store.held_outbox():
+                held_at = send.held_at.isoformat(timespec="seconds")
+                print(f"{send.message_id}\t{send.provider}\t{held_at}\t{send.reason or ''}")
+            return 0
+        resend = args.outbox_command == "resend"
+        default = "resent by hand" if resend else "given up by hand"
+        reason = args.reason or default
+        if not await store.release_held(args.message_id, resend, reason, datetime.now(UTC)):
+            raise UsageError(f"message {args.message_id!r} is not held")
+        print(f"{args.message_id}: {'queued again' if resend else 'failed'}")
+        return 0
+    finally:
+        await store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -222,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_existing(args.config)
         if args.command == "worker":
             return asyncio.run(_work(config))
+        if args.command == "outbox":
+            return asyncio.run(_outbox(config, args))
         return asyncio.run(_staff(config, args))
     except (ConfigError, UsageError, CannotResign) as exc:
         print(f"receiver: {exc}", file=sys.stderr)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import ipaddress
 import stat
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from conftest import new_whsec, run_cli
+from pydantic import ValidationError
 
 from receiver.config import load, resolve_path, write_default
 from receiver.errors import ConfigError
+from receiver.providers.base import ProviderConfig
 
 SESSION = 'session_secret = "' + "s" * 40 + '"\n'
 SECRET = new_whsec()
@@ -207,6 +210,18 @@ BAD_CONFIGS = [
         "greater than or equal to 60",
     ),
     (
+        "url_token too short to be a secret",
+        SESSION + PROVIDER + 'url_token = "short"\n',
+        {"providers.default.url_token"},
+        "should match pattern",
+    ),
+    (
+        "url_token with characters a URL would mangle",
+        SESSION + PROVIDER + 'url_token = "' + "a/b?c&d=" * 4 + '"\n',
+        {"providers.default.url_token"},
+        "should match pattern",
+    ),
+    (
         "outbox unknown key",
         SESSION + "outbox = {lease_seconds = 5}\n" + PROVIDER,
         {"outbox.lease_seconds"},
@@ -397,3 +412,21 @@ def test_the_cli_exits_2_with_one_stderr_line_for_a_bad_config(
     assert "1024" in lines[0]
     assert result.stdout == ""
     assert not (tmp_path / "receiver.db").exists()
+
+
+def test_a_url_token_may_guard_any_provider_type(tmp_path: Path) -> None:
+    token = "tok_" + "7" * 28
+    config = load(write(tmp_path, SESSION + PROVIDER + f'url_token = "{token}"\n'))
+    assert config.providers["default"].config.url_token == token
+
+
+def test_a_type_whose_reports_are_unsigned_needs_a_token_or_addresses() -> None:
+    class UnsignedConfig(ProviderConfig):
+        signed_reports: ClassVar[bool] = False
+
+    with pytest.raises(ValidationError) as refused:
+        UnsignedConfig.model_validate({"type": "x"})
+    assert "url_token: reports of this type are not signed" in str(refused.value)
+    UnsignedConfig.model_validate({"type": "x", "url_token": "t" * 24})
+    UnsignedConfig.model_validate({"type": "x", "allowed_ips": ["192.0.2.0/24"]})
+    UnsignedConfig.model_validate({"type": "x", "insecure_no_signature": True})

@@ -17,7 +17,7 @@ def test_receiver_testing_exports_exactly_its_all():
     # an installed plugin's distribution (receiver is one, through its pytest11 entry).
     exported = {name for name in dir(receiver.testing) if name.isidentifier()}
     exported -= {name for name in exported if name.startswith("_")}
-    modules = {"base", "fake_provider", "pytest_plugin", *PROVIDER_TYPES}
+    modules = {"base", "fake_provider", "fake_server", "pytest_plugin", *PROVIDER_TYPES}
     assert exported - modules == set(receiver.testing.__all__)
 
 

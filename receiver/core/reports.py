@@ -28,6 +28,10 @@ class Report:
     error_code: str | None = None
     error_message: str | None = None
     client_reference: str | None = None
+    message_reference: str | None = None
+    """Our own message id, when the report echoes back the reference we sent with the
+    message (FutureSMS ``client_order_id``, Smstools ``reference``): the report then
+    completes that message even before we learned the provider's id for it."""
 
 
 @dataclass(frozen=True, slots=True)

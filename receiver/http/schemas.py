@@ -47,7 +47,9 @@ class MessageOut(_Out):
 class SentMessage(MessageOut):
     """The 202 answer to ``POST /v1/messages``: the queued message."""
 
-    encoding: Encoding = Field(description="How the body is encoded for the SMS network.")
+    encoding: Encoding | None = Field(
+        description="How the body is encoded for the SMS network; null for a template."
+    )
 
 
 class MessageList(BaseModel):

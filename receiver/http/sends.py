@@ -19,7 +19,14 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -39,7 +46,7 @@ from receiver.http.staff import authenticate
 from receiver.http.state import AppState
 from receiver.http.webhooks import read_body
 from receiver.providers.base import JSON, Provider, media_type_of, payload_invalid
-from receiver.store.base import MessageRecord, NewSend, Store
+from receiver.store.base import MessageRecord, NewSend, Store, Template
 
 log = logging.getLogger("receiver.sends")
 
@@ -47,10 +54,36 @@ PRUNE_EVERY_SECONDS = 60.0
 _SENDER = re.compile(r"\+?[0-9]{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
 
 
+class TemplateRequest(BaseModel):
+    """An approved template to send instead of a body (contract section 15)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128, description="The provider's template id.")
+    language: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=16,
+        description="The template's language where the provider asks for one, e.g. pt_BR.",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=100,
+        description='Values for its placeholders by name, e.g. {"1": "Maria"}.',
+    )
+
+    def as_template(self) -> Template:
+        return Template(self.id, self.language, dict(self.variables))
+
+
 class SendRequest(BaseModel):
     """The body of ``POST /v1/messages``; unknown keys are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["body"]}, {"required": ["template"]}]},
+    )
 
     provider: str | None = Field(
         default=None,
@@ -60,10 +93,17 @@ class SendRequest(BaseModel):
         description="The recipient in E.164 form, e.g. +639171234567.",
         json_schema_extra={"pattern": E164_PATTERN},  # checked, and said better, by _e164
     )
-    body: str = Field(
+    body: str | None = Field(
+        default=None,
         min_length=1,
         description=f"The text: at most {MAX_SEGMENTS} SMS segments (GSM-7: 153 characters"
-        " each, extension characters such as € count 2; UCS-2: 67 UTF-16 code units each).",
+        " each, extension characters such as € count 2; UCS-2: 67 UTF-16 code units each)."
+        " Either body or template.",
+    )
+    template: TemplateRequest | None = Field(
+        default=None,
+        description="An approved template instead of a body, for providers that send"
+        " templates (futuresms, relayos).",
     )
     sender: str | None = Field(
         default=None,
@@ -81,9 +121,19 @@ class SendRequest(BaseModel):
     def _e164(cls, value: str) -> str:
         return valid_e164(value)
 
+    @model_validator(mode="after")
+    def _body_or_template(self) -> SendRequest:
+        if self.body is None and self.template is None:
+            raise ValueError("body: is required")
+        if self.body is not None and self.template is not None:
+            raise ValueError("template: send a body or a template, not both")
+        return self
+
     @field_validator("body")
     @classmethod
-    def _at_most_max_segments(cls, value: str) -> str:
+    def _at_most_max_segments(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         split = count_segments(value)
         if split.segments > MAX_SEGMENTS:
             raise ValueError(
@@ -129,16 +179,18 @@ async def send_message(request: Request) -> Response:
             field=idempotency.HEADER,
         )
     provider = _sending_provider(state.config, send.provider)
-    split = count_segments(send.body)
+    template = _fitting_content(provider, send)
+    split = None if send.body is None else count_segments(send.body)
     now = datetime.now(UTC)
     new = NewSend(
         client_id=member.id,
         provider=provider.name,
         to=send.to,
         body=send.body,
+        template=template,
         sender=send.sender or provider.config.sender,
         client_reference=send.client_reference,
-        segments=split.segments,
+        segments=None if split is None else split.segments,
         idempotency_key=key,
         fingerprint=None
         if key is None
@@ -150,7 +202,7 @@ async def send_message(request: Request) -> Response:
     )
     with state.admission.holding(member.id, key):
         answer = await state.store.create_send(
-            new, functools.partial(_accepted, encoding=split.encoding)
+            new, functools.partial(_accepted, encoding=None if split is None else split.encoding)
         )
     headers = dict(rate_fields)
     if answer.message_id is not None:
@@ -209,7 +261,38 @@ def _sending_provider(config: Config, name: str | None) -> Provider:
     return config.providers[name]
 
 
-def _accepted(record: MessageRecord, encoding: Encoding) -> tuple[int, str]:
+def _fitting_content(provider: Provider, send: SendRequest) -> Template | None:
+    """The send's template, once its content fits what ``provider`` sends; 422 naming
+    the field otherwise."""
+    kind = provider.kind
+    if send.template is None:
+        if "body" not in provider.send_content:
+            raise Unprocessable(
+                f"body: provider {provider.name!r} (type {kind}) sends only templates:"
+                " send a template instead",
+                code="REQUEST_INVALID",
+                field="body",
+            )
+        return None
+    if "template" not in provider.send_content:
+        raise Unprocessable(
+            f"template: provider {provider.name!r} (type {kind}) sends text: send a body",
+            code="REQUEST_INVALID",
+            field="template",
+        )
+    template = send.template.as_template()
+    try:
+        provider.check_template(template)
+    except ValueError as exc:
+        part, colon, problem = str(exc).partition(": ")
+        field = f"template.{part}" if colon else "template"
+        raise Unprocessable(
+            f"{field}: {problem or exc}", code="REQUEST_INVALID", field=field
+        ) from None
+    return template
+
+
+def _accepted(record: MessageRecord, encoding: Encoding | None) -> tuple[int, str]:
     """The 202 answer for a newly queued message (stored with its Idempotency-Key)."""
     message = MessageOut.model_validate(record, from_attributes=True)
     return 202, SentMessage(**message.model_dump(), encoding=encoding).model_dump_json()

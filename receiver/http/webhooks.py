@@ -1,9 +1,10 @@
 """``POST /webhooks/{provider}``: verify, parse, commit, answer (contract section 3).
 
 Order of checks: unknown provider (404), body size (413), content type (415),
-signature (401), payload (400), durable commit (503 on store trouble), then the
-provider's answer. Verification and parsing run on the event loop; the commit is
-the writer thread's group commit, so a 2xx always means "on disk".
+source address, ``url_token`` and signature (401), payload (400), durable commit (503
+on store trouble), then the provider's answer. Verification and parsing run on the
+event loop; the commit is the writer thread's group commit, so a 2xx always means "on
+disk".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ipaddress import IPv4Network, IPv6Network
 from starlette.requests import Request
 from starlette.responses import Response
 
+from receiver.core.signatures import url_token
 from receiver.errors import (
     MethodNotAllowed,
     NotFound,
@@ -137,17 +139,21 @@ async def receive_webhook(request: Request) -> Response:
         received_at=datetime.now(UTC),
         peer=peer,
     )
+    token = provider.config.url_token
     try:
         check_source(peer, provider.config.allowed_ips)
+        if token is not None:
+            url_token.verify(inbound.query_string, token)
         if provider.verifies:
             provider.verify(inbound, time.time())
     except (SignatureError, RetryLater) as exc:
         state.metrics.signature_failures.labels(name, exc.code.lower()).inc()
         raise
     reports = provider.parse(inbound)
+    target = request_target(request)
     raw = RawRequest(
         method=request.method,
-        path=request_target(request),
+        path=target if token is None else url_token.redact(target),  # a secret: never stored
         headers=dict(request.headers),
         body=body,
         received_at=inbound.received_at,

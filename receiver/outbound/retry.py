@@ -4,6 +4,7 @@ Sans-IO: the caller passes the random source and the clock."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -36,4 +37,24 @@ def retry_after_delay(value: str | None, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
-__all__ = ["backoff_delay", "retry_after_delay"]
+_EPOCH_SECONDS = 1_000_000_000
+"""A reset time this large is a Unix time (2001 onwards), smaller ones are seconds."""
+
+
+def exhausted_window_delay(headers: Mapping[str, str], now: datetime) -> float | None:
+    """The seconds until the provider's rate window resets, when its answer says none of
+    the window is left (``X-RateLimit-Remaining: 0``), so that we wait *before* a 429.
+
+    ``X-RateLimit-Reset`` is a Unix time at Txtly and SendComms, seconds at others: a
+    value past 10^9 is read as a Unix time. None when requests remain or it is unsaid."""
+    remaining = headers.get("x-ratelimit-remaining", "").strip()
+    reset = headers.get("x-ratelimit-reset", "").strip()
+    if remaining != "0" or not reset.isdigit():
+        return None
+    seconds = int(reset)
+    if seconds >= _EPOCH_SECONDS:
+        return max(0.0, seconds - now.timestamp())
+    return float(seconds)
+
+
+__all__ = ["backoff_delay", "exhausted_window_delay", "retry_after_delay"]

@@ -11,21 +11,31 @@ may have reached the provider.
 An attempt at one row, with the provider's sans-IO ``Sender`` building the requests
 and reading the answers:
 
-1. older than ``give_up_seconds``: it fails (``failed``), unless a lookup (when in
+1. in doubt: settle it first. Where the API can look a message up, look it up by our
+   reference; found: record it as sent. Where it cannot, a resend under the same
+   idempotency value is the lookup (the provider answers a repeat with the original),
+   but only within the lifetime the provider keeps that value (``Sender.
+   idempotency_lifetime``) and before ``give_up_seconds``; otherwise the row is *held*
+   for a person (``receiver outbox``) and the message shows ``unknown``: it is never
+   resent blindly;
+2. older than ``give_up_seconds``: it fails (``failed``), unless a lookup (when in
    doubt) finds it at the provider after all;
-2. in doubt: look the message up by our reference first; found: record it as sent;
-3. wait for the provider's rate (``rate_per_second``, and any pause a 429 asked for);
-4. send, with our message id as the reference and the idempotency key, and act on
+3. wait for the provider's rate (``rate_per_second``, any pause a 429 asked for, and a
+   rate window its ``X-RateLimit-Remaining: 0`` said is used up);
+4. obtain credentials if the sender needs a session (one login or refresh at a time
+   per provider; a 401 renews them once and repeats the request);
+5. send, with our message id as the reference and the idempotency key, and act on
    the outcome:
 
-   ==========================================  =====================================
-   accepted (2xx with an id)                   record the provider's id (``outbox_sent``)
-   rejected (4xx about the message)            ``rejected`` with the provider's error
-   deferred (429, 401/403/404/405, 408, 425,   try again after ``Retry-After`` (a 429
-   connection refused, connect timeout)        pauses the provider), else backoff
-   unknown (5xx, 409, read timeout, dropped    try again after backoff, *in doubt*:
-   connection, unreadable 2xx)                 step 2 comes first
-   ==========================================  =====================================
+   ============================================  ===================================
+   accepted (2xx with an id, or the provider's   record the provider's id, if it
+   "I already have it")                          said one (``outbox_sent``)
+   rejected (4xx about the message)              ``rejected`` with the provider's error
+   deferred (429, 401/403/404/405, 408, 425,     try again after ``Retry-After`` (a
+   connection refused, connect timeout)          429 pauses the provider), else backoff
+   unknown (5xx, 409, read timeout, dropped      try again after backoff, *in doubt*:
+   connection, unreadable 2xx)                   step 1 comes first
+   ============================================  ===================================
 
 An attempt never outlives its lease (``OutboxSettings.lease_seconds``, three request
 times): every HTTP exchange is cut off after connect + read timeout, and a rate wait
@@ -38,10 +48,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -50,8 +62,9 @@ from receiver.config import Config
 from receiver.core.ratelimit import RateLimiter
 from receiver.core.status import Status
 from receiver.errors import Conflict, StoreUnavailable
-from receiver.outbound.retry import backoff_delay, retry_after_delay
+from receiver.outbound.retry import backoff_delay, exhausted_window_delay, retry_after_delay
 from receiver.providers.base import (
+    PERMANENT,
     Accepted,
     Deferred,
     LookupResult,
@@ -60,6 +73,7 @@ from receiver.providers.base import (
     Sender,
     SendResult,
     Unknown,
+    http_reason,
 )
 from receiver.store.base import OutboxItem, Store, new_id
 
@@ -67,6 +81,11 @@ log = logging.getLogger("receiver.outbound")
 
 MAX_IN_FLIGHT = 16
 STOP_GRACE_SECONDS = 5.0
+MAX_AUTH_REQUESTS = 2
+"""A refresh that fails is followed by one login; more would be a loop."""
+KEY_LIFETIME_MARGIN = timedelta(hours=1)
+"""A resend under an idempotency key stops this long before the provider forgets the key:
+its clock and ours differ, and the request takes time to arrive."""
 
 NOT_SENT = (
     httpx.ConnectError,
@@ -100,6 +119,7 @@ class OutboxWorker:
             if provider.config.rate_per_second is not None:
                 self._rates[name] = RateLimiter(provider.config.rate_per_second, burst=1)
         self._paused_until: dict[str, float] = {}
+        self._auth_locks: dict[str, asyncio.Lock] = {}
         self._request_seconds = (
             self._settings.connect_timeout_seconds + self._settings.read_timeout_seconds
         )
@@ -175,7 +195,12 @@ class OutboxWorker:
         sender = self._senders.get(item.provider)
         found: LookupResult = NotFound()
         if sender is not None and item.in_doubt:
-            found = await self._lookup(client, sender, item)
+            if sender.lookup_request(item) is not None:
+                found = await self._lookup(client, sender, item)
+            elif unsettled := self._unsettled(sender, item):
+                # No lookup, and a resend could make a second message: a person decides.
+                await self._hold(item, unsettled)
+                return
         if isinstance(found, Accepted):
             await self._settle(item, found)
         elif _now() - item.created_at >= self._give_up:
@@ -188,10 +213,44 @@ class OutboxWorker:
         else:
             await self._settle(item, await self._send(client, sender, item))
 
+    def _unsettled(self, sender: Sender, item: OutboxItem) -> str | None:
+        """Why an attempt in doubt cannot be settled by sending again under the same
+        idempotency value (the provider's answer to a repeat is the original one); None
+        when it can. Past ``give_up_seconds`` nothing is sent any more, so it cannot."""
+        lifetime = sender.idempotency_lifetime
+        if lifetime is None:
+            return (
+                f"an earlier attempt may have reached provider {item.provider!r}, which can"
+                " neither look a message up by our reference nor recognise a repeated send;"
+                " check with the provider, then `receiver outbox resend` or `give-up`"
+            )
+        now = _now()
+        if now - item.created_at >= self._give_up:
+            return (
+                f"an earlier attempt may have reached provider {item.provider!r}, and the"
+                f" message is past give_up_seconds ({self._settings.give_up_seconds:g} s),"
+                " so it is not sent again to find out"
+            )
+        if lifetime is PERMANENT:
+            return None
+        first = item.first_attempt_at or item.created_at
+        if now >= first + lifetime - KEY_LIFETIME_MARGIN:
+            return (
+                f"an earlier attempt may have reached provider {item.provider!r}, and the"
+                f" provider forgets our idempotency key {lifetime} after the first attempt,"
+                " so a resend could send it twice"
+            )
+        return None
+
     async def _lookup(
         self, client: httpx.AsyncClient, sender: Sender, item: OutboxItem
     ) -> LookupResult:
-        answer = await self._exchange(client, item.provider, sender.lookup_request(item))
+        def lookup() -> httpx.Request:
+            request = sender.lookup_request(item)
+            assert request is not None  # checked by the caller
+            return request
+
+        answer = await self._exchange(client, item.provider, sender, lookup)
         if isinstance(answer, httpx.Response):
             return sender.read_lookup(item, answer)
         return Deferred(f"the lookup failed: {answer.reason}")
@@ -199,24 +258,69 @@ class OutboxWorker:
     async def _send(
         self, client: httpx.AsyncClient, sender: Sender, item: OutboxItem
     ) -> SendResult:
-        answer = await self._exchange(client, item.provider, sender.send_request(item))
+        answer = await self._exchange(
+            client, item.provider, sender, functools.partial(sender.send_request, item)
+        )
         return sender.read_send(answer) if isinstance(answer, httpx.Response) else answer
 
     async def _exchange(
-        self, client: httpx.AsyncClient, provider: str, request: httpx.Request
+        self,
+        client: httpx.AsyncClient,
+        provider: str,
+        sender: Sender,
+        build: Callable[[], httpx.Request],
     ) -> httpx.Response | Deferred | Unknown:
-        """One request to ``provider`` at its pace; a transport failure as Deferred (it
-        never arrived) or Unknown (it may have)."""
+        """One request to ``provider`` at its pace, with fresh credentials once more if
+        it answers 401 to the ones in hand; a transport failure as Deferred (it never
+        arrived) or Unknown (it may have)."""
         wait = await self._pace(provider)
         if wait > 0:
             return Deferred("waiting for the provider's rate limit", str(math.ceil(wait)))
         try:
             async with asyncio.timeout(self._request_seconds):
-                return await client.send(request)
+                if problem := await self._authenticate(client, provider, sender):
+                    return problem
+                request = build()
+                response = await client.send(request)
+                if response.status_code == 401 and sender.unauthorized(request):
+                    if problem := await self._authenticate(client, provider, sender):
+                        return problem
+                    request = build()
+                    response = await client.send(request)
         except NOT_SENT as exc:
             return Deferred(_describe(exc))
         except (httpx.HTTPError, TimeoutError) as exc:
             return Unknown(_describe(exc))
+        self._hold_for_window(provider, response)
+        return response
+
+    async def _authenticate(
+        self, client: httpx.AsyncClient, provider: str, sender: Sender
+    ) -> Deferred | None:
+        """Obtain or renew the sender's credentials if it asks to (one renewal at a time
+        per provider: a rotating refresh token must not be spent twice); a Deferred if
+        that failed. Transport errors propagate: nothing was sent to the provider yet."""
+        async with self._auth_locks.setdefault(provider, asyncio.Lock()):
+            for _ in range(MAX_AUTH_REQUESTS):
+                request = sender.auth_request(_now())
+                if request is None:
+                    return None
+                response = await client.send(request)
+                self._hold_for_window(provider, response)
+                try:
+                    sender.read_auth(response, _now())
+                except ValueError as exc:
+                    reason = f"could not obtain credentials: {http_reason(response)}: {exc}"
+                    return Deferred(reason, response.headers.get("retry-after"))
+            return Deferred("could not obtain credentials: the provider kept asking for more")
+
+    def _hold_for_window(self, provider: str, response: httpx.Response) -> None:
+        """Pause ``provider`` until its rate window resets when an answer says none of it
+        is left, so that the next request does not earn a 429."""
+        wait = exhausted_window_delay(response.headers, _now())
+        if wait:
+            until = time.monotonic() + wait
+            self._paused_until[provider] = max(self._paused_until.get(provider, 0.0), until)
 
     async def _pace(self, provider: str) -> float:
         """Wait until ``provider`` may be called (its rate, a pause a 429 asked for).
@@ -281,6 +385,11 @@ class OutboxWorker:
         if not await self._store.outbox_retry(item, self.owner, at, result.reason, in_doubt):
             log.warning("lost the lease of an outbox row", extra=_fields(item))
 
+    async def _hold(self, item: OutboxItem, reason: str) -> None:
+        log.warning("held a message for a person: %s", reason, extra=_fields(item))
+        if not await self._store.outbox_hold(item, self.owner, reason, _now()):
+            log.warning("lost the lease of an outbox row", extra=_fields(item))
+
     async def _record_sent(self, item: OutboxItem, accepted: Accepted, now: datetime) -> None:
         try:
             recorded = await self._store.outbox_sent(
@@ -292,7 +401,12 @@ class OutboxWorker:
             log.error("the provider's id is another message's: %s", exc, extra=_fields(item))
             await self._store.outbox_failed(item, self.owner, Status.FAILED, None, exc.detail, now)
             return
-        if recorded:
+        if recorded and accepted.provider_message_id is None:
+            log.info(
+                "handed to the provider, which did not say its id: the first report will",
+                extra=_fields(item),
+            )
+        elif recorded:
             log.info("handed to the provider", extra=_fields(item))
         else:
             log.warning("lost the lease of an outbox row", extra=_fields(item))

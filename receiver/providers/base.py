@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 from urllib.parse import parse_qsl
 
 import httpx
@@ -33,10 +34,11 @@ from pydantic import (
 )
 
 from receiver.core.reports import Outcome, Report
-from receiver.core.signatures import basic_auth
+from receiver.core.signatures import basic_auth, url_token
 from receiver.errors import CannotResign, PayloadInvalid
-from receiver.store.base import OutboxItem
+from receiver.store.base import OutboxItem, Template
 
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 SEND_KEYS = ("api_base_url", "api_key", "sender", "rate_per_second")
@@ -140,6 +142,10 @@ class ProviderConfig(BaseModel):
     tolerance_seconds: int = Field(default=300, ge=1, le=172800)
     insecure_no_signature: bool = False
     allowed_ips: list[IPvAnyNetwork] = Field(default_factory=list)
+    url_token: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{24,256}$")] | None = None
+    """A secret that every report must carry as the ``token`` query parameter (the URL
+    we give the provider for reports includes it): for types whose reports are not
+    signed, or as a second check on any type."""
     api_base_url: HttpUrl | None = None
     api_key: str | None = None
     sender: str | None = None
@@ -147,6 +153,9 @@ class ProviderConfig(BaseModel):
 
     send_requires: ClassVar[tuple[str, ...]] = ()
     """The keys that must all be set for this type to send; empty: it cannot send."""
+    signed_reports: ClassVar[bool] = True
+    """Whether the type's reports carry a signature that ``secrets`` verify. A type whose
+    reports do not needs ``url_token`` and/or ``allowed_ips`` instead."""
 
     @property
     def sends(self) -> bool:
@@ -155,7 +164,16 @@ class ProviderConfig(BaseModel):
 
     @model_validator(mode="after")
     def _secrets_or_explicitly_insecure(self) -> ProviderConfig:
-        if not self.secrets and not self.insecure_no_signature:
+        if self.insecure_no_signature:
+            return self
+        if not self.signed_reports:
+            if not (self.secrets or self.url_token or self.allowed_ips):
+                raise ValueError(
+                    "url_token: reports of this type are not signed: set url_token (a secret"
+                    " of 24+ URL-safe characters) and/or allowed_ips (or set"
+                    " insecure_no_signature = true to accept reports from anyone)"
+                )
+        elif not self.secrets:
             raise ValueError(
                 "secrets: at least one secret is required "
                 "(or set insecure_no_signature = true to turn verification off)"
@@ -254,14 +272,23 @@ def payload_invalid(
             name += f".{part}" if name else part
     if error["type"] == "missing":
         return PayloadInvalid(name or whole, "is required")
-    return PayloadInvalid(name or whole, str(error["msg"]).removeprefix("Value error, "))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    named, separator, problem = message.partition(": ")
+    if separator and _FIELD_NAME.fullmatch(named):  # a model validator naming the field
+        name = f"{name}.{named}" if name else named
+        message = problem
+    return PayloadInvalid(name or whole, message)
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The provider has the message (its answer to the send, or found by a lookup)."""
+    """The provider has the message (its answer to the send, or found by a lookup).
 
-    provider_message_id: str
+    ``provider_message_id`` is None when the provider says it has the message but not
+    its id (FutureSMS answers a repeated ``client_order_id`` with CONFLICT): the
+    message's first report, which names our reference, completes the record."""
+
+    provider_message_id: str | None
     provider_status: str
     """The provider's own word for the message's state (e.g. ``queued``)."""
 
@@ -310,6 +337,10 @@ def http_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
 
 
+PERMANENT = timedelta.max
+"""An ``idempotency_lifetime`` for a provider that never forgets an idempotency value."""
+
+
 class Sender(ABC):
     """Sends through one configured provider's API, sans-IO.
 
@@ -317,7 +348,22 @@ class Sender(ABC):
     type implements its requests and how to read its answers' bodies. The reading
     hooks raise ``ValueError`` (pydantic's ``ValidationError`` is one) on an answer they
     cannot read.
+
+    After an attempt that may have reached the provider (the message is *in doubt*),
+    the worker settles it before any resend: by ``lookup_request`` where the API can
+    find a message by our reference; otherwise by sending again with the same
+    idempotency value, which is safe only for the ``idempotency_lifetime`` the provider
+    keeps it; otherwise the message is held for a person, never resent blindly.
+
+    A type whose API needs a session (FutureSMS logs in for tokens that rotate)
+    implements ``auth_request``/``read_auth``/``unauthorized``; the worker runs them
+    one at a time per provider.
     """
+
+    idempotency_lifetime: ClassVar[timedelta | None] = None
+    """How long the provider keeps our idempotency value after the first attempt, so that
+    a resend carrying it cannot make a second message (``PERMANENT``: for ever); None:
+    the API takes no idempotency value."""
 
     @abstractmethod
     def send_request(self, item: OutboxItem) -> httpx.Request:
@@ -325,8 +371,24 @@ class Sender(ABC):
         (and idempotency key where the API has one)."""
 
     @abstractmethod
-    def lookup_request(self, item: OutboxItem) -> httpx.Request:
-        """The request that looks ``item`` up at the provider (reconciliation)."""
+    def lookup_request(self, item: OutboxItem) -> httpx.Request | None:
+        """The request that looks ``item`` up at the provider (reconciliation); None when
+        the API cannot find a message by what we know of it."""
+
+    def auth_request(self, now: datetime) -> httpx.Request | None:
+        """A request to make before the next call, to obtain or renew credentials (a
+        login, a token refresh); None when the credentials in hand are good."""
+        return None
+
+    def read_auth(self, response: httpx.Response, now: datetime) -> None:
+        """Take the credentials from the answer to ``auth_request``; ValueError if it
+        gave none (the worker then defers the message)."""
+        raise NotImplementedError("a sender that makes auth requests reads their answers")
+
+    def unauthorized(self, request: httpx.Request) -> bool:
+        """``request`` was answered 401: forget the credentials it carried, if they are
+        still the ones in hand. True if a retry with fresh credentials is worth one try."""
+        return False
 
     @abstractmethod
     def read_accepted(self, response: httpx.Response) -> Accepted:
@@ -366,6 +428,9 @@ class Sender(ABC):
         return NotFound() if found is None else found
 
 
+Content = Literal["body", "template"]
+
+
 class Provider(ABC):
     """One configured provider: verifies, parses and answers its webhooks."""
 
@@ -379,6 +444,8 @@ class Provider(ABC):
     send it again: its documented retry schedule, rounded up to whole days with a
     margin; 3 where no schedule is published. ``[retention] messages_days`` may not be
     shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
+    send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
+    """What a send through this type may carry: a text ``body``, a ``template``."""
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
@@ -410,6 +477,19 @@ class Provider(ABC):
         configured to. ``public_base_url`` is where the provider reaches us, for types
         that name their status-callback URL in each send."""
         return None
+
+    def check_template(self, template: Template) -> None:
+        """Raise ValueError (``"variables: ..."`` names the part) if this type cannot
+        send ``template``; called only for types whose ``send_content`` has it."""
+        return None
+
+    def report_url(self, public_base_url: str | None) -> str | None:
+        """The URL this provider's reports should go to (with the ``url_token``), for
+        types that name it in each send; None without a public base URL."""
+        if public_base_url is None:
+            return None
+        url = f"{public_base_url.rstrip('/')}/webhooks/{self.name}"
+        return url_token.with_token(url, self.config.url_token)
 
     def answer(self, outcome: Outcome) -> Answer:
         """The 200 answer once committed: the contract's JSON counts by default."""

@@ -6,6 +6,7 @@ fail for reasons outside the request raises ``StoreUnavailable``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
@@ -195,20 +196,43 @@ class Reprocessed:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """An approved template to send instead of a text body (providers that send only
+    templates: FutureSMS, RelayOS). ``variables`` fill its placeholders by name."""
+
+    id: str
+    language: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"id": self.id, "language": self.language, "variables": dict(self.variables)},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Template:
+        data = json.loads(text)
+        return cls(data["id"], data.get("language"), dict(data.get("variables") or {}))
+
+
+@dataclass(frozen=True, slots=True)
 class NewSend:
-    """A validated ``POST /v1/messages`` to commit with its outbox row (and key)."""
+    """A validated ``POST /v1/messages`` to commit with its outbox row (and key): a text
+    ``body`` or a ``template``, never both."""
 
     client_id: str
     provider: str
     to: str
-    body: str
+    body: str | None
     sender: str | None
     client_reference: str | None
-    segments: int
+    segments: int | None
     idempotency_key: str | None
     fingerprint: str | None
     key_expires_at: datetime | None
     now: datetime
+    template: Template | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +243,17 @@ class SendAnswer:
     body: str
     replayed: bool
     message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSend:
+    """An outbox row held for a person (``receiver outbox held``)."""
+
+    message_id: str
+    provider: str
+    attempts: int
+    held_at: datetime
+    reason: str | None
 
 
 RenderAnswer = Callable[[MessageRecord], tuple[int, str]]
@@ -232,7 +267,8 @@ class OutboxItem:
     message_id: str
     provider: str
     to: str
-    body: str
+    body: str | None
+    """The text to send; None for a template send."""
     sender: str | None
     attempts: int
     """Including this one."""
@@ -241,6 +277,11 @@ class OutboxItem:
     created_at: datetime
     last_error: str | None = None
     """Why the previous attempt did not finish it."""
+    template: Template | None = None
+    first_attempt_at: datetime | None = None
+    """When the first attempt that may have reached the provider left (this one, if it
+    is the first): a provider's idempotency key protects a resend only for its lifetime
+    after that."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,12 +399,14 @@ class Store(Protocol):
         self,
         item: OutboxItem,
         owner: str,
-        provider_message_id: str,
+        provider_message_id: str | None,
         provider_status: str,
         now: datetime,
     ) -> bool:
         """The provider has the message: record its id (merging a message its reports
-        created first), an ``outbound`` timeline event, and finish the row."""
+        created first), an ``outbound`` timeline event, and finish the row. With
+        ``provider_message_id`` None the provider took it but did not say its id (a
+        FutureSMS CONFLICT): a report naming our reference completes the record."""
 
     async def outbox_failed(
         self,
@@ -400,3 +443,17 @@ class Store(Protocol):
         that carried their reports or name the number, and record an audit row without
         the number. Statuses, counts and timelines stay. Running it again changes no
         message data (it records another audit row)."""
+
+    async def outbox_hold(self, item: OutboxItem, owner: str, reason: str, now: datetime) -> bool:
+        """An attempt may have reached the provider and nothing can settle it (no lookup,
+        an idempotency key past its lifetime): hold the row for a person, and put an
+        ``outbound`` event with status ``unknown`` in the timeline. False if the lease
+        was lost."""
+
+    async def held_outbox(self) -> list[HeldSend]:
+        """The rows held for a person, oldest first."""
+
+    async def release_held(self, message_id: str, resend: bool, reason: str, now: datetime) -> bool:
+        """Settle a held row: ``resend`` (a person checked that the provider never got it)
+        queues it again, not in doubt; otherwise it fails (``given_up``) with ``reason``.
+        False if the message has no held row."""

@@ -154,7 +154,10 @@ def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tupl
     for chunk in _chunks(ids):
         erased = _in("UPDATE messages SET to_number = NULL, erased_at = ? WHERE id IN (?)", chunk)
         conn.execute(erased, (at, *chunk))
-        conn.execute(_in("UPDATE outbox SET body = NULL WHERE message_id IN (?)", chunk), chunk)
+        conn.execute(
+            _in("UPDATE outbox SET body = NULL, template = NULL WHERE message_id IN (?)", chunk),
+            chunk,
+        )
         answers = _in(
             "SELECT client_id, key, response FROM idempotency_keys WHERE message_id IN (?)", chunk
         )

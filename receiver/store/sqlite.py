@@ -50,6 +50,7 @@ from receiver.store.base import (
     Erasure,
     EventRecord,
     FailureReason,
+    HeldSend,
     MessageFilter,
     MessageRecord,
     NewSend,
@@ -63,6 +64,7 @@ from receiver.store.base import (
     SendAnswer,
     StaffMember,
     StatusCount,
+    Template,
     from_text,
     migrations,
     new_id,
@@ -275,31 +277,46 @@ def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest
     return request_id
 
 
-def _find_message(
-    conn: sqlite3.Connection, provider: str, provider_message_id: str
-) -> sqlite3.Row | None:
-    """The id and merge fields of the message ``provider_message_id``, if known."""
+_MERGE_FIELDS = (
+    "SELECT id, provider_message_id, status, status_event_id, status_changed_at, error_code,"
+    " error_message, to_number, client_reference, client_id, erased_at FROM messages"
+)
+
+
+def _find_message(conn: sqlite3.Connection, provider: str, report: Report) -> sqlite3.Row | None:
+    """The id and merge fields of the message ``report`` is about, if known: the one with
+    its provider message id, else the one its ``message_reference`` names (ours, sent
+    through this provider, whose id at the provider we have not learned yet)."""
     row: sqlite3.Row | None = conn.execute(
-        "SELECT id, status, status_event_id, status_changed_at, error_code, error_message,"
-        " to_number, client_reference, client_id, erased_at FROM messages"
-        " WHERE provider = ? AND provider_message_id = ?",
-        (provider, provider_message_id),
+        _MERGE_FIELDS + " WHERE provider = ? AND provider_message_id = ?",
+        (provider, report.provider_message_id),
     ).fetchone()
+    if row is None and report.message_reference is not None:
+        row = conn.execute(
+            _MERGE_FIELDS + " WHERE id = ? AND provider = ? AND provider_message_id IS NULL",
+            (report.message_reference, provider),
+        ).fetchone()
     return row
 
 
 def _message_row(
-    conn: sqlite3.Connection, provider: str, provider_message_id: str, now: str
+    conn: sqlite3.Connection, provider: str, report: Report, now: str
 ) -> tuple[str, sqlite3.Row | None]:
-    """The id and merge fields of the message ``provider_message_id``, created if new."""
-    row = _find_message(conn, provider, provider_message_id)
+    """The id and merge fields of the message ``report`` is about, created if new (and
+    told its provider message id if it was found by our reference)."""
+    row = _find_message(conn, provider, report)
     if row is not None:
+        if row["provider_message_id"] is None:
+            conn.execute(
+                "UPDATE messages SET provider_message_id = ? WHERE id = ?",
+                (report.provider_message_id, row["id"]),
+            )
         return row["id"], row
     message_id = new_id("msg_")
     conn.execute(
         "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?)",
-        (message_id, provider, provider_message_id, now, now),
+        (message_id, provider, report.provider_message_id, now, now),
     )
     return message_id, None
 
@@ -332,6 +349,7 @@ def _save_state(
 
 
 _STATE_COLUMNS = (
+    "provider_message_id",  # learned here when the report was filed by our reference
     "status",
     "status_event_id",
     "status_changed_at",
@@ -350,10 +368,11 @@ def _merge_report(
     One statement for the message: an INSERT with its state when new, else an UPDATE
     of the columns that changed. Setting an unchanged column still rewrites every index
     that holds it (docs/performance.md)."""
-    row = _find_message(conn, provider, report.provider_message_id)
+    row = _find_message(conn, provider, report)
     decision = merge(_state(row), report)
     state = _pinned(row, decision.state)
     values = (
+        report.provider_message_id,
         state.status,
         state.status_event_id,
         to_text(state.status_changed_at) if state.status_changed_at else None,
@@ -369,7 +388,7 @@ def _merge_report(
             " status_changed_at, error_code, error_message, to_number, client_reference,"
             " report_count, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            (message_id, provider, report.provider_message_id, *values, now, now),
+            (message_id, provider, *values, now, now),
         )
         return message_id, decision.applied
     message_id = row["id"]
@@ -416,7 +435,7 @@ def _correct_event(
 ) -> None:
     """Rewrite a processed event as ``report`` now reads, then recompute its message
     (and the one it left, if the report now names another message) from all events."""
-    message_id, _ = _message_row(conn, provider, report.provider_message_id, now)
+    message_id, _ = _message_row(conn, provider, report, now)
     conn.execute(
         "UPDATE events SET message_id = ?, provider_status = ?, status = ?, error_code = ?,"
         " error_message = ?, occurred_at = ?, reprocessed_at = ?"
@@ -542,9 +561,17 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
         ),
     )
     conn.execute(
-        "INSERT INTO outbox (message_id, provider, body, state, next_attempt_at, created_at,"
-        " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-        (message_id, send.provider, send.body, now, now, now),
+        "INSERT INTO outbox (message_id, provider, body, template, state, next_attempt_at,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (
+            message_id,
+            send.provider,
+            send.body,
+            None if send.template is None else send.template.to_json(),
+            now,
+            now,
+            now,
+        ),
     )
     _outbound_event(conn, send.provider, message_id, "accepted", Status.QUEUED, now)
     record = _message(conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
@@ -628,10 +655,14 @@ def _claim(
         # A lease that ran out: its worker died mid-attempt, which may have reached the
         # provider. So may any attempt after an ambiguous one.
         in_doubt = bool(row["in_doubt"]) or row["state"] == "sending"
+        # Every attempt may reach the provider, so the first one starts the clock of the
+        # provider's idempotency key (counted from the claim: a little early, so safe).
+        first_attempt_at = row["first_attempt_at"] or at
         conn.execute(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, in_doubt = ?,"
-            " lease_owner = ?, lease_until = ?, updated_at = ? WHERE message_id = ?",
-            (in_doubt, owner, lease_until, at, row["message_id"]),
+            " first_attempt_at = ?, lease_owner = ?, lease_until = ?, updated_at = ?"
+            " WHERE message_id = ?",
+            (in_doubt, first_attempt_at, owner, lease_until, at, row["message_id"]),
         )
         items.append(
             OutboxItem(
@@ -644,6 +675,8 @@ def _claim(
                 in_doubt=in_doubt,
                 created_at=from_text(row["created_at"]),
                 last_error=row["last_error"],
+                template=Template.from_json(row["template"]) if row["template"] else None,
+                first_attempt_at=from_text(first_attempt_at),
             )
         )
     return items
@@ -654,7 +687,8 @@ def _give_up_erased(conn: sqlite3.Connection, message_id: str, provider: str, at
     (``receiver erase``): it is never sent, and its timeline says why."""
     reason = "the recipient's number was erased before the message was sent"
     conn.execute(
-        "UPDATE outbox SET state = 'done', body = NULL, lease_owner = NULL, lease_until = NULL,"
+        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, lease_owner = NULL,"
+        " lease_until = NULL,"
         " last_error = ?, updated_at = ? WHERE message_id = ?",
         (reason, at, message_id),
     )
@@ -694,13 +728,33 @@ def _sent(
     conn: sqlite3.Connection,
     item: OutboxItem,
     owner: str,
-    provider_message_id: str,
+    provider_message_id: str | None,
     provider_status: str,
     now: datetime,
 ) -> bool:
     at = to_text(now)
-    if not _release(conn, item, owner, "state = 'done', body = NULL, updated_at = ?", at):
+    done = "state = 'done', body = NULL, template = NULL, updated_at = ?"
+    if not _release(conn, item, owner, done, at):
         return False
+    if provider_message_id is not None:
+        _learn_provider_id(conn, item, provider_message_id)
+    _outbound_event(
+        conn,
+        item.provider,
+        item.message_id,
+        "sent_to_provider",
+        Status.QUEUED,
+        at,
+        provider_status=provider_status,
+    )
+    return True
+
+
+def _learn_provider_id(
+    conn: sqlite3.Connection, item: OutboxItem, provider_message_id: str
+) -> None:
+    """Record the provider's id for a sent message, taking over the events of a message
+    its reports created before the provider's answer came."""
     earlier = conn.execute(
         "SELECT id, client_id FROM messages WHERE provider = ? AND provider_message_id = ?",
         (item.provider, provider_message_id),
@@ -721,16 +775,6 @@ def _sent(
         "UPDATE messages SET provider_message_id = ? WHERE id = ?",
         (provider_message_id, item.message_id),
     )
-    _outbound_event(
-        conn,
-        item.provider,
-        item.message_id,
-        "sent_to_provider",
-        Status.QUEUED,
-        at,
-        provider_status=provider_status,
-    )
-    return True
 
 
 def _failed(
@@ -747,7 +791,7 @@ def _failed(
         conn,
         item,
         owner,
-        "state = 'done', body = NULL, last_error = ?, updated_at = ?",
+        "state = 'done', body = NULL, template = NULL, last_error = ?, updated_at = ?",
         error_message,
         at,
     )
@@ -764,6 +808,73 @@ def _touch(conn: sqlite3.Connection) -> None:
     receiver), written back unchanged. It commits one page like any report would."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+HELD_ERROR_CODE = "SEND_IN_DOUBT"
+
+
+def _hold(
+    conn: sqlite3.Connection, item: OutboxItem, owner: str, reason: str, now: datetime
+) -> bool:
+    at = to_text(now)
+    held = _release(conn, item, owner, "state = 'held', last_error = ?, updated_at = ?", reason, at)
+    if held:
+        _outbound_event(
+            conn,
+            item.provider,
+            item.message_id,
+            f"held_in_doubt_{item.attempts}",
+            Status.UNKNOWN,
+            at,
+            HELD_ERROR_CODE,
+            reason,
+            provider_status="held_in_doubt",
+        )
+    return held
+
+
+def _held(conn: sqlite3.Connection) -> list[HeldSend]:
+    rows = conn.execute(
+        "SELECT message_id, provider, attempts, updated_at, last_error FROM outbox"
+        " WHERE state = 'held' ORDER BY updated_at, message_id"
+    ).fetchall()
+    return [
+        HeldSend(
+            r["message_id"],
+            r["provider"],
+            r["attempts"],
+            from_text(r["updated_at"]),
+            r["last_error"],
+        )
+        for r in rows
+    ]
+
+
+def _release_held(
+    conn: sqlite3.Connection, message_id: str, resend: bool, reason: str, now: datetime
+) -> bool:
+    at = to_text(now)
+    row = conn.execute(
+        "SELECT provider, attempts FROM outbox WHERE message_id = ? AND state = 'held'",
+        (message_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    if resend:
+        # A person checked with the provider that no attempt arrived: a fresh start.
+        conn.execute(
+            "UPDATE outbox SET state = 'pending', in_doubt = 0, first_attempt_at = NULL,"
+            " next_attempt_at = ?, last_error = ?, updated_at = ? WHERE message_id = ?",
+            (at, reason, at, message_id),
+        )
+        return True
+    conn.execute(
+        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, last_error = ?,"
+        " updated_at = ? WHERE message_id = ?",
+        (reason, at, message_id),
+    )
+    _outbound_event(conn, row["provider"], message_id, "given_up", Status.FAILED, at, None, reason)
+    return True
 
 
 def _resolve(jobs: Sequence[_Job], results: Sequence[Any]) -> None:
@@ -1146,7 +1257,7 @@ class SqliteStore:
         self,
         item: OutboxItem,
         owner: str,
-        provider_message_id: str,
+        provider_message_id: str | None,
         provider_status: str,
         now: datetime,
     ) -> bool:
@@ -1177,6 +1288,20 @@ class SqliteStore:
             error_code=error_code,
             error_message=error_message,
             now=now,
+        )
+        return bool(await self._run(work))
+
+    async def outbox_hold(self, item: OutboxItem, owner: str, reason: str, now: datetime) -> bool:
+        work = functools.partial(_hold, item=item, owner=owner, reason=reason, now=now)
+        return bool(await self._run(work))
+
+    async def held_outbox(self) -> list[HeldSend]:
+        held: list[HeldSend] = await self._run(_held)
+        return held
+
+    async def release_held(self, message_id: str, resend: bool, reason: str, now: datetime) -> bool:
+        work = functools.partial(
+            _release_held, message_id=message_id, resend=resend, reason=reason, now=now
         )
         return bool(await self._run(work))
 

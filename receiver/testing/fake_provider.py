@@ -15,66 +15,30 @@ It counts every send call (``send_calls``) and every message it really accepted
 correctly signed Standard Webhooks delivery report for one of its messages, as the real
 provider would.
 
-It is a plain asyncio HTTP/1.1 server on its own thread (one request per connection),
-so it can do what a framework would not let it: hold an answer, or close the connection
-after it took the message without answering.
+The server machinery and the fault scripts are ``receiver.testing.fake_server``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from receiver.testing.fake_server import (
+    Answer,
+    Behaviour,
+    Drop,
+    Fail,
+    FakeRequest,
+    FakeServer,
+    Reject,
+    Stall,
+    Throttle,
+)
 from receiver.testing.standard import standard_report, standard_request
-
-
-@dataclass(frozen=True)
-class Stall:
-    """Take the message, then hold the answer ``seconds`` (None: until ``release()``)."""
-
-    seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Take the message, then close the connection without answering."""
-
-
-@dataclass(frozen=True)
-class Throttle:
-    """Answer 429 with this ``Retry-After`` (delta-seconds or an HTTP-date); take nothing."""
-
-    retry_after: str
-
-
-@dataclass(frozen=True)
-class Fail:
-    """Answer ``status`` (5xx); ``record``: take the message first ("sent, answered 500")."""
-
-    status: int = 500
-    record: bool = False
-
-
-@dataclass(frozen=True)
-class Reject:
-    """Refuse the message: ``status`` with JSON ``{"code", "message"}``; take nothing."""
-
-    status: int = 400
-    code: str = "INVALID_NUMBER"
-    message: str = "the number is not reachable"
-
-
-Behaviour = Stall | Drop | Throttle | Fail | Reject
 
 
 @dataclass(frozen=True)
@@ -99,128 +63,38 @@ class SendCall:
     """``time.monotonic()`` on arrival."""
 
 
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-
-_Answer = tuple[int, dict[str, str], Any]
-_DROP = None
-
-
-class FakeProvider:
-    """The fake provider; ``start()`` (or ``with``) serves it on ``base_url``."""
+class FakeProvider(FakeServer):
+    """The fake ``standard`` provider; ``start()`` (or ``with``) serves it on ``base_url``."""
 
     def __init__(self, api_key: str = "fake-provider-key", port: int = 0) -> None:
+        super().__init__(port)
         self.api_key = api_key
-        self.port = port
         self.lookup_calls = 0
-        self._lock = threading.Condition()
         self._messages: dict[str, FakeMessage] = {}
         self._by_key: dict[str, tuple[FakeMessage, bytes]] = {}
         self._send_calls: list[SendCall] = []
-        self._send_script: deque[Behaviour] = deque()
-        self._lookup_script: deque[Behaviour] = deque()
         self._ids = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._released = asyncio.Event()
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def config_keys(self) -> dict[str, str]:
         """The keys of a ``[providers.NAME]`` table that send through this fake."""
         return {"api_base_url": self.base_url, "api_key": self.api_key}
 
-    def start(self) -> FakeProvider:
-        """Listen (again) on ``port``; the first start picks a free one."""
-        if not self._thread.is_alive():
-            self._thread.start()
-        self._server = self._call(asyncio.start_server(self._serve, "127.0.0.1", self.port))
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def refuse_connections(self) -> None:
-        """Stop listening, so connections are refused, until ``start()`` again."""
-        server, self._server = self._server, None
-        if server is not None:
-            self._call(_close(server))
-
-    def release(self) -> None:
-        """Let the answers held so far (``Stall(None)``) go; later stalls wait again."""
-
-        def release_now() -> None:
-            self._released.set()
-            self._released = asyncio.Event()
-
-        self._loop.call_soon_threadsafe(release_now)
-
-    def close(self) -> None:
-        """Stop serving, drop every connection and end the thread; safe to call twice."""
-        if self._thread.is_alive():
-            self.refuse_connections()
-            self._call(self._cancel_handlers())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        if not self._loop.is_closed():
-            self._loop.close()
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    async def _cancel_handlers(self) -> None:
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-
-    # ------------------------------------------------------------------ scripting and observing
-
-    def on_send(self, *behaviours: Behaviour) -> None:
-        """How to treat the next send calls, one behaviour each; then normally."""
-        with self._lock:
-            self._send_script.extend(behaviours)
-
-    def on_lookup(self, *behaviours: Behaviour) -> None:
-        """How to treat the next lookups (``Fail``, ``Throttle``, ``Stall``, ``Drop``)."""
-        with self._lock:
-            self._lookup_script.extend(behaviours)
+    # ------------------------------------------------------------------ observing
 
     def accept(self, reference: str, to: str, body: str) -> FakeMessage:
         """Take a message as if it had been sent before (by a worker that then died)."""
-        with self._lock:
+        with self.lock:
             return self._new_message({"reference": reference, "to": to, "body": body}, None)
 
     @property
     def messages(self) -> list[FakeMessage]:
         """Every message accepted, in order: what really went out to handsets."""
-        with self._lock:
+        with self.lock:
             return list(self._messages.values())
 
     @property
     def send_calls(self) -> list[SendCall]:
-        with self._lock:
+        with self.lock:
             return list(self._send_calls)
 
     def sends_of(self, reference: str) -> int:
@@ -236,9 +110,7 @@ class FakeProvider:
 
     def wait_for_sends(self, count: int, timeout: float = 20.0) -> None:
         """Block until at least ``count`` send calls arrived; TimeoutError otherwise."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._send_calls) >= count, timeout):
-                raise TimeoutError(f"{len(self._send_calls)} send calls, expected {count}")
+        self.wait_until(lambda: len(self._send_calls) >= count, f"{count} send calls", timeout)
 
     def report(
         self,
@@ -259,31 +131,9 @@ class FakeProvider:
             receiver_url.rstrip("/") + request.path, content=request.body, headers=request.headers
         )
 
-    # ------------------------------------------------------------------ the server
+    # ------------------------------------------------------------------ answering
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            request = await _read_request(reader)
-            answer = await self._answer(request)
-            if answer is not _DROP:
-                status, headers, payload = answer
-                writer.write(_response(status, headers, payload))
-                await writer.drain()
-        except (
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-        ):
-            pass  # the client went away, or sent something we do not speak
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-
-    async def _answer(self, request: _Request) -> _Answer | None:
+    async def answer(self, request: FakeRequest) -> Answer | None:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, {}, {"code": "UNAUTHORIZED", "message": "bad API key"}
         if request.path != "/messages" or request.method not in ("GET", "POST"):
@@ -292,17 +142,17 @@ class FakeProvider:
             return await self._lookup(request)
         return await self._send(request)
 
-    async def _send(self, request: _Request) -> _Answer | None:
+    async def _send(self, request: FakeRequest) -> Answer | None:
         key = request.headers.get("idempotency-key")
         try:
-            payload = json.loads(request.body)
+            payload = request.json()
             reference = payload.get("reference")
         except (ValueError, AttributeError):
             return 400, {}, {"code": "INVALID_REQUEST", "message": "the body is not JSON"}
-        with self._lock:
-            behaviour = self._send_script.popleft() if self._send_script else None
+        with self.lock:
+            behaviour = self.next_behaviour("send")
             self._send_calls.append(SendCall(reference, key, time.monotonic()))
-            self._lock.notify_all()
+            self.lock.notify_all()
             if isinstance(behaviour, Throttle):
                 return 429, {"retry-after": behaviour.retry_after}, {"code": "TOO_MANY_REQUESTS"}
             if isinstance(behaviour, Reject):
@@ -318,9 +168,9 @@ class FakeProvider:
         if isinstance(behaviour, Fail):
             return behaviour.status, {}, {"code": "INTERNAL", "message": "provider fault"}
         if isinstance(behaviour, Drop):
-            return _DROP
+            return None
         if isinstance(behaviour, Stall):
-            await self._stall(behaviour)
+            await self.stall(behaviour)
         return (201 if created else 200), {}, _listed(message)
 
     def _take(
@@ -348,10 +198,10 @@ class FakeProvider:
         self._messages[message.id] = message
         return message
 
-    async def _lookup(self, request: _Request) -> _Answer | None:
-        reference = request.query.get("reference", [""])[0]
-        with self._lock:
-            behaviour = self._lookup_script.popleft() if self._lookup_script else None
+    async def _lookup(self, request: FakeRequest) -> Answer | None:
+        reference = request.param("reference") or ""
+        with self.lock:
+            behaviour = self.next_behaviour("lookup")
             self.lookup_calls += 1
             found = [_listed(m) for m in self._messages.values() if m.reference == reference]
         if isinstance(behaviour, Throttle):
@@ -359,51 +209,14 @@ class FakeProvider:
         if isinstance(behaviour, Fail | Reject):
             return behaviour.status, {}, {"code": "INTERNAL", "message": "lookup fault"}
         if isinstance(behaviour, Drop):
-            return _DROP
+            return None
         if isinstance(behaviour, Stall):
-            await self._stall(behaviour)
+            await self.stall(behaviour)
         return 200, {}, {"items": found}
-
-    async def _stall(self, stall: Stall) -> None:
-        if stall.seconds is None:
-            await self._released.wait()
-        else:
-            await asyncio.sleep(stall.seconds)
-
-
-async def _close(server: asyncio.Server) -> None:
-    server.close()  # stops listening at once; open connections carry on
 
 
 def _listed(message: FakeMessage) -> dict[str, Any]:
     return {"id": message.id, "reference": message.reference, "status": "queued"}
-
-
-async def _read_request(reader: asyncio.StreamReader) -> _Request:
-    """One HTTP/1.1 request with a Content-Length body (what httpx sends)."""
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-    request_line, *lines = head.split("\r\n")
-    method, target, _ = request_line.split(" ", 2)
-    headers = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    url = urlsplit(target)
-    return _Request(method, url.path, parse_qs(url.query), headers, body)
-
-
-def _response(status: int, headers: dict[str, str], payload: Any) -> bytes:
-    body = json.dumps(payload).encode()
-    lines = [
-        f"HTTP/1.1 {status} {httpx.codes.get_reason_phrase(status)}",
-        "content-type: application/json",
-        f"content-length: {len(body)}",
-        "connection: close",
-        *(f"{name}: {value}" for name, value in headers.items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 __all__ = [

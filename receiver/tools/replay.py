@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ import httpx
 
 from receiver.cli import UsageError
 from receiver.config import Config, load_existing
+from receiver.core.signatures import url_token
 from receiver.core.timestamps import parse_iso
 from receiver.errors import CannotResign
 from receiver.providers.base import WebhookRequest
@@ -313,8 +314,13 @@ class Resigner:
             raise CannotResign(
                 f"{entry.where}: no provider named {match.group(1)!r} in {self.config.source}"
             )
+        request = entry.request
+        if provider.config.url_token is not None:  # stored redacted: put the secret back
+            request = replace(
+                request, path=url_token.restore(request.path, provider.config.url_token)
+            )
         try:
-            return provider.resign(entry.request, public_base_url=self.public_base_url, now=now)
+            return provider.resign(request, public_base_url=self.public_base_url, now=now)
         except CannotResign as exc:
             raise CannotResign(f"{entry.where}: provider {provider.name!r}: {exc}") from None
 

@@ -213,6 +213,29 @@ def test_a_missing_field_is_named(api):
     assert (body["field"], body["detail"]) == ("body", "body: is required")
 
 
+@pytest.mark.parametrize(
+    ("payload", "field", "problem"),
+    [
+        (
+            {"body": "Hi", "template": {"id": "TPL1"}},
+            "template",
+            "send a body or a template, not both",
+        ),
+        ({"template": {"id": ""}}, "template.id", "at least 1 character"),
+        ({"template": {"id": "TPL1", "colour": "blue"}}, "template.colour", "not permitted"),
+        ({"template": {"id": "TPL1", "variables": {"1": 7}}}, "template.variables.1", "string"),
+        # standard providers send text: a template does not fit the provider
+        ({"template": {"id": "TPL1"}}, "template", "(type standard) sends text"),
+    ],
+)
+def test_a_template_that_does_not_fit_is_named(api, payload, field, problem):
+    body = assert_problem(
+        send(api, {"to": new_number(), **payload}, new_key()), 422, "REQUEST_INVALID"
+    )
+    assert body["field"] == field
+    assert problem in body["detail"]
+
+
 def test_malformed_json_wrong_media_type_and_huge_bodies(api):
     key = {"Idempotency-Key": new_key()}
     json_type = {**key, "content-type": "application/json"}
@@ -489,7 +512,8 @@ def test_the_operation_is_documented(api_server):
     assert schema == {"$ref": "#/components/schemas/SendRequest"}
     request_schema = document["components"]["schemas"]["SendRequest"]
     assert request_schema["additionalProperties"] is False
-    assert set(request_schema["required"]) == {"to", "body"}
+    assert set(request_schema["required"]) == {"to"}
+    assert request_schema["oneOf"] == [{"required": ["body"]}, {"required": ["template"]}]
     assert {"202", "400", "401", "403", "409", "422", "429"} <= set(operation["responses"])
     accepted = operation["responses"]["202"]
     assert {"Location", "Idempotent-Replayed", "RateLimit", "RateLimit-Policy"} <= set(

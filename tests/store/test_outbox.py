@@ -15,7 +15,14 @@ import pytest
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.errors import ClientReferenceTaken, IdempotencyKeyReused
-from receiver.store.base import MessageRecord, NewSend, RawRequest, migrations
+from receiver.store.base import (
+    MessageFilter,
+    MessageRecord,
+    NewSend,
+    RawRequest,
+    Template,
+    migrations,
+)
 from receiver.store.sqlite import SqliteStore, migrate
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
@@ -240,3 +247,108 @@ async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_pat
         ("e-1", "webhook", "req_1")
     ]
     conn.close()
+
+
+# --- groundwork of the seed providers ---------------------------------------------------
+
+
+async def test_a_template_send_keeps_its_template_until_sent(store, tmp_path):
+    template = Template("TPL1001", "pt_BR", {"1": "Maria"})
+    answer = await store.create_send(
+        new_send(body=None, template=template, segments=None), render
+    )
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert (item.message_id, item.body, item.template) == (answer.message_id, None, template)
+    assert await store.outbox_sent(item, "w1", "P-1", "queued", T0)
+    db = tmp_path / "receiver.db"
+    assert rows(db, "SELECT body, template FROM outbox") == [(None, None)]
+
+
+async def test_the_first_attempt_starts_the_clock_of_the_providers_key(store):
+    await store.create_send(new_send(), render)
+    [first] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert first.first_attempt_at == T0
+    later = T0 + timedelta(minutes=5)
+    assert await store.outbox_retry(first, "w1", later, "read timeout", in_doubt=True)
+    [second] = await store.claim_outbox("w1", later, LEASE, 10)
+    assert second.first_attempt_at == T0  # the key's clock does not restart
+
+
+async def test_a_handover_without_the_providers_id_is_completed_by_a_report(store):
+    # FutureSMS answers a repeated client_order_id with CONFLICT: it has the message,
+    # but its id reaches us only in the message's first report, with our reference.
+    answer = await store.create_send(new_send(), render)
+    message_id = answer.message_id
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert await store.outbox_sent(item, "w1", None, "CONFLICT", T0)
+    sent = await store.get_message(message_id)
+    assert sent is not None and sent.provider_message_id is None
+
+    dlr = report("e1", "ORD-7", Status.DELIVERED, message_reference=message_id)
+    outcome = await store.ingest("acme", webhook(), [dlr])
+
+    assert outcome.applied == 1
+    done = await store.get_message(message_id)
+    assert done is not None
+    assert (done.provider_message_id, done.status, done.to) == (
+        "ORD-7",
+        Status.DELIVERED,
+        "+639171234567",
+    )
+    # Later reports name only the provider's id, and still find it.
+    await store.ingest("acme", webhook(), [report("e2", "ORD-7", Status.SENT)])
+    assert [m.id for m in await store.find_messages(MessageFilter(), 10, None)] == [message_id]
+
+
+async def test_a_reference_is_not_trusted_for_a_message_with_another_providers_id(store):
+    answer = await store.create_send(new_send(), render)
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert await store.outbox_sent(item, "w1", "P-1", "queued", T0)
+
+    stray = report("e1", "P-2", Status.DELIVERED, message_reference=answer.message_id)
+    await store.ingest("acme", webhook(), [stray])
+
+    ours = await store.get_message(answer.message_id)
+    assert ours is not None and (ours.provider_message_id, ours.status) == ("P-1", Status.QUEUED)
+    [other] = await store.find_messages(MessageFilter(provider_message_id="P-2"), 10, None)
+    assert other.id != answer.message_id
+
+
+async def test_a_held_send_shows_unknown_until_a_person_settles_it(store):
+    answer = await store.create_send(new_send(), render)
+    message_id = answer.message_id
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+
+    assert await store.outbox_hold(item, "w1", "may have reached acme", T0)
+
+    held = await store.get_message(message_id)
+    assert held is not None
+    assert (held.status, held.error_code) == (Status.UNKNOWN, "SEND_IN_DOUBT")
+    assert [(h.message_id, h.reason) for h in await store.held_outbox()] == [
+        (message_id, "may have reached acme")
+    ]
+    assert await store.claim_outbox("w1", T0 + timedelta(days=1), LEASE, 10) == []
+
+    assert await store.release_held(message_id, True, "checked: acme never got it", T0)
+    [again] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert (again.message_id, again.in_doubt) == (message_id, False)
+    assert await store.held_outbox() == []
+    assert not await store.release_held(message_id, True, "twice", T0)
+
+
+async def test_giving_up_on_a_held_send_fails_it(store):
+    answer = await store.create_send(new_send(), render)
+    [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+    assert await store.outbox_hold(item, "w1", "may have reached acme", T0)
+
+    assert await store.release_held(answer.message_id, False, "resent by phone instead", T0)
+
+    failed = await store.get_message(answer.message_id)
+    assert failed is not None
+    assert (failed.status, failed.error_message) == (Status.FAILED, "resent by phone instead")
+    assert await store.claim_outbox("w1", T0 + timedelta(days=1), LEASE, 10) == []
+    # A report from the provider still corrects it: the attempt did reach it after all.
+    late = report("e1", "P-9", Status.DELIVERED, message_reference=answer.message_id)
+    await store.ingest("acme", webhook(), [late])
+    delivered = await store.get_message(answer.message_id)
+    assert delivered is not None and delivered.status == Status.DELIVERED

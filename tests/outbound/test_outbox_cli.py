@@ -1,0 +1,71 @@
+"""``receiver outbox held|resend|give-up`` on a real store: how a person settles a send
+the worker held because it may have reached the provider."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import run_cli, write_config
+
+from receiver.core.status import Status
+from receiver.store.base import NewSend
+from receiver.store.sqlite import SqliteStore
+
+
+async def held_message(config: Path) -> str:
+    store = SqliteStore(config.parent / "receiver.db")
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        send = NewSend(
+            "stf_x", "default", "+639171234567", "Hi", None, None, 1, None, None, None, now
+        )
+        answer = await store.create_send(send, lambda record: (202, "{}"))
+        assert answer.message_id is not None
+        [item] = await store.claim_outbox("w1", now, 30, 1)
+        assert await store.outbox_hold(item, "w1", "may have reached default", now)
+        return answer.message_id
+    finally:
+        await store.close()
+
+
+async def status_of(config: Path, message_id: str) -> Status | None:
+    store = SqliteStore(config.parent / "receiver.db")
+    await store.open(ingest=False)
+    try:
+        message = await store.get_message(message_id)
+        assert message is not None
+        return message.status
+    finally:
+        await store.close()
+
+
+async def test_held_lists_and_resend_queues_again(tmp_path):
+    config = write_config(tmp_path)
+    message_id = await held_message(config)
+
+    listed = run_cli("outbox", "held", "--config", str(config))
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert line.startswith(f"{message_id}\tdefault\t") and line.endswith("may have reached default")
+
+    resent = run_cli("outbox", "resend", message_id, "--config", str(config))
+    assert (resent.returncode, resent.stdout.strip()) == (0, f"{message_id}: queued again")
+    assert run_cli("outbox", "held", "--config", str(config)).stdout == ""
+
+    again = run_cli("outbox", "resend", message_id, "--config", str(config))
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"receiver: message {message_id!r} is not held"
+
+
+async def test_give_up_fails_the_message_with_the_reason(tmp_path):
+    config = write_config(tmp_path)
+    message_id = await held_message(config)
+
+    given_up = run_cli(
+        "outbox", "give-up", message_id, "--reason", "sent by phone", "--config", str(config)
+    )
+
+    assert (given_up.returncode, given_up.stdout.strip()) == (0, f"{message_id}: failed")
+    assert await status_of(config, message_id) == Status.FAILED
