@@ -14,8 +14,8 @@ What it does, page by page:
   is spent, a spent one is refused (401), and the session's old access token stops
   working. Every other route wants ``Authorization: Bearer <access_token>`` and answers
   401 ``UNAUTHORIZED``/``TOKEN_EXPIRED`` to an expired or replaced one.
-  ``expire_access_tokens()`` ends every access token early, as a revoked session or a
-  clock ahead of ours does.
+  ``expire_access_tokens()`` ends every access token early, as a clock ahead of ours
+  does; ``end_sessions()`` ends the refresh tokens too, as a logout does.
 - Send SMS: ``POST /api/v1/sms/sends`` checks the documented field rules (422
   ``VALIDATION_ERROR`` naming the field) and answers 202 with ``data.order_id``.
 - Idempotency: a ``client_order_id`` it already has is answered 409 with the documented
@@ -42,9 +42,10 @@ import itertools
 import re
 import secrets
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -61,6 +62,7 @@ from receiver.testing.fake_server import (
 )
 from receiver.testing.futuresms import futuresms_report, futuresms_time
 
+T = TypeVar("T")
 DLR_ATTEMPTS = 3
 """Delivery Reports page: "by default, FutureSMS makes up to 3 total attempts"."""
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -171,23 +173,32 @@ class FakeFutureSms(FakeServer):
             past = datetime.now(UTC) - timedelta(seconds=1)
             self._sessions = [replace(s, access_expires=past) for s in self._sessions]
 
+    def end_sessions(self) -> None:
+        """End every session now (a logout, a password change): its access and refresh
+        tokens are refused, and only a new login gets through."""
+        with self.lock:
+            self._sessions = []
+
     # ------------------------------------------------------------------ observing
+
+    def _snapshot(self, items: Iterable[T]) -> list[T]:
+        with self.lock:
+            return list(items)
 
     @property
     def orders(self) -> list[FakeOrder]:
         """Every order taken, in order: what really went out to handsets."""
-        with self.lock:
-            return list(self._orders.values())
+        return self._snapshot(self._orders.values())
 
     @property
     def send_calls(self) -> list[SendCall]:
-        with self.lock:
-            return list(self._send_calls)
+        """Every send call that got past authentication, in order."""
+        return self._snapshot(self._send_calls)
 
     @property
     def dlr_posts(self) -> list[DlrPost]:
-        with self.lock:
-            return list(self._dlr_posts)
+        """Every attempt at posting a DLR, in order."""
+        return self._snapshot(self._dlr_posts)
 
     def order_for(self, client_order_id: str) -> FakeOrder:
         """The order taken under ``client_order_id``; KeyError if there is none."""
@@ -318,54 +329,23 @@ class FakeFutureSms(FakeServer):
             self.lock.notify_all()
             queue = self._per_number.get(number) if isinstance(number, str) else None
             behaviour = queue.popleft() if queue else self.next_behaviour("send")
-            if isinstance(behaviour, Throttle):
-                answer = _error(
-                    429, "TOO_MANY_REQUESTS", "Too Many Requests", "rate limit exceeded", request
-                )
-                return answer[0], {"retry-after": behaviour.retry_after}, answer[2]
-            if isinstance(behaviour, Reject):
-                return _error(
-                    behaviour.status, behaviour.code, "Rejected", behaviour.message, request
-                )
-            if isinstance(behaviour, Fail) and not behaviour.record:
-                return _error(
-                    behaviour.status,
-                    "INTERNAL_SERVER_ERROR",
-                    "Internal Server Error",
-                    "provider fault",
-                    request,
-                )
+            if refused := _refusal(behaviour, request):
+                return refused
             if problem is not None:
                 return _error(422, "VALIDATION_ERROR", "Validation failed", problem, request)
             if client_order_id is not None and client_order_id in self._by_client_order_id:
                 self.counts.conflicts += 1
-                return _error(
-                    409,
-                    "CONFLICT",
-                    "Conflict",
-                    "client_order_id already exists for this merchant",
-                    request,
-                )
+                details = "client_order_id already exists for this merchant"
+                return _error(409, "CONFLICT", "Conflict", details, request)
             order = self._take(body, client_order_id)
-        if isinstance(behaviour, Fail):
-            return _error(
-                behaviour.status,
-                "INTERNAL_SERVER_ERROR",
-                "Internal Server Error",
-                "provider fault",
-                request,
-            )
-        if isinstance(behaviour, Drop):
-            return None
-        if isinstance(behaviour, Stall):
-            await self.stall(behaviour)
         data = {
             "order_id": order.order_id,
             "order_status": "pending",
             "message_status": None,
             "created_at": futuresms_time(order.created_at),
         }
-        return 202, {}, {"message": "Accepted", "details": None, "data": data, "meta": None}
+        accepted = {"message": "Accepted", "details": None, "data": data, "meta": None}
+        return await self._finish(behaviour, request, (202, {}, accepted))
 
     def _take(self, body: dict[str, Any], client_order_id: str | None) -> FakeOrder:
         """Create the order and schedule its DLRs. Call with the lock held."""
@@ -430,21 +410,8 @@ class FakeFutureSms(FakeServer):
             behaviour = self.next_behaviour("lookup")
             self.counts.lookups += 1
             order = self._orders.get(order_id)
-        if isinstance(behaviour, Throttle):
-            answer = _error(429, "TOO_MANY_REQUESTS", "Too Many Requests", "slow down", request)
-            return answer[0], {"retry-after": behaviour.retry_after}, answer[2]
-        if isinstance(behaviour, Fail | Reject):
-            return _error(
-                behaviour.status,
-                "INTERNAL_SERVER_ERROR",
-                "Internal Server Error",
-                "lookup fault",
-                request,
-            )
-        if isinstance(behaviour, Drop):
-            return None
-        if isinstance(behaviour, Stall):
-            await self.stall(behaviour)
+        if refused := _refusal(behaviour, request):
+            return refused
         if order is None:
             return _error(404, "NOT_FOUND", "Not Found", "order not found", request)
         data = {
@@ -461,7 +428,40 @@ class FakeFutureSms(FakeServer):
             "created_at": futuresms_time(order.created_at),
             "updated_at": futuresms_time(datetime.now(UTC)),
         }
-        return 200, {}, {"message": "OK", "details": None, "data": data, "meta": None}
+        found = {"message": "OK", "details": None, "data": data, "meta": None}
+        return await self._finish(behaviour, request, (200, {}, found))
+
+    async def _finish(
+        self, behaviour: Behaviour | None, request: FakeRequest, answer: Answer
+    ) -> Answer | None:
+        """``answer``, after the faults that strike once the work is done: a 5xx
+        (``Fail(record=True)``), no answer (``Drop``), a late one (``Stall``)."""
+        if isinstance(behaviour, Fail):
+            return _server_error(behaviour.status, request)
+        if isinstance(behaviour, Drop):
+            return None
+        if isinstance(behaviour, Stall):
+            await self.stall(behaviour)
+        return answer
+
+
+def _refusal(behaviour: Behaviour | None, request: FakeRequest) -> Answer | None:
+    """The answer of a fault that takes nothing: 429 (``Throttle``), the scripted 4xx
+    (``Reject``), a 5xx (``Fail`` without ``record``); None for the others."""
+    if isinstance(behaviour, Throttle):
+        status, _, body = _error(
+            429, "TOO_MANY_REQUESTS", "Too Many Requests", "rate limit exceeded", request
+        )
+        return status, {"retry-after": behaviour.retry_after}, body
+    if isinstance(behaviour, Reject):
+        return _error(behaviour.status, behaviour.code, "Rejected", behaviour.message, request)
+    if isinstance(behaviour, Fail) and not behaviour.record:
+        return _server_error(behaviour.status, request)
+    return None
+
+
+def _server_error(status: int, request: FakeRequest) -> Answer:
+    return _error(status, "INTERNAL_SERVER_ERROR", "Internal Server Error", "fault", request)
 
 
 def _ok(post: DlrPost) -> bool:

@@ -1,5 +1,6 @@
-"""Provider type ``futuresms``, sans-IO: config, DLR parsing, status map, event ids, the
-answer, templates, and the sender's requests, session and answer reading.
+"""Provider type ``futuresms``: config, DLR parsing, status map, event ids, the answer,
+templates, and the sender's requests, session and answer reading (sans-IO), and its
+order lookup against ``FakeFutureSms``.
 
 Payloads are those of FutureSMS's pages (www.futuresms.net: Delivery Reports, Send SMS,
 Idempotency, Track Messages, Response Envelope); FutureSMS publishes no SDK.
@@ -38,6 +39,7 @@ from receiver.providers.futuresms import (
     read_time,
 )
 from receiver.store.base import OutboxItem, Template
+from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.futuresms import futuresms_report, futuresms_request
 from receiver.testing.pytest_plugin import write_config
 
@@ -577,3 +579,21 @@ def test_unauthorized_forgets_only_the_token_it_was_refused() -> None:
     assert fs.unauthorized(fs.send_request(item())) is True
     refresh = fs.auth_request(NOW)
     assert refresh is not None and json.loads(refresh.content) == {"refresh_token": "r2"}
+
+
+def test_the_sender_finds_an_order_by_its_order_id() -> None:
+    with FakeFutureSms() as fake, httpx.Client() as http:
+        fs = FutureSmsProvider("fs", config(**fake.config_keys())).sender()
+        assert isinstance(fs, FutureSmsSender)
+        login = fs.auth_request(datetime.now(UTC))
+        assert login is not None
+        fs.read_auth(http.send(login), datetime.now(UTC))
+        sent = fs.read_send(http.send(fs.send_request(item())))
+        assert isinstance(sent, Accepted) and sent.provider_message_id is not None
+        found = fs.read_lookup(item(), http.send(fs.order_request(sent.provider_message_id)))
+        missing = fs.read_lookup(item(), http.send(fs.order_request("SDPS0000")))
+        [order] = fake.orders
+
+    assert found == Accepted(sent.provider_message_id, "pending")
+    assert isinstance(missing, Deferred)  # a 404: the base reading of a failed lookup
+    assert (order.client_order_id, order.var, order.dlr_address) == (MESSAGE_ID, "Alice", None)
