@@ -35,6 +35,10 @@ Where the codes come from, per provider type:
   5.1.3, table 5-2). A receipt's numeric ``err`` is, in Jasmin's words, "a Network
   specific error code or an SMSC error code": its meaning depends on the operator, and
   we say exactly that rather than guess.
+- ``futuresms``: DLRs carry no error code; a refused send stores the answer's
+  ``error_code``, the coarse category of FutureSMS's error envelope ("Response
+  Envelope", https://www.futuresms.net/api-basics/responses), with its ``reason`` and
+  ``details`` in the message. Only the categories that reject a message are here.
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
 """
 
@@ -52,6 +56,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "infobip": "Infobip",
     "bird": "MessageBird",
     "jasmin": "SMPP",
+    "futuresms": "FutureSMS",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -225,6 +230,10 @@ SMPP_COMMAND_STATUS: dict[str, str] = {
     "ESME_RUNKNOWNERR": "the SMS-C refused it: unknown error",
 }
 
+FUTURESMS: dict[str, str] = {
+    "VALIDATION_ERROR": "a field of the send was refused (number, template, sender id or var)",
+}
+
 SMSC_SPECIFIC = "an error code of the SMS-C or the network; its meaning depends on the operator"
 """What a numeric SMPP receipt ``err`` is: operator-specific, so no table can say more."""
 
@@ -236,6 +245,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "sinch": SINCH,
     "infobip": GSM_MAP,
     "bird": GSM_MAP,
+    "futuresms": FUTURESMS,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

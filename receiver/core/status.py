@@ -64,6 +64,21 @@ FAILURE_ORDER: dict[Status, int] = {
 }
 
 
+SMPP_RECEIPT_STATES: dict[str, Status] = {
+    "DELIVRD": Status.DELIVERED,
+    "ACCEPTD": Status.SENT,
+    "ENROUTE": Status.BUFFERED,
+    "UNDELIV": Status.UNDELIVERED,
+    "EXPIRED": Status.EXPIRED,
+    "REJECTD": Status.REJECTED,
+    "DELETED": Status.FAILED,
+    "UNKNOWN": Status.UNKNOWN,
+}
+"""The message states of an SMPP 3.4 delivery receipt (appendix B: DELIVRD EXPIRED
+DELETED UNDELIV ACCEPTD UNKNOWN REJECTD, and ENROUTE, which gateways pass on), for
+the types whose reports use them (Jasmin, FutureSMS)."""
+
+
 def parse_status(word: str) -> Status | None:
     """Our own status for one of our status names, or None for any other word."""
     try:

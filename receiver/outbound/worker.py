@@ -301,10 +301,12 @@ class OutboxWorker:
         per provider: a rotating refresh token must not be spent twice); a Deferred if
         that failed. Transport errors propagate: nothing was sent to the provider yet."""
         async with self._auth_locks.setdefault(provider, asyncio.Lock()):
-            for _ in range(MAX_AUTH_REQUESTS):
+            for made in range(MAX_AUTH_REQUESTS + 1):  # the last pass only asks
                 request = sender.auth_request(_now())
                 if request is None:
                     return None
+                if made == MAX_AUTH_REQUESTS:
+                    break
                 response = await client.send(request)
                 self._hold_for_window(provider, response)
                 try:

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth
-from receiver.core.status import Status
+from receiver.core.status import SMPP_RECEIPT_STATES, Status
 from receiver.core.timestamps import as_utc
 from receiver.providers.base import (
     FORM,
@@ -61,14 +61,7 @@ STATUS: dict[str, Status] = {
     # Level 1: the submit_sm_resp command status.
     "ESME_ROK": Status.SENT,
     # Levels 2 and 3: the SMPP delivery receipt's ``stat``.
-    "DELIVRD": Status.DELIVERED,
-    "ACCEPTD": Status.SENT,
-    "ENROUTE": Status.BUFFERED,
-    "UNDELIV": Status.UNDELIVERED,
-    "EXPIRED": Status.EXPIRED,
-    "REJECTD": Status.REJECTED,
-    "DELETED": Status.FAILED,
-    "UNKNOWN": Status.UNKNOWN,
+    **SMPP_RECEIPT_STATES,
 }
 
 SMPP_ERROR = re.compile(r"ESME_R[A-Z0-9_]+")

@@ -8,12 +8,15 @@ One module per provider type; every ``*_request`` builder returns a
                   content=request.body, headers=request.headers)
 
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
-the ``standard`` send API, for testing sends end to end.
+the ``standard`` send API, for testing sends end to end; ``FakeFutureSms``
+(``receiver.testing.fake_futuresms``) is the FutureSMS Merchant API, faults included.
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
+from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.futuresms import futuresms_report, futuresms_request, futuresms_time
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
@@ -35,10 +38,14 @@ from receiver.testing.vonage import (
 )
 
 __all__ = [
+    "FakeFutureSms",
     "FakeProvider",
     "SignedRequest",
     "bird_report",
     "bird_request",
+    "futuresms_report",
+    "futuresms_request",
+    "futuresms_time",
     "infobip_request",
     "infobip_result",
     "infobip_time",

@@ -19,6 +19,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -192,6 +193,13 @@ class FakeServer(ABC):
         with self.lock:
             if not self.lock.wait_for(done, timeout):
                 raise TimeoutError(f"timed out waiting for {what}")
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the server's loop beside the answers (a delivery report the
+        provider posts back later); ``close()`` cancels it. Call it from ``answer``."""
+        task = asyncio.ensure_future(work)
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
 
     async def stall(self, stall: Stall) -> None:
         """Hold the current answer as ``stall`` says."""

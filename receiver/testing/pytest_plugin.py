@@ -141,8 +141,13 @@ class ReceiverServer:
         config = tomllib.loads(self.config_path.read_text())
         return str(config["providers"][name]["secrets"][0])
 
-    def start(self, attempts: int = 3) -> ReceiverServer:
-        """Start on a free port (a port taken in between gets another try)."""
+    def start(self, attempts: int = 3, *, port: int | None = None) -> ReceiverServer:
+        """Start on a free port (a port taken in between gets another try), or on
+        ``port``: one the config already names, e.g. in ``public_base_url`` for a
+        provider that is told where to post its reports."""
+        if port is not None:
+            self.port = port
+            return self._start_once()
         for attempt in range(attempts):
             self.port = free_port()
             try:

@@ -51,6 +51,8 @@ from receiver.providers.vonage import VonageConfig
 from receiver.testing import (
     bird_report,
     bird_request,
+    futuresms_report,
+    futuresms_request,
     infobip_request,
     infobip_result,
     jasmin_dlr,
@@ -231,6 +233,16 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(3, "ESME_ROK REJECTD", ("00D", "x")),
         _journey(3, "ESME_RINVDSTADR"),
         _journey(4, "ESME_ROK"),
+    ),
+    # FutureSMS posts a DLR once a delivery report is matched to the order; the words are
+    # SMPP receipt states (docs/providers/futuresms.md). No error codes.
+    "futuresms": (
+        _journey(72, "DELIVRD"),
+        _journey(8, "ENROUTE DELIVRD"),
+        _journey(8, "UNDELIV"),
+        _journey(5, "EXPIRED"),
+        _journey(4, "REJECTD"),
+        _journey(3, "UNKNOWN"),
     ),
 }
 
@@ -628,6 +640,26 @@ def _jasmin(
     return builds
 
 
+def _futuresms(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    order_id = f"SDPS{sent_at:%y%m%d%H%M%S}{rng.randint(0, 9_999_999):07d}"
+    reference = f"sim-order-{index:06d}"  # a client_order_id, 12-128 characters
+    to = "+" + _phone(rng, "63")
+    token = ctx.provider.config.url_token  # carried in the dlr_address FutureSMS calls
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        report = futuresms_report(
+            order_id, step.word, client_order_id=reference, phone_number=to, reported_at=step.at
+        )
+
+        def build(report: dict[str, Any] = report) -> WebhookRequest:
+            return futuresms_request(report, provider=ctx.name, token=token)
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -638,6 +670,7 @@ MAKERS: dict[str, MessageMaker] = {
     "infobip": _infobip,
     "bird": _bird,
     "jasmin": _jasmin,
+    "futuresms": _futuresms,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -651,6 +684,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "bird": "placeholder",
     "jasmin": None,
     "telnyx": None,
+    "futuresms": None,  # signs nothing: the url_token, if set, is the configured one
 }
 
 
