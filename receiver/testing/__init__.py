@@ -8,15 +8,18 @@ One module per provider type; every ``*_request`` builder returns a
                   content=request.body, headers=request.headers)
 
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
-the ``standard`` send API, for testing sends end to end.
+the ``standard`` send API, for testing sends end to end; ``FakeRelayOS``
+(``receiver.testing.fake_relayos``) speaks RelayOS's.
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.fake_relayos import FakeRelayOS
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
+from receiver.testing.relayos import relayos_report, relayos_request
 from receiver.testing.sinch import (
     sinch_batch_report,
     sinch_recipient_report,
@@ -36,6 +39,7 @@ from receiver.testing.vonage import (
 
 __all__ = [
     "FakeProvider",
+    "FakeRelayOS",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -46,6 +50,8 @@ __all__ = [
     "jasmin_request",
     "plivo_report",
     "plivo_request",
+    "relayos_report",
+    "relayos_request",
     "sinch_batch_report",
     "sinch_recipient_report",
     "sinch_request",
