@@ -39,6 +39,7 @@ def _providers() -> dict[str, dict[str, Any]]:
         "bird": {"type": "bird", "secrets": [secrets.token_urlsafe(24)]},
         "jasmin": {"type": "jasmin", "secrets": ["jasmin:s3cret-pass"]},
         "telnyx": {"type": "telnyx", "public_key": telnyx_public_key(TELNYX_KEY)},
+        "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(32)},
     }
 
 
@@ -105,6 +106,7 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "bird",
         "jasmin",
         "telnyx",
+        "relayos",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
