@@ -36,6 +36,8 @@ Where the codes come from, per provider type:
   specific error code or an SMSC error code": its meaning depends on the operator, and
   we say exactly that rather than guess.
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
+- ``relayos``: RelayOS documents no error codes (``message.failed`` carries none, and
+  error answers to a send have no documented body), so there is no table.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "infobip": "Infobip",
     "bird": "MessageBird",
     "jasmin": "SMPP",
+    "relayos": "RelayOS",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
