@@ -34,4 +34,5 @@ def test_the_registered_provider_types():
         "bird",
         "jasmin",
         "futuresms",
+        "relayos",
     }

@@ -40,6 +40,8 @@ Where the codes come from, per provider type:
   Envelope", https://www.futuresms.net/api-basics/responses), with its ``reason`` and
   ``details`` in the message. Only the categories that reject a message are here.
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
+- ``relayos``: RelayOS documents no error codes (``message.failed`` carries none, and
+  error answers to a send have no documented body), so there is no table.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "bird": "MessageBird",
     "jasmin": "SMPP",
     "futuresms": "FutureSMS",
+    "relayos": "RelayOS",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 

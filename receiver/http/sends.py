@@ -262,9 +262,16 @@ def _sending_provider(config: Config, name: str | None) -> Provider:
 
 
 def _fitting_content(provider: Provider, send: SendRequest) -> Template | None:
-    """The send's template, once its content fits what ``provider`` sends; 422 naming
-    the field otherwise."""
+    """The send's template, once its content (and sender) fits what ``provider`` sends;
+    422 naming the field otherwise."""
     kind = provider.kind
+    if send.sender is not None and not provider.takes_sender:
+        raise Unprocessable(
+            f"sender: provider {provider.name!r} (type {kind}) always sends from its own"
+            " number: leave sender out",
+            code="REQUEST_INVALID",
+            field="sender",
+        )
     if send.template is None:
         if "body" not in provider.send_content:
             raise Unprocessable(

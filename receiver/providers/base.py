@@ -446,6 +446,9 @@ class Provider(ABC):
     shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
     send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
     """What a send through this type may carry: a text ``body``, a ``template``."""
+    takes_sender: ClassVar[bool] = True
+    """Whether a send may name its sender id; False for a type that always sends from
+    the account's own number (RelayOS), where a ``sender`` would be silently ignored."""
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

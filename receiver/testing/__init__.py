@@ -8,18 +8,21 @@ One module per provider type; every ``*_request`` builder returns a
                   content=request.body, headers=request.headers)
 
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
-the ``standard`` send API, for testing sends end to end; ``FakeFutureSms``
-(``receiver.testing.fake_futuresms``) is the FutureSMS Merchant API, faults included.
+the ``standard`` send API, for testing sends end to end. Each other type that sends has
+its fake API too, faults included: ``FakeFutureSms`` (``receiver.testing.fake_futuresms``),
+``FakeRelayOS`` (``receiver.testing.fake_relayos``).
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.fake_relayos import FakeRelayOS
 from receiver.testing.futuresms import futuresms_report, futuresms_request, futuresms_time
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
+from receiver.testing.relayos import relayos_report, relayos_request
 from receiver.testing.sinch import (
     sinch_batch_report,
     sinch_recipient_report,
@@ -40,6 +43,7 @@ from receiver.testing.vonage import (
 __all__ = [
     "FakeFutureSms",
     "FakeProvider",
+    "FakeRelayOS",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -53,6 +57,8 @@ __all__ = [
     "jasmin_request",
     "plivo_report",
     "plivo_request",
+    "relayos_report",
+    "relayos_request",
     "sinch_batch_report",
     "sinch_recipient_report",
     "sinch_request",

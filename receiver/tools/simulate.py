@@ -59,6 +59,8 @@ from receiver.testing import (
     jasmin_request,
     plivo_report,
     plivo_request,
+    relayos_report,
+    relayos_request,
     sinch_recipient_report,
     sinch_request,
     standard_report,
@@ -244,6 +246,13 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(4, "REJECTD"),
         _journey(3, "UNKNOWN"),
     ),
+    "relayos": (  # WhatsApp: callbacks start at SENT; FAILED carries no error code
+        _journey(55, "SENT DELIVERED READ"),
+        _journey(25, "SENT DELIVERED"),
+        _journey(10, "SENT FAILED"),
+        _journey(3, "FAILED"),
+        _journey(7, "SENT"),
+    ),
 }
 
 # Words after which a message waits long (a carrier's verdict); others follow quickly.
@@ -252,6 +261,7 @@ _SLOW = frozenset(
         *("delivered", "undelivered", "expired", "failed", "buffered", "delivery_failed"),
         *("Delivered", "Failed", "Expired", "DELIVRD", "UNDELIV", "EXPIRED"),
         *("DELIVERED_TO_HANDSET", "UNDELIVERABLE_NOT_DELIVERED", "EXPIRED_EXPIRED"),
+        *("DELIVERED", "READ", "FAILED"),  # relayos
     }
 )
 _EXPIRY = frozenset({"expired", "Expired", "EXPIRED_EXPIRED", "EXPIRED"})
@@ -660,6 +670,27 @@ def _futuresms(
     return builds
 
 
+def _relayos(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    message_id = "msg_01" + "".join(rng.choice(_ULID_ALPHABET) for _ in range(24)).lower()
+    to = f"+55119{rng.randint(60000000, 99999999)}"  # a São Paulo mobile
+    wamid = f"wamid.HBgN{_hex(rng, 32).upper()}"
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        report = relayos_report(
+            message_id, step.word, to=to, occurred_at=step.at, meta_message_id=wamid
+        )
+
+        def build(report: dict[str, Any] = report) -> WebhookRequest:
+            return relayos_request(
+                report, url_token=ctx.provider.config.url_token, provider=ctx.name
+            )
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -671,6 +702,7 @@ MAKERS: dict[str, MessageMaker] = {
     "bird": _bird,
     "jasmin": _jasmin,
     "futuresms": _futuresms,
+    "relayos": _relayos,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -685,6 +717,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "jasmin": None,
     "telnyx": None,
     "futuresms": None,  # signs nothing: the url_token, if set, is the configured one
+    "relayos": None,  # signs nothing: its url_token goes in the query
 }
 
 

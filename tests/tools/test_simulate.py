@@ -40,6 +40,7 @@ def _providers() -> dict[str, dict[str, Any]]:
         "jasmin": {"type": "jasmin", "secrets": ["jasmin:s3cret-pass"]},
         "telnyx": {"type": "telnyx", "public_key": telnyx_public_key(TELNYX_KEY)},
         "futuresms": {"type": "futuresms", "url_token": secrets.token_urlsafe(32)},
+        "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(32)},
     }
 
 
@@ -107,6 +108,7 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "jasmin",
         "telnyx",
         "futuresms",
+        "relayos",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
