@@ -8,12 +8,14 @@ One module per provider type; every ``*_request`` builder returns a
                   content=request.body, headers=request.headers)
 
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
-the ``standard`` send API, for testing sends end to end.
+the ``standard`` send API, for testing sends end to end; ``FakeSmstools``
+(``receiver.testing.fake_smstools``) speaks Smstools' and posts its webhooks.
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.fake_smstools import FakeSmstools
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
@@ -23,6 +25,7 @@ from receiver.testing.sinch import (
     sinch_request,
     sinch_status,
 )
+from receiver.testing.smstools import smstools_report, smstools_request, smstools_time
 from receiver.testing.standard import standard_report, standard_request
 from receiver.testing.telnyx import telnyx_event, telnyx_public_key, telnyx_request
 from receiver.testing.twilio import twilio_report, twilio_request
@@ -36,6 +39,7 @@ from receiver.testing.vonage import (
 
 __all__ = [
     "FakeProvider",
+    "FakeSmstools",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -51,6 +55,9 @@ __all__ = [
     "sinch_request",
     "sinch_status",
     "smpp_date",
+    "smstools_report",
+    "smstools_request",
+    "smstools_time",
     "standard_report",
     "standard_request",
     "telnyx_event",
