@@ -14,7 +14,8 @@ It behaves as Smstools documents (docs/providers/smstools.md): ``X-Client-Id`` a
 is a second message. It records every send call (``send_calls``) and every message it
 really took (``messages``), so a test can tell a retry from a message sent twice.
 
-Faults (``on_send``): ``Drop`` takes the message and closes the connection unanswered;
+Faults (``on_send`` for the next calls, ``on_message`` for the first call carrying a
+given text): ``Drop`` takes the message and closes the connection unanswered;
 ``Fail(status, record=True)`` takes it, then answers 5xx; ``Fail(status)`` answers 5xx
 without taking it; ``Busy`` answers Smstools' error 105 ("issues with our servers,
 try again later") without taking it; ``Reject`` refuses it with an error code;
@@ -35,6 +36,7 @@ import httpx
 
 from receiver.testing.fake_server import (
     Answer,
+    Behaviour,
     Drop,
     Fail,
     FakeRequest,
@@ -95,6 +97,7 @@ class FakeSmstools(FakeServer):
         self._messages: dict[str, FakeSmstoolsMessage] = {}
         self._send_calls: list[FakeSendCall] = []
         self._reported: set[str] = set()
+        self._by_text: dict[str, Behaviour | Busy] = {}
 
     def config_keys(self) -> dict[str, str]:
         """The keys of a ``[providers.NAME]`` table that send through this fake."""
@@ -103,6 +106,12 @@ class FakeSmstools(FakeServer):
             "client_id": self.client_id,
             "api_key": self.client_secret,
         }
+
+    def on_message(self, text: str, behaviour: Behaviour | Busy) -> None:
+        """How to treat the first send call whose message text is ``text`` (whatever
+        order the calls come in); later calls with it are treated normally."""
+        with self.lock:
+            self._by_text[text] = behaviour
 
     # ------------------------------------------------------------------ observing
 
@@ -192,7 +201,11 @@ class FakeSmstools(FakeServer):
     async def _send(self, payload: dict[str, Any]) -> Answer | None:
         reference = payload.get("reference")
         with self.lock:
-            behaviour = self.next_behaviour("send")
+            behaviour: Behaviour | Busy | None = self._by_text.pop(
+                str(payload.get("message")), None
+            )
+            if behaviour is None:  # ``Throttle`` in ``on_send`` stands for ``Busy``
+                behaviour = self.next_behaviour("send")
             self._send_calls.append(FakeSendCall(reference, time.monotonic()))
             self.lock.notify_all()
             if isinstance(behaviour, Busy | Throttle):

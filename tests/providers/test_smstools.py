@@ -435,6 +435,19 @@ def test_the_builder_makes_what_the_parser_reads() -> None:
     assert report.message_reference == "msg_01JD0000000000000000000000"
 
 
+def test_the_documented_payload_fields_reach_the_builder() -> None:
+    made = smstools_report("e1qk89exbzgf6fzfunceym2sd67h88", "1", reference="yourref")
+    documented = json.loads(
+        b'{"webhook_id": "", "webhook_type": "", "username": "", "timezone": "", "message": {'
+        b'"messageid": "", "datetime": "", "datetime_utc": "", "content": "", "sender": "",'
+        b' "receiver": "", "reference": "", "delivery_code": "", "delivery_status": "",'
+        b' "delivery_status_datetime": "", "delivery_code_detail": "",'
+        b' "delivery_code_detail_description": ""}}'
+    )
+    assert made.keys() == documented.keys()
+    assert made["message"].keys() == documented["message"].keys()
+
+
 # --- sending --------------------------------------------------------------------------------
 
 CLIENT_ID = "436621713682841522298"
