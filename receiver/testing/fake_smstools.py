@@ -11,8 +11,9 @@ It behaves as Smstools documents (docs/providers/smstools.md): ``X-Client-Id`` a
 ``X-Client-Secret`` or a 400 with error 104; a JSON body ``{"message", "to", "sender",
 "reference"}`` answered ``{"messageid": "..."}``; errors as ``{"error": "...",
 "errorMsg": "..."}``. Like Smstools it has no idempotency and no lookup: a repeated send
-is a second message. It records every send call (``send_calls``) and every message it
-really took (``messages``), so a test can tell a retry from a message sent twice.
+is a second message. It counts the send calls per reference (``sends_of``) and keeps
+every message it really took (``messages``), so a test can tell a retry from a message
+sent twice.
 
 Faults (``on_send`` for the next calls, ``on_message`` for the first call carrying a
 given text): ``Drop`` takes the message and closes the connection unanswered;
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,15 +68,6 @@ class FakeSmstoolsMessage:
     taken_at: datetime
 
 
-@dataclass(frozen=True)
-class FakeSendCall:
-    """One ``POST /v1/message/send`` the fake received, whatever it answered."""
-
-    reference: str | None
-    at: float
-    """``time.monotonic()`` on arrival."""
-
-
 class FakeSmstools(FakeServer):
     """The fake; ``start()`` (or ``with``) serves it on ``base_url``. ``webhook_url`` is
     the URL set for webhooks in the Smstools account (with its ``?token=``)."""
@@ -95,7 +87,7 @@ class FakeSmstools(FakeServer):
         self.webhook_url = webhook_url
         self.timezone = timezone
         self._messages: dict[str, FakeSmstoolsMessage] = {}
-        self._send_calls: list[FakeSendCall] = []
+        self._calls: Counter[str | None] = Counter()  # send calls by reference
         self._reported: set[str] = set()
         self._by_text: dict[str, Behaviour | Busy] = {}
 
@@ -121,22 +113,14 @@ class FakeSmstools(FakeServer):
         with self.lock:
             return list(self._messages.values())
 
-    @property
-    def send_calls(self) -> list[FakeSendCall]:
-        with self.lock:
-            return list(self._send_calls)
-
     def sends_of(self, reference: str) -> int:
-        """How many send calls named ``reference``."""
-        return sum(call.reference == reference for call in self.send_calls)
-
-    def taken(self, reference: str) -> list[FakeSmstoolsMessage]:
-        """The messages taken with ``reference`` (more than one would be a duplicate)."""
-        return [message for message in self.messages if message.reference == reference]
+        """How many send calls named ``reference``, whatever the fake answered."""
+        with self.lock:
+            return self._calls[reference]
 
     def wait_for_sends(self, count: int, timeout: float = 20.0) -> None:
         """Block until at least ``count`` send calls arrived; TimeoutError otherwise."""
-        self.wait_until(lambda: len(self._send_calls) >= count, f"{count} send calls", timeout)
+        self.wait_until(lambda: self._calls.total() >= count, f"{count} send calls", timeout)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -206,7 +190,7 @@ class FakeSmstools(FakeServer):
             )
             if behaviour is None:  # ``Throttle`` in ``on_send`` stands for ``Busy``
                 behaviour = self.next_behaviour("send")
-            self._send_calls.append(FakeSendCall(reference, time.monotonic()))
+            self._calls[reference] += 1
             self.lock.notify_all()
             if isinstance(behaviour, Busy | Throttle):
                 return 400, {}, _error("105", "We are currently having issues with our servers")
@@ -264,7 +248,6 @@ __all__ = [
     "Busy",
     "Drop",
     "Fail",
-    "FakeSendCall",
     "FakeSmstools",
     "FakeSmstoolsMessage",
     "Reject",
