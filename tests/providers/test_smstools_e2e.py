@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,11 @@ import httpx
 import pytest
 from conftest import Server, ServerFactory, run_cli, running_server
 
+from receiver.providers.base import Accepted, Deferred, Rejected, Unknown
+from receiver.providers.smstools import SmstoolsConfig, SmstoolsProvider
+from receiver.store.base import OutboxItem
 from receiver.testing import smstools_report, smstools_request
-from receiver.testing.fake_smstools import Busy, Drop, Fail, FakeSmstools
+from receiver.testing.fake_smstools import Busy, Drop, Fail, FakeSmstools, Reject
 
 TOKEN = "tok_" + "Vb3k9QmX2pLr" * 3
 PROVIDERS = {"smstools": {"type": "smstools", "url_token": TOKEN}}
@@ -264,3 +268,43 @@ async def send_all(api: httpx.AsyncClient, texts: list[str]) -> dict[str, str]:
 
     pairs: list[Awaitable[tuple[str, str]]] = [send(i, t) for i, t in enumerate(texts)]
     return dict(await asyncio.gather(*pairs))
+
+
+# --- the sender against the fake's answers --------------------------------------------------
+
+
+def test_the_sender_reads_what_the_fake_answers() -> None:
+    item = OutboxItem(
+        message_id="msg_01JDX8Y2W3V4T5S6R7Q8P9N0M1",
+        provider="smstools",
+        to="+32470123456",
+        body="Your parcel arrives today",
+        sender="PARCELS",
+        attempts=1,
+        in_doubt=False,
+        created_at=datetime.now(UTC),
+    )
+    with FakeSmstools() as fake, httpx.Client() as client:
+
+        def attempt(**keys: str) -> object:
+            table = {"type": "smstools", "url_token": TOKEN, **fake.config_keys(), **keys}
+            sender = SmstoolsProvider("smstools", SmstoolsConfig.model_validate(table)).sender()
+            assert sender is not None
+            return sender.read_send(client.send(sender.send_request(item)))
+
+        fake.on_send(Reject(400, "131", "This number is on your opt-out list."), Busy())
+        refused, busy = attempt(), attempt()
+        wrong_secret = attempt(api_key="not-the-secret")
+        fake.on_send(Fail(502))
+        failed = attempt()
+        taken = attempt()
+
+    assert refused == Rejected("131", "This number is on your opt-out list.")
+    assert isinstance(busy, Deferred) and "105" in busy.reason
+    assert isinstance(wrong_secret, Deferred) and "104" in wrong_secret.reason
+    assert isinstance(failed, Unknown)
+    [message] = fake.messages
+    assert taken == Accepted(message.messageid, "accepted")
+    assert (message.reference, message.to) == (item.message_id, "32470123456")
+    assert message.sender == "PARCELS"
+    assert fake.sends_of(item.message_id) == 4  # the wrong secret never reached the sends
