@@ -39,6 +39,12 @@ Where the codes come from, per provider type:
   ``error_code``, the coarse category of FutureSMS's error envelope ("Response
   Envelope", https://www.futuresms.net/api-basics/responses), with its ``reason`` and
   ``details`` in the message. Only the categories that reject a message are here.
+- ``smstools``: a report's ``delivery_code_detail`` (10 and up), else its delivery code
+  (0-9) when that is no progress ("Delivery report codes" and "Delivery report detail
+  codes", https://www.smstools.be/en/webhooks: only the detail codes 10 and 11 could be
+  read; the report's own ``delivery_code_detail_description`` is stored with the others),
+  or the ``error`` of a refused send (102-140, "Handling errors",
+  https://www.sms-tools.co.uk/en/sms-gateway-api/handling_errors).
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
 - ``relayos``: RelayOS documents no error codes (``message.failed`` carries none, and
   error answers to a send have no documented body), so there is no table.
@@ -60,6 +66,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "jasmin": "SMPP",
     "futuresms": "FutureSMS",
     "relayos": "RelayOS",
+    "smstools": "Smstools",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -237,6 +244,36 @@ FUTURESMS: dict[str, str] = {
     "VALIDATION_ERROR": "a field of the send was refused (number, template, sender id or var)",
 }
 
+SMSTOOLS: dict[str, str] = {
+    # Delivery codes, when no detail code says more.
+    "0": "submitted to the operator, which sent no delivery report",
+    "1": "delivered",
+    "2": "not delivered: out of the network's range, a network problem, or abroad",
+    "3": "buffered: the operator has it but could not reach the handset yet",
+    "4": "refused by the operator",
+    "5": "refused by the operator (the detail code says why)",
+    "9": "no delivery report is available for this message",
+    # Delivery report detail codes.
+    "10": "the receiver's number is invalid or unknown",
+    "11": "the receiver is temporarily out of the network's range",
+    # Errors of a refused send.
+    "102": "no message text was given",
+    "103": "the phone number is missing or invalid",
+    "106": "the destination number is missing or invalid",
+    "109": "the sender name is empty",
+    "110": "a sender number must start with +",
+    "111": "invalid sender: at most 11 characters, or 14 digits",
+    "112": "the message text is required",
+    "114": "the request was empty",
+    "118": "the message is too long for Smstools",
+    "121": "the scheduled date is invalid or in the past",
+    "131": "the number is on the account's opt-out list: the person asked for no messages",
+    "137": "the 24-hour window is closed: send a template message instead",
+    "138": "Smstools cannot send it because of a misconfiguration; contact their support",
+    "139": "parameters are missing or invalid",
+    "140": "the WhatsApp Business account is invalid or missing",
+}
+
 SMSC_SPECIFIC = "an error code of the SMS-C or the network; its meaning depends on the operator"
 """What a numeric SMPP receipt ``err`` is: operator-specific, so no table can say more."""
 
@@ -249,6 +286,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "infobip": GSM_MAP,
     "bird": GSM_MAP,
     "futuresms": FUTURESMS,
+    "smstools": SMSTOOLS,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

@@ -28,7 +28,7 @@ docs/providers/relayos.md):
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.status import Status
+from receiver.core.timestamps import as_utc
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     JSON,
@@ -161,9 +162,7 @@ def parse_occurred_at(raw: str) -> datetime:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise ValueError("must be an ISO 8601 date and time, e.g. 2026-05-14T14:22:10Z") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return as_utc(moment)  # ValueError outside the storable range
 
 
 class RelayOSMessage(BaseModel):

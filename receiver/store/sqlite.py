@@ -299,6 +299,21 @@ def _find_message(conn: sqlite3.Connection, provider: str, report: Report) -> sq
     return row
 
 
+SETTLED_BY_REPORT = "a report from the provider names this message: the provider has it"
+
+
+def _settle_doubt(conn: sqlite3.Connection, message_id: str, now: str) -> None:
+    """A report filed under ``message_id`` by our reference proves an attempt reached the
+    provider: an outbox row held for a person, or waiting in doubt, is done (its next
+    attempt would hold it, and a person's ``resend`` would send it twice)."""
+    conn.execute(
+        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, last_error = ?,"
+        " updated_at = ? WHERE message_id = ?"
+        " AND (state = 'held' OR (state = 'pending' AND in_doubt = 1))",
+        (SETTLED_BY_REPORT, now, message_id),
+    )
+
+
 def _message_row(
     conn: sqlite3.Connection, provider: str, report: Report, now: str
 ) -> tuple[str, sqlite3.Row | None]:
@@ -311,6 +326,7 @@ def _message_row(
                 "UPDATE messages SET provider_message_id = ? WHERE id = ?",
                 (report.provider_message_id, row["id"]),
             )
+            _settle_doubt(conn, row["id"], now)
         return row["id"], row
     message_id = new_id("msg_")
     conn.execute(
@@ -392,6 +408,8 @@ def _merge_report(
         )
         return message_id, decision.applied
     message_id = row["id"]
+    if row["provider_message_id"] is None:  # found by our reference: the provider has it
+        _settle_doubt(conn, message_id, now)
     changed = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
     sets = "".join(f"{column} = ?, " for column, _ in changed)
     conn.execute(

@@ -10,7 +10,8 @@ One module per provider type; every ``*_request`` builder returns a
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
 the ``standard`` send API, for testing sends end to end. Each other type that sends has
 its fake API too, faults included: ``FakeFutureSms`` (``receiver.testing.fake_futuresms``),
-``FakeRelayOS`` (``receiver.testing.fake_relayos``).
+``FakeRelayOS`` (``receiver.testing.fake_relayos``), ``FakeSmstools``
+(``receiver.testing.fake_smstools``).
 """
 
 from receiver.testing.base import SignedRequest
@@ -18,6 +19,7 @@ from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.fake_relayos import FakeRelayOS
+from receiver.testing.fake_smstools import FakeSmstools
 from receiver.testing.futuresms import futuresms_report, futuresms_request, futuresms_time
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
@@ -29,6 +31,7 @@ from receiver.testing.sinch import (
     sinch_request,
     sinch_status,
 )
+from receiver.testing.smstools import smstools_report, smstools_request, smstools_time
 from receiver.testing.standard import standard_report, standard_request
 from receiver.testing.telnyx import telnyx_event, telnyx_public_key, telnyx_request
 from receiver.testing.twilio import twilio_report, twilio_request
@@ -44,6 +47,7 @@ __all__ = [
     "FakeFutureSms",
     "FakeProvider",
     "FakeRelayOS",
+    "FakeSmstools",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -64,6 +68,9 @@ __all__ = [
     "sinch_request",
     "sinch_status",
     "smpp_date",
+    "smstools_report",
+    "smstools_request",
+    "smstools_time",
     "standard_report",
     "standard_request",
     "telnyx_event",

@@ -63,6 +63,8 @@ from receiver.testing import (
     relayos_request,
     sinch_recipient_report,
     sinch_request,
+    smstools_report,
+    smstools_request,
     standard_report,
     standard_request,
     telnyx_event,
@@ -252,6 +254,22 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(10, "SENT FAILED"),
         _journey(3, "FAILED"),
         _journey(7, "SENT"),
+    ),
+    # Smstools' delivery codes: 0 submitted, 1 delivered, 2 not delivered, 3 buffered,
+    # 4/5 rejected (5 with a detail code), 9 unknown.
+    "smstools": (
+        _journey(65, "0 1"),
+        _journey(10, "0 3 1"),
+        _journey(
+            10,
+            "0 2",
+            ("11", "Receiver is temporarily outside the range of the network"),
+            ("10", "Receiver number is invalid or unknown"),
+        ),
+        _journey(3, "0 4"),
+        _journey(4, "0 5", ("10", "Receiver number is invalid or unknown")),
+        _journey(3, "0 9"),
+        _journey(5, "0"),
     ),
 }
 
@@ -691,6 +709,34 @@ def _relayos(
     return builds
 
 
+def _smstools(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    messageid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(30))
+    receiver = _phone(rng, "32")
+    token = ctx.provider.config.url_token
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        event = smstools_report(
+            messageid,
+            step.word,
+            reference=f"order-{index}",
+            receiver=receiver,
+            content=f"Your code is {rng.randint(0, 999999):06d}",
+            sent_at=sent_at,
+            status_at=step.at,
+            detail=step.error,
+            detail_description=step.detail,
+            webhook_id=f"wh_{_uuid(rng)}",
+        )
+
+        def build(event: dict[str, Any] = event) -> WebhookRequest:
+            return smstools_request([event], token=token, provider=ctx.name)
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -703,6 +749,7 @@ MAKERS: dict[str, MessageMaker] = {
     "jasmin": _jasmin,
     "futuresms": _futuresms,
     "relayos": _relayos,
+    "smstools": _smstools,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -718,6 +765,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "telnyx": None,
     "futuresms": None,  # signs nothing: the url_token, if set, is the configured one
     "relayos": None,  # signs nothing: its url_token goes in the query
+    "smstools": None,  # signs nothing: its url_token goes in the path
 }
 
 
