@@ -36,6 +36,8 @@ Where the codes come from, per provider type:
   specific error code or an SMSC error code": its meaning depends on the operator, and
   we say exactly that rather than guess.
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
+- ``txtly``: the ``name`` of an API error answer, when a send is refused ("Errors",
+  https://docs.txtly.com.au/errors). Txtly publishes no delivery error codes.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "infobip": "Infobip",
     "bird": "MessageBird",
     "jasmin": "SMPP",
+    "txtly": "Txtly",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -190,6 +193,17 @@ INFOBIP_NAMES: dict[str, str] = {
 }
 """Infobip's names of the MAP codes: a report without ``error.id`` stores the name."""
 
+TXTLY: dict[str, str] = {
+    "validation_error": "Txtly refused the request: a field is missing or invalid",
+    "authentication_error": "Txtly refused the API key: missing or invalid",
+    "authorization_error": "the API key may not do this (its permission level or domain)",
+    "not_found": "Txtly does not know the resource the request named",
+    "conflict": "the request conflicts with data Txtly already holds",
+    "unprocessable_entity": "Txtly could not act on it: well-formed, but the data is invalid",
+    "rate_limit_exceeded": "too many requests for the plan's rate limit",
+    "internal_error": "an internal error at Txtly",
+}
+
 SMPP_COMMAND_STATUS: dict[str, str] = {
     # SMPP 3.4, section 5.1.3, table 5-2.
     "ESME_RINVMSGLEN": "the SMS-C refused it: message length is invalid",
@@ -236,6 +250,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "sinch": SINCH,
     "infobip": GSM_MAP,
     "bird": GSM_MAP,
+    "txtly": TXTLY,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

@@ -8,12 +8,14 @@ One module per provider type; every ``*_request`` builder returns a
                   content=request.body, headers=request.headers)
 
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
-the ``standard`` send API, for testing sends end to end.
+the ``standard`` send API, for testing sends end to end; ``FakeTxtly``
+(``receiver.testing.fake_txtly``) speaks Txtly's.
 """
 
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.fake_txtly import FakeTxtly
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
@@ -26,6 +28,7 @@ from receiver.testing.sinch import (
 from receiver.testing.standard import standard_report, standard_request
 from receiver.testing.telnyx import telnyx_event, telnyx_public_key, telnyx_request
 from receiver.testing.twilio import twilio_report, twilio_request
+from receiver.testing.txtly import txtly_event, txtly_request
 from receiver.testing.vonage import (
     vonage_message_status,
     vonage_messages_request,
@@ -36,6 +39,7 @@ from receiver.testing.vonage import (
 
 __all__ = [
     "FakeProvider",
+    "FakeTxtly",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -58,6 +62,8 @@ __all__ = [
     "telnyx_request",
     "twilio_report",
     "twilio_request",
+    "txtly_event",
+    "txtly_request",
     "vonage_message_status",
     "vonage_messages_request",
     "vonage_request",

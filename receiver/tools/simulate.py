@@ -64,6 +64,8 @@ from receiver.testing import (
     telnyx_request,
     twilio_report,
     twilio_request,
+    txtly_event,
+    txtly_request,
     vonage_message_status,
     vonage_messages_request,
     vonage_sms_report,
@@ -230,6 +232,14 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(3, "ESME_ROK REJECTD", ("00D", "x")),
         _journey(3, "ESME_RINVDSTADR"),
         _journey(4, "ESME_ROK"),
+    ),
+    # Txtly documents no SMS events: the sms.* words its parser reads (docs/providers/txtly.md).
+    "txtly": (
+        _journey(70, "sent delivered"),
+        _journey(8, "sent delivery_delayed delivered"),
+        _journey(10, "sent bounced"),
+        _journey(5, "sent failed"),
+        _journey(7, "sent"),
     ),
 }
 
@@ -627,6 +637,25 @@ def _jasmin(
     return builds
 
 
+def _txtly(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    sms_id = _uuid(rng)
+    to = f"+614{rng.randint(0, 99_999_999):08d}"
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        event = txtly_event(
+            sms_id, step.word, event_id=f"evt_{_hex(rng, 24)}", created_at=step.at, to=to
+        )
+
+        def build(event: dict[str, Any] = event) -> WebhookRequest:
+            token = ctx.provider.config.url_token
+            return txtly_request(ctx.secret, event, provider=ctx.name, url_token=token)
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -637,6 +666,7 @@ MAKERS: dict[str, MessageMaker] = {
     "infobip": _infobip,
     "bird": _bird,
     "jasmin": _jasmin,
+    "txtly": _txtly,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -650,6 +680,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "bird": "placeholder",
     "jasmin": None,
     "telnyx": None,
+    "txtly": None,  # no secrets: its reports go unsigned, with the url_token if one is set
 }
 
 

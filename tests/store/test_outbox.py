@@ -254,9 +254,7 @@ async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_pat
 
 async def test_a_template_send_keeps_its_template_until_sent(store, tmp_path):
     template = Template("TPL1001", "pt_BR", {"1": "Maria"})
-    answer = await store.create_send(
-        new_send(body=None, template=template, segments=None), render
-    )
+    answer = await store.create_send(new_send(body=None, template=template, segments=None), render)
     [item] = await store.claim_outbox("w1", T0, LEASE, 10)
     assert (item.message_id, item.body, item.template) == (answer.message_id, None, template)
     assert await store.outbox_sent(item, "w1", "P-1", "queued", T0)
