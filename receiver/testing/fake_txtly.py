@@ -409,6 +409,7 @@ __all__ = [
     "Fail",
     "FakeSms",
     "FakeTxtly",
+    "Fault",
     "Reject",
     "SendCall",
     "Stall",

@@ -39,6 +39,8 @@ def _providers() -> dict[str, dict[str, Any]]:
         "bird": {"type": "bird", "secrets": [secrets.token_urlsafe(24)]},
         "jasmin": {"type": "jasmin", "secrets": ["jasmin:s3cret-pass"]},
         "telnyx": {"type": "telnyx", "public_key": telnyx_public_key(TELNYX_KEY)},
+        "txtly": {"type": "txtly", "secrets": ["whsec_" + secrets.token_hex(16)]},
+        "txtly-token": {"type": "txtly", "url_token": secrets.token_urlsafe(24)},
     }
 
 
@@ -105,6 +107,8 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "bird",
         "jasmin",
         "telnyx",
+        "txtly",
+        "txtly-token",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
