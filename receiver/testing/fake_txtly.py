@@ -231,10 +231,12 @@ class FakeTxtly(FakeServer):
 
     def _answer(self, request: FakeRequest, now: float) -> tuple[Answer | None, Fault | None]:
         """The answer and the fault it played; called with the lock held."""
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "authentication_error", "Missing or invalid API key", {}), None
         sending = request.path == "/v1/sms" and request.method == "POST"
         key = request.headers.get("idempotency-key") if sending else None
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            if sending:
+                self._record(SendCall(key, now, 401))
+            return _error(401, "authentication_error", "Missing or invalid API key", {}), None
         refused = self._over_the_limit(now)
         if refused is not None:
             if sending:

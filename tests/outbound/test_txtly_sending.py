@@ -227,6 +227,17 @@ async def handed_over(store: SqliteStore, message_id: str) -> MessageRecord:
     return message
 
 
+async def send_one(
+    store: SqliteStore, config: Config, txtly: FakeTxtly, fault: Fault
+) -> tuple[str, MessageRecord]:
+    """Queue a message whose first send meets ``fault``; run the worker until it is
+    handed over (or refused)."""
+    message_id = await queue(store)
+    txtly.fault(message_id, fault)
+    async with running(store, config):
+        return message_id, await handed_over(store, message_id)
+
+
 FAULTS: list[tuple[str, Fault, int]] = [
     ("answer dropped after the SMS was taken: resent under the key", Drop(), 2),
     ("500 after the SMS was taken: resent under the key", Fail(500, record=True), 2),
@@ -238,11 +249,7 @@ FAULTS: list[tuple[str, Fault, int]] = [
 
 @pytest.mark.parametrize(("fault", "sends"), [pytest.param(f, n, id=name) for name, f, n in FAULTS])
 async def test_after_each_fault_there_is_exactly_one_sms(store_and_config, txtly, fault, sends):
-    store, config = store_and_config
-    message_id = await queue(store)
-    txtly.fault(message_id, fault)
-    async with running(store, config):
-        message = await handed_over(store, message_id)
+    message_id, message = await send_one(*store_and_config, txtly, fault)
 
     assert [sms.idempotency_key for sms in txtly.messages] == [message_id]
     assert txtly.sends_of(message_id) == sends
@@ -292,11 +299,7 @@ async def test_a_used_up_window_holds_the_next_sends_until_its_reset(store_and_c
     ],
 )
 async def test_a_refused_sms_is_rejected_with_txtlys_error(store_and_config, txtly, fault, name):
-    store, config = store_and_config
-    message_id = await queue(store)
-    txtly.fault(message_id, fault)
-    async with running(store, config):
-        message = await handed_over(store, message_id)
+    message_id, message = await send_one(*store_and_config, txtly, fault)
 
     assert (message.status, message.error_code, message.error_message) == (
         Status.REJECTED,
