@@ -48,6 +48,8 @@ Where the codes come from, per provider type:
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
 - ``relayos``: RelayOS documents no error codes (``message.failed`` carries none, and
   error answers to a send have no documented body), so there is no table.
+- ``txtly``: the ``name`` of an API error answer, when a send is refused ("Errors",
+  https://docs.txtly.com.au/errors). Txtly publishes no delivery error codes.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "futuresms": "FutureSMS",
     "relayos": "RelayOS",
     "smstools": "Smstools",
+    "txtly": "Txtly",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -205,6 +208,17 @@ INFOBIP_NAMES: dict[str, str] = {
 }
 """Infobip's names of the MAP codes: a report without ``error.id`` stores the name."""
 
+TXTLY: dict[str, str] = {
+    "validation_error": "Txtly refused the request: a field is missing or invalid",
+    "authentication_error": "Txtly refused the API key: missing or invalid",
+    "authorization_error": "the API key may not do this (its permission level or domain)",
+    "not_found": "Txtly does not know the resource the request named",
+    "conflict": "the request conflicts with data Txtly already holds",
+    "unprocessable_entity": "Txtly could not act on it: well-formed, but the data is invalid",
+    "rate_limit_exceeded": "too many requests for the plan's rate limit",
+    "internal_error": "an internal error at Txtly",
+}
+
 SMPP_COMMAND_STATUS: dict[str, str] = {
     # SMPP 3.4, section 5.1.3, table 5-2.
     "ESME_RINVMSGLEN": "the SMS-C refused it: message length is invalid",
@@ -287,6 +301,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "bird": GSM_MAP,
     "futuresms": FUTURESMS,
     "smstools": SMSTOOLS,
+    "txtly": TXTLY,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

@@ -11,7 +11,7 @@ One module per provider type; every ``*_request`` builder returns a
 the ``standard`` send API, for testing sends end to end. Each other type that sends has
 its fake API too, faults included: ``FakeFutureSms`` (``receiver.testing.fake_futuresms``),
 ``FakeRelayOS`` (``receiver.testing.fake_relayos``), ``FakeSmstools``
-(``receiver.testing.fake_smstools``).
+(``receiver.testing.fake_smstools``), ``FakeTxtly`` (``receiver.testing.fake_txtly``).
 """
 
 from receiver.testing.base import SignedRequest
@@ -20,6 +20,7 @@ from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.fake_relayos import FakeRelayOS
 from receiver.testing.fake_smstools import FakeSmstools
+from receiver.testing.fake_txtly import FakeTxtly
 from receiver.testing.futuresms import futuresms_report, futuresms_request, futuresms_time
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
@@ -35,6 +36,7 @@ from receiver.testing.smstools import smstools_report, smstools_request, smstool
 from receiver.testing.standard import standard_report, standard_request
 from receiver.testing.telnyx import telnyx_event, telnyx_public_key, telnyx_request
 from receiver.testing.twilio import twilio_report, twilio_request
+from receiver.testing.txtly import txtly_event, txtly_request
 from receiver.testing.vonage import (
     vonage_message_status,
     vonage_messages_request,
@@ -48,6 +50,7 @@ __all__ = [
     "FakeProvider",
     "FakeRelayOS",
     "FakeSmstools",
+    "FakeTxtly",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -78,6 +81,8 @@ __all__ = [
     "telnyx_request",
     "twilio_report",
     "twilio_request",
+    "txtly_event",
+    "txtly_request",
     "vonage_message_status",
     "vonage_messages_request",
     "vonage_request",

@@ -71,6 +71,8 @@ from receiver.testing import (
     telnyx_request,
     twilio_report,
     twilio_request,
+    txtly_event,
+    txtly_request,
     vonage_message_status,
     vonage_messages_request,
     vonage_sms_report,
@@ -270,6 +272,14 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(4, "0 5", ("10", "Receiver number is invalid or unknown")),
         _journey(3, "0 9"),
         _journey(5, "0"),
+    ),
+    # Txtly documents no SMS events: the sms.* words its parser reads (docs/providers/txtly.md).
+    "txtly": (
+        _journey(70, "sent delivered"),
+        _journey(8, "sent delivery_delayed delivered"),
+        _journey(10, "sent bounced"),
+        _journey(5, "sent failed"),
+        _journey(7, "sent"),
     ),
 }
 
@@ -737,6 +747,25 @@ def _smstools(
     return builds
 
 
+def _txtly(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    sms_id = _uuid(rng)
+    to = f"+614{rng.randint(0, 99_999_999):08d}"
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        event = txtly_event(
+            sms_id, step.word, event_id=f"evt_{_hex(rng, 24)}", created_at=step.at, to=to
+        )
+
+        def build(event: dict[str, Any] = event) -> WebhookRequest:
+            token = ctx.provider.config.url_token
+            return txtly_request(ctx.secret, event, provider=ctx.name, url_token=token)
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -750,6 +779,7 @@ MAKERS: dict[str, MessageMaker] = {
     "futuresms": _futuresms,
     "relayos": _relayos,
     "smstools": _smstools,
+    "txtly": _txtly,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -766,6 +796,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "futuresms": None,  # signs nothing: the url_token, if set, is the configured one
     "relayos": None,  # signs nothing: its url_token goes in the query
     "smstools": None,  # signs nothing: its url_token goes in the path
+    "txtly": None,  # no secrets: its reports go unsigned, with the url_token if one is set
 }
 
 

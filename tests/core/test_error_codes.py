@@ -118,6 +118,7 @@ def test_explanations_are_short_plain_sentences() -> None:
         error_codes.SINCH,
         error_codes.GSM_MAP,
         error_codes.SMPP_COMMAND_STATUS,
+        error_codes.TXTLY,
     ]
     for table in tables:
         for code, text in table.items():

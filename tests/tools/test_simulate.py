@@ -41,6 +41,8 @@ def _providers() -> dict[str, dict[str, Any]]:
         "telnyx": {"type": "telnyx", "public_key": telnyx_public_key(TELNYX_KEY)},
         "futuresms": {"type": "futuresms", "url_token": secrets.token_urlsafe(32)},
         "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(32)},
+        "txtly": {"type": "txtly", "secrets": ["whsec_" + secrets.token_hex(16)]},
+        "txtly-token": {"type": "txtly", "url_token": secrets.token_urlsafe(24)},
     }
 
 
@@ -109,6 +111,8 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "telnyx",
         "futuresms",
         "relayos",
+        "txtly",
+        "txtly-token",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
