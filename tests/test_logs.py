@@ -6,14 +6,17 @@ import json
 import logging
 import re
 import sys
+import time
 import tomllib
 from datetime import datetime
 
 import httpx
 import pytest
+from conftest import new_whsec
 
 from receiver.logs import JsonFormatter, mask_phone_numbers
 from receiver.testing import standard_report, standard_request
+from receiver.testing.fake_provider import FakeProvider, Reject
 
 NUMBER = "+639171234567"
 DIGITS = NUMBER[1:]
@@ -258,3 +261,29 @@ def test_the_server_log_is_json_lines_without_numbers_or_secrets(server):
     assert webhook_secret.removeprefix("whsec_") not in text
     assert session_secret not in text
     assert token not in text
+
+
+def test_a_number_in_the_providers_own_words_is_masked_in_the_server_log(server_factory):
+    """A provider's rejection text is logged (the outbox worker's warning): a number in
+    it without "+" is masked, the rest of the text is kept for the operator."""
+    barred = "639171234569"
+    with FakeProvider() as fake:
+        provider = {"type": "standard", "secrets": [new_whsec()], **fake.config_keys()}
+        server = server_factory({"outbox": {"poll_seconds": 0.05}}, {"default": provider})
+        fake.on_send(Reject(400, "NUMBER_BARRED", f"Destination {barred} is barred"))
+        with server.api(server.staff_token("log-sender", "sender")) as api:
+            sent = api.post(
+                "/v1/messages",
+                json={"to": "+" + barred, "body": "hello"},
+                headers={"Idempotency-Key": "log-barred-1"},
+            )
+            assert sent.status_code == 202, sent.text
+            message_id = sent.json()["id"]
+            deadline = time.monotonic() + 20  # a safety timeout, not a measurement
+            while api.get(f"/v1/messages/{message_id}").json()["status"] != "rejected":
+                assert time.monotonic() < deadline, "the rejection was never recorded"
+                time.sleep(0.05)
+        server.stop()
+    text = server.log_path.read_text()
+    assert "NUMBER_BARRED Destination 63********69 is barred" in text
+    assert barred not in text
