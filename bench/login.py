@@ -81,14 +81,18 @@ def staff_with_password(server: ReceiverServer, name: str, password: str) -> Non
 
 def attacker_client(base_url: str) -> httpx.AsyncClient:
     """A client for many sessions at once: it keeps no cookies (each attempt sends its
-    own) and opens as many connections as there are attempts."""
+    own), opens as many connections as there are attempts and keeps none open after
+    its answer (between waves they would meet the server's keep-alive timeout)."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     no_cookies = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(base_url=base_url, limits=limits, cookies=no_cookies, timeout=120)
 
 
-async def wrong_logins(client: httpx.AsyncClient, name: str, addresses: list[str]) -> Counter[int]:
-    """One wrong-password login per address, all posted at once; answers by status."""
+async def wrong_logins(
+    client: httpx.AsyncClient, name: str, addresses: list[str]
+) -> list[httpx.Response]:
+    """One wrong-password login per address, all posted at once (each with its own
+    session and CSRF token, fetched first); the answers."""
 
     async def session(address: str) -> tuple[str, str, str]:
         page = await client.get("/console/login", headers={"x-forwarded-for": address})
@@ -98,13 +102,12 @@ async def wrong_logins(client: httpx.AsyncClient, name: str, addresses: list[str
 
     sessions = await asyncio.gather(*(session(a) for a in addresses))
 
-    async def attempt(address: str, cookie: str, csrf: str) -> int:
+    async def attempt(address: str, cookie: str, csrf: str) -> httpx.Response:
         form = {"csrf_token": csrf, "name": name, "password": "wrong-" + secrets.token_hex(6)}
         headers = {"x-forwarded-for": address, "cookie": cookie}
-        answer = await client.post("/console/login", data=form, headers=headers)
-        return answer.status_code
+        return await client.post("/console/login", data=form, headers=headers)
 
-    return Counter(await asyncio.gather(*(attempt(*s) for s in sessions)))
+    return await asyncio.gather(*(attempt(*s) for s in sessions))
 
 
 async def send_webhooks(
@@ -145,7 +148,10 @@ def attacker(base_url: str, attempts: int, stop: Event, results: Queue[Counter[i
         async with attacker_client(base_url) as client:
             wave = 0
             while not stop.is_set():
-                answers += await wrong_logins(client, "bench", addresses(attempts, wave * attempts))
+                wave_addresses = addresses(attempts, wave * attempts)
+                answers += Counter(
+                    a.status_code for a in await wrong_logins(client, "bench", wave_addresses)
+                )
                 wave += 1
         return answers
 
@@ -196,9 +202,7 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=400, help="logins per wave (default 400)")
     parser.add_argument("--webhooks", type=int, default=400, help="reports per phase (default 400)")
     args = parser.parse_args()
-    if True:
-        directory = tempfile.mkdtemp()
-        print(directory)
+    with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         config = write_config(workdir, {"trusted_proxies": ["127.0.0.1/32"]})
         server = ReceiverServer(workdir, config).start()
