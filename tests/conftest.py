@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leak_scan import find_leaks
+from leak_scan import Leak, find_leaks, logs_under
 
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
@@ -97,6 +97,8 @@ def server(server_factory: ServerFactory) -> Server:
 
 _REMEMBERED: set[str] = set()
 _BASETEMP: list[Path] = []
+_SCANNED: list[int] = []
+_LEAKS: list[Leak] = []
 MOST_LEAKS_SHOWN = 20
 
 
@@ -114,15 +116,20 @@ def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any server log of the session holds a secret or a full number."""
-    leaks = [leak for base in _BASETEMP for leak in find_leaks(base, _REMEMBERED)]
-    if not leaks:
+    _SCANNED.append(sum(1 for base in _BASETEMP for _ in logs_under(base)))
+    _LEAKS.extend(leak for base in _BASETEMP for leak in find_leaks(base, _REMEMBERED))
+    if _LEAKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the log scan searched and found (printed before the final counts)."""
+    if not _SCANNED:
         return
-    lines = [f"LEAKS: {len(leaks)} secret(s) or full phone number(s) in server logs:"]
-    lines += [f"  {leak}" for leak in leaks[:MOST_LEAKS_SHOWN]]
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line, red=True)
-        else:
-            print(line, file=sys.stderr)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    terminalreporter.section("log scan", red=bool(_LEAKS), green=not _LEAKS)
+    terminalreporter.write_line(
+        f"{_SCANNED[0]} server log(s) searched for secrets and full phone numbers: "
+        f"{len(_LEAKS)} found"
+    )
+    for leak in _LEAKS[:MOST_LEAKS_SHOWN]:
+        terminalreporter.write_line(f"  {leak}", red=True)

@@ -5,8 +5,8 @@ Theory of operation
 Checking a password is one scrypt hash (``receiver.auth``): 32 MiB and about 0.1 s of
 one core. Run on Starlette's shared thread pool (40 threads), a flood of wrong
 passwords from many addresses held 40 hashes at once: the server went from 70 MiB to
-1.3 GiB and the webhooks' p50 from 4 ms to 161 ms (docs/performance.md). An attempt
-now passes, in this order:
+1.3 GiB and the webhooks' p50 from 5-8 ms to 160-170 ms (docs/performance.md). An
+attempt now passes, in this order:
 
 1. the limit of its client address (GCRA): a burst of 20, then one every 3 s, so one
    address cannot use up the limit of all; the table of addresses holds at most
@@ -22,8 +22,9 @@ now passes, in this order:
 An attempt refused by any of these is answered 429 with ``Retry-After`` and costs no
 hash. Memory for hashing stays at ``hashes_at_once`` x 32 MiB: the scrypt block is
 larger than glibc's largest mmap threshold (32 MiB), so each one is mapped and
-unmapped whole and is not kept in a malloc arena afterwards (measured: the server's
-RSS is back to idle after an attack). Waiting attempts cost a coroutine each.
+unmapped whole and is not kept in a malloc arena afterwards (measured: after a flood
+the server's RSS is back within a few MiB of idle). Waiting attempts cost a coroutine
+each.
 """
 
 from __future__ import annotations
