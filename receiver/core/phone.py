@@ -1,4 +1,13 @@
-"""Phone numbers as providers write them, normalized to E.164."""
+"""Phone numbers: as providers write them, normalized to E.164; and as a role may
+see them.
+
+Masking keeps the country calling code and the last 4 digits
+(``+639171234567`` -> ``+63******4567``): enough to tell two customers apart on the
+phone, not enough to contact one. A short number never shows more than half of its
+digits (``12345`` -> ``***45``). ``sender`` and ``admin`` see full numbers (a
+sender already supplies numbers when it sends); a ``viewer``, in the console and in
+every JSON answer (contract section 5), sees them masked.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,8 @@ import phonenumbers
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 _E164 = re.compile(E164_PATTERN)
 _NUMBER = re.compile(r"\+?([1-9][0-9]{6,14})")
+MASK = "*"
+FULL_NUMBER_ROLES = frozenset({"sender", "admin"})
 
 
 def e164(number: str | None) -> str | None:
@@ -33,3 +44,27 @@ def valid_e164(number: str) -> str:
     if not valid:
         raise ValueError(f"{number!r} is not a valid phone number (no such number range)")
     return candidate
+
+
+def mask_phone(number: str | None, role: str) -> str:
+    """``number`` as the ``role`` may see it; "" for no number."""
+    if not number:
+        return ""
+    if role in FULL_NUMBER_ROLES:
+        return number
+    digits = [c for c in number if c.isdigit()]
+    keep_tail = min(4, len(digits) // 2)  # a short code never shows more than half
+    prefix = ""
+    if number.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        code = str(parsed.country_code) if parsed and parsed.country_code else ""
+        if len(digits) - len(code) > keep_tail:
+            prefix = "+" + code
+            digits = digits[len(code) :]
+        else:
+            prefix = "+"
+    hidden = len(digits) - keep_tail
+    return prefix + MASK * hidden + "".join(digits[hidden:])

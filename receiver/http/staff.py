@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
+from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -63,8 +64,13 @@ class MessageQuery(BaseModel):
         return None if value is None else normalize_phone(value)
 
 
-def _message_json(record: MessageRecord) -> MessageOut:
-    return MessageOut.model_validate(record, from_attributes=True)
+def _message_json(record: MessageRecord, role: str) -> MessageOut:
+    """``record`` as ``role`` may see it: a viewer gets the number masked as in the
+    console (contract section 5)."""
+    message = MessageOut.model_validate(record, from_attributes=True)
+    if message.to is not None and role not in FULL_NUMBER_ROLES:
+        message = message.model_copy(update={"to": mask_phone(message.to, role)})
+    return message
 
 
 def _json(model: BaseModel) -> Response:
@@ -72,16 +78,16 @@ def _json(model: BaseModel) -> Response:
 
 
 async def get_message(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     record = await state.store.get_message(request.path_params["message_id"])
     if record is None:
         raise NotFound("no message with this id")
-    return _json(_message_json(record))
+    return _json(_message_json(record, member.role))
 
 
 async def list_messages(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     try:
         query = MessageQuery.model_validate(dict(request.query_params))
@@ -108,7 +114,8 @@ async def list_messages(request: Request) -> Response:
         records = records[: query.limit]
         last = records[-1]
         next_cursor = state.cursors.dumps([to_text(last.created_at), last.id])
-    return _json(MessageList(items=[_message_json(r) for r in records], next_cursor=next_cursor))
+    items = [_message_json(r, member.role) for r in records]
+    return _json(MessageList(items=items, next_cursor=next_cursor))
 
 
 async def list_events(request: Request) -> Response:
