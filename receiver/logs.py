@@ -1,8 +1,9 @@
 """JSON-lines logging with phone numbers masked.
 
-Every record becomes one JSON object per line, and two kinds of phone number are
-masked anywhere in the line (message, extras, exception text), so a full number never
-reaches the logs (contract section 8). Secrets are never passed to a logger.
+Every record becomes one JSON object per line, and phone numbers are masked anywhere in
+the line (message, extras, exception text) by ``receiver.core.phone.mask_phone_numbers``,
+so a full number never reaches the logs (contract section 8). Secrets are never passed
+to a logger. The two kinds of number it masks:
 
 1. E.164: ``+`` and 7-15 digits, single spaces, dots or dashes allowed between them:
    ``+63 917 123 4567`` becomes ``+63********67``.
@@ -29,47 +30,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_PHONE = re.compile(r"\+[1-9](?:[ .-]?[0-9]){6,14}")
-# The first character is matched before the look-behinds (which therefore look one
-# character further back): a pattern that starts with a character set lets the regex
-# engine skip to candidates, a third of the cost of testing every position.
-_BARE_NUMBER = re.compile(
-    r"[(0-9](?<![\w+*][(0-9])(?<![0-9A-Za-z]-[(0-9])(?<![0-9][.:,][(0-9])"  # not a tail
-    r"(?:(?<=\()\d{1,4}\)[ -]?(?:\d[ -]?){3,13}\d"  # (415) 555-0100
-    r"|(?<=[0-9])(?!\d{3}-\d\d-\d\d)(?:[ -]?\d){7,14})"  # 639171234569, not 2026-11-23
-    r"(?![\w*])(?!-[0-9A-Za-z])(?![.:,][0-9])"  # not the head of a word, id or decimal
-)
+from receiver.core.phone import mask_phone_numbers
+
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",
     "color_message",  # uvicorn's ANSI-coloured twin of the message
 }
-
-
-def _masked_digits(text: str) -> str:
-    digits = re.sub(r"[^0-9]", "", text)
-    return digits[:2] + "*" * (len(digits) - 4) + digits[-2:]
-
-
-def _mask_e164(match: re.Match[str]) -> str:
-    return "+" + _masked_digits(match[0])
-
-
-def _mask_bare(match: re.Match[str]) -> str:
-    digits = sum(c.isdigit() for c in match[0])
-    return _masked_digits(match[0]) if 8 <= digits <= 15 else match[0]
-
-
-def mask_phone_numbers(text: str) -> str:
-    """``+639171234567`` (or ``+63 917 123 4567``) becomes ``+63********67``, and a
-    number without ``+`` standing alone, ``639171234567``, becomes ``63********67``
-    (the module docstring says which digit runs count as numbers)."""
-    return _BARE_NUMBER.sub(_mask_bare, _PHONE.sub(_mask_e164, text))
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import phonenumbers
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -9,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
-from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone
+from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -68,8 +70,11 @@ def _message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
     console (contract section 5)."""
     message = MessageOut.model_validate(record, from_attributes=True)
-    if message.to is not None and role not in FULL_NUMBER_ROLES:
-        message = message.model_copy(update={"to": mask_phone(message.to, role)})
+    if role not in FULL_NUMBER_ROLES:
+        masked = {"error_message": mask_text(message.error_message, role)}
+        if message.to is not None:
+            masked["to"] = mask_phone(message.to, role)
+        message = message.model_copy(update=masked)
     return message
 
 
@@ -119,11 +124,17 @@ async def list_messages(request: Request) -> Response:
 
 
 async def list_events(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     message_id = request.path_params["message_id"]
     if await state.store.get_message(message_id) is None:
         raise NotFound("no message with this id")
     events = await state.store.message_events(message_id)
-    items = [EventOut.model_validate(event, from_attributes=True) for event in events]
+    items = [
+        EventOut.model_validate(
+            replace(event, error_message=mask_text(event.error_message, member.role)),
+            from_attributes=True,
+        )
+        for event in events
+    ]
     return _json(EventList(items=items))

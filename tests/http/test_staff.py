@@ -361,6 +361,28 @@ def test_only_a_viewer_sees_numbers_masked(api_server: Server, role: str, whole:
             assert number[1:] not in answer.text and number[-7:] not in answer.text
 
 
+@pytest.mark.parametrize(("role", "whole"), [("viewer", False), ("sender", True)])
+def test_a_number_in_the_providers_own_text_is_masked_for_a_viewer(
+    api_server: Server, role: str, whole: bool
+) -> None:
+    number, _ = new_number()
+    bare = number[1:]  # providers write it without +: "Destination 63917... is barred"
+    pmid = unique(f"text-{role}")
+    post(
+        api_server,
+        pmid,
+        "undelivered",
+        error_code="13",
+        error_message=f"Destination {bare} is barred",
+    )
+    with api_server.api(api_server.staff_token(unique(role), role)) as client:
+        (item,) = lookup(client, provider_message_id=pmid)
+        (event,) = client.get(f"/v1/messages/{item['id']}/events").json()["items"]
+    shown = f"Destination {bare[:2]}{'*' * (len(bare) - 4)}{bare[-2:]} is barred"
+    expected = f"Destination {bare} is barred" if whole else shown
+    assert item["error_message"] == event["error_message"] == expected
+
+
 def test_lookup_by_provider(api_server: Server, api: httpx.Client) -> None:
     shared = unique("shared")  # the same provider message id at two providers
     post(api_server, shared, "sent", provider="default")
