@@ -122,6 +122,15 @@ class Settings(BaseModel):
     """A console session unused this long is over (the member logs in again)."""
     console_default_region: str | None = None
     """ISO 3166 region ("PH", "US") for numbers typed in the console without +country."""
+    console_password_hashes_at_once: int = Field(default=1, ge=1, le=8)
+    """Console password checks computed at the same time (each scrypt hash takes 32 MiB
+    and about 0.1 s of one core); more attempts wait their turn."""
+    console_password_attempts_per_second: float = Field(default=2, gt=0, le=100)
+    """Password attempts per second from all client addresses together (GCRA); beyond
+    it, and beyond the burst, an attempt is answered 429 without being checked."""
+    console_password_attempts_burst: int = Field(default=20, ge=1, le=1000)
+    """Password attempts from all addresses that may come at once; also the most that
+    may wait for a hash."""
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")

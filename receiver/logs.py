@@ -1,9 +1,28 @@
 """JSON-lines logging with phone numbers masked.
 
-Every record becomes one JSON object per line. Anything that looks like an E.164
-number (``+`` and 7-15 digits, spaces, dots or dashes allowed between them) is
-masked anywhere in the line, so a full phone number never reaches the logs.
-Secrets are never passed to a logger.
+Every record becomes one JSON object per line, and phone numbers are masked anywhere in
+the line (message, extras, exception text) by ``receiver.core.phone.mask_phone_numbers``,
+so a full number never reaches the logs (contract section 8). Secrets are never passed
+to a logger. The two kinds of number it masks:
+
+1. E.164: ``+`` and 7-15 digits, single spaces, dots or dashes allowed between them:
+   ``+63 917 123 4567`` becomes ``+63********67``.
+2. A number written without ``+``, as providers do in their own text ("Destination
+   639171234569 is barred", "0917-123-4567 unreachable"): 8-15 digits standing alone,
+   in groups joined by one space or dash, perhaps after an area code in brackets
+   (``(415) 555-0100``). It becomes ``63********69``.
+
+Why these bounds for rule 2: 8 digits is the shortest number with its area or country
+code that is worth hiding (a bare 7-digit local number names nobody without them), and
+E.164 allows at most 15. "Standing alone" keeps what operators need, which is never
+such a run: not part of a word or an id (a letter, digit, ``_``, ``+`` or ``*``
+touches it, as in ``msg_01J9Z8...``, ``evt_12345678`` or a 32-hex-digit request id,
+or it is a group of a dashed id such as a UUID), not a decimal, a time, an address or
+a port (``12345678.5``, ``10:15``, ``127.0.0.1:8000``: a ``.``, ``:`` or ``,``
+joins it to another digit), and not a date (``2026-11-23``). Durations, counts, ports,
+status and error codes have fewer than 8 digits. What is lost: a count, a Unix time or
+a client's own ``X-Request-ID`` of 8-15 bare digits is masked too, as it cannot be told
+from a number.
 """
 
 from __future__ import annotations
@@ -11,27 +30,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_PHONE = re.compile(r"\+[1-9](?:[ .-]?[0-9]){6,14}")
+from receiver.core.phone import mask_phone_numbers
+
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",
     "color_message",  # uvicorn's ANSI-coloured twin of the message
 }
-
-
-def _mask(match: re.Match[str]) -> str:
-    digits = re.sub(r"[^0-9]", "", match[0])
-    return "+" + digits[:2] + "*" * (len(digits) - 4) + digits[-2:]
-
-
-def mask_phone_numbers(text: str) -> str:
-    """``+639171234567`` (or ``+63 917 123 4567``) becomes ``+63*******67``."""
-    return _PHONE.sub(_mask, text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -6,14 +6,17 @@ import json
 import logging
 import re
 import sys
+import time
 import tomllib
 from datetime import datetime
 
 import httpx
 import pytest
+from conftest import new_whsec
 
 from receiver.logs import JsonFormatter, mask_phone_numbers
 from receiver.testing import standard_report, standard_request
+from receiver.testing.fake_provider import FakeProvider, Reject
 
 NUMBER = "+639171234567"
 DIGITS = NUMBER[1:]
@@ -61,7 +64,6 @@ def test_numbers_are_masked_inside_text_and_every_occurrence():
     [
         "",
         "nothing to see here",
-        "order 639171234567 has no plus sign",  # not E.164: left alone
         "+123456 is too short",
         "+0123456789 cannot start with 0",
         "status=delivered error_code=30008 took 12.5 ms",
@@ -70,6 +72,56 @@ def test_numbers_are_masked_inside_text_and_every_occurrence():
     ],
 )
 def test_other_text_is_left_alone(text):
+    assert mask_phone_numbers(text) == text
+
+
+# Numbers without "+" as providers write them in their own text: 8-15 digits standing
+# alone (receiver/logs.py says why), masked to their first and last two digits.
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Destination 639171234569 is barred", "Destination 63********69 is barred"),
+        ("msisdn=639171234569.", "msisdn=63********69."),
+        ('{"to": "639171234569"}', '{"to": "63********69"}'),
+        ("0917-123-4567 unreachable", "09*******67 unreachable"),
+        ("0917 123 4567", "09*******67"),
+        ("06 12 34 56 78", "06******78"),
+        ("(415) 555-0100 busy", "41******00 busy"),
+        ("call +1 (415) 555-0100", "call +1 41******00"),
+        ("12345678", "12****78"),  # the shortest run that counts
+        ("123456789012345", "12***********45"),  # the longest
+        ("639171234567 and 639171234568", "63********67 and 63********68"),
+        ("number: 4155550100, code 21610", "number: 41******00, code 21610"),
+        (
+            "1732355998 (a Unix time, cannot be told from a number)",
+            "17******98 (a Unix time, cannot be told from a number)",
+        ),
+    ],
+)
+def test_a_number_without_plus_standing_alone_is_masked(text, masked):
+    assert mask_phone_numbers(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5550100 is a local number without its area code",  # 7 digits
+        "1234567890123456 is longer than any number",  # 16 digits
+        "2026-11-23 09:59:58 UTC",  # a date and a time
+        "2026-11-23T09:59:58.123+00:00",
+        "20261123T095958Z",
+        "listening on 127.0.0.1:8000, port 54321",
+        "took 12345678.5 ms",  # a decimal
+        "1,234,567,890 reports",  # thousands separators
+        "request 67264a065a40fce002692a6b67ed7ffe",  # our request ids: hex
+        "123e4567-e89b-12d3-a456-426614174000",  # a UUID
+        "12345678-1234-5678-1234-567812345678",  # a UUID of digits only
+        "msg_01J9Z8Y7X6W5V4T3S2R1Q0P9N8 evt_12345678 SM1234567890",  # ids
+        "batch-639171234567",  # part of a dashed id
+        "status=delivered error_code=30008 took 12.5 ms count=1234567",
+    ],
+)
+def test_digit_runs_that_are_not_numbers_are_left_alone(text):
     assert mask_phone_numbers(text) == text
 
 
@@ -148,7 +200,7 @@ def test_the_formatter_masks_numbers_in_exceptions():
 def test_the_server_log_is_json_lines_without_numbers_or_secrets(server):
     webhook_secret = server.secret()
     session_secret = str(tomllib.loads(server.config_path.read_text())["session_secret"])
-    token = server.staff_token("log-reader")
+    token = server.staff_token("log-reader", "sender")
     base = server.base_url
 
     report = standard_report("prov-log-1", "delivered", to=NUMBER)
@@ -157,7 +209,7 @@ def test_the_server_log_is_json_lines_without_numbers_or_secrets(server):
         found = api.get("/v1/messages?to=%2B639171234567")
         assert found.status_code == 200
         [message] = found.json()["items"]
-        assert message["to"] == NUMBER  # the API shows it; the log must not
+        assert message["to"] == NUMBER  # the API shows it to a sender; the log must not
         message_id = message["id"]
         assert api.get(f"/v1/messages/{message_id}/events").status_code == 200
         # A few errors, some of them carrying the number or a secret in the request.
@@ -209,3 +261,29 @@ def test_the_server_log_is_json_lines_without_numbers_or_secrets(server):
     assert webhook_secret.removeprefix("whsec_") not in text
     assert session_secret not in text
     assert token not in text
+
+
+def test_a_number_in_the_providers_own_words_is_masked_in_the_server_log(server_factory):
+    """A provider's rejection text is logged (the outbox worker's warning): a number in
+    it without "+" is masked, the rest of the text is kept for the operator."""
+    barred = "639171234569"
+    with FakeProvider() as fake:
+        provider = {"type": "standard", "secrets": [new_whsec()], **fake.config_keys()}
+        server = server_factory({"outbox": {"poll_seconds": 0.05}}, {"default": provider})
+        fake.on_send(Reject(400, "NUMBER_BARRED", f"Destination {barred} is barred"))
+        with server.api(server.staff_token("log-sender", "sender")) as api:
+            sent = api.post(
+                "/v1/messages",
+                json={"to": "+" + barred, "body": "hello"},
+                headers={"Idempotency-Key": "log-barred-1"},
+            )
+            assert sent.status_code == 202, sent.text
+            message_id = sent.json()["id"]
+            deadline = time.monotonic() + 20  # a safety timeout, not a measurement
+            while api.get(f"/v1/messages/{message_id}").json()["status"] != "rejected":
+                assert time.monotonic() < deadline, "the rejection was never recorded"
+                time.sleep(0.05)
+        server.stop()
+    text = server.log_path.read_text()
+    assert "NUMBER_BARRED Destination 63********69 is barred" in text
+    assert barred not in text

@@ -15,7 +15,7 @@ Notes for page authors (the message and overview pages build on this):
 - In templates: ``{% extends "base.html" %}`` with blocks ``title`` and ``content``;
   ``{{ csrf_field() }}`` inside each ``<form method="post">``; ``{{ number|phone }}``
   masks a phone number for the member's role (``mask_phone(number, role)`` in
-  ``receiver.console.phones`` for Python); ``{{ moment|when }}`` formats a datetime in
+  ``receiver.core.phone`` for Python); ``{{ moment|when }}`` formats a datetime in
   UTC; ``{{ status|tone }}`` is a badge class (``<span class="badge {{ s|tone }}">``);
   ``{{ prefix }}`` is ``/console``. Static files: ``{{ prefix }}/static/NAME``.
   No inline ``<script>``/``style=``: the CSP refuses them.

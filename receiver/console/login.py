@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.auth import PASSWORD_MAX_LENGTH, hash_token, verify_password
+from receiver.auth import PASSWORD_MAX_LENGTH, hash_token
+from receiver.console.passwords import PasswordChecks, TooManyAttempts
 from receiver.console.web import (
     LOGIN_PATH,
     ConsoleError,
@@ -26,12 +26,9 @@ from receiver.console.web import (
     safe_next,
     start_session,
 )
-from receiver.core.ratelimit import RateLimiter
 from receiver.http.webhooks import client_address
 from receiver.store.base import StaffMember
 
-PASSWORD_BURST = 20
-"""Password attempts a client address may make at once; then one every 3 s."""
 _NOTICES = {
     "expired": "Your session expired. Log in again.",
     "ended": "Your session has ended. Log in again.",
@@ -57,23 +54,14 @@ async def login_page(request: Request) -> Response:
     return _page(request, next_path, None, 200)
 
 
-async def _check_password(name: str, password: str, request: Request) -> StaffMember | None:
-    found = await app_state(request).store.staff_password_hash(name)
-    member, stored = found if found is not None else (None, None)
-    # scrypt takes tens of milliseconds: off the event loop. A missing member or
-    # password still pays for one hash (verify_password uses a dummy), so the answer's
-    # timing does not tell which names exist.
-    matches = await run_in_threadpool(verify_password, password, stored)
-    return member if matches else None
-
-
-def _password_guesses(request: Request) -> RateLimiter:
-    """Password attempts per client address (tokens are 256 random bits: not limited)."""
-    limiter: RateLimiter | None = getattr(request.app.state, "console_password_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(per_second=1 / 3, burst=PASSWORD_BURST)
-        request.app.state.console_password_limiter = limiter
-    return limiter
+def _password_checks(request: Request) -> PasswordChecks:
+    """The app's password limits and hashing threads (tokens are 256 random bits and
+    a plain hash: not limited)."""
+    checks: PasswordChecks | None = getattr(request.app.state, "console_passwords", None)
+    if checks is None:
+        checks = PasswordChecks(app_state(request).config.settings)
+        request.app.state.console_passwords = checks
+    return checks
 
 
 async def login(request: Request) -> Response:
@@ -86,14 +74,15 @@ async def login(request: Request) -> Response:
     if token:
         member = await app_state(request).store.staff_by_token_hash(hash_token(token))
     elif name and password and len(password) <= PASSWORD_MAX_LENGTH:
-        address = client_address(request, app_state(request)) or "unknown"
-        decision = _password_guesses(request).acquire(address)
-        if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after))
+        state = app_state(request)
+        address = client_address(request, state) or "unknown"
+        try:
+            member = await _password_checks(request).check(state.store, address, name, password)
+        except TooManyAttempts as refused:
+            wait = max(1, math.ceil(refused.retry_after))
             answer = _page(request, next_path, f"Too many attempts: wait {wait} s.", 429)
             answer.headers["retry-after"] = str(wait)
             return answer
-        member = await _check_password(name, password, request)
     else:
         return _page(request, next_path, "Enter your name and password, or your token.", 400)
     if member is None:

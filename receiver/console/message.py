@@ -22,7 +22,7 @@ adds the browser's local time when scripts run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +40,7 @@ from receiver.console.web import (
     render,
 )
 from receiver.core.error_codes import explain, label
+from receiver.core.phone import mask_text
 from receiver.core.status import FINAL, Status
 from receiver.errors import ReceiverError
 from receiver.http.admin import reprocess_stored_event
@@ -265,6 +266,9 @@ async def page(request: Request) -> Response:
         return error_page(request, 404, "Not found", "No message with this id.")
     kind = provider_kind(state, record.provider)
     events = await state.store.message_events(record.id)
+    # A viewer sees no full number anywhere, provider text included (contract section 5).
+    record = replace(record, error_message=mask_text(record.error_message, staff.role))
+    events = [replace(e, error_message=mask_text(e.error_message, staff.role)) for e in events]
     is_admin = role_allows(staff.role, "admin")
     raw: list[CarriedRequest] = []
     if is_admin:

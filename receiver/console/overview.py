@@ -15,7 +15,7 @@ report did not change its status. The page says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -25,6 +25,7 @@ from starlette.responses import Response
 from receiver.console.message import SHORT_WORDS, Look, code_words, look, provider_kind
 from receiver.console.web import PREFIX, app_state, current_staff, render
 from receiver.core.error_codes import explain
+from receiver.core.phone import mask_text
 from receiver.core.status import FAILURE_ORDER, RANK, Status
 from receiver.http.state import AppState
 from receiver.store.base import FailureReason, StatusCount
@@ -128,7 +129,7 @@ def reason_row(state: AppState, reason: FailureReason) -> ReasonRow:
 
 
 async def page(request: Request) -> Response:
-    await current_staff(request)
+    staff = await current_staff(request)
     state = app_state(request)
     now = datetime.now(UTC)
     providers = list(state.config.providers)
@@ -140,7 +141,10 @@ async def page(request: Request) -> Response:
     reasons = await state.store.failure_reasons(now - REASONS_WINDOW, TOP_REASONS)
     context = {
         "tables": tables,
-        "reasons": [reason_row(state, reason) for reason in reasons],
+        "reasons": [
+            reason_row(state, replace(r, error_message=mask_text(r.error_message, staff.role)))
+            for r in reasons
+        ],
         "now": now.strftime("%Y-%m-%d %H:%M UTC"),
         "top": TOP_REASONS,
     }

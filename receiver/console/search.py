@@ -22,8 +22,9 @@ from itsdangerous import BadSignature
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.console.phones import mask_phone, parse_phone
+from receiver.console.phones import parse_phone
 from receiver.console.web import PREFIX, app_state, current_staff, render
+from receiver.core.phone import mask_phone
 from receiver.core.status import Status, parse_status
 from receiver.core.timestamps import parse_iso
 from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text

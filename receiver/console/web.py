@@ -30,7 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from receiver.auth import role_allows
-from receiver.console.phones import mask_phone
+from receiver.core.phone import mask_phone
 from receiver.core.status import FINAL, Status, parse_status
 from receiver.http.state import AppState
 from receiver.store.base import StaffMember

@@ -10,6 +10,12 @@ now, so ``burst`` requests may come back to back and then one per interval. A re
 request changes nothing, and the wait until one more would pass is exact. Time is
 counted in integer nanoseconds, so ``burst`` requests at one instant always fit.
 
+A key whose TAT has passed is in the same state as a key never seen, so it may be
+forgotten. With ``max_keys`` (for keys a client chooses, such as its address) the keys
+are kept in the order they last sent; a new key may push out the least recent one only
+once that one is forgotten, and is refused otherwise, so the state never outgrows
+``max_keys`` entries however many keys send.
+
 The header fields follow draft-ietf-httpapi-ratelimit-headers-10 (Structured Fields):
 ``RateLimit-Policy: "send";q=20;w=2`` (a quota of ``burst`` per the window that
 refills it) and ``RateLimit: "send";r=<remaining>;t=<seconds until the whole quota is
@@ -40,16 +46,22 @@ class Decision:
 class RateLimiter:
     """GCRA over keys (client ids), ``per_second`` sustained with bursts of ``burst``.
 
-    State is one integer per key that has sent, kept in this process only."""
+    State is one integer per key that has sent, kept in this process only; at most
+    ``max_keys`` of them when that is set (see the module docstring)."""
 
     def __init__(
-        self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        per_second: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int | None = None,
     ) -> None:
         self.per_second = per_second
         self.burst = burst
         self._clock = clock
         self._interval = round(_NS / per_second)
         self._tolerance = burst * self._interval
+        self._max_keys = max_keys
         self._tat: dict[str, int] = {}
 
     def acquire(self, key: str) -> Decision:
@@ -59,6 +71,16 @@ class RateLimiter:
         if tat - now > self._tolerance:
             retry_after = (tat - now - self._tolerance) / _NS
             return Decision(False, 0, retry_after, (tat - self._interval - now) / _NS)
+        if (
+            self._max_keys is not None
+            and self._tat.pop(key, None) is None  # re-inserted below: now the most recent
+            and len(self._tat) >= self._max_keys
+        ):
+            oldest = next(iter(self._tat))
+            if self._tat[oldest] > now:  # not forgotten yet: no room for a new key
+                wait = (self._tat[oldest] - now) / _NS
+                return Decision(False, 0, wait, wait)
+            del self._tat[oldest]
         self._tat[key] = tat
         remaining = (self._tolerance - (tat - now)) // self._interval
         return Decision(True, remaining, 0.0, (tat - now) / _NS)

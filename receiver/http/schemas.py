@@ -28,7 +28,10 @@ class MessageOut(_Out):
     id: str
     provider: str
     provider_message_id: str | None
-    to: str | None
+    to: str | None = Field(
+        description="The recipient in E.164; for a `viewer` masked as in the console "
+        "(`+63******4567`: country code and last four digits)."
+    )
     status: Status | None = Field(description="None until a report maps to a known status.")
     final: bool
     error_code: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import phonenumbers
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -9,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
+from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -63,8 +66,16 @@ class MessageQuery(BaseModel):
         return None if value is None else normalize_phone(value)
 
 
-def _message_json(record: MessageRecord) -> MessageOut:
-    return MessageOut.model_validate(record, from_attributes=True)
+def _message_json(record: MessageRecord, role: str) -> MessageOut:
+    """``record`` as ``role`` may see it: a viewer gets the number masked as in the
+    console (contract section 5)."""
+    message = MessageOut.model_validate(record, from_attributes=True)
+    if role not in FULL_NUMBER_ROLES:
+        masked = {"error_message": mask_text(message.error_message, role)}
+        if message.to is not None:
+            masked["to"] = mask_phone(message.to, role)
+        message = message.model_copy(update=masked)
+    return message
 
 
 def _json(model: BaseModel) -> Response:
@@ -72,16 +83,16 @@ def _json(model: BaseModel) -> Response:
 
 
 async def get_message(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     record = await state.store.get_message(request.path_params["message_id"])
     if record is None:
         raise NotFound("no message with this id")
-    return _json(_message_json(record))
+    return _json(_message_json(record, member.role))
 
 
 async def list_messages(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     try:
         query = MessageQuery.model_validate(dict(request.query_params))
@@ -108,15 +119,22 @@ async def list_messages(request: Request) -> Response:
         records = records[: query.limit]
         last = records[-1]
         next_cursor = state.cursors.dumps([to_text(last.created_at), last.id])
-    return _json(MessageList(items=[_message_json(r) for r in records], next_cursor=next_cursor))
+    items = [_message_json(r, member.role) for r in records]
+    return _json(MessageList(items=items, next_cursor=next_cursor))
 
 
 async def list_events(request: Request) -> Response:
-    await authenticate(request)
+    member = await authenticate(request)
     state: AppState = request.app.state.receiver
     message_id = request.path_params["message_id"]
     if await state.store.get_message(message_id) is None:
         raise NotFound("no message with this id")
     events = await state.store.message_events(message_id)
-    items = [EventOut.model_validate(event, from_attributes=True) for event in events]
+    items = [
+        EventOut.model_validate(
+            replace(event, error_message=mask_text(event.error_message, member.role)),
+            from_attributes=True,
+        )
+        for event in events
+    ]
     return _json(EventList(items=items))

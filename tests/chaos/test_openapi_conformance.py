@@ -5,6 +5,7 @@ is refused, and a method it does not name is a 405 with ``Allow``."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -26,7 +27,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "type": "standard",
             "secrets": [new_whsec()],
             "api_base_url": "http://127.0.0.1:9",
-            "api_key": "schemathesis",
+            "api_key": "test-api-key-" + secrets.token_hex(8),
             "sender": "RECEIVER",
         }
     }

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import httpx
-from conftest import Server
+from conftest import Server, remember_secret
 
 from receiver.testing import standard_report, standard_request
 
@@ -29,6 +29,7 @@ def set_password(
     server: Server, name: str, password: str = PASSWORD
 ) -> subprocess.CompletedProcess[str]:
     """``receiver staff passwd NAME`` with the password on stdin (not a TTY)."""
+    remember_secret(password)  # the end-of-session log scan looks for it
     return subprocess.run(
         [
             sys.executable,

@@ -172,6 +172,18 @@ def test_a_failure_without_a_known_code_shows_the_providers_message(server, api)
     assert banner.find(data_test="code").text == "(code E42)"
 
 
+@pytest.mark.parametrize("role", ["viewer", "sender"])
+def test_a_number_in_the_providers_message_is_masked_for_a_viewer(server, api, role):
+    pmid = unique("barred")
+    text = "Destination 639171234569 is barred"
+    post_standard(server, pmid, "undelivered", error_code="E13", error_message=text)
+    with logged_in(server, role) as console:
+        answer, page = open_page(console, message_id(api, pmid))
+    shown = text if role == "sender" else "Destination 63********69 is barred"
+    assert page.find(data_test="status").find(data_test="reason").text == shown
+    assert ("639171234569" in answer.text) is (role == "sender")
+
+
 # --- the timeline -------------------------------------------------------------------
 
 

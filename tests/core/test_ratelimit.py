@@ -105,3 +105,49 @@ def test_the_window_is_rounded_up_to_whole_seconds(clock):
     fields = limiter.header_fields("send", limiter.acquire("client"))
     assert fields["RateLimit-Policy"] == '"send";q=5;w=3'
     assert fields["RateLimit"] == '"send";r=4;t=1'
+
+
+# -- max_keys: the state of keys a client chooses stays bounded ------------------------------
+
+
+def test_a_full_table_refuses_a_new_key_until_the_least_recent_is_forgotten(clock):
+    limiter = RateLimiter(per_second=1, burst=2, clock=clock, max_keys=3)
+    for key in ("a", "b", "c"):
+        assert limiter.acquire(key).allowed  # each bucket is full again 1 s later
+    refused = limiter.acquire("d")
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(1.0)  # when "a" is forgotten
+    clock.advance(1.0)
+    assert limiter.acquire("d").allowed  # "a" made room
+    assert len(limiter._tat) == 3
+
+
+def test_a_key_that_sends_again_is_not_the_one_pushed_out(clock):
+    limiter = RateLimiter(per_second=1, burst=5, clock=clock, max_keys=2)
+    assert limiter.acquire("old").allowed
+    clock.advance(0.5)
+    assert limiter.acquire("new").allowed
+    clock.advance(0.5)
+    for _ in range(3):  # "old" sends again: now the most recent key
+        assert limiter.acquire("old").allowed
+    clock.advance(1.0)  # "new" is forgotten, "old" is not (2 s of its burst still used)
+    assert limiter.acquire("third").allowed
+    assert set(limiter._tat) == {"old", "third"}
+    assert [limiter.acquire("old").allowed for _ in range(4)] == [True, True, True, False]
+
+
+def test_the_table_never_outgrows_max_keys_however_many_keys_send(clock):
+    limiter = RateLimiter(per_second=1 / 3, burst=20, clock=clock, max_keys=100)
+    allowed = 0
+    for i in range(10_000):
+        allowed += limiter.acquire(f"10.0.{i // 256}.{i % 256}").allowed
+        clock.advance(0.01)
+        assert len(limiter._tat) <= 100
+    # 100 keys at a time, each remembered for one interval (3 s): over 100 s about
+    # 100 + 100 * 100 / 3 new keys fit, and the other two thirds are refused.
+    assert abs(allowed - (100 + 100 * 100 / 3)) < 100
+
+
+def test_without_max_keys_nothing_is_refused_for_room(clock):
+    limiter = RateLimiter(per_second=1, burst=1, clock=clock)
+    assert all(limiter.acquire(str(i)).allowed for i in range(1000))

@@ -85,6 +85,12 @@ def new_number() -> tuple[str, str]:
     return f"+63917{digits}", f"+63 917 {digits[:3]} {digits[3:]}"
 
 
+def masked(number: str) -> str:
+    """A ``+63`` number as a viewer sees it: country code and last four digits."""
+    assert number.startswith("+63") and len(number) == 13
+    return "+63******" + number[-4:]
+
+
 def post(
     server: Server,
     message_id: str,
@@ -266,7 +272,7 @@ def test_a_message_has_every_contract_field_with_its_type(
     assert message["id"].startswith("msg_")
     assert message["provider"] == "default"
     assert message["provider_message_id"] == pmid
-    assert message["to"] == number
+    assert message["to"] == masked(number)  # ``api`` is a viewer
     assert message["status"] == "undelivered"
     assert message["final"] is True
     assert message["error_code"] == "30003"
@@ -334,7 +340,47 @@ def test_lookup_by_to_accepts_typed_numbers(api_server: Server, api: httpx.Clien
     assert ids(lookup(api, to=typed)) == expected
     assert ids(lookup(api, to=typed.replace(" ", "-"))) == expected
     assert ids(lookup(api, to=f"  {number}  ")) == expected
-    assert all(item["to"] == number for item in lookup(api, to=typed))
+    # A viewer finds messages by the full number, and sees it masked in the answer.
+    assert all(item["to"] == masked(number) for item in lookup(api, to=typed))
+
+
+@pytest.mark.parametrize(("role", "whole"), [("viewer", False), ("sender", True), ("admin", True)])
+def test_only_a_viewer_sees_numbers_masked(api_server: Server, role: str, whole: bool) -> None:
+    number, _ = new_number()
+    pmid = unique(f"mask-{role}")
+    post(api_server, pmid, "delivered", to=number)
+    shown = number if whole else masked(number)
+    with api_server.api(api_server.staff_token(unique(role), role)) as client:
+        for params in ({"provider_message_id": pmid}, {"to": number}):
+            (item,) = lookup(client, **params)
+            assert item["to"] == shown
+        answer = client.get(f"/v1/messages/{item['id']}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["to"] == shown
+        if not whole:
+            assert number[1:] not in answer.text and number[-7:] not in answer.text
+
+
+@pytest.mark.parametrize(("role", "whole"), [("viewer", False), ("sender", True)])
+def test_a_number_in_the_providers_own_text_is_masked_for_a_viewer(
+    api_server: Server, role: str, whole: bool
+) -> None:
+    number, _ = new_number()
+    bare = number[1:]  # providers write it without +: "Destination 63917... is barred"
+    pmid = unique(f"text-{role}")
+    post(
+        api_server,
+        pmid,
+        "undelivered",
+        error_code="13",
+        error_message=f"Destination {bare} is barred",
+    )
+    with api_server.api(api_server.staff_token(unique(role), role)) as client:
+        (item,) = lookup(client, provider_message_id=pmid)
+        (event,) = client.get(f"/v1/messages/{item['id']}/events").json()["items"]
+    shown = f"Destination {bare[:2]}{'*' * (len(bare) - 4)}{bare[-2:]} is barred"
+    expected = f"Destination {bare} is barred" if whole else shown
+    assert item["error_message"] == event["error_message"] == expected
 
 
 def test_lookup_by_provider(api_server: Server, api: httpx.Client) -> None:

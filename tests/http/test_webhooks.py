@@ -40,7 +40,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def shared_api(shared: Server) -> Iterator[httpx.Client]:
-    with shared.api(shared.staff_token("webhook-tests")) as api:
+    with shared.api(shared.staff_token("webhook-tests", "sender")) as api:
         yield api
 
 

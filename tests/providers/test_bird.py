@@ -867,7 +867,7 @@ def test_end_to_end(server_factory: Any) -> None:
         "statusDatetime: must be an RFC 3339 date-time with an offset"
     )
 
-    with server.api(server.staff_token("alice")) as api:
+    with server.api(server.staff_token("alice", "sender")) as api:
         items = api.get(
             "/v1/messages", params={"provider": "bird", "provider_message_id": sent["id"]}
         ).json()["items"]

@@ -637,7 +637,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def api(direct: Server) -> Iterator[httpx.Client]:
-    with direct.api(direct.staff_token("infobip-tests")) as client:
+    with direct.api(direct.staff_token("infobip-tests", "sender")) as client:
         yield client
 
 

@@ -985,7 +985,7 @@ def test_end_to_end(server_factory: Any) -> None:
     assert problem.status_code == 400
     assert "MessageUUID" in problem.json()["detail"]
 
-    with server.api(server.staff_token("alice")) as api:
+    with server.api(server.staff_token("alice", "sender")) as api:
         found = api.get(
             "/v1/messages", params={"provider": "plivo", "provider_message_id": UUID}
         ).json()["items"]

@@ -889,7 +889,7 @@ def test_end_to_end_hmac(server_factory: Any) -> None:
     inbound = server.post(sinch_request({"type": "mo_text", "id": "x"}, secret=SECRET))
     assert (inbound.status_code, inbound.json()["code"]) == (400, "PAYLOAD_INVALID")
 
-    with server.api(server.staff_token("ops")) as api:
+    with server.api(server.staff_token("ops", "sender")) as api:
         (message,) = api.get(
             "/v1/messages",
             params={

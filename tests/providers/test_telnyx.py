@@ -828,7 +828,7 @@ def test_end_to_end(server_factory: Any) -> None:
     form.headers["content-type"] = "application/x-www-form-urlencoded"
     assert server.post(form).status_code == 415
 
-    with server.api(server.staff_token("telnyx-e2e")) as api:
+    with server.api(server.staff_token("telnyx-e2e", "sender")) as api:
         found = api.get(
             "/v1/messages", params={"provider": "telnyx", "provider_message_id": message_id}
         )

@@ -965,7 +965,7 @@ def test_end_to_end_documented_example(server_factory: Any) -> None:
     )
     assert server.post(ours).json()["applied"] == 1
 
-    with server.api(server.staff_token("twilio-viewer")) as api:
+    with server.api(server.staff_token("twilio-reader", "sender")) as api:
         items = api.get(
             "/v1/messages", params={"provider_message_id": DOC_EXAMPLE["MessageSid"]}
         ).json()["items"]

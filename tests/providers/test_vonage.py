@@ -1050,7 +1050,7 @@ def test_documented_payloads_end_to_end(server_factory: Any) -> None:
     answer = server.post(stale)
     assert (answer.status_code, answer.json()["code"]) == (401, "TIMESTAMP_STALE")
 
-    with server.api(server.staff_token("vonage-viewer")) as api:
+    with server.api(server.staff_token("vonage-reader", "sender")) as api:
         (sms_message,) = api.get(
             "/v1/messages", params={"provider_message_id": "0B00000127FDBC63"}
         ).json()["items"]
