@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
@@ -63,6 +63,7 @@ from receiver.core.phone import e164
 from receiver.core.reports import Report
 from receiver.core.signatures import txtly as txtly_signature
 from receiver.core.status import Status
+from receiver.core.timestamps import parse_iso
 from receiver.errors import PayloadInvalid, SignatureError
 from receiver.providers.base import (
     JSON,
@@ -213,11 +214,9 @@ class TxtlySmsData(BaseModel):
 
 def read_timestamp(value: str) -> datetime:
     """An ISO 8601 time as Txtly writes them (``2026-03-21T14:30:00Z``), in UTC; one
-    without a zone is UTC (every Txtly example is). ValueError if it is not one."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    without a zone is UTC (every Txtly example is). ValueError if it is not one, or
+    falls outside the range we store."""
+    return parse_iso(value)
 
 
 # --------------------------------------------------------------------------- sending

@@ -21,14 +21,20 @@ from receiver.testing import (
     SignedRequest,
     bird_report,
     bird_request,
+    futuresms_report,
+    futuresms_request,
     infobip_request,
     infobip_result,
     jasmin_dlr,
     jasmin_request,
     plivo_report,
     plivo_request,
+    relayos_report,
+    relayos_request,
     sinch_recipient_report,
     sinch_request,
+    smstools_report,
+    smstools_request,
     standard_report,
     standard_request,
     telnyx_event,
@@ -36,6 +42,8 @@ from receiver.testing import (
     telnyx_request,
     twilio_report,
     twilio_request,
+    txtly_event,
+    txtly_request,
     vonage_message_status,
     vonage_messages_request,
     vonage_sms_report,
@@ -59,6 +67,10 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "infobip": {"type": "infobip", "secrets": ["infobip:s3cret-pass"]},
     "bird": {"type": "bird", "secrets": [secrets.token_urlsafe(24)]},
     "jasmin": {"type": "jasmin", "secrets": ["jasmin:s3cret-pass"]},
+    "futuresms": {"type": "futuresms", "url_token": secrets.token_urlsafe(24)},
+    "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(24)},
+    "smstools": {"type": "smstools", "url_token": secrets.token_urlsafe(24)},
+    "txtly": {"type": "txtly", "secrets": ["whsec_" + secrets.token_hex(16)]},
 }
 """``[providers.NAME]`` tables: the name is the type."""
 
@@ -72,6 +84,10 @@ def provider(name: str) -> Provider:
 
 def secret(name: str) -> str:
     return str(PROVIDERS[name]["secrets"][0])
+
+
+def token(name: str) -> str:
+    return str(PROVIDERS[name]["url_token"])
 
 
 @dataclass(frozen=True)
@@ -180,6 +196,35 @@ def _jasmin(stamp: str, base_url: str) -> Stamped:
     return Stamped(jasmin_request(secret("jasmin"), params, provider="jasmin"), "donedate", pmid)
 
 
+def _futuresms(stamp: str, base_url: str) -> Stamped:
+    pmid = f"ORD{uuid.uuid4().hex[:12]}"
+    report = futuresms_report(pmid, "DELIVRD", reported_at=stamp)
+    request = futuresms_request(report, provider="futuresms", token=token("futuresms"))
+    return Stamped(request, "reported_at", pmid)
+
+
+def _relayos(stamp: str, base_url: str) -> Stamped:
+    pmid = f"msg_{uuid.uuid4().hex}"
+    report = relayos_report(pmid, "DELIVERED") | {"occurred_at": stamp}
+    request = relayos_request(report, url_token=token("relayos"), provider="relayos")
+    return Stamped(request, "occurred_at", pmid)
+
+
+def _txtly(stamp: str, base_url: str) -> Stamped:
+    pmid = str(uuid.uuid4())
+    event = txtly_event(pmid, "delivered") | {"created_at": stamp}
+    return Stamped(txtly_request(secret("txtly"), event, provider="txtly"), "created_at", pmid)
+
+
+def _smstools(stamp: str, base_url: str) -> Stamped:
+    """Smstools writes ``YYYY-MM-DD HH:MM:SS`` in the account's time zone."""
+    pmid = uuid.uuid4().hex
+    event = smstools_report(pmid, "1", timezone="Etc/GMT-1")  # UTC+1 in every year
+    event["message"]["delivery_status_datetime"] = stamp
+    request = smstools_request(event, token=token("smstools"), provider="smstools")
+    return Stamped(request, "[0].message.delivery_status_datetime", pmid)
+
+
 ISO_BUILDERS: dict[str, Builder] = {
     "standard": _standard,
     "standard-batch": _standard_batch,
@@ -189,6 +234,9 @@ ISO_BUILDERS: dict[str, Builder] = {
     "sinch": _sinch,
     "infobip": _infobip,
     "bird": _bird,
+    "futuresms": _futuresms,
+    "relayos": _relayos,
+    "txtly": _txtly,
 }
 """Types whose timestamp is an ISO 8601 date and time with an offset."""
 
@@ -196,4 +244,5 @@ OTHER_BUILDERS: dict[str, Builder] = {
     "vonage-sms": _vonage_sms,  # YYYY-MM-DD hh:mm:ss, UTC
     "jasmin": _jasmin,  # SMPP YYMMDDhhmm, 2000-2099
     "twilio": _twilio,  # not read
+    "smstools": _smstools,  # YYYY-MM-DD hh:mm:ss in the account's zone
 }

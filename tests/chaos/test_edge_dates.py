@@ -19,6 +19,8 @@ from chaos_providers import ISO_BUILDERS, OTHER_BUILDERS, PROVIDERS, Builder
 from conftest import Server, run_cli, running_server
 from console_client import Console
 
+from receiver.providers import PROVIDER_TYPES
+
 OUT_OF_RANGE = {
     "year 1, +01:00": "0001-01-01T00:00:00+01:00",
     "year 9999, -01:00": "9999-12-31T23:59:59-01:00",
@@ -86,6 +88,10 @@ def test_the_first_and_last_instants_are_stored_as_sent(
     assert instant in stored_times(api, stamped.provider, stamped.provider_message_id)
 
 
+def test_every_provider_type_is_in_the_chaos_tests() -> None:
+    assert {table["type"] for table in PROVIDERS.values()} == set(PROVIDER_TYPES)
+
+
 @pytest.mark.parametrize(
     ("kind", "stamp", "outcome"),
     [
@@ -96,6 +102,10 @@ def test_the_first_and_last_instants_are_stored_as_sent(
         # SMPP's YYMMDDhhmm names 2000-2099 only.
         ("jasmin", "9912312359", datetime(2099, 12, 31, 23, 59, tzinfo=UTC)),
         ("jasmin", "9913312359", "donedate"),
+        # Smstools writes local time in the account's zone (Etc/GMT-1 here: UTC+1).
+        ("smstools", "0001-01-01 01:00:00", datetime(1, 1, 1, tzinfo=UTC)),
+        ("smstools", "0001-01-01 00:59:59", "[0].message.delivery_status_datetime"),
+        ("smstools", "9999-12-31 23:59:59", datetime(9999, 12, 31, 22, 59, 59, tzinfo=UTC)),
         # Twilio's RawDlrDoneDate is not read: any text is kept in the raw request only.
         ("twilio", "0001-01-01T00:00:00+01:00", None),
     ],

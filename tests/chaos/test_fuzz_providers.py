@@ -39,6 +39,7 @@ from receiver.store.base import from_text, to_text
 BASE_URL = "https://dlr.example.com"
 NORMAL = {
     "vonage-sms": "2026-11-23 09:59:58",
+    "smstools": "2026-11-23 09:59:58",
     "jasmin": "2611230959",
 }
 BUILDERS = {**ISO_BUILDERS, **OTHER_BUILDERS}
