@@ -35,6 +35,9 @@ Where the codes come from, per provider type:
   5.1.3, table 5-2). A receipt's numeric ``err`` is, in Jasmin's words, "a Network
   specific error code or an SMSC error code": its meaning depends on the operator, and
   we say exactly that rather than guess.
+- ``sendcomms``: its webhooks carry no error code (``data.error`` is text), so a code here
+  is the ``error.code`` of a refused send (400), from SendComms' "Error Handling" page
+  (https://docs.sendcomms.com/docs/errors).
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
 """
 
@@ -52,6 +55,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "infobip": "Infobip",
     "bird": "MessageBird",
     "jasmin": "SMPP",
+    "sendcomms": "SendComms",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -152,6 +156,14 @@ SINCH: dict[str, str] = {
     "418": "MMS: the handset did not recognise the message content",
 }
 
+SENDCOMMS: dict[str, str] = {
+    # The client errors a send can be refused with (400).
+    "INVALID_PHONE_NUMBER": "the 'to' number is not in E.164 form",
+    "MESSAGE_TOO_LONG": "the message is over 1600 characters (10 segments)",
+    "MISSING_FIELD": "the send lacked a required field ('to' or 'message')",
+    "SMS_SEND_FAILED": "the sender id is not verified for the account, or the recipient opted out",
+}
+
 GSM_MAP: dict[str, str] = {
     # 3GPP TS 29.002 MAP error codes, as Infobip's error ids and MessageBird's codes.
     "1": "unknown subscriber: the number is not assigned to an active line",
@@ -236,6 +248,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "sinch": SINCH,
     "infobip": GSM_MAP,
     "bird": GSM_MAP,
+    "sendcomms": SENDCOMMS,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

@@ -33,8 +33,10 @@ and reading the answers:
    rejected (4xx about the message)              ``rejected`` with the provider's error
    deferred (429, 401/403/404/405, 408, 425,     try again after ``Retry-After`` (a
    connection refused, connect timeout)          429 pauses the provider), else backoff
-   unknown (5xx, 409, read timeout, dropped      try again after backoff, *in doubt*:
-   connection, unreadable 2xx)                   step 1 comes first
+   unknown (5xx, 409, read timeout, dropped      try again after backoff (or the
+   connection, unreadable 2xx)                   answer's ``Retry-After``, for this
+                                                 message only), *in doubt*: step 1
+                                                 comes first
    ============================================  ===================================
 
 An attempt never outlives its lease (``OutboxSettings.lease_seconds``, three request
@@ -364,11 +366,13 @@ class OutboxWorker:
             self._settings.backoff_max_seconds,
             self._random,
         )
-        if isinstance(result, Deferred):
-            asked = retry_after_delay(result.retry_after, now)
-            if asked is not None:  # its 429 (or our own rate) holds every request to it
-                self._paused_until[item.provider] = time.monotonic() + asked
-                delay = asked
+        asked = retry_after_delay(result.retry_after, now)
+        if isinstance(result, Deferred) and asked is not None:
+            # Its 429 (or our own rate) holds every request to it.
+            self._paused_until[item.provider] = time.monotonic() + asked
+            delay = asked
+        elif asked is not None:  # about this message alone (e.g. its key is in flight)
+            delay = asked
         in_doubt = in_doubt or isinstance(result, Unknown)
         at = min(now + timedelta(seconds=delay), item.created_at + self._give_up)
         log.info(

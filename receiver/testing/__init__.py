@@ -14,9 +14,11 @@ the ``standard`` send API, for testing sends end to end.
 from receiver.testing.base import SignedRequest
 from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_provider import FakeProvider
+from receiver.testing.fake_sendcomms import FakeSendComms
 from receiver.testing.infobip import infobip_request, infobip_result, infobip_time
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
+from receiver.testing.sendcomms import sendcomms_event, sendcomms_request
 from receiver.testing.sinch import (
     sinch_batch_report,
     sinch_recipient_report,
@@ -36,6 +38,7 @@ from receiver.testing.vonage import (
 
 __all__ = [
     "FakeProvider",
+    "FakeSendComms",
     "SignedRequest",
     "bird_report",
     "bird_request",
@@ -46,6 +49,8 @@ __all__ = [
     "jasmin_request",
     "plivo_report",
     "plivo_request",
+    "sendcomms_event",
+    "sendcomms_request",
     "sinch_batch_report",
     "sinch_recipient_report",
     "sinch_request",
