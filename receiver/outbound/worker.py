@@ -56,6 +56,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -101,6 +102,15 @@ other failure (read timeout, dropped connection, ...) may have come after it arr
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing(Deferred):
+    """The worker held a request back itself (the provider is paused, or its rate is
+    used up) for longer than an attempt may hold its row: the row comes back when the
+    wait is over. It never pauses the provider again: rows handed back during a pause
+    would otherwise each push the pause to ``now + ceil(wait)``, and with rows due all
+    the time the pause would never end."""
 
 
 class OutboxWorker:
@@ -277,7 +287,7 @@ class OutboxWorker:
         arrived) or Unknown (it may have)."""
         wait = await self._pace(provider)
         if wait > 0:
-            return Deferred("waiting for the provider's rate limit", str(math.ceil(wait)))
+            return Pacing("waiting for the provider's rate limit", str(math.ceil(wait)))
         try:
             async with asyncio.timeout(self._request_seconds):
                 if problem := await self._authenticate(client, provider, sender):
@@ -367,11 +377,11 @@ class OutboxWorker:
             self._random,
         )
         asked = retry_after_delay(result.retry_after, now)
-        if isinstance(result, Deferred) and asked is not None:
-            # Its 429 (or our own rate) holds every request to it.
+        if isinstance(result, Deferred) and not isinstance(result, Pacing) and asked is not None:
+            # Its 429 holds every request to it.
             self._paused_until[item.provider] = time.monotonic() + asked
             delay = asked
-        elif asked is not None:  # about this message alone (e.g. its key is in flight)
+        elif asked is not None:  # our own pacing, or about this message alone (its key)
             delay = asked
         in_doubt = in_doubt or isinstance(result, Unknown)
         at = min(now + timedelta(seconds=delay), item.created_at + self._give_up)

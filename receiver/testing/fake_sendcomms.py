@@ -103,7 +103,7 @@ class SendCall:
     """The answer's status; None when the connection was dropped."""
     replayed: bool
     at: float
-    """``time.time()`` on arrival."""
+    """``time.time()`` on arrival (``calls`` are in the order they were answered)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,7 @@ class FakeSendComms(FakeServer):
         in_progress_wait: float = 1.0,
         rate_limit: int = 10_000,
         window_seconds: int = 60,
+        in_progress_retry_after: str | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
@@ -144,6 +145,8 @@ class FakeSendComms(FakeServer):
         self.in_progress_wait = in_progress_wait
         self.rate_limit = rate_limit
         self.window_seconds = window_seconds
+        self.in_progress_retry_after = in_progress_retry_after
+        """SendComms' 409 carries no ``Retry-After``; set one to test a client with it."""
         self._messages: list[SentSms] = []
         self._calls: list[SendCall] = []
         self._webhooks: list[WebhookDelivery] = []
@@ -154,18 +157,22 @@ class FakeSendComms(FakeServer):
         self._to_scripts: dict[str, deque[Behaviour]] = {}
         self._carrier_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
 
     def close(self) -> None:
         """Stop serving; webhooks still on their way are cancelled."""
-        if self._tasks and not self._loop.is_closed():
-            self._call(self._cancel_webhooks())
+        if self._client is not None and not self._loop.is_closed():
+            self._call(self._stop_webhooks())
         super().close()
 
-    async def _cancel_webhooks(self) -> None:
+    async def _stop_webhooks(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     def config_keys(self) -> dict[str, str]:
         """The keys of a ``[providers.NAME]`` table that send through this fake."""
@@ -217,6 +224,7 @@ class FakeSendComms(FakeServer):
     # ------------------------------------------------------------------ answering
 
     async def answer(self, request: FakeRequest) -> Answer | None:
+        arrived = time.time()
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, {}, _error("UNAUTHORIZED", "Invalid or missing API key")
         if request.method != "POST" or request.path != SEND_PATH:
@@ -235,7 +243,7 @@ class FakeSendComms(FakeServer):
         replayed = isinstance(body, dict) and "_idempotent" in body
         with self.lock:
             self._calls.append(
-                SendCall(key, to if isinstance(to, str) else None, status, replayed, time.time())
+                SendCall(key, to if isinstance(to, str) else None, status, replayed, arrived)
             )
             self.lock.notify_all()
         return answer
@@ -362,11 +370,11 @@ class FakeSendComms(FakeServer):
             replay = self._replay(key, window)
         if replay is not None:
             return replay
-        return (
-            409,
-            window,
-            _error("REQUEST_IN_PROGRESS", "Request is being processed. Please wait."),
-        )
+        headers = dict(window)
+        if self.in_progress_retry_after is not None:
+            headers["retry-after"] = self.in_progress_retry_after
+        body = _error("REQUEST_IN_PROGRESS", "Request is being processed. Please wait.")
+        return 409, headers, body
 
     def _replay(self, key: str, window: dict[str, str]) -> Answer | None:
         """The cached answer under ``key``, replayed; call with the lock held."""
@@ -430,26 +438,27 @@ class FakeSendComms(FakeServer):
             events.append(sendcomms_event("sms.delivered", transaction_id, to=payload["to"]))
         with self.lock:
             self._pending_webhooks += 1
-        task = asyncio.get_running_loop().create_task(self._post(events))
+        if self._client is None:  # one client for all: a new one per post costs ~ms of CPU
+            self._client = httpx.AsyncClient(timeout=30)
+        task = asyncio.get_running_loop().create_task(self._post(self._client, events))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _post(self, events: list[dict[str, Any]]) -> None:
+    async def _post(self, client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
         assert self.webhook_url is not None
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
-                for event in events:
-                    request = sendcomms_request(self.webhook_secret, event)
-                    try:
-                        answer = await client.post(
-                            self.webhook_url, content=request.body, headers=request.headers
-                        )
-                        status: int | None = answer.status_code
-                    except httpx.HTTPError:
-                        status = None
-                    delivery = WebhookDelivery(event["event"], event["transaction_id"], status)
-                    with self.lock:
-                        self._webhooks.append(delivery)
+            for event in events:
+                request = sendcomms_request(self.webhook_secret, event)
+                try:
+                    answer = await client.post(
+                        self.webhook_url, content=request.body, headers=request.headers
+                    )
+                    status: int | None = answer.status_code
+                except httpx.HTTPError:
+                    status = None
+                delivery = WebhookDelivery(event["event"], event["transaction_id"], status)
+                with self.lock:
+                    self._webhooks.append(delivery)
         finally:
             with self.lock:
                 self._pending_webhooks -= 1
