@@ -39,6 +39,7 @@ def _providers() -> dict[str, dict[str, Any]]:
         "bird": {"type": "bird", "secrets": [secrets.token_urlsafe(24)]},
         "jasmin": {"type": "jasmin", "secrets": ["jasmin:s3cret-pass"]},
         "telnyx": {"type": "telnyx", "public_key": telnyx_public_key(TELNYX_KEY)},
+        "sendcomms": {"type": "sendcomms", "secrets": [secrets.token_urlsafe(24)]},
     }
 
 
@@ -105,6 +106,7 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "bird",
         "jasmin",
         "telnyx",
+        "sendcomms",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
