@@ -10,17 +10,15 @@ one linked to its own webhooks posted back by the fake.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ServerFactory, write_config
+from conftest import ServerFactory, outbox_row, until, write_config
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -55,18 +53,6 @@ def number(index: int) -> str:
 
 def provider_table(fake: FakeSendComms, **keys: Any) -> dict[str, Any]:
     return {"type": "sendcomms", "secrets": [SECRET], **fake.config_keys(), **keys}
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    """Wait for ``condition`` (a safety timeout only: nothing here measures speed)."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        result = condition()
-        if result if isinstance(result, bool) else await result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
 
 
 def calls_to(fake: FakeSendComms, to: str) -> list[SendCall]:
@@ -122,9 +108,10 @@ async def test_200_sends_half_with_faults_make_exactly_200_messages_each_linked_
             await until(
                 lambda: all(409 in [c.status for c in calls_to(fake, to)] for to in slow),
                 "every slow send was asked about again and answered 409",
+                WAIT,
             )
             fake.release()  # the slow sends finish: taken, webhooks, cached
-            await until(lambda: len(fake.messages) >= 200, "200 messages reached SendComms")
+            await until(lambda: len(fake.messages) >= 200, "200 messages reached SendComms", WAIT)
             # sms.sent and sms.delivered for each, sms.failed for each 503.
             await asyncio.to_thread(fake.wait_for_webhooks, 2 * 200 + 25, WAIT)
 
@@ -132,7 +119,7 @@ async def test_200_sends_half_with_faults_make_exactly_200_messages_each_linked_
                 found = await api.get("/v1/messages", params={"status": "delivered", "limit": 200})
                 return len(found.json()["items"]) == 200
 
-            await until(recorded, "every message is delivered")
+            await until(recorded, "every message is delivered", WAIT)
             records = {}
             for message_id in ours.values():
                 records[message_id] = (await api.get(f"/v1/messages/{message_id}")).json()
@@ -240,14 +227,6 @@ async def until_recorded(store: SqliteStore, message_id: str) -> str:
     record = await store.get_message(message_id)
     assert record is not None and record.provider_message_id is not None
     return record.provider_message_id
-
-
-def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
-    with closing(sqlite3.connect(db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
-    assert row is not None
-    return row
 
 
 async def test_409_in_progress_is_asked_again_until_the_replay(tmp_path, fake):
