@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import Server, running_server
 
-from receiver.testing import sendcomms_event, sendcomms_request
+from receiver.testing import FakeSendComms, sendcomms_event, sendcomms_request
 
 SECRET = "whsec_5d0c3b9e6a7f41c2b8e9d0a1f2c3b4a5e6f70819"
 OLD_SECRET = "our-previous-webhook-secret"
@@ -128,3 +128,13 @@ def test_a_form_body_is_415(server):
     request = sendcomms_request(SECRET, sendcomms_event("sms.sent", "sms_1"))
     form = replace(request, headers={**request.headers, "content-type": "text/plain"})
     assert server.post(form).status_code == 415
+
+
+def test_the_fake_posts_a_later_report_signed_as_sendcomms_does(server, token):
+    # FakeSendComms(delivery_reports=False) leaves the delivery report to the test.
+    url = f"{server.base_url}/webhooks/sendcomms"
+    txn = "sms_mk1a2b3c_0000000000aa"
+    with FakeSendComms(webhook_url=url, webhook_secret=OLD_SECRET) as fake:
+        answer = fake.post_webhook(sendcomms_event("sms.delivered", txn))
+    assert (answer.status_code, answer.json()["applied"]) == (200, 1)
+    assert message(server, token, txn)["status"] == "delivered"
