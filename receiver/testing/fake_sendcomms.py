@@ -25,7 +25,8 @@ included, and posts signed webhooks back.
    ``lock_seconds`` (30 s);
 5. a scripted ``Reject(402, "INSUFFICIENT_BALANCE")``: 402, and the lock stays;
 6. the upstream send (``Stall(s)``: it takes ``s`` seconds while the key stays
-   locked, so a retry meanwhile gets 409, and a later one the replay);
+   locked, so a retry meanwhile gets 409, and a later one the replay; ``Stall(None)``
+   until ``release()``, or ``release_to(number)`` for the sends to one number);
 7. failure (``Fail(503)``, ``Reject(400, "SMS_SEND_FAILED")``): an ``sms.failed``
    webhook, 503/400 ``SMS_SEND_FAILED`` with the ``transaction_id``; nothing is cached
    and the lock is *not* released, so a retry within ``lock_seconds`` gets 409 and a
@@ -155,6 +156,7 @@ class FakeSendComms(FakeServer):
         self._locks: dict[str, float] = {}
         self._windows: dict[int, int] = {}
         self._to_scripts: dict[str, deque[Behaviour]] = {}
+        self._held: dict[str, asyncio.Event] = {}
         self._carrier_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
@@ -182,6 +184,14 @@ class FakeSendComms(FakeServer):
         """How to treat the next send calls to ``to``, one behaviour each."""
         with self.lock:
             self._to_scripts.setdefault(to, deque()).extend(behaviours)
+
+    def release_to(self, to: str) -> None:
+        """Let the held (``Stall(None)``) sends to ``to`` finish; later ones wait again."""
+
+        def release_now() -> None:
+            self._held.pop(to, asyncio.Event()).set()
+
+        self._loop.call_soon_threadsafe(release_now)
 
     # ------------------------------------------------------------------ observing
 
@@ -268,8 +278,8 @@ class FakeSendComms(FakeServer):
         if isinstance(behaviour, Reject) and behaviour.status == 402:  # the lock stays
             return 402, window, _error(behaviour.code, behaviour.message)
         transaction_id = sendcomms_transaction_id(datetime.now(UTC), secrets.token_hex(6))
-        if isinstance(behaviour, Stall):
-            await self.stall(behaviour)  # the upstream carrier is slow; the key stays locked
+        if isinstance(behaviour, Stall):  # the upstream carrier is slow; the key stays locked
+            await self._slow_upstream(behaviour, payload["to"])
         if isinstance(behaviour, Reject):  # the carrier refused it (a sender, an opt-out)
             return self._failed(
                 payload, transaction_id, window, behaviour.status, behaviour.message
@@ -287,6 +297,18 @@ class FakeSendComms(FakeServer):
         if isinstance(behaviour, Drop):
             return None
         return 200, window, {"success": True, "data": data}
+
+    async def _slow_upstream(self, stall: Stall, to: str) -> None:
+        if stall.seconds is not None:
+            await self.stall(stall)
+            return
+        own = asyncio.ensure_future(self._held.setdefault(to, asyncio.Event()).wait())
+        everyone = asyncio.ensure_future(self.stall(stall))
+        try:
+            await asyncio.wait({own, everyone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            own.cancel()
+            everyone.cancel()
 
     def _failed(
         self,
