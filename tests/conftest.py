@@ -7,12 +7,15 @@ a secret the config does not hold (a console password) names it with ``remember_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,11 @@ __all__ = [
     "ServerFactory",
     "free_port",
     "new_whsec",
+    "outbox_row",
     "remember_secret",
     "run_cli",
     "running_server",
+    "until",
     "write_config",
 ]
 
@@ -50,6 +55,29 @@ def run_cli(
 
 
 ServerFactory = Callable[..., Server]
+
+
+def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
+    """The ``outbox`` row of ``message_id`` in the SQLite file ``db_path``."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 20.0
+) -> None:
+    """Wait for ``condition`` (a safety timeout only: nothing here measures speed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.02)
 
 
 @contextlib.contextmanager

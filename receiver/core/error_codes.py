@@ -45,6 +45,9 @@ Where the codes come from, per provider type:
   read; the report's own ``delivery_code_detail_description`` is stored with the others),
   or the ``error`` of a refused send (102-140, "Handling errors",
   https://www.sms-tools.co.uk/en/sms-gateway-api/handling_errors).
+- ``sendcomms``: its webhooks carry no error code (``data.error`` is text), so a code here
+  is the ``error.code`` of a refused send (400), from SendComms' "Error Handling" page
+  (https://docs.sendcomms.com/docs/errors).
 - ``standard``: the sender of Standard Webhooks defines its own codes; none is known here.
 - ``relayos``: RelayOS documents no error codes (``message.failed`` carries none, and
   error answers to a send have no documented body), so there is no table.
@@ -70,6 +73,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "relayos": "RelayOS",
     "smstools": "Smstools",
     "txtly": "Txtly",
+    "sendcomms": "SendComms",
 }
 """How a code is introduced in words, e.g. "(Twilio 30007)"."""
 
@@ -168,6 +172,14 @@ SINCH: dict[str, str] = {
     "416": "MMS: not supported by the recipient's MMS-C",
     "417": "MMS: the destination network or the subscriber cannot be reached",
     "418": "MMS: the handset did not recognise the message content",
+}
+
+SENDCOMMS: dict[str, str] = {
+    # The client errors a send can be refused with (400).
+    "INVALID_PHONE_NUMBER": "the 'to' number is not in E.164 form",
+    "MESSAGE_TOO_LONG": "the message is over 1600 characters (10 segments)",
+    "MISSING_FIELD": "the send lacked a required field ('to' or 'message')",
+    "SMS_SEND_FAILED": "the sender id is not verified for the account, or the recipient opted out",
 }
 
 GSM_MAP: dict[str, str] = {
@@ -302,6 +314,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "futuresms": FUTURESMS,
     "smstools": SMSTOOLS,
     "txtly": TXTLY,
+    "sendcomms": SENDCOMMS,
 }
 _SMPP_ERR = re.compile(r"[0-9A-Fa-f]{1,8}")
 

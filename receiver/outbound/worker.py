@@ -33,8 +33,10 @@ and reading the answers:
    rejected (4xx about the message)              ``rejected`` with the provider's error
    deferred (429, 401/403/404/405, 408, 425,     try again after ``Retry-After`` (a
    connection refused, connect timeout)          429 pauses the provider), else backoff
-   unknown (5xx, 409, read timeout, dropped      try again after backoff, *in doubt*:
-   connection, unreadable 2xx)                   step 1 comes first
+   unknown (5xx, 409, read timeout, dropped      try again after backoff (or the
+   connection, unreadable 2xx)                   answer's ``Retry-After``, for this
+                                                 message only), *in doubt*: step 1
+                                                 comes first
    ============================================  ===================================
 
 An attempt never outlives its lease (``OutboxSettings.lease_seconds``, three request
@@ -54,6 +56,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -99,6 +102,15 @@ other failure (read timeout, dropped connection, ...) may have come after it arr
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing(Deferred):
+    """The worker held a request back itself (the provider is paused, or its rate is
+    used up) for longer than an attempt may hold its row: the row comes back when the
+    wait is over. It never pauses the provider again: rows handed back during a pause
+    would otherwise each push the pause to ``now + ceil(wait)``, and with rows due all
+    the time the pause would never end."""
 
 
 class OutboxWorker:
@@ -275,7 +287,7 @@ class OutboxWorker:
         arrived) or Unknown (it may have)."""
         wait = await self._pace(provider)
         if wait > 0:
-            return Deferred("waiting for the provider's rate limit", str(math.ceil(wait)))
+            return Pacing("waiting for the provider's rate limit", str(math.ceil(wait)))
         try:
             async with asyncio.timeout(self._request_seconds):
                 if problem := await self._authenticate(client, provider, sender):
@@ -366,11 +378,13 @@ class OutboxWorker:
             self._settings.backoff_max_seconds,
             self._random,
         )
-        if isinstance(result, Deferred):
-            asked = retry_after_delay(result.retry_after, now)
-            if asked is not None:  # its 429 (or our own rate) holds every request to it
-                self._paused_until[item.provider] = time.monotonic() + asked
-                delay = asked
+        asked = retry_after_delay(result.retry_after, now)
+        if isinstance(result, Deferred) and not isinstance(result, Pacing) and asked is not None:
+            # Its 429 holds every request to it.
+            self._paused_until[item.provider] = time.monotonic() + asked
+            delay = asked
+        elif asked is not None:  # our own pacing, or about this message alone (its key)
+            delay = asked
         in_doubt = in_doubt or isinstance(result, Unknown)
         # Capped first: a Retry-After of centuries would overflow the datetime, and the
         # attempt is due by the give-up time anyway (created_at is never after now).

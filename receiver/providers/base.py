@@ -317,6 +317,10 @@ class Unknown:
     message up before any resend."""
 
     reason: str
+    retry_after: str | None = None
+    """When the provider said to ask again about this message (a ``Retry-After`` on
+    SendComms' 409 "in progress"); it holds this message only, never the provider.
+    None: the worker's backoff."""
 
 
 @dataclass(frozen=True, slots=True)

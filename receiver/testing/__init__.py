@@ -10,8 +10,9 @@ One module per provider type; every ``*_request`` builder returns a
 ``FakeProvider`` (``receiver.testing.fake_provider``) is a real HTTP server that speaks
 the ``standard`` send API, for testing sends end to end. Each other type that sends has
 its fake API too, faults included: ``FakeFutureSms`` (``receiver.testing.fake_futuresms``),
-``FakeRelayOS`` (``receiver.testing.fake_relayos``), ``FakeSmstools``
-(``receiver.testing.fake_smstools``), ``FakeTxtly`` (``receiver.testing.fake_txtly``).
+``FakeRelayOS`` (``receiver.testing.fake_relayos``), ``FakeSendComms``
+(``receiver.testing.fake_sendcomms``), ``FakeSmstools`` (``receiver.testing.fake_smstools``),
+``FakeTxtly`` (``receiver.testing.fake_txtly``).
 """
 
 from receiver.testing.base import SignedRequest
@@ -19,6 +20,7 @@ from receiver.testing.bird import bird_report, bird_request
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.fake_relayos import FakeRelayOS
+from receiver.testing.fake_sendcomms import FakeSendComms
 from receiver.testing.fake_smstools import FakeSmstools
 from receiver.testing.fake_txtly import FakeTxtly
 from receiver.testing.futuresms import futuresms_report, futuresms_request, futuresms_time
@@ -26,6 +28,7 @@ from receiver.testing.infobip import infobip_request, infobip_result, infobip_ti
 from receiver.testing.jasmin import jasmin_dlr, jasmin_request, smpp_date
 from receiver.testing.plivo import plivo_report, plivo_request
 from receiver.testing.relayos import relayos_report, relayos_request
+from receiver.testing.sendcomms import sendcomms_event, sendcomms_request
 from receiver.testing.sinch import (
     sinch_batch_report,
     sinch_recipient_report,
@@ -49,6 +52,7 @@ __all__ = [
     "FakeFutureSms",
     "FakeProvider",
     "FakeRelayOS",
+    "FakeSendComms",
     "FakeSmstools",
     "FakeTxtly",
     "SignedRequest",
@@ -66,6 +70,8 @@ __all__ = [
     "plivo_request",
     "relayos_report",
     "relayos_request",
+    "sendcomms_event",
+    "sendcomms_request",
     "sinch_batch_report",
     "sinch_recipient_report",
     "sinch_request",

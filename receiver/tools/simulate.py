@@ -61,6 +61,8 @@ from receiver.testing import (
     plivo_request,
     relayos_report,
     relayos_request,
+    sendcomms_event,
+    sendcomms_request,
     sinch_recipient_report,
     sinch_request,
     smstools_report,
@@ -78,6 +80,7 @@ from receiver.testing import (
     vonage_sms_report,
     vonage_sms_request,
 )
+from receiver.testing.sendcomms import sendcomms_transaction_id
 
 LIST_LIMIT = 100
 """Up to this many messages every one gets a line; above it only mismatches do."""
@@ -281,6 +284,18 @@ JOURNEYS: dict[str, tuple[Journey, ...]] = {
         _journey(5, "sent failed"),
         _journey(7, "sent"),
     ),
+    # The send route posts sms.sent or sms.failed at submission; sms.delivered is
+    # documented (no producer in SendComms' server yet). Failures carry text, no code.
+    "sendcomms": (
+        _journey(70, "sms.sent sms.delivered"),
+        _journey(20, "sms.sent"),
+        _journey(
+            10,
+            "sms.failed",
+            ("", "Africa SMS server unavailable"),
+            ("", "This recipient has opted out of receiving messages from this number."),
+        ),
+    ),
 }
 
 # Words after which a message waits long (a carrier's verdict); others follow quickly.
@@ -290,6 +305,7 @@ _SLOW = frozenset(
         *("Delivered", "Failed", "Expired", "DELIVRD", "UNDELIV", "EXPIRED"),
         *("DELIVERED_TO_HANDSET", "UNDELIVERABLE_NOT_DELIVERED", "EXPIRED_EXPIRED"),
         *("DELIVERED", "READ", "FAILED"),  # relayos
+        "sms.delivered",
     }
 )
 _EXPIRY = frozenset({"expired", "Expired", "EXPIRED_EXPIRED", "EXPIRED"})
@@ -766,6 +782,31 @@ def _txtly(
     return builds
 
 
+def _sendcomms(
+    rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+) -> list[Build]:
+    transaction_id = sendcomms_transaction_id(sent_at, _hex(rng, 12))
+    to = "+" + _phone(rng, "233")
+    carrier_id = "SM" + _hex(rng, 32)
+    builds: list[Build] = []
+    for step in _steps(rng, journey, sent_at):
+        failed = step.word == "sms.failed"
+        payload = sendcomms_event(
+            step.word,
+            transaction_id,
+            to=to,
+            timestamp=step.at,
+            message_id=None if failed else carrier_id,
+            error=step.detail if failed else None,
+        )
+
+        def build(payload: dict[str, Any] = payload) -> WebhookRequest:
+            return sendcomms_request(ctx.secret, payload, provider=ctx.name)
+
+        builds.append(build)
+    return builds
+
+
 MAKERS: dict[str, MessageMaker] = {
     "standard": _standard,
     "twilio": _twilio,
@@ -780,6 +821,7 @@ MAKERS: dict[str, MessageMaker] = {
     "relayos": _relayos,
     "smstools": _smstools,
     "txtly": _txtly,
+    "sendcomms": _sendcomms,
 }
 
 # A stand-in secret for a provider with insecure_no_signature and no secrets.
@@ -797,6 +839,7 @@ _PLACEHOLDER_SECRETS: dict[str, str | None] = {
     "relayos": None,  # signs nothing: its url_token goes in the query
     "smstools": None,  # signs nothing: its url_token goes in the path
     "txtly": None,  # no secrets: its reports go unsigned, with the url_token if one is set
+    "sendcomms": "simulate-placeholder-secret",
 }
 
 

@@ -31,6 +31,8 @@ from receiver.testing import (
     plivo_request,
     relayos_report,
     relayos_request,
+    sendcomms_event,
+    sendcomms_request,
     sinch_recipient_report,
     sinch_request,
     smstools_report,
@@ -71,6 +73,7 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(24)},
     "smstools": {"type": "smstools", "url_token": secrets.token_urlsafe(24)},
     "txtly": {"type": "txtly", "secrets": ["whsec_" + secrets.token_hex(16)]},
+    "sendcomms": {"type": "sendcomms", "secrets": [secrets.token_urlsafe(24)]},
 }
 """``[providers.NAME]`` tables: the name is the type."""
 
@@ -216,6 +219,13 @@ def _txtly(stamp: str, base_url: str) -> Stamped:
     return Stamped(txtly_request(secret("txtly"), event, provider="txtly"), "created_at", pmid)
 
 
+def _sendcomms(stamp: str, base_url: str) -> Stamped:
+    pmid = f"sms_{uuid.uuid4().hex[:12]}"
+    event = sendcomms_event("sms.delivered", pmid) | {"timestamp": stamp}
+    request = sendcomms_request(secret("sendcomms"), event, provider="sendcomms")
+    return Stamped(request, "timestamp", pmid)
+
+
 def _smstools(stamp: str, base_url: str) -> Stamped:
     """Smstools writes ``YYYY-MM-DD HH:MM:SS`` in the account's time zone."""
     pmid = uuid.uuid4().hex
@@ -237,6 +247,7 @@ ISO_BUILDERS: dict[str, Builder] = {
     "futuresms": _futuresms,
     "relayos": _relayos,
     "txtly": _txtly,
+    "sendcomms": _sendcomms,
 }
 """Types whose timestamp is an ISO 8601 date and time with an offset."""
 

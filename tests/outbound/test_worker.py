@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import outbox_row, until
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -106,26 +105,6 @@ async def queue(store: SqliteStore, *, body: str = BODY, now: datetime | None = 
     answer = await store.create_send(send, lambda record: (202, "{}"))
     assert answer.message_id is not None
     return answer.message_id
-
-
-def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
-    with closing(sqlite3.connect(db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
-    assert row is not None
-    return row
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    """Wait for ``condition`` (a safety timeout only: nothing here measures speed)."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        result = condition()
-        if result if isinstance(result, bool) else await result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from receiver.providers.bird import BirdConfig, BirdProvider
 from receiver.providers.infobip import InfobipConfig, InfobipProvider
 from receiver.providers.jasmin import JasminConfig, JasminProvider
 from receiver.providers.plivo import PlivoConfig, PlivoProvider
+from receiver.providers.sendcomms import SendCommsConfig, SendCommsProvider
 from receiver.providers.sinch import SinchConfig, SinchProvider
 from receiver.providers.standard import StandardConfig, StandardProvider
 from receiver.providers.telnyx import TelnyxConfig, TelnyxProvider
@@ -39,6 +40,8 @@ from receiver.testing import (
     jasmin_request,
     plivo_report,
     plivo_request,
+    sendcomms_event,
+    sendcomms_request,
     sinch_batch_report,
     sinch_recipient_report,
     sinch_request,
@@ -203,6 +206,15 @@ def bird_case(method: str) -> Case:
     return case
 
 
+def sendcomms_case() -> tuple[Provider, WebhookRequest]:
+    event = sendcomms_event("sms.delivered", "sms_mjhw8xkw_6f97ab63ff91", timestamp=OLD_DT)
+    # Nothing signed depends on the URL or the time: the capture fails because the
+    # secret that signed it was rotated out since.
+    config = SendCommsConfig(type="sendcomms", secrets=[SECRET])
+    request = sendcomms_request("a-rotated-out-webhook-secret", event)
+    return SendCommsProvider("sendcomms", config), request
+
+
 SCHEMES: dict[str, Scheme] = {
     "standard": Scheme(standard_case, stale=True),
     "twilio-form": Scheme(twilio_form_case, stale=False),
@@ -220,6 +232,7 @@ SCHEMES: dict[str, Scheme] = {
     "jasmin-get": Scheme(jasmin_case("GET"), stale=False),
     "bird-get": Scheme(bird_case("GET"), stale=True),
     "bird-post": Scheme(bird_case("POST"), stale=True),
+    "sendcomms": Scheme(sendcomms_case, stale=False),
 }
 
 

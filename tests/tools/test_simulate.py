@@ -43,6 +43,7 @@ def _providers() -> dict[str, dict[str, Any]]:
         "relayos": {"type": "relayos", "url_token": secrets.token_urlsafe(32)},
         "txtly": {"type": "txtly", "secrets": ["whsec_" + secrets.token_hex(16)]},
         "txtly-token": {"type": "txtly", "url_token": secrets.token_urlsafe(24)},
+        "sendcomms": {"type": "sendcomms", "secrets": [secrets.token_urlsafe(24)]},
     }
 
 
@@ -113,6 +114,7 @@ def stored(api: httpx.Client, provider: str, provider_message_id: str) -> Any:
         "relayos",
         "txtly",
         "txtly-token",
+        "sendcomms",
     ],
 )
 def test_a_shuffled_stream_with_duplicates_verifies(
