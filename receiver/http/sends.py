@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 from pydantic import (
@@ -51,7 +50,6 @@ from receiver.store.base import MessageRecord, NewSend, Store, Template
 log = logging.getLogger("receiver.sends")
 
 PRUNE_EVERY_SECONDS = 60.0
-_SENDER = re.compile(r"\+?[0-9]{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
 
 
 class TemplateRequest(BaseModel):
@@ -107,7 +105,10 @@ class SendRequest(BaseModel):
     )
     sender: str | None = Field(
         default=None,
-        description="An alphanumeric sender id (up to 11 characters) or a number;"
+        min_length=1,
+        max_length=64,
+        description="An alphanumeric sender id (up to 11 characters) or a number, or what"
+        " the provider's type takes instead (Txtly: a sender identity's UUID);"
         " default: the provider's configured sender.",
     )
     client_reference: str | None = Field(
@@ -139,16 +140,6 @@ class SendRequest(BaseModel):
             raise ValueError(
                 f"takes {split.segments} SMS segments in {split.encoding};"
                 f" at most {MAX_SEGMENTS} are allowed"
-            )
-        return value
-
-    @field_validator("sender")
-    @classmethod
-    def _sender_id(cls, value: str | None) -> str | None:
-        if value is not None and not _SENDER.fullmatch(value):
-            raise ValueError(
-                "must be an alphanumeric sender id (1-11 letters, digits, spaces or ._&-,"
-                " at least one letter) or a number of 3-15 digits"
             )
         return value
 
@@ -265,13 +256,15 @@ def _fitting_content(provider: Provider, send: SendRequest) -> Template | None:
     """The send's template, once its content (and sender) fits what ``provider`` sends;
     422 naming the field otherwise."""
     kind = provider.kind
-    if send.sender is not None and not provider.takes_sender:
-        raise Unprocessable(
-            f"sender: provider {provider.name!r} (type {kind}) always sends from its own"
-            " number: leave sender out",
-            code="REQUEST_INVALID",
-            field="sender",
-        )
+    if send.sender is not None:
+        try:
+            provider.check_sender(send.sender)
+        except ValueError as exc:
+            raise Unprocessable(
+                f"sender: {exc} (provider {provider.name!r}, type {kind})",
+                code="REQUEST_INVALID",
+                field="sender",
+            ) from None
     if send.template is None:
         if "body" not in provider.send_content:
             raise Unprocessable(

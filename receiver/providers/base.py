@@ -39,6 +39,8 @@ from receiver.errors import CannotResign, PayloadInvalid
 from receiver.store.base import OutboxItem, Template
 
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+SENDER_ID = re.compile(r"\+?[0-9]{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
+"""An SMS sender: a number, or an alphanumeric id of at most 11 characters."""
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 SEND_KEYS = ("api_base_url", "api_key", "sender", "rate_per_second")
@@ -450,9 +452,6 @@ class Provider(ABC):
     shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
     send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
     """What a send through this type may carry: a text ``body``, a ``template``."""
-    takes_sender: ClassVar[bool] = True
-    """Whether a send may name its sender id; False for a type that always sends from
-    the account's own number (RelayOS), where a ``sender`` would be silently ignored."""
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
@@ -484,6 +483,16 @@ class Provider(ABC):
         configured to. ``public_base_url`` is where the provider reaches us, for types
         that name their status-callback URL in each send."""
         return None
+
+    def check_sender(self, sender: str) -> None:
+        """Raise ValueError (saying what a sender must be) if a send through this type
+        may not name ``sender``. Default: an alphanumeric sender id (1-11 characters, at
+        least one letter) or a number of 3-15 digits, what SMS networks carry."""
+        if not SENDER_ID.fullmatch(sender):
+            raise ValueError(
+                "must be an alphanumeric sender id (1-11 letters, digits, spaces or ._&-,"
+                " at least one letter) or a number of 3-15 digits"
+            )
 
     def check_template(self, template: Template) -> None:
         """Raise ValueError (``"variables: ..."`` names the part) if this type cannot

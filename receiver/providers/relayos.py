@@ -238,7 +238,11 @@ class RelayOSProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = RelayOSConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
-    takes_sender: ClassVar[bool] = False  # it sends from the project's WhatsApp number
+
+    def check_sender(self, sender: str) -> None:
+        raise ValueError(
+            f"is not taken: {self.kind} always sends from the project's WhatsApp number"
+        )
 
     def verify(self, request: InboundRequest, now: float) -> None:
         # RelayOS signs nothing; the webhook edge has already checked url_token and

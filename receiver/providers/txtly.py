@@ -296,6 +296,12 @@ class TxtlyProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = TxtlyConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
+    def check_sender(self, sender: str) -> None:
+        try:
+            uuid.UUID(sender)
+        except ValueError:
+            raise ValueError("must be the UUID of a verified Txtly sender identity") from None
+
     def verify(self, request: InboundRequest, now: float) -> None:
         # No timestamp is signed (``now`` unused): a replay carries an event id already
         # processed, so it changes nothing.

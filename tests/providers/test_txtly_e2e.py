@@ -39,7 +39,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def viewer(server: Server) -> str:
-    return server.staff_token("txtly-viewer")
+    """A token that reads whole numbers (a viewer's are masked)."""
+    return server.staff_token("txtly-reader", "sender")
 
 
 def stored(server: Server, token: str, provider: str, sms_id: str) -> dict[str, Any]:
