@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leak_scan import Leak, find_leaks, logs_under
+from leak_scan import find_leaks, logs_under
 
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
@@ -126,8 +127,10 @@ def server(server_factory: ServerFactory) -> Server:
 _REMEMBERED: set[str] = set()
 _BASETEMP: list[Path] = []
 _SCANNED: list[int] = []
-_LEAKS: list[Leak] = []
+_LEAKS: list[str] = []
 MOST_LEAKS_SHOWN = 20
+WORKER_SCAN = "log-scan.json"
+"""Where an xdist worker leaves its scan's result for the controller, in its basetemp."""
 
 
 def remember_secret(secret: str) -> str:
@@ -143,10 +146,26 @@ def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any server log of the session holds a secret or a full number."""
-    _SCANNED.append(sum(1 for base in _BASETEMP for _ in logs_under(base)))
-    _LEAKS.extend(leak for base in _BASETEMP for leak in find_leaks(base, _REMEMBERED))
-    if _LEAKS:
+    """Fail the run if any server log of the session holds a secret or a full number.
+
+    Each process that ran tests scans its own logs (it alone knows the secrets its tests
+    remembered). Under pytest-xdist a worker writes its result to ``log-scan.json`` in its
+    basetemp and the controller, which ran no test, adds them up and fails the run.
+    """
+    is_worker = hasattr(session.config, "workerinput")
+    if _BASETEMP:
+        _SCANNED.append(sum(1 for base in _BASETEMP for _ in logs_under(base)))
+        _LEAKS.extend(str(leak) for base in _BASETEMP for leak in find_leaks(base, _REMEMBERED))
+        if is_worker:
+            result = {"scanned": sum(_SCANNED), "leaks": _LEAKS}
+            (_BASETEMP[0] / WORKER_SCAN).write_text(json.dumps(result))
+    elif not is_worker and session.config.pluginmanager.hasplugin("xdist"):
+        root = session.config._tmp_path_factory.getbasetemp()  # xdist's own way to find it
+        for worker_scan in sorted(root.glob(f"*/{WORKER_SCAN}")):
+            result = json.loads(worker_scan.read_text())
+            _SCANNED.append(result["scanned"])
+            _LEAKS.extend(result["leaks"])
+    if _LEAKS and not is_worker:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -156,7 +175,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     terminalreporter.section("log scan", red=bool(_LEAKS), green=not _LEAKS)
     terminalreporter.write_line(
-        f"{_SCANNED[0]} server log(s) searched for secrets and full phone numbers: "
+        f"{sum(_SCANNED)} server log(s) searched for secrets and full phone numbers: "
         f"{len(_LEAKS)} found"
     )
     for leak in _LEAKS[:MOST_LEAKS_SHOWN]:

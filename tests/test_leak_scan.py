@@ -50,6 +50,7 @@ def test_clean_logs_have_no_leaks(scratch: Path) -> None:
         ("Authorization: Bearer " + new_token(), "staff token"),
         ("secret " + new_whsec() + " from another config", "webhook secret"),
     ],
+    ids=["e164-number", "bare-number", "staff-token", "webhook-secret"],
 )
 def test_numbers_and_tokens_are_found_in_any_line(scratch: Path, line: str, kind: str) -> None:
     [leak] = find_leaks(server_dir(scratch, [*CLEAN, line]))
