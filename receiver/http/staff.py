@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import phonenumbers
 from itsdangerous import BadSignature
@@ -17,6 +18,7 @@ from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
 from receiver.http.state import AppState
+from receiver.outbound.reconcile import overdue_cutoffs
 from receiver.store.base import MessageFilter, MessageRecord, Position, StaffMember, to_text
 
 
@@ -57,6 +59,8 @@ class MessageQuery(BaseModel):
     status: Status | None = None
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
+    overdue: bool = False
+    """Only messages whose final report is overdue (contract section 12)."""
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
@@ -112,7 +116,11 @@ async def list_messages(request: Request) -> Response:
                 "the cursor is not one this service issued", code="CURSOR_INVALID", field="cursor"
             ) from None
         after = Position(created_at=created_at, id=message_id)
-    where = MessageFilter(**query.model_dump(exclude={"limit", "cursor"}))
+    overdue_before = overdue_cutoffs(state.config.providers, datetime.now(UTC))
+    where = MessageFilter(
+        **query.model_dump(exclude={"limit", "cursor", "overdue"}),
+        overdue_before=overdue_before if query.overdue else None,
+    )
     records = await state.store.find_messages(where, query.limit + 1, after)
     next_cursor = None
     if len(records) > query.limit:

@@ -37,7 +37,7 @@ import contextlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +64,14 @@ _MAX_DOUBLINGS = 30
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def overdue_cutoffs(providers: Mapping[str, Provider], now: datetime) -> dict[str, datetime]:
+    """Per provider: a non-final message unchanged since before this is overdue."""
+    return {
+        name: now - timedelta(seconds=provider.config.report_timeout)
+        for name, provider in providers.items()
+    }
 
 
 class ReconcileMetrics:
@@ -173,10 +181,7 @@ class Reconciler:
     def cutoffs(self, now: datetime, names: Iterable[str] | None = None) -> dict[str, datetime]:
         """Per provider: messages unchanged since before this are overdue."""
         chosen = self._providers if names is None else {n: self._providers[n] for n in names}
-        return {
-            name: now - timedelta(seconds=provider.config.report_timeout)
-            for name, provider in chosen.items()
-        }
+        return overdue_cutoffs(chosen, now)
 
     async def run_pass(
         self,
@@ -327,4 +332,4 @@ def _fields(message: OverdueMessage) -> dict[str, object]:
     return {"message_id": message.id, "provider": message.provider}
 
 
-__all__ = ["PassSummary", "ReconcileMetrics", "Reconciler"]
+__all__ = ["PassSummary", "ReconcileMetrics", "Reconciler", "overdue_cutoffs"]
