@@ -300,6 +300,7 @@ CREATE TABLE lookups (
     next_at       TEXT NOT NULL,
     lease_owner   TEXT,
     lease_until   TEXT,
+    claimed_at    TEXT,
     last_outcome  TEXT CHECK (last_outcome IN ('pending', 'failed', 'not_found', 'no_lookup')),
     last_error    TEXT,
     last_at       TEXT

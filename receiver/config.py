@@ -90,7 +90,7 @@ class ReconcileSettings(BaseModel):
 
     interval_seconds: float = Field(default=60, gt=0, le=86400)
     """How often ``receiver serve`` and ``receiver worker`` look for overdue messages."""
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=16, ge=1, le=256)
     """Lookups in flight at once per process (each provider still keeps its rate)."""
 
 

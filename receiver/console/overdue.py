@@ -29,7 +29,7 @@ async def page(request: Request) -> Response:
     for count in counts:
         if count.overdue:
             messages += await state.store.overdue_messages(
-                count.provider, cutoffs[count.provider], ReconcileWindow(), SHOWN_PER_PROVIDER, now
+                count.provider, cutoffs[count.provider], ReconcileWindow(), SHOWN_PER_PROVIDER
             )
     messages.sort(key=lambda message: message.updated_at)
     context = {

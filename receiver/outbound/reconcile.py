@@ -38,7 +38,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -52,11 +52,10 @@ from receiver.errors import StoreUnavailable
 from receiver.outbound.retry import retry_after_delay
 from receiver.outbound.worker import OutboxWorker, Pacing
 from receiver.providers.base import ApiClient, Deferred, NotFound, Provider, Tracked
-from receiver.store.base import OverdueMessage, ReconcileWindow, Store, new_id
+from receiver.store.base import Looked, OverdueMessage, ReconcileWindow, Store, new_id
 
 log = logging.getLogger("receiver.reconcile")
 
-CLAIM_BATCH = 100
 DUE = ReconcileWindow()
 """The service's own passes: every overdue message that is due for a look."""
 _MAX_DOUBLINGS = 30
@@ -164,9 +163,10 @@ class Reconciler:
         return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def run(self) -> None:
-        """A pass every ``interval_seconds`` until ``stop()``."""
+        """A pass every ``interval_seconds`` until ``stop()``; the first after one
+        interval, so that after a restart the webhooks providers retry come first."""
         async with self.client() as client:
-            while not self._stopping.is_set():
+            while not await self._stopped_within(self._settings.interval_seconds):
                 try:
                     summary = await self.run_pass(client)
                     if summary.overdue:
@@ -175,8 +175,11 @@ class Reconciler:
                     log.warning("reconcile pass stopped: %s", exc)
                 except Exception:  # keep reconciling; the next pass tries again
                     log.exception("reconcile pass failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._settings.interval_seconds)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     def cutoffs(self, now: datetime, names: Iterable[str] | None = None) -> dict[str, datetime]:
         """Per provider: messages unchanged since before this are overdue."""
@@ -194,10 +197,12 @@ class Reconciler:
         """Deal with every overdue message of ``providers`` (default: all) once."""
         summary = PassSummary()
         names = list(self._providers if providers is None else providers)
-        limit = asyncio.Semaphore(self._settings.concurrency)
+        window = replace(window, started=self._clock())
         for name in names:
             provider = self._providers[name]
             while not self._stopping.is_set():
+                # As many as run at once: a claimed message is asked about at once,
+                # long before its lease (three request times) runs out.
                 now = self._clock()
                 claimed = await self._store.claim_overdue(
                     name,
@@ -205,21 +210,20 @@ class Reconciler:
                     self.owner,
                     now,
                     self._lease_seconds,
-                    CLAIM_BATCH,
+                    self._settings.concurrency,
                     window,
                 )
                 if not claimed:
                     break
                 summary.overdue += len(claimed)
-
-                async def one(message: OverdueMessage, provider: Provider = provider) -> None:
-                    async with limit:
-                        outcome = await self._reconcile(client, provider, message, window)
-                    summary.outcomes[outcome] += 1
-                    if progress is not None:
-                        progress(1)
-
-                await asyncio.gather(*(one(message) for message in claimed))
+                done = await asyncio.gather(
+                    *(self._reconcile(client, provider, message, window) for message in claimed)
+                )
+                outcomes = [outcome for outcome in done if isinstance(outcome, str)]
+                outcomes += await self._record(name, [d for d in done if isinstance(d, Looked)])
+                summary.outcomes.update(outcomes)
+                if progress is not None:
+                    progress(len(claimed))
         await self.observe_overdue()
         return summary
 
@@ -236,8 +240,9 @@ class Reconciler:
         provider: Provider,
         message: OverdueMessage,
         window: ReconcileWindow,
-    ) -> str:
-        """One leased message: our verdict, a lookup, or back to wait; its outcome."""
+    ) -> str | Looked:
+        """One leased message: our verdict, a lookup, or back to wait; its outcome, or
+        what the lookup found, for ``_record`` to store with the others."""
         name, config = provider.name, provider.config
         now = self._clock()
         give_up_at = message.updated_at + timedelta(seconds=config.report_give_up)
@@ -274,37 +279,33 @@ class Reconciler:
             return "paused"
         doublings = min(message.lookups, _MAX_DOUBLINGS)
         next_at = min(now + timedelta(seconds=config.report_timeout * 2**doublings), give_up_at)
-        return await self._record(name, message, result, next_at, now)
-
-    async def _record(
-        self,
-        name: str,
-        message: OverdueMessage,
-        result: Report | NotFound | Deferred,
-        next_at: datetime,
-        now: datetime,
-    ) -> str:
         if isinstance(result, Report):
-            final = result.status in FINAL
-            outcome, error = ("final" if final else "pending"), None
-        elif isinstance(result, NotFound):
-            outcome, error = "not_found", "the provider does not know this message"
-        else:
-            outcome, error = "failed", result.reason
-        stored = "pending" if outcome == "final" else outcome
-        report = result if isinstance(result, Report) else None
-        merged = await self._store.record_lookup(
-            name, message.id, self.owner, report, stored, error, next_at, now
-        )
-        if merged == "lost":
-            log.warning("lost the lease of an overdue message", extra=_fields(message))
-            return "lost"
-        self._count(name, outcome)
-        if outcome == "final" and merged == "applied" and self._metrics is not None:
-            self._metrics.recovered.labels(name).inc()
-        if merged == "duplicates":
-            return "duplicate"
-        return outcome
+            outcome = "final" if result.status in FINAL else "pending"
+            return Looked(message.id, result, outcome, None, next_at, now)
+        if isinstance(result, NotFound):
+            error = "the provider does not know this message"
+            return Looked(message.id, None, "not_found", error, next_at, now)
+        return Looked(message.id, None, "failed", result.reason, next_at, now)
+
+    async def _record(self, name: str, looked: list[Looked]) -> list[str]:
+        """Store what a round of lookups found, in one transaction; their outcomes."""
+        if not looked:
+            return []
+        merged = await self._store.record_lookups(name, self.owner, looked)
+        outcomes = []
+        for lookup, result in zip(looked, merged, strict=True):
+            if result == "lost":
+                log.warning(
+                    "lost the lease of an overdue message",
+                    extra={"message_id": lookup.message_id, "provider": name},
+                )
+                outcomes.append("lost")
+                continue
+            self._count(name, lookup.outcome)
+            if lookup.outcome == "final" and result == "applied" and self._metrics is not None:
+                self._metrics.recovered.labels(name).inc()
+            outcomes.append("duplicate" if result == "duplicates" else lookup.outcome)
+        return outcomes
 
     async def _give_up(self, provider: Provider, message: OverdueMessage, now: datetime) -> str:
         seconds = provider.config.report_give_up

@@ -316,6 +316,20 @@ class OverdueMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Looked:
+    """What one lookup of an overdue message found, to be stored: the provider's answer
+    as a report (None: no such message, or no answer), the outcome for the console
+    (``final``, ``pending``, ``not_found``, ``failed``), and when to ask again."""
+
+    message_id: str
+    report: Report | None
+    outcome: str
+    error: str | None
+    next_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ReconcileWindow:
     """Which overdue messages a reconcile pass looks at: ``created_at`` in [since,
     until), and (``due_only``) only those whose next lookup is due; by hand
@@ -324,6 +338,8 @@ class ReconcileWindow:
     since: datetime | None = None
     until: datetime | None = None
     due_only: bool = True
+    started: datetime | None = None
+    """When the pass began: a message it claimed once is not claimed again in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,19 +536,12 @@ class Store(Protocol):
         """Lease up to ``limit`` overdue messages of ``provider``, oldest change first
         (receiver.store.reconcile)."""
 
-    async def record_lookup(
-        self,
-        provider: str,
-        message_id: str,
-        owner: str,
-        report: Report | None,
-        outcome: str,
-        error: str | None,
-        next_at: datetime,
-        now: datetime,
-    ) -> str | None:
-        """Merge a lookup's report (``source = 'lookup'``), count the lookup, schedule
-        the next; the report's outcome, ``lost`` if the lease is gone."""
+    async def record_lookups(
+        self, provider: str, owner: str, looked: Sequence[Looked]
+    ) -> list[str | None]:
+        """In one transaction, for each lookup: merge its report (``source = 'lookup'``),
+        count it, schedule the next; each report's outcome (``applied``,
+        ``superseded``, ``duplicates``; None: no report), ``lost`` if the lease is gone."""
 
     async def release_overdue(
         self,
@@ -556,17 +565,15 @@ class Store(Protocol):
         """Record our verdict (unknown, ``NO_FINAL_REPORT``); False if it no longer applies."""
 
     async def overdue_messages(
-        self,
-        provider: str,
-        overdue_before: datetime,
-        window: ReconcileWindow,
-        limit: int,
-        now: datetime,
+        self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
     ) -> list[OverdueMessage]:
-        """The overdue messages of ``provider``, oldest change first."""
+        """The overdue messages of ``provider`` created in ``window``, oldest change first."""
 
-    async def overdue_counts(self, overdue_before: Mapping[str, datetime]) -> list[OverdueCount]:
-        """Per provider: how many messages are overdue, the oldest, and why."""
+    async def overdue_counts(
+        self, overdue_before: Mapping[str, datetime], window: ReconcileWindow | None = None
+    ) -> list[OverdueCount]:
+        """Per provider: how many messages (created in ``window``) are overdue, the
+        oldest, and why."""
 
     async def release_held(self, message_id: str, resend: bool, reason: str, now: datetime) -> bool:
         """Settle a held row: ``resend`` (a person checked that the provider never got it)

@@ -21,13 +21,13 @@ Every later write checks the lease. A lookup's answer goes through ``_insert_eve
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.store.base import (
+    Looked,
     OverdueCount,
     OverdueMessage,
     ReconcileWindow,
@@ -54,7 +54,9 @@ _OVERDUE = (
 )
 
 
-def _window_sql(window: ReconcileWindow, now: str) -> tuple[str, list[Any]]:
+def _window_sql(window: ReconcileWindow, free_at: str | None) -> tuple[str, list[Any]]:
+    """The window's conditions; ``free_at``: only messages no lease holds at that time,
+    and (``window.due_only``) whose next lookup is due by then."""
     sql, params = "", []
     if window.since is not None:
         sql += " AND m.created_at >= ?"
@@ -62,11 +64,15 @@ def _window_sql(window: ReconcileWindow, now: str) -> tuple[str, list[Any]]:
     if window.until is not None:
         sql += " AND m.created_at < ?"
         params.append(to_text(window.until))
-    sql += " AND (l.lease_until IS NULL OR l.lease_until <= ?)"
-    params.append(now)
-    if window.due_only:
-        sql += " AND (l.next_at IS NULL OR l.next_at <= ?)"
-        params.append(now)
+    if window.started is not None:
+        sql += " AND (l.claimed_at IS NULL OR l.claimed_at < ?)"
+        params.append(to_text(window.started))
+    if free_at is not None:
+        sql += " AND (l.lease_until IS NULL OR l.lease_until <= ?)"
+        params.append(free_at)
+        if window.due_only:
+            sql += " AND (l.next_at IS NULL OR l.next_at <= ?)"
+            params.append(free_at)
     return sql, params
 
 
@@ -99,17 +105,15 @@ def claim(
     """Lease up to ``limit`` overdue messages of ``provider`` (oldest change first)
     that no live lease holds; with ``window.due_only`` only those due for a lookup."""
     at = to_text(now)
-    extra, params = _window_sql(window, at)
-    rows = conn.execute(
-        _OVERDUE + extra + " ORDER BY m.updated_at LIMIT ?",
-        (provider, to_text(overdue_before), *params, limit),
-    ).fetchall()
+    sql, params = overdue_list_sql(provider, overdue_before, window, limit, free_at=at)
+    rows = conn.execute(sql, params).fetchall()
     until = to_text(now + timedelta(seconds=lease_seconds))
     conn.executemany(
-        "INSERT INTO lookups (message_id, provider, next_at, lease_owner, lease_until)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET"
-        " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until",
-        [(row["id"], provider, at, owner, until) for row in rows],
+        "INSERT INTO lookups (message_id, provider, next_at, lease_owner, lease_until,"
+        " claimed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET"
+        " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,"
+        " claimed_at = excluded.claimed_at",
+        [(row["id"], provider, at, owner, until, at) for row in rows],
     )
     return [overdue_row(row) for row in rows]
 
@@ -127,21 +131,20 @@ def _awaiting(conn: sqlite3.Connection, message_id: str) -> bool:
 
 
 def record(
-    conn: sqlite3.Connection,
-    provider: str,
-    message_id: str,
-    owner: str,
-    report: Report | None,
-    outcome: str,
-    error: str | None,
-    next_at: datetime,
-    now: datetime,
-) -> str | None:
+    conn: sqlite3.Connection, provider: str, owner: str, looked: Sequence[Looked]
+) -> list[str | None]:
+    """A round of lookups done, in the open transaction: see ``record_one``."""
+    return [record_one(conn, provider, owner, lookup) for lookup in looked]
+
+
+def record_one(conn: sqlite3.Connection, provider: str, owner: str, lookup: Looked) -> str | None:
     """One lookup done: merge what it found (``source = 'lookup'``; a repeated answer is
     a duplicate) and schedule the next. Its outcome (``applied``, ``superseded``,
     ``duplicates``), None when it found no report; ``lost`` if the lease is gone."""
     from receiver.store.sqlite import _insert_event  # the one merge path of every report
 
+    message_id, report, now = lookup.message_id, lookup.report, lookup.at
+    outcome = "pending" if lookup.outcome == "final" else lookup.outcome
     if not _leased(conn, message_id, owner):
         return "lost"
     at = to_text(now)
@@ -164,7 +167,7 @@ def record(
         "UPDATE lookups SET attempts = attempts + 1, last_outcome = ?, last_error = ?,"
         " last_at = ?, next_at = ?, lease_owner = NULL, lease_until = NULL"
         " WHERE message_id = ?",
-        (outcome, error, at, to_text(next_at), message_id),
+        (outcome, lookup.error, at, to_text(lookup.next_at), message_id),
     )
     return merged
 
@@ -230,21 +233,26 @@ def give_up(
 
 
 def overdue_list_sql(
-    provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int, now: datetime
+    provider: str,
+    overdue_before: datetime,
+    window: ReconcileWindow,
+    limit: int,
+    free_at: str | None = None,
 ) -> tuple[str, list[Any]]:
-    """The overdue messages of one provider, oldest change first (console, dry runs)."""
-    extra, params = _window_sql(
-        ReconcileWindow(window.since, window.until, due_only=False), to_text(now)
-    )
-    # A dry run or the console also shows the leased ones: drop the lease condition.
-    extra = extra.replace(" AND (l.lease_until IS NULL OR l.lease_until <= ?)", "")
-    params = params[:-1]
+    """The overdue messages of one provider in ``window``, oldest change first; with
+    ``free_at`` only those a claim may take then (the claim's query), else all
+    (the console)."""
+    extra, params = _window_sql(window, free_at)
     sql = _OVERDUE + extra + " ORDER BY m.updated_at LIMIT ?"
     return sql, [provider, to_text(overdue_before), *params, limit]
 
 
-def overdue_count_sql(provider: str, overdue_before: datetime) -> tuple[str, list[Any]]:
-    """How many messages of one provider are overdue, why, and the oldest change."""
+def overdue_count_sql(
+    provider: str, overdue_before: datetime, window: ReconcileWindow
+) -> tuple[str, list[Any]]:
+    """How many messages of one provider are overdue (created in ``window``), why, and
+    the oldest change."""
+    extra, params = _window_sql(window, None)
     sql = (
         "SELECT COUNT(*) AS overdue, MIN(m.updated_at) AS oldest,"  # noqa: S608 - fixed text
         " SUM(l.last_outcome IS NULL OR l.last_outcome = 'no_lookup') AS no_report,"
@@ -253,9 +261,9 @@ def overdue_count_sql(provider: str, overdue_before: datetime) -> tuple[str, lis
         " FROM messages m INDEXED BY messages_awaiting_report"
         " LEFT JOIN lookups l ON l.message_id = m.id"
         " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
-        " AND m.updated_at <= ? AND " + NOT_SENDING
+        " AND m.updated_at <= ? AND " + NOT_SENDING + extra
     )
-    return sql, [provider, to_text(overdue_before)]
+    return sql, [provider, to_text(overdue_before), *params]
 
 
 def overdue_count(provider: str, row: sqlite3.Row | Mapping[str, Any]) -> OverdueCount:

@@ -51,6 +51,7 @@ from receiver.store.base import (
     EventRecord,
     FailureReason,
     HeldSend,
+    Looked,
     MessageFilter,
     MessageRecord,
     NewSend,
@@ -1366,29 +1367,11 @@ class SqliteStore:
         claimed: list[OverdueMessage] = await self._run(work)
         return claimed
 
-    async def record_lookup(
-        self,
-        provider: str,
-        message_id: str,
-        owner: str,
-        report: Report | None,
-        outcome: str,
-        error: str | None,
-        next_at: datetime,
-        now: datetime,
-    ) -> str | None:
-        work = functools.partial(
-            reconcile.record,
-            provider=provider,
-            message_id=message_id,
-            owner=owner,
-            report=report,
-            outcome=outcome,
-            error=error,
-            next_at=next_at,
-            now=now,
-        )
-        merged: str | None = await self._run(work)
+    async def record_lookups(
+        self, provider: str, owner: str, looked: Sequence[Looked]
+    ) -> list[str | None]:
+        work = functools.partial(reconcile.record, provider=provider, owner=owner, looked=looked)
+        merged: list[str | None] = await self._run(work)
         return merged
 
     async def release_overdue(
@@ -1430,20 +1413,17 @@ class SqliteStore:
         return bool(await self._run(work))
 
     async def overdue_messages(
-        self,
-        provider: str,
-        overdue_before: datetime,
-        window: ReconcileWindow,
-        limit: int,
-        now: datetime,
+        self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
     ) -> list[OverdueMessage]:
-        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit, now)
+        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit)
         return [reconcile.overdue_row(row) for row in await self._query(sql, params)]
 
-    async def overdue_counts(self, overdue_before: Mapping[str, datetime]) -> list[OverdueCount]:
+    async def overdue_counts(
+        self, overdue_before: Mapping[str, datetime], window: ReconcileWindow | None = None
+    ) -> list[OverdueCount]:
         counts = []
         for provider, before in overdue_before.items():
-            sql, params = reconcile.overdue_count_sql(provider, before)
+            sql, params = reconcile.overdue_count_sql(provider, before, window or ReconcileWindow())
             rows = await self._query(sql, params)
             counts.append(reconcile.overdue_count(provider, rows[0]))
         return counts

@@ -24,9 +24,6 @@ from receiver.store.base import ReconcileWindow
 from receiver.store.sqlite import SqliteStore
 from receiver.tools.replay import _moment
 
-_SHOWN = 1_000_000
-"""A dry run counts this many overdue messages per provider at most."""
-
 
 def _progress(total: int) -> AbstractContextManager[Any]:
     if not sys.stderr.isatty() or not total:
@@ -44,11 +41,8 @@ async def _reconcile(
     await store.open(ingest=not dry_run)
     try:
         reconciler = Reconciler(store, config, OutboxWorker(store, config))
-        now = datetime.now(UTC)
-        counts = {
-            name: len(await store.overdue_messages(name, before, window, _SHOWN, now))
-            for name, before in reconciler.cutoffs(now, providers).items()
-        }
+        cutoffs = reconciler.cutoffs(datetime.now(UTC), providers)
+        counts = {c.provider: c.overdue for c in await store.overdue_counts(cutoffs, window)}
         if dry_run:
             return counts, None
         with _progress(sum(counts.values())) as progress:

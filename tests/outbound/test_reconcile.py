@@ -307,7 +307,8 @@ def test_the_overdue_query_uses_the_partial_index(tmp_path: Path):
     conn = _connect(path)
     migrate(conn)
     now = datetime.now(UTC)
-    sql, params = overdue_list_sql("p", now, ReconcileWindow(), 100, now)
+    window = ReconcileWindow(started=now)
+    sql, params = overdue_list_sql("p", now, window, 100, free_at=now.isoformat())
     plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     conn.close()
     assert "USING INDEX messages_awaiting_report" in plan
