@@ -314,3 +314,31 @@ def test_the_overdue_query_uses_the_partial_index(tmp_path: Path):
     assert "USING INDEX messages_awaiting_report" in plan
     assert "SCAN m" not in plan
     del sqlite3
+
+
+async def test_metrics_count_overdue_lookups_and_recovered_reports(std: Rig):
+    from receiver.http.metrics import Metrics
+
+    metrics = Metrics()
+    reconciler = Reconciler(
+        std.store,
+        std.config,
+        OutboxWorker(std.store, std.config),
+        metrics=metrics.reconcile,
+        clock=std.clock,
+    )
+    recovered, recovered_id = await std.sent()
+    await std.sent()  # the provider does not know it: looked up, still overdue
+    std.fake.know(recovered_id, "delivered", TO)
+    std.clock.advance(TIMEOUT + 1)
+    async with reconciler.client() as client:
+        await reconciler.run_pass(client)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample("receiver_lookups_total", provider="p", outcome="final") == 1
+    assert sample("receiver_lookups_total", provider="p", outcome="not_found") == 1
+    assert sample("receiver_reports_recovered_total", provider="p") == 1
+    assert sample("receiver_overdue_messages", provider="p") == 1
+    assert (await std.status(recovered))[0] is Status.DELIVERED
