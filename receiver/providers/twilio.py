@@ -136,6 +136,10 @@ class TwilioConfig(ProviderConfig):
     the account (authenticated with the first secret)."""
 
     type: Literal["twilio"]
+    # Twilio keeps a message in its queue at most 10 hours (ValidityPeriod up to 36,000 s)
+    # and its callbacks usually follow within minutes.
+    report_timeout_default: ClassVar[float] = 1800.0
+    report_give_up_default: ClassVar[float] = 86400.0
     account_sid: Annotated[str, Field(pattern=ACCOUNT_SID)] | None = None
     send_requires: ClassVar[tuple[str, ...]] = ("account_sid", "secrets")
 
