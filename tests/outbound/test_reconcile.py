@@ -342,3 +342,63 @@ async def test_metrics_count_overdue_lookups_and_recovered_reports(std: Rig):
     assert sample("receiver_reports_recovered_total", provider="p") == 1
     assert sample("receiver_overdue_messages", provider="p") == 1
     assert (await std.status(recovered))[0] is Status.DELIVERED
+
+
+def test_standard_looks_a_message_up_by_our_reference_until_it_knows_the_providers_id():
+    import httpx
+
+    from receiver.providers.base import Tracked
+    from receiver.providers.standard import StandardConfig, StandardSender
+
+    config = StandardConfig.model_validate(
+        {
+            "type": "standard",
+            "insecure_no_signature": True,
+            "api_base_url": "https://api.acme.example",
+            "api_key": "k",
+        }
+    )
+    sender = StandardSender(config)
+    now = datetime.now(UTC)
+    ours = Tracked("msg_01ABC", None, TO, now)
+    request = sender.status_request(ours)
+    assert str(request.url) == "https://api.acme.example/messages?reference=msg_01ABC"
+    answer = httpx.Response(
+        200,
+        json={"items": [{"id": "prov-9", "reference": "msg_01ABC", "status": "expired",
+                         "error_code": "EXPIRED", "occurred_at": "2026-11-23T09:59:58Z"}]},
+    )  # fmt: skip
+    report = sender.read_status_lookup(ours, answer, now)
+    assert isinstance(report, Report)
+    assert (report.provider_message_id, report.status, report.error_code) == (
+        "prov-9",
+        Status.EXPIRED,
+        "EXPIRED",
+    )
+    assert report.message_reference == "msg_01ABC"  # files it under our message
+    known = Tracked("msg_01ABC", "prov/9", TO, now)
+    assert str(sender.status_request(known).url) == "https://api.acme.example/messages/prov%2F9"
+    from receiver.providers.base import NotFound
+
+    assert isinstance(sender.read_status_lookup(known, httpx.Response(404), now), NotFound)
+
+
+@pytest.mark.parametrize(
+    ("kind", "timeout", "give_up"),
+    [("standard", 3600, 259200), ("twilio", 1800, 86400), ("jasmin", 7200, 259200)],
+)
+def test_each_type_has_its_own_report_timeout_defaults(kind: str, timeout: int, give_up: int):
+    from receiver.providers import PROVIDER_TYPES
+
+    model = PROVIDER_TYPES[kind].config_model
+    config = model.model_validate({"type": kind, "insecure_no_signature": True})
+    assert (config.report_timeout, config.report_give_up) == (timeout, give_up)
+
+
+def test_a_give_up_shorter_than_the_timeout_is_refused(tmp_path: Path):
+    from receiver.errors import ConfigError
+
+    table = {"type": "standard", "insecure_no_signature": True}
+    table |= {"report_timeout_seconds": 10, "report_give_up_seconds": 5}
+    with pytest.raises(ConfigError, match="report_give_up_seconds"):
+        load(write_config(tmp_path, None, {"p": table}))
