@@ -138,40 +138,46 @@ def plans(path: Path) -> list[str]:
     return lines
 
 
-def one_pass(path: Path) -> dict[str, Any]:
-    """Claim and record every overdue message once, as the writer would; timings."""
+def one_pass(path: Path, concurrency: int) -> dict[str, Any]:
+    """Claim and record every overdue message once, as the reconciler has the writer do
+    it: per round one transaction that records the previous round's answers and claims
+    the next round. Statement time and commit time (the fsync) apart."""
     conn = _connect(path)
     conn.row_factory = sqlite3.Row
     started = datetime.now(UTC)
     window = ReconcileWindow(started=started)
-    claim_seconds = record_seconds = 0.0
-    claimed_total = rounds = 0
+    statements = commits = statements_cpu = commits_cpu = 0.0
+    claimed_total = transactions = 0
     for provider in PROVIDERS:
+        previous: list[Looked] = []
         while True:
             now = datetime.now(UTC)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             conn.execute("BEGIN IMMEDIATE")
+            reconcile.record(conn, provider, "bench", previous)
             claimed = reconcile.claim(
-                conn, provider, now - TIMEOUT, "bench", now, 60, CONCURRENCY, window
+                conn, provider, now - TIMEOUT, "bench", now, 60, concurrency, window
             )
+            t1, c1 = time.perf_counter(), time.process_time()
             conn.execute("COMMIT")
-            claim_seconds += time.perf_counter() - t0
+            t2, c2 = time.perf_counter(), time.process_time()
+            statements += t1 - t0
+            commits += t2 - t1
+            statements_cpu += c1 - c0
+            commits_cpu += c2 - c1
+            transactions += 1
             if not claimed:
                 break
-            rounds += 1
             claimed_total += len(claimed)
-            looked = [_pending(message.id, message.provider_message_id, now) for message in claimed]
-            t0 = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            reconcile.record(conn, provider, "bench", looked)
-            conn.execute("COMMIT")
-            record_seconds += time.perf_counter() - t0
+            previous = [_pending(m.id, m.provider_message_id, now) for m in claimed]
     conn.close()
     return {
         "claimed": claimed_total,
-        "rounds": rounds,
-        "claim_seconds": claim_seconds,
-        "record_seconds": record_seconds,
+        "transactions": transactions,
+        "statements": statements,
+        "commits": commits,
+        "statements_cpu": statements_cpu,
+        "commits_cpu": commits_cpu,
     }
 
 
@@ -181,13 +187,15 @@ def _pending(message_id: str, pmid: str | None, now: datetime) -> Looked:
     return Looked(message_id, report, "pending", None, now + TIMEOUT, now)
 
 
-async def lookups_per_second(kind: str, messages: int, rate: float | None) -> tuple[float, int]:
+async def lookups_per_second(
+    kind: str, messages: int, rate: float | None, concurrency: int
+) -> tuple[float, int]:
     """(lookups per second, lookups made) of one pass over ``messages`` overdue ones."""
     with FakeStatusApi(kind) as fake, tempfile.TemporaryDirectory() as workdir:
         table: dict[str, Any] = {**fake.provider_table(), "report_timeout_seconds": 1}
         if rate is not None:
             table["rate_per_second"] = rate
-        settings = {"reconcile": {"concurrency": CONCURRENCY}}
+        settings = {"reconcile": {"concurrency": concurrency}}
         config = load(write_config(Path(workdir), settings, {"p": table}))
         store = SqliteStore(config.sqlite_path)
         await store.open()
@@ -231,18 +239,35 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="rate_per_second configured")
     parser.add_argument("--rate-messages", type=int, default=500)
     parser.add_argument("--workdir", help="where to build the store (default: a temp dir)")
+    parser.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help="[reconcile] concurrency"
+    )
+    parser.add_argument("--pass-only", action="store_true", help="skip the lookup rates")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the store already in --workdir (same sizes)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.messages, args.overdue, args.rate_messages = 20_000, 500, 20
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-reconcile-"))
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "reconcile.db"
-    if path.exists():
-        path.unlink()
-
     print(f"# bench/reconcile.py, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
-    built = build_store(path, args.messages, args.overdue, seed=14)
-    print(f"built {args.messages:,} messages ({args.overdue:,} overdue) in {built:.1f} s")
+    if args.reuse and path.exists():
+        print(f"reusing {path} (lookups table emptied)")
+        conn = _connect(path)
+        conn.execute("DELETE FROM lookups")
+        conn.execute("DELETE FROM events")
+        conn.execute(
+            "UPDATE messages SET updated_at = ? WHERE status = 'sent'",
+            (to_text(datetime.now(UTC) - timedelta(hours=1)),),
+        )
+        conn.close()
+    else:
+        if path.exists():
+            path.unlink()
+        built = build_store(path, args.messages, args.overdue, seed=14)
+        print(f"built {args.messages:,} messages ({args.overdue:,} overdue) in {built:.1f} s")
     print("\n## Query plans (no ANALYZE)\n")
     lines = plans(path)
     for line in lines:
@@ -251,21 +276,28 @@ def main() -> int:
     print(f"\nPLAN {'OK' if indexed else 'NOT-INDEXED'}")
 
     print("\n## One pass over the overdue set (database time)\n")
-    result = one_pass(path)
-    total = result["claim_seconds"] + result["record_seconds"]
-    print("| messages | overdue claimed | rounds | claims (s) | records (s) | total (s) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    result = one_pass(path, args.concurrency)
+    total = result["statements"] + result["commits"]
+    cpu = result["statements_cpu"] + result["commits_cpu"]
+    columns = "messages | overdue | per claim | transactions | | statements (s) | commits (s)"
+    print(f"| {columns} | total (s) |")
+    print("|---:|---:|---:|---:|---|---:|---:|---:|")
+    head = f"| {args.messages:,} | {result['claimed']:,} | {args.concurrency}"
+    head += f" | {result['transactions']:,}"
+    print(f"{head} | wall | {result['statements']:.3f} | {result['commits']:.3f} | {total:.3f} |")
     print(
-        f"| {args.messages:,} | {result['claimed']:,} | {result['rounds']:,} |"
-        f" {result['claim_seconds']:.3f} | {result['record_seconds']:.3f} | {total:.3f} |"
+        f"{head} | CPU | {result['statements_cpu']:.3f} | {result['commits_cpu']:.3f} | {cpu:.3f} |"
     )
 
+    if args.pass_only:
+        return 0
     print(f"\n## Lookups per second ({args.rate_messages} overdue messages per type)\n")
     print(f"| type | at rate_per_second = {args.rate:g} | no rate |")
     print("|---|---:|---:|")
     for kind in LOOKUP_TYPES:
-        paced, made = asyncio.run(lookups_per_second(kind, args.rate_messages, args.rate))
-        free, _ = asyncio.run(lookups_per_second(kind, args.rate_messages, None))
+        count, concurrency = args.rate_messages, args.concurrency
+        paced, made = asyncio.run(lookups_per_second(kind, count, args.rate, concurrency))
+        free, _ = asyncio.run(lookups_per_second(kind, count, None, concurrency))
         print(f"| {kind} | {paced:.1f} | {free:.1f} |")
         assert made == args.rate_messages
     return 0

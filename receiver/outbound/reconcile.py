@@ -200,32 +200,44 @@ class Reconciler:
         window = replace(window, started=self._clock())
         for name in names:
             provider = self._providers[name]
-            while not self._stopping.is_set():
-                # As many as run at once: a claimed message is asked about at once,
-                # long before its lease (three request times) runs out.
-                now = self._clock()
-                claimed = await self._store.claim_overdue(
-                    name,
-                    now - timedelta(seconds=provider.config.report_timeout),
-                    self.owner,
-                    now,
-                    self._lease_seconds,
-                    self._settings.concurrency,
-                    window,
-                )
-                if not claimed:
-                    break
+            # A pipeline: while one round of lookups runs, the next round is claimed and
+            # the previous one recorded (the two reach the writer together and share a
+            # commit), so the provider's pace never waits for the database.
+            claimed = await self._claim(provider, window)
+            recording: asyncio.Task[list[str]] | None = None
+            while claimed and not self._stopping.is_set():
                 summary.overdue += len(claimed)
-                done = await asyncio.gather(
+                lookups = asyncio.gather(
                     *(self._reconcile(client, provider, message, window) for message in claimed)
                 )
-                outcomes = [outcome for outcome in done if isinstance(outcome, str)]
-                outcomes += await self._record(name, [d for d in done if isinstance(d, Looked)])
-                summary.outcomes.update(outcomes)
+                done, claimed = await asyncio.gather(lookups, self._claim(provider, window))
+                if recording is not None:
+                    summary.outcomes.update(await recording)
+                looked = [d for d in done if isinstance(d, Looked)]
+                recording = asyncio.create_task(self._record(name, looked))
+                summary.outcomes.update(d for d in done if isinstance(d, str))
                 if progress is not None:
-                    progress(len(claimed))
+                    progress(len(done))
+            if recording is not None:
+                summary.outcomes.update(await recording)
+            for message in claimed:  # stopping: hand back what the next round would ask
+                await self._store.release_overdue(message.id, self.owner, self._clock())
         await self.observe_overdue()
         return summary
+
+    async def _claim(self, provider: Provider, window: ReconcileWindow) -> list[OverdueMessage]:
+        """Lease as many overdue messages as run at once: each is asked about at once,
+        long before its lease (three request times) runs out."""
+        now = self._clock()
+        return await self._store.claim_overdue(
+            provider.name,
+            now - timedelta(seconds=provider.config.report_timeout),
+            self.owner,
+            now,
+            self._lease_seconds,
+            self._settings.concurrency,
+            window,
+        )
 
     async def observe_overdue(self) -> None:
         """Set the overdue gauge of every provider from the store."""

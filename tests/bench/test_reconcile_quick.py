@@ -16,7 +16,7 @@ from receiver.testing.fake_status import LOOKUP_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "reconcile.py"
-PASS_ROW = re.compile(r"^\| 20,000 \| ([\d,]+) \| ([\d,]+) \|", re.M)
+PASS_ROW = re.compile(r"^\| 20,000 \| ([\d,]+) \| (\d+) \| ([\d,]+) \| wall \|", re.M)
 RATE_ROW = re.compile(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)
 
 
