@@ -424,6 +424,20 @@ def lookup_report(
     )
 
 
+def looked_up(message: Tracked, report: Report) -> Report:
+    """``report``, read from a status answer in the type's webhook shape (Infobip's
+    logs, Sinch's recipient report), as the lookup report ``lookup_report`` makes."""
+    return lookup_report(
+        message,
+        report.provider_message_id,
+        report.provider_status,
+        report.status,
+        occurred_at=report.occurred_at,
+        error_code=report.error_code,
+        error_message=report.error_message,
+    )
+
+
 _TRY_AGAIN = frozenset({401, 403, 404, 405, 408, 425, 429})
 """4xx answers about our request, not the message: our credentials or URL (a config fix
 lets the message go out, so it waits rather than fail), a timeout, throttling."""

@@ -67,7 +67,7 @@ from receiver.providers.base import (
     ProviderConfig,
     Tracked,
     WebhookRequest,
-    lookup_report,
+    looked_up,
     payload_invalid,
     resign_basic_auth,
 )
@@ -260,16 +260,7 @@ class InfobipStatusLookup(ApiClient):
         ours = next((r for r in logs if r.message_id == message.provider_message_id), None)
         if ours is None:  # logs keep 48 hours: an older message is not found
             return None
-        report = InfobipProvider._report(ours, now)
-        return lookup_report(
-            message,
-            report.provider_message_id,
-            report.provider_status,
-            report.status,
-            occurred_at=report.occurred_at,
-            error_code=report.error_code,
-            error_message=report.error_message,
-        )
+        return looked_up(message, InfobipProvider._report(ours, now))
 
 
 class InfobipProvider(Provider):

@@ -93,7 +93,7 @@ from receiver.providers.base import (
     ProviderConfig,
     Tracked,
     WebhookRequest,
-    lookup_report,
+    looked_up,
     payload_invalid,
     resign_headers,
 )
@@ -306,15 +306,7 @@ class SinchStatusLookup(ApiClient):
         report = _report(
             found.batch_id, found.recipient, found.status, found.code, found.at, now, None
         )
-        return lookup_report(
-            message,
-            report.provider_message_id,
-            report.provider_status,
-            report.status,
-            occurred_at=report.occurred_at,
-            error_code=report.error_code,
-            error_message=report.error_message,
-        )
+        return looked_up(message, report)
 
 
 class SinchProvider(Provider):
