@@ -11,6 +11,7 @@ shows exactly what the provider knows. The console's Overdue page and the staff 
 from __future__ import annotations
 
 import random
+import re
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -160,3 +161,45 @@ def test_reconcile_refuses_bad_usage_with_one_line(drill: dict[str, Any]):
     dry = run_cli("reconcile", "--dry-run", "--config", config)
     assert dry.returncode == 0, dry.stderr
     assert "nothing asked or changed" in dry.stdout
+
+
+def test_two_reconcile_processes_never_ask_about_one_message_at_once(tmp_path):
+    """Two real ``receiver reconcile`` processes on one database, each lookup held for a
+    moment by the fake, so that they overlap: each message is asked about once."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from receiver.config import load
+    from receiver.core.reports import Report
+    from receiver.core.status import Status
+    from receiver.store.base import RawRequest
+    from receiver.store.sqlite import SqliteStore
+    from receiver.testing.fake_server import Stall
+
+    with FakeStatusApi("standard") as api:
+        table = {**api.provider_table(), "report_timeout_seconds": 0.001}
+        path = write_config(tmp_path, None, {"acme": table})
+        ids = [f"twice-{i}" for i in range(64)]  # 4 rounds of 16 each
+
+        async def seed() -> None:
+            store = SqliteStore(load(path).sqlite_path)
+            await store.open()
+            now = datetime.now(UTC) - timedelta(seconds=1)
+            reports = [Report(f"wh-{p}", p, Status.SENT, "sent", now) for p in ids]
+            await store.ingest("acme", RawRequest("POST", "/", {}, b"{}", now), reports)
+            await store.close()
+
+        asyncio.run(seed())
+        for pmid in ids:
+            api.know(pmid, "delivered", "+639171234567")
+        api.on_lookup(*[Stall(0.5)] * len(ids))  # about 2 s of work: the two overlap
+        command = [sys.executable, "-m", "receiver", "reconcile", "--config", str(path)]
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)]
+        runs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+        outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        assert api.most_at_once == 1
+        assert all(api.lookups_of(pmid) == 1 for pmid in ids), outputs
+        finals = [int(re.search(r"(\d+) final", out)[1]) for out in outputs]  # type: ignore[index]
+        assert sum(finals) == len(ids) and min(finals) > 0, outputs  # both did some
