@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
 from receiver.http.state import AppState
 from receiver.outbound.reconcile import overdue_cutoffs
+from receiver.providers.base import Provider
 from receiver.store.base import MessageFilter, MessageRecord, Position, StaffMember, to_text
 
 
@@ -70,6 +72,17 @@ class MessageQuery(BaseModel):
         return None if value is None else normalize_phone(value)
 
 
+def message_filter(
+    query: MessageQuery, providers: Mapping[str, Provider], now: datetime
+) -> MessageFilter:
+    """The store's filter for ``GET /v1/messages``: ``overdue`` becomes each provider's
+    cut-off (its ``report_timeout_seconds`` before ``now``)."""
+    return MessageFilter(
+        **query.model_dump(exclude={"limit", "cursor", "overdue"}),
+        overdue_before=overdue_cutoffs(providers, now) if query.overdue else None,
+    )
+
+
 def _message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
     console (contract section 5)."""
@@ -116,11 +129,7 @@ async def list_messages(request: Request) -> Response:
                 "the cursor is not one this service issued", code="CURSOR_INVALID", field="cursor"
             ) from None
         after = Position(created_at=created_at, id=message_id)
-    overdue_before = overdue_cutoffs(state.config.providers, datetime.now(UTC))
-    where = MessageFilter(
-        **query.model_dump(exclude={"limit", "cursor", "overdue"}),
-        overdue_before=overdue_before if query.overdue else None,
-    )
+    where = message_filter(query, state.config.providers, datetime.now(UTC))
     records = await state.store.find_messages(where, query.limit + 1, after)
     next_cursor = None
     if len(records) > query.limit:
