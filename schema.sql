@@ -251,3 +251,57 @@ FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_v8 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+-- version: 10
+-- Missing reports (contract section 12, docs/design.md "Missing reports"). The timeline
+-- gains two sources: 'lookup' (the provider's answer when we asked its API about an
+-- overdue message) and 'receiver' (our own verdict: unknown, NO_FINAL_REPORT). SQLite
+-- cannot alter a CHECK constraint: the events table is rebuilt.
+CREATE TABLE events_v10 (
+    provider          TEXT NOT NULL,
+    event_id          TEXT NOT NULL,
+    message_id        TEXT NOT NULL REFERENCES messages (id),
+    request_id        TEXT REFERENCES raw_requests (id),
+    source            TEXT NOT NULL DEFAULT 'webhook'
+                      CHECK (source IN ('webhook', 'outbound', 'lookup', 'receiver')),
+    status            TEXT,
+    provider_status   TEXT NOT NULL,
+    error_code        TEXT,
+    error_message     TEXT,
+    occurred_at       TEXT NOT NULL,
+    received_at       TEXT NOT NULL,
+    last_received_at  TEXT NOT NULL,
+    outcome           TEXT NOT NULL CHECK (outcome IN ('applied', 'superseded')),
+    deliveries        INTEGER NOT NULL DEFAULT 1,
+    reprocessed_at    TEXT,
+    PRIMARY KEY (provider, event_id)
+);
+INSERT INTO events_v10 SELECT provider, event_id, message_id, request_id, source, status,
+    provider_status, error_code, error_message, occurred_at, received_at, last_received_at,
+    outcome, deliveries, reprocessed_at
+FROM events;
+DROP TABLE events;
+ALTER TABLE events_v10 RENAME TO events;
+CREATE INDEX events_by_message ON events (message_id, occurred_at);
+CREATE INDEX events_by_request ON events (request_id) WHERE request_id IS NOT NULL;
+-- The messages still waiting for a final report, by provider and last change (a report
+-- or a send step): the reconciler's overdue set is one range of this index per
+-- provider. Partial, so it holds only the messages in flight, not the millions settled.
+CREATE INDEX messages_awaiting_report ON messages (provider, updated_at)
+    WHERE status IN ('queued', 'sent', 'buffered');
+-- The reconciler's state per overdue message: its lookups so far, when to look again,
+-- and the lease that keeps two processes from asking about it at once. No foreign key:
+-- a message may go (retention, a report-made record folded into its send) and its row
+-- is then never joined again.
+CREATE TABLE lookups (
+    message_id    TEXT PRIMARY KEY,
+    provider      TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       TEXT NOT NULL,
+    lease_owner   TEXT,
+    lease_until   TEXT,
+    claimed_at    TEXT,
+    last_outcome  TEXT CHECK (last_outcome IN ('pending', 'failed', 'not_found', 'no_lookup')),
+    last_error    TEXT,
+    last_at       TEXT
+);

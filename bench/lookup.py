@@ -66,7 +66,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from receiver.http.staff import MessageQuery
+from receiver.http.staff import MessageQuery, message_filter
 from receiver.providers import PROVIDER_TYPES, Provider
 from receiver.providers.base import InboundRequest
 from receiver.store.base import MessageFilter, Position, RawRequest, to_text
@@ -481,8 +481,7 @@ def busiest_number(path: Path) -> tuple[str, int]:
 
 def api_filter(**params: str) -> MessageFilter:
     """The filter ``GET /v1/messages`` builds from these query parameters."""
-    query = MessageQuery.model_validate(params)
-    return MessageFilter(**query.model_dump(exclude={"limit", "cursor"}))
+    return message_filter(MessageQuery.model_validate(params), {}, datetime.now(UTC))
 
 
 Lookup = Callable[[Key], Awaitable[None]]

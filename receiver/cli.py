@@ -91,11 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (held, resend, give_up):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import maintenance, replay, simulate
+    from receiver.tools import maintenance, reconcile, replay, simulate
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
     maintenance.add_commands(commands, config_help=_CONFIG_HELP)
+    reconcile.add_commands(commands, config_help=_CONFIG_HELP)
     return parser
 
 
@@ -163,7 +164,9 @@ def _tune_gc() -> None:
 
 
 async def _work(config: Config) -> int:
-    """Send the outbox until SIGTERM or SIGINT; in-flight sends finish first."""
+    """Send the outbox and reconcile overdue messages until SIGTERM or SIGINT;
+    in-flight sends and lookups finish first."""
+    from receiver.outbound.reconcile import Reconciler
     from receiver.outbound.worker import OutboxWorker
 
     logs.configure()
@@ -171,11 +174,17 @@ async def _work(config: Config) -> int:
     await store.open()
     try:
         worker = OutboxWorker(store, config)
+        reconciler = Reconciler(store, config, worker)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            worker.stop()
+            reconciler.stop()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
+            loop.add_signal_handler(signum, stop)
         log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
-        await worker.run()
+        await asyncio.gather(worker.run(), reconciler.run())
     finally:
         await store.close()
     log.info("outbox worker stopped")

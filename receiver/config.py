@@ -82,6 +82,18 @@ class RetentionSettings(BaseModel):
     """How often ``receiver serve`` prunes."""
 
 
+class ReconcileSettings(BaseModel):
+    """``[reconcile]``: how the service looks for messages whose report never came
+    (contract section 12; receiver.outbound.reconcile)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_seconds: float = Field(default=60, gt=0, le=86400)
+    """How often ``receiver serve`` and ``receiver worker`` look for overdue messages."""
+    concurrency: int = Field(default=16, ge=1, le=256)
+    """Lookups in flight at once per process (each provider still keeps its rate)."""
+
+
 class ServerSettings(BaseModel):
     """``[server]``: what one HTTP connection may cost (receiver.http.edge)."""
 
@@ -118,6 +130,7 @@ class Settings(BaseModel):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     console_idle_timeout_seconds: int = Field(default=1800, ge=1, le=86400)
     """A console session unused this long is over (the member logs in again)."""
     console_default_region: str | None = None
@@ -235,6 +248,7 @@ def load(path: Path) -> Config:
         for name, table in settings.providers.items()
     }
     _check_retention(path, settings.retention, providers)
+    _check_lookups(path, providers)
     return Config(source=path, settings=settings, providers=providers)
 
 
@@ -267,6 +281,19 @@ def _check_retention(
             f" provider {name!r} (type {longest.kind}) may redeliver a report for up to"
             f" {longest.redelivery_horizon_days} days (docs/operations.md, Retention)",
         )
+
+
+def _check_lookups(source: Path, providers: dict[str, Provider]) -> None:
+    """Refuse ``lookup = true`` where it cannot work: the type has no status API, or the
+    provider's table lacks the API credentials (the keys that let it send)."""
+    for name, provider in providers.items():
+        if provider.config.lookup is not True or provider.looks_up():
+            continue
+        if keys := provider.config.lookup_keys:
+            problem = f"needs the provider's API credentials ({', '.join(keys)})"
+        else:
+            problem = f"type {provider.kind!r} has no API to look a message's status up"
+        raise ConfigError(str(source), f"providers.{name}.lookup", problem)
 
 
 def resolve_path(explicit: str | None) -> tuple[Path, bool]:

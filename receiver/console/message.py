@@ -182,6 +182,14 @@ def deliveries_words(deliveries: int) -> str:
     return f"received {deliveries} times (redelivered {again} time{'s' if again > 1 else ''})"
 
 
+SOURCE_WORDS = {
+    "webhook": "provider report",
+    "outbound": "our send step",
+    "lookup": "looked up at the provider",
+    "receiver": "our verdict: no final report",
+}
+
+
 def timeline(
     events: list[EventRecord], kind: str | None, reprocessable: frozenset[str]
 ) -> list[Row]:
@@ -191,7 +199,7 @@ def timeline(
         rows.append(
             Row(
                 event_id=event.event_id,
-                source="provider report" if event.source == "webhook" else "our send step",
+                source=SOURCE_WORDS.get(event.source, event.source),
                 status=SHORT_WORDS[event.status],
                 look=look(event.status),
                 provider_status=event.provider_status,

@@ -26,6 +26,7 @@ from receiver.http.metrics import Metrics
 from receiver.http.middleware import RequestContext
 from receiver.http.problems import http_error, receiver_error
 from receiver.http.state import AppState
+from receiver.outbound.reconcile import Reconciler
 from receiver.outbound.worker import OutboxWorker
 from receiver.store.sqlite import SqliteStore
 
@@ -64,11 +65,15 @@ def create_app(config: Config) -> Starlette:
         )
         worker = OutboxWorker(store, config)
         sending = asyncio.create_task(worker.run())
+        reconciler = Reconciler(store, config, worker, metrics=metrics.reconcile)
+        reconciling = asyncio.create_task(reconciler.run())
         try:
             yield {EDGE_STATE_KEY: edge}  # lifespan state: how EdgeProtocol finds its limits
         finally:
             worker.stop()
+            reconciler.stop()
             await sending  # in-flight sends finish (or are handed back) before the store closes
+            await reconciling
             for task in (pruning, retaining):
                 task.cancel()
                 with suppress(asyncio.CancelledError):

@@ -63,6 +63,9 @@ class Metrics:
             registry=self.registry,
         )
 
+        from receiver.outbound.reconcile import ReconcileMetrics  # it imports the config
+
+        self.reconcile = ReconcileMetrics(self.registry)
         self.wal_bytes = Gauge(
             "receiver_sqlite_wal_bytes",
             "Size of the SQLite write-ahead log file (grows while checkpoints cannot finish).",

@@ -121,6 +121,12 @@ OPERATIONS = [
             _query("since", "Created at or after this RFC 3339 date-time.", _DATE_TIME),
             _query("until", "Created before this RFC 3339 date-time.", _DATE_TIME),
             _query(
+                "overdue",
+                "`true`: only messages whose final report is overdue (not final, no report"
+                " or send step for the provider's `report_timeout_seconds`); `false`: any.",
+                {"type": "boolean"},
+            ),
+            _query(
                 "limit",
                 "Page size, 1-200 (default 50).",
                 {"type": "integer", "minimum": 1, "maximum": 200},

@@ -62,8 +62,11 @@ class MessageList(BaseModel):
 
 class EventOut(_Out):
     event_id: str
-    source: Literal["webhook", "outbound"] = Field(
-        description="`webhook`: a provider's report; `outbound`: a step of our own send."
+    source: Literal["webhook", "outbound", "lookup", "receiver"] = Field(
+        description="`webhook`: a provider's report; `outbound`: a step of our own send;"
+        " `lookup`: the provider's answer when we asked its API about an overdue message;"
+        " `receiver`: our own verdict (`unknown`, `NO_FINAL_REPORT`) when no final report"
+        " came."
     )
     status: Status | None = Field(description="None when the provider's word maps to none.")
     provider_status: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import phonenumbers
 from itsdangerous import BadSignature
@@ -17,6 +19,8 @@ from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
 from receiver.http.state import AppState
+from receiver.outbound.reconcile import overdue_cutoffs
+from receiver.providers.base import Provider
 from receiver.store.base import MessageFilter, MessageRecord, Position, StaffMember, to_text
 
 
@@ -57,6 +61,8 @@ class MessageQuery(BaseModel):
     status: Status | None = None
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
+    overdue: bool = False
+    """Only messages whose final report is overdue (contract section 12)."""
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
@@ -64,6 +70,17 @@ class MessageQuery(BaseModel):
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         return None if value is None else normalize_phone(value)
+
+
+def message_filter(
+    query: MessageQuery, providers: Mapping[str, Provider], now: datetime
+) -> MessageFilter:
+    """The store's filter for ``GET /v1/messages``: ``overdue`` becomes each provider's
+    cut-off (its ``report_timeout_seconds`` before ``now``)."""
+    return MessageFilter(
+        **query.model_dump(exclude={"limit", "cursor", "overdue"}),
+        overdue_before=overdue_cutoffs(providers, now) if query.overdue else None,
+    )
 
 
 def _message_json(record: MessageRecord, role: str) -> MessageOut:
@@ -112,7 +129,7 @@ async def list_messages(request: Request) -> Response:
                 "the cursor is not one this service issued", code="CURSOR_INVALID", field="cursor"
             ) from None
         after = Position(created_at=created_at, id=message_id)
-    where = MessageFilter(**query.model_dump(exclude={"limit", "cursor"}))
+    where = message_filter(query, state.config.providers, datetime.now(UTC))
     records = await state.store.find_messages(where, query.limit + 1, after)
     next_cursor = None
     if len(records) > query.limit:

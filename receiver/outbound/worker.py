@@ -69,9 +69,11 @@ from receiver.outbound.retry import backoff_delay, exhausted_window_delay, retry
 from receiver.providers.base import (
     PERMANENT,
     Accepted,
+    ApiClient,
     Deferred,
     LookupResult,
     NotFound,
+    Provider,
     Rejected,
     Sender,
     SendResult,
@@ -124,12 +126,13 @@ class OutboxWorker:
         self._senders: dict[str, Sender] = {}
         self._rates: dict[str, RateLimiter] = {}
         for name, provider in config.providers.items():
+            # Lookups (the reconciler) keep the rate of types that cannot send, too.
+            if provider.config.rate_per_second is not None:
+                self._rates[name] = RateLimiter(provider.config.rate_per_second, burst=1)
             sender = provider.sender(str(public_base_url) if public_base_url else None)
             if sender is None:
                 continue
             self._senders[name] = sender
-            if provider.config.rate_per_second is not None:
-                self._rates[name] = RateLimiter(provider.config.rate_per_second, burst=1)
         self._paused_until: dict[str, float] = {}
         self._auth_locks: dict[str, asyncio.Lock] = {}
         self._request_seconds = (
@@ -138,6 +141,31 @@ class OutboxWorker:
         self._give_up = timedelta(seconds=self._settings.give_up_seconds)
         self._stopping = asyncio.Event()
         self._random = random.Random()  # noqa: S311 - jitter, not a secret
+
+    def api_client(self, provider: Provider) -> ApiClient | None:
+        """What asks ``provider`` about a message's status: this worker's sender for it
+        when that can (one session for sends and lookups), else the type's own."""
+        sender = self._senders.get(provider.name)
+        if sender is not None and sender.looks_up_status:
+            return sender
+        return provider.status_client()
+
+    async def exchange(
+        self,
+        client: httpx.AsyncClient,
+        provider: str,
+        api: ApiClient,
+        build: Callable[[], httpx.Request],
+    ) -> httpx.Response | Deferred | Unknown:
+        """One request to ``provider``'s API at the pace this worker keeps for it (its
+        rate, its pauses, its session): the reconciler's lookups share them with sends,
+        as they share the provider's limits. ``Pacing`` when the wait would be long."""
+        return await self._exchange(client, provider, api, build)
+
+    def pause(self, provider: str, seconds: float) -> None:
+        """Hold every request to ``provider`` for ``seconds`` (its 429 asked us to)."""
+        until = time.monotonic() + seconds
+        self._paused_until[provider] = max(self._paused_until.get(provider, 0.0), until)
 
     def stop(self) -> None:
         """Ask ``run`` to return: no new claims; in-flight attempts get a short grace."""
@@ -279,7 +307,7 @@ class OutboxWorker:
         self,
         client: httpx.AsyncClient,
         provider: str,
-        sender: Sender,
+        sender: ApiClient,
         build: Callable[[], httpx.Request],
     ) -> httpx.Response | Deferred | Unknown:
         """One request to ``provider`` at its pace, with fresh credentials once more if
@@ -307,7 +335,7 @@ class OutboxWorker:
         return response
 
     async def _authenticate(
-        self, client: httpx.AsyncClient, provider: str, sender: Sender
+        self, client: httpx.AsyncClient, provider: str, sender: ApiClient
     ) -> Deferred | None:
         """Obtain or renew the sender's credentials if it asks to (one renewal at a time
         per provider: a rotating refresh token must not be spent twice); a Deferred if
@@ -448,4 +476,4 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-__all__ = ["NOT_SENT", "OutboxWorker"]
+__all__ = ["NOT_SENT", "OutboxWorker", "Pacing"]

@@ -33,8 +33,9 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.core.reports import Outcome, Report
+from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
+from receiver.core.status import Status
 from receiver.errors import CannotResign, PayloadInvalid
 from receiver.store.base import OutboxItem, Template
 
@@ -152,9 +153,36 @@ class ProviderConfig(BaseModel):
     api_key: str | None = None
     sender: str | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
+    # Missing reports (contract section 12; README "Missing reports").
+    report_timeout_seconds: float | None = Field(default=None, gt=0)
+    """A message still not final this long after its last report or send step is
+    overdue; None: the type's ``report_timeout_default``."""
+    report_give_up_seconds: float | None = Field(default=None, gt=0)
+    """An overdue message with no final word this long after its last report or send
+    step gets our own verdict (unknown, NO_FINAL_REPORT); None: the type's default."""
+    lookup: bool | None = None
+    """Whether to ask the provider's API about overdue messages; None: where the type
+    can and the config holds its API credentials."""
+    lookup_attempts: int = Field(default=5, ge=1, le=100)
+    """Lookups of one overdue message before the reconciler waits for the give-up."""
+
+    report_timeout_default: ClassVar[float] = 3600.0
+    """An hour: most networks report within minutes; later reports are the exception."""
+    report_give_up_default: ClassVar[float] = 259200.0
+    """72 hours: the longest validity period networks commonly keep a message for
+    (GOV.UK Notify gives up at the same age)."""
 
     send_requires: ClassVar[tuple[str, ...]] = ()
     """The keys that must all be set for this type to send; empty: it cannot send."""
+    lookup_requires: ClassVar[tuple[str, ...] | None] = None
+    """The keys that must all be set for this type to look a message's status up
+    (``lookup``); None: as ``send_requires``; empty: it has no status API."""
+
+    @property
+    def lookup_keys(self) -> tuple[str, ...]:
+        """The keys a status lookup needs (``lookup_requires``, else ``send_requires``)."""
+        return self.send_requires if self.lookup_requires is None else self.lookup_requires
+
     signed_reports: ClassVar[bool] = True
     """Whether the type's reports carry a signature that ``secrets`` verify. A type whose
     reports do not needs ``url_token`` and/or ``allowed_ips`` instead."""
@@ -179,6 +207,28 @@ class ProviderConfig(BaseModel):
             raise ValueError(
                 "secrets: at least one secret is required "
                 "(or set insecure_no_signature = true to turn verification off)"
+            )
+        return self
+
+    @property
+    def report_timeout(self) -> float:
+        """Seconds without a report after which a non-final message is overdue."""
+        return self.report_timeout_seconds or self.report_timeout_default
+
+    @property
+    def report_give_up(self) -> float:
+        """Seconds without a final report after which we record our own verdict."""
+        return max(self.report_give_up_seconds or self.report_give_up_default, self.report_timeout)
+
+    @model_validator(mode="after")
+    def _give_up_after_timeout(self) -> ProviderConfig:
+        if (
+            self.report_give_up_seconds is not None
+            and self.report_give_up_seconds < self.report_timeout
+        ):
+            raise ValueError(
+                "report_give_up_seconds: must be at least report_timeout_seconds"
+                f" ({self.report_timeout:g}): a message is overdue before it is given up"
             )
         return self
 
@@ -330,8 +380,63 @@ class NotFound:
     """A lookup found no message with our reference: it was never received."""
 
 
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """An overdue message the reconciler asks its provider about (contract section 12):
+    our id (the reference we sent, if we sent it), the provider's id if we know it."""
+
+    id: str
+    provider_message_id: str | None
+    to: str | None
+    created_at: datetime
+
+
 SendResult = Accepted | Rejected | Deferred | Unknown
 LookupResult = Accepted | NotFound | Deferred
+StatusResult = Report | NotFound | Deferred
+"""What asking the provider about an overdue message found: its status as a report
+(``source = 'lookup'``), no such message, or no answer (ask again later)."""
+
+
+def lookup_report(
+    message: Tracked,
+    provider_message_id: str,
+    word: str,
+    status: Status | None,
+    *,
+    occurred_at: datetime,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> Report:
+    """The report a provider's status answer makes: the type's mapping gives ``status``
+    for its ``word``. The event id depends only on what the answer says (the message,
+    the word, the error code), so the same answer looked up twice is a duplicate, and it
+    differs from every webhook's id, so a report that arrives later is merged too."""
+    return Report(
+        event_id="lk_" + derived_event_id(provider_message_id, word, error_code)[2:],
+        provider_message_id=provider_message_id,
+        status=status,
+        provider_status=word,
+        occurred_at=occurred_at,
+        error_code=error_code,
+        error_message=error_message,
+        message_reference=message.id,
+    )
+
+
+def looked_up(message: Tracked, report: Report) -> Report:
+    """``report``, read from a status answer in the type's webhook shape (Infobip's
+    logs, Sinch's recipient report), as the lookup report ``lookup_report`` makes."""
+    return lookup_report(
+        message,
+        report.provider_message_id,
+        report.provider_status,
+        report.status,
+        occurred_at=report.occurred_at,
+        error_code=report.error_code,
+        error_message=report.error_message,
+    )
+
 
 _TRY_AGAIN = frozenset({401, 403, 404, 405, 408, 425, 429})
 """4xx answers about our request, not the message: our credentials or URL (a config fix
@@ -347,7 +452,68 @@ PERMANENT = timedelta.max
 """An ``idempotency_lifetime`` for a provider that never forgets an idempotency value."""
 
 
-class Sender(ABC):
+class ApiClient(ABC):  # noqa: B024 - every hook has a default: a type overrides what it has
+    """Calls one configured provider's API, sans-IO: builds ``httpx.Request`` objects
+    and reads the answers; the outbox worker does the I/O (``OutboxWorker.exchange``).
+
+    A ``Sender`` is one; a type that cannot send but can look a message's status up
+    (the reconciler's lookups of overdue messages, contract section 12) offers one
+    through ``Provider.status_client()``.
+
+    A type whose API needs a session (FutureSMS logs in for tokens that rotate)
+    implements ``auth_request``/``read_auth``/``unauthorized``; the worker runs them
+    one at a time per provider.
+    """
+
+    def auth_request(self, now: datetime) -> httpx.Request | None:
+        """A request to make before the next call, to obtain or renew credentials (a
+        login, a token refresh); None when the credentials in hand are good."""
+        return None
+
+    def read_auth(self, response: httpx.Response, now: datetime) -> None:
+        """Take the credentials from the answer to ``auth_request``; ValueError if it
+        gave none (the worker then defers the message)."""
+        raise NotImplementedError("a sender that makes auth requests reads their answers")
+
+    def unauthorized(self, request: httpx.Request) -> bool:
+        """``request`` was answered 401: forget the credentials it carried, if they are
+        still the ones in hand. True if a retry with fresh credentials is worth one try."""
+        return False
+
+    looks_up_status: ClassVar[bool] = False
+    """Whether ``status_request`` can ask the API about a message we already sent or
+    heard of (the reconciler's lookups of overdue messages)."""
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        """The request asking the provider for ``message``'s current status: by its id at
+        the provider, or by our reference where the API keeps one; None when neither is
+        possible (e.g. the id is not known yet)."""
+        return None
+
+    def read_status(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> Report | None:
+        """The report (``lookup_report``) a 2xx answer to ``status_request`` makes, or
+        None when it shows no such message; ValueError when it cannot be read."""
+        raise NotImplementedError("a sender that makes status requests reads their answers")
+
+    def read_status_lookup(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> StatusResult:
+        """What the answer to ``status_request`` says: 404 is "no such message" (the
+        contract's ``standard`` lookup; every other API answers it for an unknown id)."""
+        if response.status_code == 404:
+            return NotFound()
+        if refused := _lookup_refused(response):
+            return refused
+        try:
+            found = self.read_status(message, response, now)
+        except ValueError:
+            return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
+        return NotFound() if found is None else found
+
+
+class Sender(ApiClient):
     """Sends through one configured provider's API, sans-IO.
 
     The HTTP semantics every API shares live here (``read_send``, ``read_lookup``); a
@@ -361,9 +527,7 @@ class Sender(ABC):
     idempotency value, which is safe only for the ``idempotency_lifetime`` the provider
     keeps it; otherwise the message is held for a person, never resent blindly.
 
-    A type whose API needs a session (FutureSMS logs in for tokens that rotate)
-    implements ``auth_request``/``read_auth``/``unauthorized``; the worker runs them
-    one at a time per provider.
+    Sessions (``auth_request``, ...) and status lookups: ``ApiClient``.
     """
 
     idempotency_lifetime: ClassVar[timedelta | None] = None
@@ -380,21 +544,6 @@ class Sender(ABC):
     def lookup_request(self, item: OutboxItem) -> httpx.Request | None:
         """The request that looks ``item`` up at the provider (reconciliation); None when
         the API cannot find a message by what we know of it."""
-
-    def auth_request(self, now: datetime) -> httpx.Request | None:
-        """A request to make before the next call, to obtain or renew credentials (a
-        login, a token refresh); None when the credentials in hand are good."""
-        return None
-
-    def read_auth(self, response: httpx.Response, now: datetime) -> None:
-        """Take the credentials from the answer to ``auth_request``; ValueError if it
-        gave none (the worker then defers the message)."""
-        raise NotImplementedError("a sender that makes auth requests reads their answers")
-
-    def unauthorized(self, request: httpx.Request) -> bool:
-        """``request`` was answered 401: forget the credentials it carried, if they are
-        still the ones in hand. True if a retry with fresh credentials is worth one try."""
-        return False
 
     @abstractmethod
     def read_accepted(self, response: httpx.Response) -> Accepted:
@@ -424,14 +573,21 @@ class Sender(ABC):
 
     def read_lookup(self, item: OutboxItem, response: httpx.Response) -> LookupResult:
         """What the answer to ``lookup_request`` says about ``item``."""
-        if not 200 <= response.status_code < 300:
-            reason = f"the lookup answered {http_reason(response)}"
-            return Deferred(reason, response.headers.get("retry-after"))
+        if refused := _lookup_refused(response):
+            return refused
         try:
             found = self.read_found(item, response)
         except ValueError:
             return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
         return NotFound() if found is None else found
+
+
+def _lookup_refused(response: httpx.Response) -> Deferred | None:
+    """A lookup's non-2xx answer as Deferred (with its ``Retry-After``); None for a 2xx."""
+    if 200 <= response.status_code < 300:
+        return None
+    reason = f"the lookup answered {http_reason(response)}"
+    return Deferred(reason, response.headers.get("retry-after"))
 
 
 Content = Literal["body", "template"]
@@ -483,6 +639,18 @@ class Provider(ABC):
         configured to. ``public_base_url`` is where the provider reaches us, for types
         that name their status-callback URL in each send."""
         return None
+
+    def status_client(self) -> ApiClient | None:
+        """What asks this provider's API about a message's status, or None when the
+        type cannot or the API credentials are not configured. Default: the sender,
+        if it can."""
+        sender = self.sender()
+        return sender if sender is not None and sender.looks_up_status else None
+
+    def looks_up(self) -> bool:
+        """Whether the reconciler asks this provider's API about overdue messages:
+        ``lookup`` if set, else whether the type can and the API credentials are here."""
+        return self.config.lookup is not False and self.status_client() is not None
 
     def check_sender(self, sender: str) -> None:
         """Raise ValueError (saying what a sender must be) if a send through this type

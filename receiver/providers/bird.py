@@ -28,14 +28,23 @@ checked against the public URL (``public_base_url`` + raw path + raw query).
 The newer Bird platform's Notifications API webhooks (``messagebird-signature`` +
 ``messagebird-request-timestamp`` HMAC headers, JSON channel events) are a different
 format and are not handled by this type.
+
+Lookups of overdue messages (contract section 12), with ``api_key`` (a live access
+key): the SMS API's "View a message" (https://developers.messagebird.com/api/sms-messaging/
+#view-a-message): ``GET https://rest.messagebird.com/messages/{id}``, ``Authorization:
+AccessKey {api_key}``, answers the Message object whose ``recipients.items`` give each
+recipient's ``status``, ``statusDatetime``, ``statusReason`` and ``statusErrorCode``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import quote
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -51,10 +60,13 @@ from receiver.core.status import Status
 from receiver.core.timestamps import AwareUtcDatetime, parse_rfc3339
 from receiver.providers.base import (
     FORM,
+    ApiClient,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    lookup_report,
     payload_invalid,
     resign_headers,
     single_values,
@@ -84,6 +96,7 @@ class BirdConfig(ProviderConfig):
     """``[providers.NAME] type = "bird"``: ``secrets`` are MessageBird signing keys."""
 
     type: Literal["bird"]
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("api_key",)
 
     @field_validator("secrets")
     @classmethod
@@ -126,6 +139,73 @@ class BirdStatusReport(BaseModel):
         if not isinstance(value, str) or not value.strip():
             return None if isinstance(value, str) else value
         return parse_rfc3339(_SPACE_FOR_PLUS.sub(r"\1+\2", value.strip()))
+
+
+API_BASE_URL = "https://rest.messagebird.com"
+
+
+class BirdRecipient(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    recipient: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Annotated[str, Field(min_length=1, max_length=64)]
+    statusDatetime: AwareUtcDatetime | None = None
+    statusReason: str | None = None
+    statusErrorCode: Annotated[str, Field(max_length=64)] | None = None
+
+
+class BirdRecipients(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[BirdRecipient] = []
+
+
+class BirdMessage(BaseModel):
+    """The Message object "View a message" answers; only what we read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=1, max_length=255)]
+    recipients: BirdRecipients
+
+
+class BirdStatusLookup(ApiClient):
+    """``GET /messages/{id}`` with ``Authorization: AccessKey {api_key}``
+    (docs/providers/bird.md, "Lookups")."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._messages_url = str(config.api_base_url or API_BASE_URL).rstrip("/") + "/messages"
+        self._headers = {
+            "authorization": f"AccessKey {config.api_key}",
+            "accept": "application/json",
+        }
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        if message.provider_message_id is None:
+            return None
+        url = f"{self._messages_url}/{quote(message.provider_message_id, safe='')}"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> Report | None:
+        found = BirdMessage.model_validate_json(response.content)
+        recipients = found.recipients.items
+        ours = next((r for r in recipients if e164(r.recipient) == message.to), None)
+        ours = ours or (recipients[0] if recipients else None)
+        if ours is None:
+            return None
+        return lookup_report(
+            message,
+            found.id,
+            ours.status,
+            STATUS_MAP.get(ours.status),
+            occurred_at=ours.statusDatetime or now,
+            error_code=ours.statusErrorCode,
+            error_message=ours.statusReason,
+        )
 
 
 class BirdProvider(Provider):
@@ -172,6 +252,9 @@ class BirdProvider(Provider):
                 client_reference=report.reference,
             )
         ]
+
+    def status_client(self) -> ApiClient | None:
+        return BirdStatusLookup(self.config) if self.config.api_key else None
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

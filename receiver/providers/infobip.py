@@ -29,6 +29,12 @@ The status comes from the status *name* first (the names say more than their gro
 it, and ``PENDING_ENROUTE`` means the operator has it while ``PENDING_ACCEPTED`` means
 Infobip still holds it), then from the group for names this table does not list. A
 status in neither table maps to ``None`` and is kept, word and all, in the timeline.
+
+Lookups of overdue messages (contract section 12), with ``api_base_url`` (the account's
+own base URL) and ``api_key``: "Get outbound SMS message logs"
+(https://www.infobip.com/docs/api/channels/sms/logs-and-status-reports): ``GET
+{base}/sms/1/logs?messageId=...``, ``Authorization: App {api_key}``, answers ``{"results":
+[...]}`` of the report's shape above; logs cover the last 48 hours.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import re
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -53,11 +60,14 @@ from receiver.core.timestamps import as_utc
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     JSON,
+    ApiClient,
     BasicAuthConfig,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    looked_up,
     payload_invalid,
     resign_basic_auth,
 )
@@ -146,6 +156,7 @@ class InfobipConfig(BasicAuthConfig):
     """``[providers.NAME] type = "infobip"``: ``secrets`` are ``"user:password"``."""
 
     type: Literal["infobip"]
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("api_base_url", "api_key")
 
 
 class InfobipStatus(BaseModel):
@@ -217,6 +228,41 @@ def _payload_invalid(exc: ValidationError) -> PayloadInvalid:
     return payload_invalid(exc)
 
 
+class InfobipLogs(BaseModel):
+    """The answer of "Get outbound SMS message logs": reports in the webhook's shape."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    results: list[InfobipResult]
+
+
+class InfobipStatusLookup(ApiClient):
+    """``GET {api_base_url}/sms/1/logs?messageId=...`` with ``Authorization: App
+    {api_key}`` (docs/providers/infobip.md, "Lookups"). Logs, not ``/sms/1/reports``:
+    a report fetched there is gone for every other reader, logs may be read again."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._logs_url = str(config.api_base_url).rstrip("/") + "/sms/1/logs"
+        self._headers = {"authorization": f"App {config.api_key}", "accept": JSON}
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        if message.provider_message_id is None:
+            return None
+        params = {"messageId": message.provider_message_id}
+        return httpx.Request("GET", self._logs_url, params=params, headers=self._headers)
+
+    def read_status(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> Report | None:
+        logs = InfobipLogs.model_validate_json(response.content).results
+        ours = next((r for r in logs if r.message_id == message.provider_message_id), None)
+        if ours is None:  # logs keep 48 hours: an older message is not found
+            return None
+        return looked_up(message, InfobipProvider._report(ours, now))
+
+
 class InfobipProvider(Provider):
     kind: ClassVar[str] = "infobip"
     config_model: ClassVar[type[ProviderConfig]] = InfobipConfig
@@ -253,6 +299,11 @@ class InfobipProvider(Provider):
             error_code=error_code,
             error_message=error_message,
         )
+
+    def status_client(self) -> ApiClient | None:
+        if self.config.api_base_url is None or not self.config.api_key:
+            return None
+        return InfobipStatusLookup(self.config)
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

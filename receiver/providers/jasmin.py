@@ -101,6 +101,8 @@ class JasminConfig(BasicAuthConfig):
     """``[providers.NAME] type = "jasmin"``: ``secrets`` are ``"user:password"``."""
 
     type: Literal["jasmin"]
+    # SMPP delivery receipts often come hours late (the SMSC retries a busy handset).
+    report_timeout_default: ClassVar[float] = 7200.0
 
 
 Param = Annotated[str, Field(max_length=255)]

@@ -26,6 +26,10 @@ accepted and ignored (the raw request is stored).
   (https://www.plivo.com/docs/messaging/troubleshooting/error-codes).
 * Answer: any 2xx stops Plivo's retries (non-2xx or no answer within 8 s: retried after
   60, 120 and 240 s); we send the contract's JSON counts.
+* Lookups of overdue messages (contract section 12), with ``auth_id`` and the Auth Token
+  (``secrets[0]``): "Retrieve a message" (https://www.plivo.com/docs/messaging/api/
+  messages/): ``GET https://api.plivo.com/v1/Account/{auth_id}/Message/{message_uuid}/``
+  answers the Message object with ``message_state`` and ``error_code`` (``000``: none).
 """
 
 from __future__ import annotations
@@ -35,21 +39,28 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import randbelow
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import quote
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import basic_auth
 from receiver.core.signatures import plivo as plivo_signature
 from receiver.core.status import Status
 from receiver.core.timestamps import as_utc
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     FORM,
+    JSON,
+    ApiClient,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    lookup_report,
     media_type_of,
     resign_headers,
     single_values,
@@ -99,6 +110,7 @@ class PlivoConfig(ProviderConfig):
     ``-Ma-`` headers; every one is tried."""
 
     type: Literal["plivo"]
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("auth_id", "secrets")
     auth_id: Annotated[str, Field(pattern=_AUTH_ID)] | None = None
     accept_v2_signatures: bool = True
 
@@ -159,6 +171,56 @@ def parse_timestamp(raw: str) -> datetime:
     except ValueError:
         raise ValueError("is not a valid date and time") from None
     return as_utc(stamp)
+
+
+API_BASE_URL = "https://api.plivo.com"
+
+
+class PlivoMessage(BaseModel):
+    """The Message object as "Retrieve a message" answers it; only what we read."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    message_uuid: Annotated[str, Field(min_length=1, max_length=255)]
+    message_state: Annotated[str, Field(min_length=1, max_length=64)]
+    error_code: Annotated[str, Field(max_length=64)] | None = None
+    message_time: str | None = None
+
+    _blanks = field_validator("error_code", "message_time", mode="before")(_blank_is_none)
+
+
+class PlivoStatusLookup(ApiClient):
+    """``GET /v1/Account/{auth_id}/Message/{message_uuid}/``, HTTP Basic with the Auth ID
+    and the first Auth Token (docs/providers/plivo.md, "Lookups")."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: PlivoConfig) -> None:
+        base = str(config.api_base_url or API_BASE_URL).rstrip("/")
+        self._messages_url = f"{base}/v1/Account/{config.auth_id}/Message"
+        credential = f"{config.auth_id}:{config.secrets[0]}"
+        self._headers = {"authorization": basic_auth.header(credential), "accept": JSON}
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        if message.provider_message_id is None:
+            return None
+        url = f"{self._messages_url}/{quote(message.provider_message_id, safe='')}/"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(self, message: Tracked, response: httpx.Response, now: datetime) -> Report:
+        found = PlivoMessage.model_validate_json(response.content)
+        error_code = None if found.error_code in (None, NO_ERROR) else found.error_code
+        word = found.message_state
+        # message_time is when the message was sent, not when it reached this state.
+        return lookup_report(
+            message,
+            found.message_uuid,
+            word,
+            STATUS_MAP.get(word.lower()),
+            occurred_at=now,
+            error_code=error_code,
+            error_message=ERROR_REASONS.get(error_code) if error_code else None,
+        )
 
 
 class PlivoProvider(Provider):
@@ -239,6 +301,12 @@ class PlivoProvider(Provider):
                 error_message=ERROR_REASONS.get(error_code) if error_code else None,
             )
         ]
+
+    def status_client(self) -> ApiClient | None:
+        config = self.config
+        if not isinstance(config, PlivoConfig) or not (config.auth_id and config.secrets):
+            return None
+        return PlivoStatusLookup(config)
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

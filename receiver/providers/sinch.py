@@ -48,6 +48,12 @@ Decisions
 * Status words are matched case-insensitively: the docs, callbacks and the Node and
   .NET SDKs write ``Delivered``, the Python SDK's types write ``DELIVERED``. The word is
   kept as sent.
+* Lookups of overdue messages (contract section 12), with ``service_plan_id`` and
+  ``api_key`` (the plan's API token): "Retrieve a recipient delivery report"
+  (https://developers.sinch.com/docs/sms/api-reference/sms/tag/Delivery-reports/):
+  ``GET https://us.sms.api.sinch.com/xms/v1/{service_plan_id}/batches/{batch_id}/
+  delivery_report/{recipient_msisdn}`` (``api_base_url`` names another region) answers
+  one ``recipient_delivery_report_sms`` as above.
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import token_hex
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import quote
 
+import httpx
 import pydantic_core
 from pydantic import (
     BaseModel,
@@ -79,10 +87,13 @@ from receiver.core.timestamps import UtcDatetime
 from receiver.errors import PayloadInvalid
 from receiver.providers.base import (
     JSON,
+    ApiClient,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    looked_up,
     payload_invalid,
     resign_headers,
 )
@@ -146,6 +157,9 @@ class SinchConfig(ProviderConfig):
 
     type: Literal["sinch"]
     auth: Literal["hmac", "basic"]
+    service_plan_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")] | None = None
+    """With ``api_key`` (the plan's API token): lookups of overdue messages."""
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("service_plan_id", "api_key")
 
     # Checked on ``auth`` (validated after ``secrets``), so an error's input is the auth
     # word, never a secret; the message names the secret's index for the config loader.
@@ -264,6 +278,37 @@ def _report(
     )
 
 
+API_BASE_URL = "https://us.sms.api.sinch.com"
+
+
+class SinchStatusLookup(ApiClient):
+    """ "Retrieve a recipient delivery report": ``GET /xms/v1/{service_plan_id}/batches/
+    {batch_id}/delivery_report/{recipient_msisdn}`` with the API token as a bearer token
+    (docs/providers/sinch.md, "Lookups"). Its answer is a recipient report as above."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: SinchConfig) -> None:
+        base = str(config.api_base_url or API_BASE_URL).rstrip("/")
+        self._batches_url = f"{base}/xms/v1/{config.service_plan_id}/batches"
+        self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        batch_id, separator, recipient = (message.provider_message_id or "").rpartition(":")
+        if not separator or not batch_id:
+            return None
+        msisdn = recipient.removeprefix("+")
+        url = f"{self._batches_url}/{quote(batch_id, safe='')}/delivery_report/{quote(msisdn)}"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(self, message: Tracked, response: httpx.Response, now: datetime) -> Report:
+        found = RecipientDeliveryReport.model_validate_json(response.content)
+        report = _report(
+            found.batch_id, found.recipient, found.status, found.code, found.at, now, None
+        )
+        return looked_up(message, report)
+
+
 class SinchProvider(Provider):
     kind: ClassVar[str] = "sinch"
     config_model: ClassVar[type[ProviderConfig]] = SinchConfig
@@ -318,6 +363,12 @@ class SinchProvider(Provider):
             for group in payload.statuses
             for recipient in group.recipients or ()
         ]
+
+    def status_client(self) -> ApiClient | None:
+        config = self.config
+        if not isinstance(config, SinchConfig) or not (config.service_plan_id and config.api_key):
+            return None
+        return SinchStatusLookup(config)
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

@@ -132,6 +132,8 @@ class SmstoolsConfig(ProviderConfig):
     and/or ``allowed_ips`` guard them, and ``secrets`` are refused."""
 
     type: Literal["smstools"]
+    # SMPP delivery receipts often come hours late (the SMSC retries a busy handset).
+    report_timeout_default: ClassVar[float] = 7200.0
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")] | None = None
     send_requires: ClassVar[tuple[str, ...]] = ("client_id", "api_key")
     signed_reports: ClassVar[bool] = False

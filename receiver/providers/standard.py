@@ -15,13 +15,20 @@ Sending (contract section 6), when ``api_base_url`` and ``api_key`` are set:
 key being our message id; a 2xx answer's ``id`` is the provider's message id.
 ``GET {api_base_url}/messages?reference=...`` answers ``{"items": [{"id", "reference",
 "status"}]}``, empty when the provider never received the message.
+
+Lookups of overdue messages (contract section 12): ``GET {api_base_url}/messages/{id}``
+answers ``{"id", "reference", "status", "error_code", "error_message", "occurred_at"}``
+(404: the provider does not know it); while the provider's id is not known, the lookup by
+reference above, whose items may carry the same fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import (
@@ -48,8 +55,10 @@ from receiver.providers.base import (
     ProviderConfig,
     Rejected,
     Sender,
+    Tracked,
     WebhookRequest,
     http_reason,
+    lookup_report,
     payload_invalid,
 )
 from receiver.store.base import OutboxItem
@@ -102,13 +111,17 @@ class StandardPayload(BaseModel):
 
 
 class SentMessage(BaseModel):
-    """The provider's message: its answer to a send, or an item of a lookup."""
+    """The provider's message: its answer to a send, or an item of a lookup (which
+    may also say the error and when the status was reached, contract section 12)."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     id: ShortText
     reference: str | None = None
     status: ShortText | None = None
+    error_code: Annotated[str, Field(max_length=64)] | None = None
+    error_message: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
+    occurred_at: AwareUtcDatetime | None = None
 
 
 class Lookup(BaseModel):
@@ -161,10 +174,44 @@ class StandardSender(Sender):
         return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
-        for message in Lookup.model_validate_json(response.content).items:
-            if message.reference in (None, item.message_id):
-                return _accepted(message)
-        return None
+        found = _ours(Lookup.model_validate_json(response.content).items, item.message_id)
+        return None if found is None else _accepted(found)
+
+    looks_up_status: ClassVar[bool] = True
+
+    def status_request(self, message: Tracked) -> httpx.Request:
+        """Contract section 12: ``GET /messages/{id}``, or by our reference (section 6)
+        while the provider's id is not known."""
+        if message.provider_message_id is None:
+            params = {"reference": message.id}
+            return httpx.Request("GET", self._messages_url, params=params, headers=self._headers)
+        url = f"{self._messages_url}/{quote(message.provider_message_id, safe='')}"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> Report | None:
+        if message.provider_message_id is None:
+            found = _ours(Lookup.model_validate_json(response.content).items, message.id)
+        else:
+            found = SentMessage.model_validate_json(response.content)
+        if found is None or found.status is None:
+            return None
+        return lookup_report(
+            message,
+            found.id,
+            found.status,
+            parse_status(found.status),
+            occurred_at=found.occurred_at or now,
+            error_code=found.error_code,
+            error_message=found.error_message,
+        )
+
+
+def _ours(items: list[SentMessage], reference: str) -> SentMessage | None:
+    """The lookup's item for our ``reference`` (an item without one is taken as ours:
+    the provider filtered by it)."""
+    return next((item for item in items if item.reference in (None, reference)), None)
 
 
 def _accepted(message: SentMessage) -> Accepted:

@@ -32,12 +32,21 @@ Decisions (docs/providers/telnyx.md):
   stamps are UTC), else the time we received the request.
 - ``payload.errors[0]`` gives ``error_code`` and ``error_message`` (title: detail) of
   every report of the event: Telnyx puts errors on the message, not on a recipient.
+
+Lookups of overdue messages (contract section 12), when ``api_key`` (an API v2 key) is
+set: "Retrieve a message" (https://developers.telnyx.com/api-reference/messages/
+retrieve-a-message): ``GET https://api.telnyx.com/v2/messages/{id}``, ``Authorization:
+Bearer {api_key}``, answers ``{"data": {...}}`` with the payload above plus
+``completed_at``/``updated_at``; only messages of the last 10 days.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import quote
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import (
     BaseModel,
@@ -57,10 +66,13 @@ from receiver.core.timestamps import UtcDatetime
 from receiver.errors import CannotResign
 from receiver.providers.base import (
     JSON,
+    ApiClient,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    lookup_report,
     payload_invalid,
 )
 
@@ -97,6 +109,7 @@ class TelnyxConfig(ProviderConfig):
     a key change) replaces ``secrets``."""
 
     type: Literal["telnyx"]
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("api_key",)
     public_key: Annotated[list[str], BeforeValidator(_one_or_many)] | None = None
 
     @field_validator("public_key")
@@ -131,6 +144,7 @@ class TelnyxConfig(ProviderConfig):
 
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
+API_BASE_URL = "https://api.telnyx.com"
 
 
 class TelnyxRecipient(BaseModel):
@@ -191,6 +205,52 @@ def _error_fields(errors: list[TelnyxError] | None) -> tuple[str | None, str | N
     return first.code, message
 
 
+class TelnyxMessageRecord(TelnyxMessage):
+    """The message as "Retrieve a message" answers it (``data``): the webhook's payload
+    plus when it reached its state."""
+
+    completed_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+
+
+class TelnyxRetrieved(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    data: TelnyxMessageRecord
+
+
+class TelnyxStatusLookup(ApiClient):
+    """``GET /v2/messages/{id}`` with the API key as a bearer token (docs/providers/
+    telnyx.md, "Lookups"). Telnyx keeps a message there for 10 days."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._base = str(config.api_base_url or API_BASE_URL).rstrip("/")
+        self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        if message.provider_message_id is None:
+            return None
+        url = f"{self._base}/v2/messages/{quote(message.provider_message_id, safe='')}"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(self, message: Tracked, response: httpx.Response, now: datetime) -> Report:
+        record = TelnyxRetrieved.model_validate_json(response.content).data
+        recipients = record.to + (record.cc or [])
+        ours = next((r for r in recipients if e164(r.phone_number) == message.to), recipients[0])
+        error_code, error_message = _error_fields(record.errors)
+        return lookup_report(
+            message,
+            record.id,
+            ours.status,
+            STATUS_MAP.get(ours.status),
+            occurred_at=record.completed_at or record.updated_at or now,
+            error_code=error_code,
+            error_message=error_message,
+        )
+
+
 class TelnyxProvider(Provider):
     kind: ClassVar[str] = "telnyx"
     config_model: ClassVar[type[ProviderConfig]] = TelnyxConfig
@@ -246,6 +306,9 @@ class TelnyxProvider(Provider):
                 )
             )
         return reports
+
+    def status_client(self) -> ApiClient | None:
+        return TelnyxStatusLookup(self.config) if self.config.api_key else None
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

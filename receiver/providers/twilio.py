@@ -31,6 +31,12 @@ idempotency key and stores no reference of ours, so a lookup lists the messages 
 ``To`` from ``From`` sent since the day we accepted ours (``DateSent>``) and takes the
 earliest one created since then with our exact body (docs/providers/twilio.md says
 where that falls short).
+
+Lookups of overdue messages (contract section 12), followed: the Message resource's
+"Fetch a Message resource" (same page): ``GET /2010-04-01/Accounts/{AccountSid}/Messages/
+{Sid}.json`` answers the resource with ``status``, ``error_code`` (an integer or null),
+``error_message`` and ``date_updated`` (RFC 2822); an unknown SID answers 404 (error
+20404), and throttling 429 (error 20429) with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -38,10 +44,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import httpx
 from pydantic import (
@@ -70,8 +76,10 @@ from receiver.providers.base import (
     ProviderConfig,
     Rejected,
     Sender,
+    Tracked,
     WebhookRequest,
     http_reason,
+    lookup_report,
     media_type_of,
     resign_headers,
     single_values,
@@ -128,6 +136,10 @@ class TwilioConfig(ProviderConfig):
     the account (authenticated with the first secret)."""
 
     type: Literal["twilio"]
+    # Twilio keeps a message in its queue at most 10 hours (ValidityPeriod up to 36,000 s)
+    # and its callbacks usually follow within minutes.
+    report_timeout_default: ClassVar[float] = 1800.0
+    report_give_up_default: ClassVar[float] = 86400.0
     account_sid: Annotated[str, Field(pattern=ACCOUNT_SID)] | None = None
     send_requires: ClassVar[tuple[str, ...]] = ("account_sid", "secrets")
 
@@ -218,6 +230,9 @@ class TwilioMessage(BaseModel):
     to: str | None = None
     body: str | None = None
     date_created: Annotated[UtcDatetime, BeforeValidator(_rfc2822)] | None = None
+    date_updated: Annotated[UtcDatetime, BeforeValidator(_rfc2822)] | None = None
+    error_code: Annotated[str, Field(max_length=64)] | None = None
+    error_message: str | None = None
 
 
 class TwilioMessagePage(BaseModel):
@@ -295,6 +310,30 @@ class TwilioSender(Sender):
             return None
         first = min(ours, key=lambda message: (message.date_created, message.sid))
         return Accepted(first.sid, first.status)
+
+    looks_up_status: ClassVar[bool] = True
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        """Fetch the Message resource by its SID (the SID is unknown until Twilio's
+        answer to the send, or its first callback, named it)."""
+        if message.provider_message_id is None:
+            return None
+        sid = quote(message.provider_message_id, safe="")
+        url = self._messages_url.removesuffix(".json") + f"/{sid}.json"
+        return httpx.Request("GET", url, headers=self._headers)
+
+    def read_status(self, message: Tracked, response: httpx.Response, now: datetime) -> Report:
+        found = TwilioMessage.model_validate_json(response.content)
+        error_message = found.error_message or ERROR_MESSAGES.get(found.error_code or "")
+        return lookup_report(
+            message,
+            found.sid,
+            found.status,
+            STATUS_MAP.get(found.status.lower()),
+            occurred_at=found.date_updated or now,
+            error_code=found.error_code,
+            error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+        )
 
 
 class TwilioProvider(Provider):

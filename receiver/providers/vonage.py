@@ -35,6 +35,14 @@ Messages API status webhooks, followed (2026-11):
 
 Signatures: ``receiver.core.signatures.vonage``. Vonage wants any 2xx (200 or 204):
 the default JSON counts with 200 do.
+
+Lookups of overdue messages (contract section 12), with ``api_key`` and ``api_secret``:
+the Reports API's synchronous "Get records" (https://developer.vonage.com/en/api/reports,
+"Getting the Message Record with the Latest Delivery Status"): ``GET
+https://api.nexmo.com/v2/reports/records?account_id={api_key}&product=SMS&direction=
+outbound&id={message-id}``, HTTP Basic, answers ``{"records": [{"message_id", "status",
+"error_code", "error_code_description", "date_finalized", ...}]}`` in the SMS API's
+status words. The Messages API offers no status lookup.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -58,6 +67,7 @@ from pydantic import (
 
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
+from receiver.core.signatures import basic_auth
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.core.status import Status
 from receiver.core.timestamps import AwareUtcDatetime, as_utc
@@ -65,10 +75,13 @@ from receiver.errors import CannotResign, PayloadInvalid, RetryLater, SignatureE
 from receiver.providers.base import (
     FORM,
     JSON,
+    ApiClient,
     InboundRequest,
     Provider,
     ProviderConfig,
+    Tracked,
     WebhookRequest,
+    lookup_report,
     media_type_of,
     payload_invalid,
     resign_headers,
@@ -132,6 +145,9 @@ class VonageConfig(ProviderConfig):
     HS256); default ``md5hash``, the dashboard's default ("MD5 hash")."""
 
     type: Literal["vonage"]
+    api_secret: str | None = None
+    """With ``api_key``: the account's API credentials, for lookups of overdue messages."""
+    lookup_requires: ClassVar[tuple[str, ...] | None] = ("api_key", "api_secret")
     signature_method: vonage_signature.SignatureMethod = vonage_signature.DEFAULT_SIGNATURE_METHOD
 
     @field_validator("secrets")
@@ -287,6 +303,73 @@ def _messages_error(error: MessagesError | None) -> tuple[str | None, str | None
     return code, message
 
 
+API_BASE_URL = "https://api.nexmo.com"
+
+
+class VonageRecord(BaseModel):
+    """One SMS record of the Reports API; only what we read."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    message_id: Annotated[str, Field(min_length=1, max_length=255)]
+    status: Annotated[str, Field(min_length=1, max_length=64)]
+    error_code: Annotated[str, Field(max_length=16)] | None = None
+    error_code_description: str | None = None
+    date_finalized: AwareUtcDatetime | None = None
+
+
+class VonageRecords(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    records: list[VonageRecord] = []
+
+
+class VonageStatusLookup(ApiClient):
+    """The Reports API's synchronous records (``GET /v2/reports/records``, product
+    ``SMS``, by message id), HTTP Basic with ``api_key`` and ``api_secret``
+    (docs/providers/vonage.md, "Lookups"). Records of SMS API messages only: a Messages
+    API message has no status to fetch (its callbacks are the only source)."""
+
+    looks_up_status: ClassVar[bool] = True
+
+    def __init__(self, config: VonageConfig) -> None:
+        base = str(config.api_base_url or API_BASE_URL).rstrip("/")
+        self._records_url = f"{base}/v2/reports/records"
+        self._account = config.api_key
+        credential = f"{config.api_key}:{config.api_secret}"
+        self._headers = {"authorization": basic_auth.header(credential), "accept": JSON}
+
+    def status_request(self, message: Tracked) -> httpx.Request | None:
+        if message.provider_message_id is None:
+            return None
+        params = {
+            "account_id": self._account,
+            "product": "SMS",
+            "direction": "outbound",
+            "id": message.provider_message_id,
+        }
+        return httpx.Request("GET", self._records_url, params=params, headers=self._headers)
+
+    def read_status(
+        self, message: Tracked, response: httpx.Response, now: datetime
+    ) -> Report | None:
+        records = VonageRecords.model_validate_json(response.content).records
+        found = next((r for r in records if r.message_id == message.provider_message_id), None)
+        if found is None:
+            return None
+        error_code = found.error_code if found.error_code not in (None, "0") else None
+        description = found.error_code_description or DLR_ERRORS.get(error_code or "")
+        return lookup_report(
+            message,
+            found.message_id,
+            found.status,
+            SMS_STATUS_MAP.get(found.status.lower()),
+            occurred_at=found.date_finalized or now,
+            error_code=error_code,
+            error_message=description if error_code else None,
+        )
+
+
 class VonageProvider(Provider):
     kind: ClassVar[str] = "vonage"
     config_model: ClassVar[type[ProviderConfig]] = VonageConfig
@@ -393,6 +476,12 @@ class VonageProvider(Provider):
             error_message=error_message,
             client_reference=status.client_ref or None,
         )
+
+    def status_client(self) -> ApiClient | None:
+        config = self.config
+        if not isinstance(config, VonageConfig) or not (config.api_key and config.api_secret):
+            return None
+        return VonageStatusLookup(config)
 
     def resign(
         self, request: WebhookRequest, *, public_base_url: str, now: float

@@ -154,6 +154,8 @@ class MessageFilter:
     status: Status | None = None
     since: datetime | None = None
     until: datetime | None = None
+    overdue_before: Mapping[str, datetime] | None = None
+    """Only overdue messages: per provider, a last change before this (section 12)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +284,74 @@ class OutboxItem:
     """When the first attempt that may have reached the provider left (this one, if it
     is the first): a provider's idempotency key protects a resend only for its lifetime
     after that."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueMessage:
+    """A message whose final report is overdue, and what the reconciler did about it."""
+
+    id: str
+    provider: str
+    provider_message_id: str | None
+    to: str | None
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    """The last report or send step: overdue is counted from here."""
+    lookups: int = 0
+    last_outcome: str | None = None
+    """The last lookup: ``pending`` (the provider says not final yet), ``not_found``,
+    ``failed`` (no answer), ``no_lookup`` (the provider cannot be asked); None: none yet."""
+    last_error: str | None = None
+    last_lookup_at: datetime | None = None
+
+    @property
+    def why(self) -> str:
+        """``no report``, ``lookup failed`` or ``looked up, still pending``."""
+        if self.last_outcome == "failed":
+            return "lookup failed"
+        if self.last_outcome in ("pending", "not_found"):
+            return "looked up, still pending"
+        return "no report"
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """What one lookup of an overdue message found, to be stored: the provider's answer
+    as a report (None: no such message, or no answer), the outcome for the console
+    (``final``, ``pending``, ``not_found``, ``failed``), and when to ask again."""
+
+    message_id: str
+    report: Report | None
+    outcome: str
+    error: str | None
+    next_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileWindow:
+    """Which overdue messages a reconcile pass looks at: ``created_at`` in [since,
+    until), and (``due_only``) only those whose next lookup is due; by hand
+    (``receiver reconcile``) every one is asked about again."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    due_only: bool = True
+    started: datetime | None = None
+    """When the pass began: a message it claimed once is not claimed again in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueCount:
+    """How many messages of ``provider`` are overdue, the oldest last change, and why."""
+
+    provider: str
+    overdue: int
+    oldest: datetime | None
+    no_report: int
+    lookup_failed: int
+    still_pending: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +522,58 @@ class Store(Protocol):
 
     async def held_outbox(self) -> list[HeldSend]:
         """The rows held for a person, oldest first."""
+
+    async def claim_overdue(
+        self,
+        provider: str,
+        overdue_before: datetime,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        window: ReconcileWindow,
+    ) -> list[OverdueMessage]:
+        """Lease up to ``limit`` overdue messages of ``provider``, oldest change first
+        (receiver.store.reconcile)."""
+
+    async def record_lookups(
+        self, provider: str, owner: str, looked: Sequence[Looked]
+    ) -> list[str | None]:
+        """In one transaction, for each lookup: merge its report (``source = 'lookup'``),
+        count it, schedule the next; each report's outcome (``applied``,
+        ``superseded``, ``duplicates``; None: no report), ``lost`` if the lease is gone."""
+
+    async def release_overdue(
+        self,
+        message_id: str,
+        owner: str,
+        next_at: datetime,
+        outcome: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Hand a leased overdue message back, due at ``next_at``, no lookup counted."""
+
+    async def give_up_report(
+        self,
+        provider: str,
+        message_id: str,
+        owner: str,
+        gave_up_before: datetime,
+        reason: str,
+        now: datetime,
+    ) -> bool:
+        """Record our verdict (unknown, ``NO_FINAL_REPORT``); False if it no longer applies."""
+
+    async def overdue_messages(
+        self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
+    ) -> list[OverdueMessage]:
+        """The overdue messages of ``provider`` created in ``window``, oldest change first."""
+
+    async def overdue_counts(
+        self, overdue_before: Mapping[str, datetime], window: ReconcileWindow | None = None
+    ) -> list[OverdueCount]:
+        """Per provider: how many messages (created in ``window``) are overdue, the
+        oldest, and why."""
 
     async def release_held(self, message_id: str, resend: bool, reason: str, now: datetime) -> bool:
         """Settle a held row: ``resend`` (a person checked that the provider never got it)

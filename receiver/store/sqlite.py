@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,21 +44,25 @@ from receiver.errors import (
     ReceiverError,
     StoreUnavailable,
 )
-from receiver.store import retention
+from receiver.store import reconcile, retention
 from receiver.store.base import (
     CarriedRequest,
     Erasure,
     EventRecord,
     FailureReason,
     HeldSend,
+    Looked,
     MessageFilter,
     MessageRecord,
     NewSend,
     OutboxItem,
     OutcomeCounter,
+    OverdueCount,
+    OverdueMessage,
     Position,
     Pruned,
     RawRequest,
+    ReconcileWindow,
     RenderAnswer,
     Reprocessed,
     SendAnswer,
@@ -421,20 +425,27 @@ def _merge_report(
 
 
 def _insert_event(
-    conn: sqlite3.Connection, provider: str, request_id: str, received: str, report: Report
+    conn: sqlite3.Connection,
+    provider: str,
+    request_id: str | None,
+    received: str,
+    report: Report,
+    source: str = "webhook",
 ) -> str:
-    """Merge a report new to the processed set into its message; its outcome."""
+    """Merge a report new to the processed set into its message; its outcome. A report
+    the reconciler looked up (``source = 'lookup'``) has no raw request."""
     message_id, applied = _merge_report(conn, provider, report, received)
     outcome = "applied" if applied else "superseded"
     conn.execute(
-        "INSERT INTO events (provider, event_id, message_id, request_id, status,"
+        "INSERT INTO events (provider, event_id, message_id, request_id, source, status,"
         " provider_status, error_code, error_message, occurred_at, received_at,"
-        " last_received_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " last_received_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             provider,
             report.event_id,
             message_id,
             request_id,
+            source,
             report.status,
             report.provider_status,
             report.error_code,
@@ -493,9 +504,13 @@ def _recompute(
     if also is not None:  # already folded in: merging it again only adds to/reference
         state = merge(state, also).state
     state = _pinned(kept, state)
-    reports = sum(event["source"] == "webhook" for event in events)
+    reports = sum(event["source"] in _REPORT_SOURCES for event in events)
     _save_state(conn, message_id, state, now, reports)
     return state
+
+
+_REPORT_SOURCES = frozenset({"webhook", "lookup"})
+"""Events that are the provider's word (``report_count``): webhooks and lookups."""
 
 
 def _pinned(row: sqlite3.Row | None, state: MessageState) -> MessageState:
@@ -617,6 +632,9 @@ def _prune_keys(conn: sqlite3.Connection, now: str) -> int:
     return conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,)).rowcount
 
 
+_OWN_EVENT_PREFIX = {"outbound": "out", "receiver": "rcv"}
+
+
 def _outbound_event(
     conn: sqlite3.Connection,
     provider: str,
@@ -627,19 +645,22 @@ def _outbound_event(
     error_code: str | None = None,
     error_message: str | None = None,
     provider_status: str | None = None,
+    source: str = "outbound",
 ) -> None:
-    """One of our own send steps in the timeline (event id ``out:MESSAGE:STEP``),
-    merged like a report; then the message is recomputed. ``provider_status`` is the
-    provider's own word for it, if it said one."""
-    event_id = f"out:{message_id}:{step}"
+    """One of our own send steps in the timeline (event id ``out:MESSAGE:STEP``; our
+    verdict on a message whose report never came, ``source = 'receiver'``:
+    ``rcv:MESSAGE:STEP``), merged like a report; then the message is recomputed.
+    ``provider_status`` is the provider's own word for it, if it said one."""
+    event_id = f"{_OWN_EVENT_PREFIX[source]}:{message_id}:{step}"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, source, status, provider_status,"
         " error_code, error_message, occurred_at, received_at, last_received_at, outcome)"
-        " VALUES (?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, 'superseded')",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'superseded')",
         (
             provider,
             event_id,
             message_id,
+            source,
             status,
             provider_status or step,
             error_code,
@@ -1323,6 +1344,90 @@ class SqliteStore:
         )
         return bool(await self._run(work))
 
+    async def claim_overdue(
+        self,
+        provider: str,
+        overdue_before: datetime,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        window: ReconcileWindow,
+    ) -> list[OverdueMessage]:
+        work = functools.partial(
+            reconcile.claim,
+            provider=provider,
+            overdue_before=overdue_before,
+            owner=owner,
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
+            window=window,
+        )
+        claimed: list[OverdueMessage] = await self._run(work)
+        return claimed
+
+    async def record_lookups(
+        self, provider: str, owner: str, looked: Sequence[Looked]
+    ) -> list[str | None]:
+        work = functools.partial(reconcile.record, provider=provider, owner=owner, looked=looked)
+        merged: list[str | None] = await self._run(work)
+        return merged
+
+    async def release_overdue(
+        self,
+        message_id: str,
+        owner: str,
+        next_at: datetime,
+        outcome: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        work = functools.partial(
+            reconcile.release,
+            message_id=message_id,
+            owner=owner,
+            next_at=next_at,
+            outcome=outcome,
+            error=error,
+        )
+        return bool(await self._run(work))
+
+    async def give_up_report(
+        self,
+        provider: str,
+        message_id: str,
+        owner: str,
+        gave_up_before: datetime,
+        reason: str,
+        now: datetime,
+    ) -> bool:
+        work = functools.partial(
+            reconcile.give_up,
+            provider=provider,
+            message_id=message_id,
+            owner=owner,
+            gave_up_before=gave_up_before,
+            reason=reason,
+            now=now,
+        )
+        return bool(await self._run(work))
+
+    async def overdue_messages(
+        self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
+    ) -> list[OverdueMessage]:
+        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit)
+        return [reconcile.overdue_row(row) for row in await self._query(sql, params)]
+
+    async def overdue_counts(
+        self, overdue_before: Mapping[str, datetime], window: ReconcileWindow | None = None
+    ) -> list[OverdueCount]:
+        counts = []
+        for provider, before in overdue_before.items():
+            sql, params = reconcile.overdue_count_sql(provider, before, window or ReconcileWindow())
+            rows = await self._query(sql, params)
+            counts.append(reconcile.overdue_count(provider, rows[0]))
+        return counts
+
     async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         self._guard.check()  # before SQLite touches the -shm mapping (files.py)
         try:
@@ -1359,6 +1464,10 @@ class SqliteStore:
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
             params += [after.created_at, after.id]
+        if where.overdue_before is not None:
+            overdue, overdue_params = reconcile.overdue_filter_sql(where.overdue_before)
+            clauses.append(overdue)
+            params += overdue_params
         sql = "SELECT * FROM messages"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)

@@ -212,7 +212,7 @@ def test_config_secrets_must_fit_auth(auth: str, secrets: list[str], match: str)
 
 @pytest.mark.parametrize(
     "extra",
-    [{"secret": SECRET}, {"signing_secret": SECRET}, {"service_plan_id": "abc"}],
+    [{"secret": SECRET}, {"signing_secret": SECRET}, {"project_id": "abc"}],
     ids=["secret-singular", "signing-secret", "unknown"],
 )
 def test_config_unknown_key(extra: dict[str, Any]) -> None:
