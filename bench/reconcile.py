@@ -187,12 +187,17 @@ def _pending(message_id: str, pmid: str | None, now: datetime) -> Looked:
     return Looked(message_id, report, "pending", None, now + TIMEOUT, now)
 
 
+RATE_RUN_TIMEOUT = 0.05
+"""report_timeout_seconds of the lookup-rate runs: short, so the runs wait little for it."""
+
+
 async def lookups_per_second(
     kind: str, messages: int, rate: float | None, concurrency: int
 ) -> tuple[float, int]:
     """(lookups per second, lookups made) of one pass over ``messages`` overdue ones."""
     with FakeStatusApi(kind) as fake, tempfile.TemporaryDirectory() as workdir:
-        table: dict[str, Any] = {**fake.provider_table(), "report_timeout_seconds": 1}
+        table: dict[str, Any] = fake.provider_table()
+        table["report_timeout_seconds"] = RATE_RUN_TIMEOUT
         if rate is not None:
             table["rate_per_second"] = rate
         settings = {"reconcile": {"concurrency": concurrency}}
@@ -209,7 +214,7 @@ async def lookups_per_second(
             raw = RawRequest("POST", "/webhooks/p", {}, b"{}", now)
             for start in range(0, messages, 500):
                 await store.ingest("p", raw, reports[start : start + 500])
-            await asyncio.sleep(1.1)  # past the 1 s timeout
+            await asyncio.sleep(RATE_RUN_TIMEOUT * 2)  # every message is overdue now
             reconciler = Reconciler(store, config, OutboxWorker(store, config))
             async with reconciler.client() as client:
                 started = time.perf_counter()
