@@ -163,7 +163,9 @@ def _tune_gc() -> None:
 
 
 async def _work(config: Config) -> int:
-    """Send the outbox until SIGTERM or SIGINT; in-flight sends finish first."""
+    """Send the outbox and deliver the change feed until SIGTERM or SIGINT; in-flight
+    sends and deliveries finish first."""
+    from receiver.feed.worker import DeliveryWorker
     from receiver.outbound.worker import OutboxWorker
 
     logs.configure()
@@ -171,11 +173,16 @@ async def _work(config: Config) -> int:
     await store.open()
     try:
         worker = OutboxWorker(store, config)
+        deliverer = DeliveryWorker(store, config)
         loop = asyncio.get_running_loop()
+        def stop() -> None:
+            worker.stop()
+            deliverer.stop()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
+            loop.add_signal_handler(signum, stop)
         log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
-        await worker.run()
+        await asyncio.gather(worker.run(), deliverer.run())
     finally:
         await store.close()
     log.info("outbox worker stopped")

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from receiver.core.signatures.standard_webhooks import decode_secret
+from receiver.core.status import Status
 from receiver.errors import ConfigError
 from receiver.providers import PROVIDER_TYPES, Provider
 
@@ -103,6 +113,63 @@ class ServerSettings(BaseModel):
     """Open connections beyond this are shed; default: what RLIMIT_NOFILE allows."""
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class SubscriberSettings(BaseModel):
+    """``[subscribers.NAME]``: an application told of every status change (README,
+    "Status change feed")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: HttpUrl
+    """Where each change is POSTed; https unless on loopback or ``insecure_http``."""
+    secrets: list[str] = Field(min_length=1)
+    """Standard Webhooks ``whsec_`` secrets; the first signs (the others are for the
+    subscriber's side of a rotation)."""
+    providers: list[str] | None = Field(default=None, min_length=1)
+    """Only messages of these providers (None: all)."""
+    statuses: list[Status] | None = Field(default=None, min_length=1)
+    """Only changes to these statuses (None: all)."""
+    clients: list[str] | None = Field(default=None, min_length=1)
+    """Only messages sent by these staff / API-client names (None: all, reports too)."""
+    retry_horizon_seconds: float = Field(default=86400, gt=0, le=30 * 86400)
+    """A change not acknowledged this long after it was queued is dead-lettered."""
+    concurrency: int = Field(default=16, ge=1, le=1000)
+    """Deliveries in flight at once (different messages; one message is in order)."""
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    """Connect + answer time of one delivery attempt."""
+    backoff_seconds: float = Field(default=1, gt=0, le=3600)
+    """The first retry's longest delay; it doubles per attempt (full jitter)."""
+    backoff_max_seconds: float = Field(default=300, gt=0, le=86400)
+    insecure_http: bool = False
+    """Allow a plain-http ``url`` off loopback (message data would travel unencrypted)."""
+
+    @field_validator("secrets")
+    @classmethod
+    def _whsec(cls, values: list[str]) -> list[str]:
+        for value in values:
+            decode_secret(value)
+        return values
+
+    @model_validator(mode="after")
+    def _encrypted(self) -> SubscriberSettings:
+        if (
+            self.url.scheme != "https"
+            and self.url.host not in _LOOPBACK_HOSTS
+            and not self.insecure_http
+        ):
+            raise ValueError(
+                "url: must be https (or loopback); set insecure_http = true to send in clear"
+            )
+        return self
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed delivery stays ours: two attempt times."""
+        return 2 * self.timeout_seconds
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -132,6 +199,7 @@ class Settings(BaseModel):
     """Password attempts from all addresses that may come at once; also the most that
     may wait for a hash."""
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    subscribers: dict[str, SubscriberSettings] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -235,6 +303,7 @@ def load(path: Path) -> Config:
         for name, table in settings.providers.items()
     }
     _check_retention(path, settings.retention, providers)
+    _check_subscribers(path, settings.subscribers, providers)
     return Config(source=path, settings=settings, providers=providers)
 
 
@@ -267,6 +336,24 @@ def _check_retention(
             f" provider {name!r} (type {longest.kind}) may redeliver a report for up to"
             f" {longest.redelivery_horizon_days} days (docs/operations.md, Retention)",
         )
+
+
+def _check_subscribers(
+    source: Path, subscribers: dict[str, SubscriberSettings], providers: dict[str, Provider]
+) -> None:
+    """Refuse a subscriber name that is no slug, or a filter naming an unknown provider."""
+    for name, subscriber in subscribers.items():
+        if not _PROVIDER_NAME.fullmatch(name):
+            raise ConfigError(
+                str(source), f"subscribers.{name}", "name must be [a-z0-9_-], 1-63 characters"
+            )
+        for provider in subscriber.providers or ():
+            if provider not in providers:
+                raise ConfigError(
+                    str(source),
+                    f"subscribers.{name}.providers",
+                    f"names {provider!r}, which is not a configured provider",
+                )
 
 
 def resolve_path(explicit: str | None) -> tuple[Path, bool]:

@@ -1,0 +1,266 @@
+"""The delivery worker: POSTs each change to every subscriber that wants it.
+
+Theory of operation
+-------------------
+The store queues a delivery per change and subscriber in the transaction that wrote
+the change (``receiver.store.changes``), so a change committed is a change delivered,
+whatever happens to this process afterwards. Per subscriber, a loop leases due
+deliveries (``Store.claim_deliveries``: any number of workers in any number of
+processes can share one store) and sends each in a task of its own, at most
+``concurrency`` at once. The claim never hands out a change while an earlier change of
+the same message is pending or in flight for that subscriber, so each message's
+changes arrive in ``seq`` order and different messages go in parallel.
+
+An attempt: POST the signed body (``webhook-id`` = the change id, the same on every
+attempt), then
+
+=================================  =================================================
+2xx                                delivered
+410 Gone                           the subscriber is disabled (error in the log, the
+                                   console and ``receiver subscribers list``) until
+                                   ``receiver subscribers redeliver NAME``
+429 / 503 with ``Retry-After``     again after it
+anything else, connection errors   again after exponential backoff with full jitter
+=================================  =================================================
+
+never past ``retry_horizon_seconds`` after the change was queued: then it is dead
+(``redeliver --dead`` queues it again). The worker wakes when this process commits a
+change (``Store.watch_changes``) and polls every ``POLL_SECONDS`` for those of others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from receiver.config import Config, SubscriberSettings
+from receiver.core.signatures.standard_webhooks import decode_secret
+from receiver.errors import StoreUnavailable
+from receiver.feed.metrics import FeedMetrics
+from receiver.feed.payload import signed_headers, webhook_body
+from receiver.outbound.retry import backoff_delay, retry_after_delay
+from receiver.store.base import Delivery, Store, SubscriberRoute, new_id
+
+log = logging.getLogger("receiver.feed")
+
+POLL_SECONDS = 0.5
+HEALTH_SECONDS = 1.0
+STOP_GRACE_SECONDS = 2.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def routes(config: Config) -> list[SubscriberRoute]:
+    """The configured subscribers' filters, as the store routes changes by them."""
+    return [
+        SubscriberRoute(
+            name,
+            settings.providers,
+            None if settings.statuses is None else [s.value for s in settings.statuses],
+            settings.clients,
+        )
+        for name, settings in config.settings.subscribers.items()
+    ]
+
+
+class DeliveryWorker:
+    """Delivers the change feed of one store to the configured subscribers."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        metrics: FeedMetrics | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.owner = owner or new_id("dlw_")
+        self._store = store
+        self._subscribers = config.settings.subscribers
+        self._routes = routes(config)
+        self._metrics = metrics
+        self._wakes = {name: asyncio.Event() for name in self._subscribers}
+        self._stopping = asyncio.Event()
+        self._random = random.Random()  # noqa: S311 - jitter, not a secret
+        store.watch_changes(self.wake)
+
+    def wake(self) -> None:
+        """A change was committed: look for due deliveries now."""
+        for event in self._wakes.values():
+            event.set()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return; in-flight attempts get a short grace, then are handed
+        back (due again at once)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Record the subscribers' filters, then deliver until ``stop()``."""
+        await self._store.sync_subscribers(self._routes)
+        if not self._subscribers:
+            return
+        loops = [
+            asyncio.create_task(self._serve(name, settings))
+            for name, settings in self._subscribers.items()
+        ]
+        loops.append(asyncio.create_task(self._watch_health()))
+        try:
+            await self._stopping.wait()
+        finally:
+            self._stopping.set()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _serve(self, name: str, settings: SubscriberSettings) -> None:
+        key = decode_secret(settings.secrets[0])
+        wake = self._wakes[name]
+        in_flight: set[asyncio.Task[None]] = set()
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        timeout = httpx.Timeout(settings.timeout_seconds)
+        limits = httpx.Limits(max_connections=settings.concurrency)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+            try:
+                while not self._stopping.is_set():
+                    wake.clear()
+                    free = settings.concurrency - len(in_flight)
+                    for delivery in await self._claim(name, settings, free):
+                        attempt = self._attempt(client, settings, key, delivery)
+                        in_flight.add(asyncio.create_task(attempt))
+                    woken = asyncio.ensure_future(wake.wait())
+                    done, _ = await asyncio.wait(
+                        {stopping, woken, *in_flight},
+                        timeout=POLL_SECONDS,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    woken.cancel()
+                    in_flight -= done
+            finally:
+                stopping.cancel()
+                if in_flight:
+                    _, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
+                    for task in late:
+                        task.cancel()
+                    await asyncio.gather(*late, return_exceptions=True)
+
+    async def _claim(self, name: str, settings: SubscriberSettings, limit: int) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        try:
+            return await self._store.claim_deliveries(
+                name, self.owner, _now(), settings.lease_seconds, limit
+            )
+        except StoreUnavailable as exc:
+            log.warning("cannot claim deliveries: %s", exc, extra={"subscriber": name})
+        except Exception:  # keep the worker alive; the next poll tries again
+            log.exception("claiming deliveries failed", extra={"subscriber": name})
+        return []
+
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        settings: SubscriberSettings,
+        key: bytes,
+        delivery: Delivery,
+    ) -> None:
+        """One attempt; a failure to record its outcome leaves it to its lease."""
+        try:
+            await self._send(client, settings, key, delivery)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreUnavailable):
+                await asyncio.shield(self._store.delivery_handed_back(delivery, self.owner))
+            raise
+        except StoreUnavailable as exc:
+            log.warning(
+                "cannot record a delivery: %s", exc, extra={"subscriber": delivery.subscriber}
+            )
+        except Exception:
+            log.exception("a delivery failed", extra={"subscriber": delivery.subscriber})
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        settings: SubscriberSettings,
+        key: bytes,
+        delivery: Delivery,
+    ) -> None:
+        name, change = delivery.subscriber, delivery.change
+        body = webhook_body(change)
+        headers = signed_headers(key, change.change_id, int(time.time()), body)
+        try:
+            answer = await client.post(str(settings.url), content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            await self._failed(settings, delivery, f"no answer: {type(exc).__name__}", None)
+            return
+        now = _now()
+        if answer.is_success:
+            await self._store.delivery_done(delivery, self.owner, now)
+            self._count(name, "delivered")
+            if self._metrics is not None:
+                latency = (now - change.changed_at).total_seconds()
+                self._metrics.latency.labels(name).observe(max(0.0, latency))
+            return
+        if answer.status_code == 410:
+            reason = "answered 410 Gone: disabled until `receiver subscribers redeliver`"
+            log.error("subscriber %s %s", name, reason, extra={"subscriber": name})
+            await self._store.disable_subscriber(name, reason, now)
+            await self._store.delivery_handed_back(delivery, self.owner)
+            self._count(name, "gone")
+            return
+        retry_after = None
+        if answer.status_code in (429, 503):
+            retry_after = retry_after_delay(answer.headers.get("retry-after"), now)
+        await self._failed(settings, delivery, f"HTTP {answer.status_code}", retry_after)
+
+    async def _failed(
+        self,
+        settings: SubscriberSettings,
+        delivery: Delivery,
+        error: str,
+        retry_after: float | None,
+    ) -> None:
+        """Again after ``retry_after`` or backoff, but never past the horizon (the last
+        attempt is at it); dead once the horizon has passed."""
+        now = _now()
+        deadline = delivery.queued_at + timedelta(seconds=settings.retry_horizon_seconds)
+        delay = retry_after
+        if delay is None:
+            delay = backoff_delay(
+                delivery.attempts,
+                settings.backoff_seconds,
+                settings.backoff_max_seconds,
+                self._random,
+            )
+        retry_at = None if now >= deadline else min(now + timedelta(seconds=delay), deadline)
+        await self._store.delivery_failed(delivery, self.owner, error, retry_at, now)
+        self._count(delivery.subscriber, "retried" if retry_at else "dead")
+        if retry_at is None:
+            log.warning(
+                "change %s dead-lettered after %d attempts: %s",
+                delivery.change.change_id,
+                delivery.attempts,
+                error,
+                extra={"subscriber": delivery.subscriber},
+            )
+
+    def _count(self, name: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.deliveries.labels(name, outcome).inc()
+
+    async def _watch_health(self) -> None:
+        """Keep the backlog gauges current (the store is async, a scrape is not)."""
+        if self._metrics is None:
+            return
+        while not self._stopping.is_set():
+            try:
+                self._metrics.observe_health(await self._store.subscriber_health(), _now())
+            except StoreUnavailable as exc:
+                log.warning("cannot read the subscribers' health: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), HEALTH_SECONDS)
