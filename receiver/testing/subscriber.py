@@ -42,11 +42,14 @@ TOLERANCE_SECONDS = 300
 
 @dataclass(frozen=True)
 class ReceivedChange:
-    """One verified delivery: its Standard Webhooks headers and the body's ``data``."""
+    """One verified delivery: its Standard Webhooks id and timestamp, the body's
+    ``data``, and the request as it came (to check it with other verifiers)."""
 
     webhook_id: str
     timestamp: int
     data: dict[str, Any]
+    headers: dict[str, str]
+    body: bytes
 
     @property
     def message_id(self) -> str:
@@ -80,7 +83,11 @@ class TestSubscriber(FakeServer):
                 tolerance_seconds=TOLERANCE_SECONDS,
             )
             received = ReceivedChange(
-                signed.msg_id, signed.timestamp, json.loads(request.body)["data"]
+                signed.msg_id,
+                signed.timestamp,
+                json.loads(request.body)["data"],
+                request.headers,
+                request.body,
             )
         except (SignatureError, ValueError, KeyError, TypeError):
             with self.lock:
