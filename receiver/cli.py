@@ -91,11 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (held, resend, give_up):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import maintenance, replay, simulate
+    from receiver.tools import maintenance, replay, simulate, subscribers
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
     maintenance.add_commands(commands, config_help=_CONFIG_HELP)
+    subscribers.add_commands(commands, config_help=_CONFIG_HELP)
     return parser
 
 
