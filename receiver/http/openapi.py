@@ -12,6 +12,7 @@ from receiver import __version__
 from receiver.core import idempotency
 from receiver.core.status import Status
 from receiver.http.schemas import (
+    ChangeList,
     EventList,
     Health,
     IngestResult,
@@ -197,6 +198,47 @@ OPERATIONS = [
         parameters=[
             _path("provider", "The provider's name in the config file."),
             _path("event_id", "The event id, as in the message's timeline."),
+        ],
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/changes",
+        "The status change feed, in commit order: follow `next` to miss no change.",
+        {200: ChangeList, 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query(
+                "after",
+                "A cursor: the `next` of the previous page, or an SSE `id:` (default: the"
+                " beginning).",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
+            _query(
+                "limit",
+                "Page size, 1-1000 (default 100).",
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+            ),
+        ],
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/changes/stream",
+        "The change feed as Server-Sent Events: `id:` is the cursor, `data:` a change"
+        " (as in `/v1/changes`); it stays open and sends each new change as it commits.",
+        {200: "text/event-stream", 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query(
+                "after",
+                "Start after this cursor (default: the beginning).",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
+            _header(
+                "Last-Event-ID",
+                "Resume after this cursor (sent by a reconnecting EventSource); takes"
+                " precedence over `after`.",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
         ],
         staff=True,
     ),
