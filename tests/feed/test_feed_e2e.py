@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Server, new_whsec, run_cli, running_server, write_config
+from console_client import Console
+from html_tree import parse
 from standardwebhooks.webhooks import Webhook
 
 from receiver.core.status import RANK, Status
@@ -294,6 +296,12 @@ def test_410_disables_the_subscriber_until_redelivered(
         "no error line for the 410"
     )
     assert gone.acknowledged == []
+    with Console(feed_server) as console:
+        console.login(token=feed_server.staff_token("gone-admin", "admin"))
+        page = parse(console.get("/console/subscribers").text)
+        row = page.find("tr", **{"data-name": "gone"})
+        assert row.attrs["data-state"] == "disabled"
+        assert "410 Gone" in row.find(**{"data-test": "disabled-reason"}).text
 
     result = run_cli("subscribers", "redeliver", "gone", "--dead", "--config", config)
     assert result.returncode == 0, result.stderr
@@ -455,3 +463,56 @@ def test_kill_9_between_commit_and_delivery_loses_nothing(
         assert before_kill <= arrived
         for changes in subscriber.by_message().values():
             assert [c["seq"] for c in changes] == [1, 2]
+
+
+def test_the_console_shows_a_message_s_changes_and_the_subscribers_health(
+    feed_server: Server, subscribers: dict[str, TestSubscriber], viewer: httpx.Client
+) -> None:
+    orders = subscribers["orders"]
+    secret = feed_server.secret()
+    for step, word in enumerate(("sent", "delivered")):
+        report = standard_report("console-1", word, occurred_at=T0 + timedelta(seconds=step))
+        assert feed_server.post(standard_request(secret, report)).status_code == 200
+    orders.wait_until(
+        lambda: (
+            len(
+                [
+                    c
+                    for c in orders.acknowledged
+                    if c.data["message"]["provider_message_id"] == "console-1"
+                ]
+            )
+            >= 2
+        ),
+        "both changes of console-1",
+    )
+    [message] = viewer.get("/v1/messages", params={"provider_message_id": "console-1"}).json()[
+        "items"
+    ]
+    with Console(feed_server) as console:
+        console.login(token=feed_server.staff_token("console-viewer", "viewer"))
+        page = parse(console.get(f"/console/messages/{message['id']}").text)
+        rows = page.find_all("tr", **{"data-test": "change"})
+        assert [row.attrs["data-seq"] for row in rows] == ["1", "2"]
+        assert "sent" in rows[1].text and "delivered" in rows[1].text
+        for row in rows:
+            states = {
+                d.attrs["data-subscriber"]: d.attrs["data-state"]
+                for d in row.find_all(**{"data-test": "delivery"})
+            }
+            # `gone` wants only provider `other`; `flaky` may still be retrying.
+            assert states["orders"] == "delivered"
+            assert "gone" not in states and "flaky" in states
+        # The subscribers page is for admins.
+        assert console.get("/console/subscribers").status_code == 403
+
+    with Console(feed_server) as console:
+        console.login(token=feed_server.staff_token("console-admin", "admin"))
+        answer = console.get("/console/subscribers")
+        assert answer.status_code == 200
+        page = parse(answer.text)
+        names = [
+            row.attrs["data-name"] for row in page.find_all("tr", **{"data-test": "subscriber"})
+        ]
+        assert names == ["flaky", "gone", "orders"]
+        assert subscribers["orders"].secret not in answer.text
