@@ -166,8 +166,10 @@ class SubscriberSettings(BaseModel):
 
     @property
     def lease_seconds(self) -> float:
-        """How long a claimed delivery stays ours: two attempt times."""
-        return 2 * self.timeout_seconds
+        """How long a claimed delivery stays ours: the worker leases up to four times
+        ``concurrency`` (receiver.feed.worker.CLAIM_FACTOR), so the last may wait four
+        attempt times for a slot, then takes one."""
+        return 5 * self.timeout_seconds
 
 
 class Settings(BaseModel):
