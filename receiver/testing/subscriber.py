@@ -10,7 +10,7 @@ verifies our Standard Webhooks signature and records what arrived.
 Every request whose signature does not verify is answered 401 and kept in
 ``rejected`` (a test asserts it stays empty). A verified request gets the next scripted
 behaviour (``Fail``, ``Drop``, ``Throttle``, ``Stall``, ``Reject(410)`` for Gone), or
-else 204. ``attempts`` holds every verified request; ``acknowledged`` those answered
+else 200. ``attempts`` holds every verified request; ``acknowledged`` those answered
 2xx, in arrival order; ``changes_of`` a message's changes as a consumer that drops a
 repeated ``webhook-id`` sees them. The server machinery is
 ``receiver.testing.fake_server``'s (one request per connection).
@@ -109,7 +109,7 @@ class TestSubscriber(FakeServer):
         with self.lock:
             self.acknowledged.append(received)
             self.lock.notify_all()
-        return 204, {}, None
+        return 200, {}, {}
 
     def distinct(self) -> list[ReceivedChange]:
         """The acknowledged changes, each ``webhook-id`` once (its first arrival)."""

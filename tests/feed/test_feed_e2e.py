@@ -205,16 +205,16 @@ async def test_a_failing_subscriber_still_gets_every_change_in_order(
     flaky = subscribers["flaky"]
     flaky.on_send(*[Fail(500)] * 15, *[Drop()] * 15, *[Throttle("1")] * 6)
     secret = feed_server.secret()
-    requests = [
-        standard_request(
-            secret,
-            standard_report(f"flaky-{n}", word, occurred_at=T0 + timedelta(seconds=step)),
-            event_id=f"flaky-{n}-{step}",
-        )
-        for n in range(10)
-        for step, word in enumerate(("queued", "sent", "delivered"))
-    ]
-    await post_all(feed_server, requests, concurrency=4)
+    for step, word in enumerate(("queued", "sent", "delivered")):  # in order per message
+        requests = [
+            standard_request(
+                secret,
+                standard_report(f"flaky-{n}", word, occurred_at=T0 + timedelta(seconds=step)),
+                event_id=f"flaky-{n}-{step}",
+            )
+            for n in range(10)
+        ]
+        await post_all(feed_server, requests, concurrency=4)
     expected = {
         change
         for change, key in rows_by_key(feed_server.db_path).items()
