@@ -280,6 +280,9 @@ CREATE TABLE changes (
 -- writer routes a change with one INSERT ... SELECT; filters are JSON arrays (NULL:
 -- any). A 410 Gone from the subscriber disables it until `receiver subscribers
 -- redeliver` (disabled_at, disabled_reason); last_error is the latest failed attempt.
+-- worker: the delivery worker that takes this subscriber's new changes straight from
+-- the transaction that writes them, leased to it until worker_lease_until (saving a
+-- claim per change), while its heartbeat (worker_until) is fresh.
 CREATE TABLE subscribers (
     name            TEXT PRIMARY KEY,
     providers       TEXT,
@@ -288,7 +291,10 @@ CREATE TABLE subscribers (
     disabled_at     TEXT,
     disabled_reason TEXT,
     last_error      TEXT,
-    last_error_at   TEXT
+    last_error_at   TEXT,
+    worker          TEXT,
+    worker_until    TEXT,
+    worker_lease_until TEXT
 );
 -- One row per change and subscriber it matched: the delivery outbox. Per message and
 -- subscriber the rows go out in seq order (a row waits while an earlier one is pending

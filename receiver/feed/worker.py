@@ -55,6 +55,9 @@ HEALTH_SECONDS = 1.0
 STOP_GRACE_SECONDS = 2.0
 MAX_ANSWER_BYTES = 65536
 """Of a subscriber's answer body, read so its connection can be kept (and not used)."""
+HEARTBEAT_SECONDS = 1.0
+COALESCE_SECONDS = 0.01
+"""The worker looks for new deliveries at most this often."""
 CLAIM_FACTOR = 4
 """Deliveries leased per subscriber: this many times its ``concurrency``, so a claim
 (one commit) feeds several POSTs and a slot never waits for one."""
@@ -156,27 +159,68 @@ class DeliveryWorker:
                 session,
                 asyncio.Semaphore(settings.concurrency),
             )
+            taken: dict[asyncio.Task[None], int] = {}  # in flight: task -> change cursor
+            picked = 0  # the newest change taken as leased to us by its transaction
+            claim, beaten = True, -HEARTBEAT_SECONDS
             try:
                 while not self._stopping.is_set():
                     wake.clear()
-                    free = settings.concurrency * CLAIM_FACTOR - len(in_flight)
-                    for delivery in await self._claim(channel, free):
-                        in_flight.add(asyncio.create_task(self._attempt(channel, delivery)))
+                    started = time.monotonic()
+                    if started - beaten >= HEARTBEAT_SECONDS:
+                        await self._beat(channel)
+                        beaten = time.monotonic()
+                    deliveries = await self._pick_up(channel, picked)
+                    picked = max([picked, *(d.change.cursor for d in deliveries)])
+                    if claim:  # retries, the next change of a message, other processes'
+                        free = settings.concurrency * CLAIM_FACTOR - len(taken)
+                        deliveries += await self._claim(channel, free - len(deliveries))
+                    busy = set(taken.values())
+                    for delivery in deliveries:
+                        if delivery.change.cursor not in busy:
+                            busy.add(delivery.change.cursor)
+                            task = asyncio.create_task(self._attempt(channel, delivery))
+                            taken[task] = delivery.change.cursor
                     woken = asyncio.ensure_future(wake.wait())
                     done, _ = await asyncio.wait(
-                        {stopping, woken, *in_flight},
+                        {stopping, woken, *taken},
                         timeout=POLL_SECONDS,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                     woken.cancel()
-                    in_flight -= done
+                    finished = [task for task in taken if task in done]
+                    claim = not done or bool(finished)
+                    for task in finished:
+                        del taken[task]
+                    # Under load commits come every few milliseconds: one look for all
+                    # of them costs a read, where one each cost more than the POSTs.
+                    await asyncio.sleep(max(0.0, started + COALESCE_SECONDS - time.monotonic()))
             finally:
+                await self._beat(channel, stopping=True)
                 stopping.cancel()
+                in_flight = set(taken)
                 if in_flight:
                     _, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
                     for task in late:
                         task.cancel()
                     await asyncio.gather(*late, return_exceptions=True)
+
+    async def _beat(self, channel: _Channel, stopping: bool = False) -> None:
+        """Take the subscriber's new changes straight from their transactions for the
+        next few heartbeats (or, ``stopping``, no longer)."""
+        now = _now()
+        until = now if stopping else now + timedelta(seconds=3 * HEARTBEAT_SECONDS)
+        lease_until = until + timedelta(seconds=channel.settings.lease_seconds)
+        try:
+            await self._store.subscriber_heartbeat(channel.name, self.owner, until, lease_until)
+        except StoreUnavailable as exc:
+            log.warning("cannot record a heartbeat: %s", exc, extra={"subscriber": channel.name})
+
+    async def _pick_up(self, channel: _Channel, after: int) -> list[Delivery]:
+        try:
+            return await self._store.leased_deliveries(channel.name, self.owner, after, _now())
+        except StoreUnavailable as exc:
+            log.warning("cannot read deliveries: %s", exc, extra={"subscriber": channel.name})
+        return []
 
     async def _claim(self, channel: _Channel, limit: int) -> list[Delivery]:
         if limit <= 0:

@@ -554,6 +554,18 @@ class Store(Protocol):
         """Lease up to ``limit`` due deliveries of ``subscriber``, each message's in
         ``seq`` order (one at a time per message)."""
 
+    async def subscriber_heartbeat(
+        self, subscriber: str, owner: str, until: datetime, lease_until: datetime
+    ) -> None:
+        """``owner`` takes the subscriber's new changes as they are written (leased until
+        ``lease_until``) while it beats again before ``until``."""
+
+    async def leased_deliveries(
+        self, subscriber: str, owner: str, after: int, now: datetime
+    ) -> list[Delivery]:
+        """Deliveries leased to ``owner`` as their changes were written, after cursor
+        ``after`` (a read: no commit)."""
+
     async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         """The subscriber acknowledged it (2xx). False if the lease was lost."""
 

@@ -50,10 +50,19 @@ sent by the staff id {c} (NULL for a message known only from reports)."""
 
 
 _ROUTE = (
-    "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state,"  # noqa: S608 - fixed clauses
-    " next_attempt_at, queued_at) SELECT s.name, ?, ?, ?, 'pending', ?, ? FROM subscribers s"
-    " WHERE " + _MATCHES.format(p="?", st="?", c="?")
+    "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state, attempts,"  # noqa: S608 - fixed clauses
+    " next_attempt_at, queued_at, lease_owner, lease_until)"
+    " SELECT name, :change, :message, :seq, iif(taken, 'sending', 'pending'), taken, :now,"
+    " :now, iif(taken, worker, NULL), iif(taken, worker_lease_until, NULL) FROM"
+    " (SELECT s.name, s.worker, s.worker_lease_until, coalesce(s.worker_until > :now"
+    " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
+    " WHERE e.subscriber = s.name AND e.message_id = :message"
+    " AND e.state IN ('pending', 'sending')), 0) AS taken"
+    " FROM subscribers s WHERE " + _MATCHES.format(p=":provider", st=":status", c=":client") + ")"
 )
+"""Queue a change for each subscriber that wants it: leased at once to the subscriber's
+worker (``taken``) when its heartbeat is fresh and no earlier change of the message is
+still on its way to that subscriber, else pending for a claim."""
 
 
 def record_change(
@@ -89,7 +98,15 @@ def record_change(
     ).lastrowid
     conn.execute(
         _ROUTE,
-        (change, message_id, seq, now, now, row["provider"], after[0], row["client_id"]),
+        {
+            "change": change,
+            "message": message_id,
+            "seq": seq,
+            "now": now,
+            "provider": row["provider"],
+            "status": after[0],
+            "client": row["client_id"],
+        },
     )
     return True
 
@@ -212,6 +229,18 @@ def hand_back(conn: sqlite3.Connection, leased: Leased, owner: str) -> bool:
     return _settle(conn, leased, owner, "state = 'pending', attempts = attempts - 1")
 
 
+def heartbeat(
+    conn: sqlite3.Connection, name: str, owner: str, until: datetime, lease_until: datetime
+) -> None:
+    """``owner`` takes ``name``'s new changes as they are written, leased until
+    ``lease_until``, as long as it beats again before ``until``."""
+    conn.execute(
+        "UPDATE subscribers SET worker = ?, worker_until = ?, worker_lease_until = ?"
+        " WHERE name = ?",
+        (owner, to_text(until), to_text(lease_until), name),
+    )
+
+
 def disable(conn: sqlite3.Connection, name: str, reason: str, now: datetime) -> None:
     """Stop delivering to ``name`` (it answered 410 Gone) until an admin redelivers."""
     conn.execute(
@@ -261,6 +290,14 @@ def redeliver(
 # --------------------------------------------------------------------------- reads
 
 CHANGES_AFTER = "SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?"
+
+LEASED_TO = (
+    "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
+    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.state = 'sending'"
+    " AND d.lease_owner = ? AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
+)
+"""Deliveries leased to a worker by the transactions that wrote them (``_ROUTE``), after
+the last one it took."""
 
 MESSAGE_CHANGES = "SELECT * FROM changes WHERE message_id = ? ORDER BY seq"
 

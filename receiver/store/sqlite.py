@@ -1737,6 +1737,23 @@ class SqliteStore:
             for row in rows
         ]
 
+    async def subscriber_heartbeat(
+        self, subscriber: str, owner: str, until: datetime, lease_until: datetime
+    ) -> None:
+        work = functools.partial(
+            changes.heartbeat, name=subscriber, owner=owner, until=until, lease_until=lease_until
+        )
+        await self._run(work)
+
+    async def leased_deliveries(
+        self, subscriber: str, owner: str, after: int, now: datetime
+    ) -> list[Delivery]:
+        rows = await self._query(changes.LEASED_TO, (subscriber, owner, after, to_text(now)))
+        return [
+            Delivery(subscriber, _change(row), row["attempts"], from_text(row["queued_at"]))
+            for row in rows
+        ]
+
     async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         leased = (delivery.subscriber, delivery.change.cursor)
         work = functools.partial(changes.delivered, leased=leased, owner=owner, now=now)
