@@ -190,9 +190,13 @@ def _settle(
     )
 
 
-def delivered(conn: sqlite3.Connection, leased: Leased, owner: str, now: datetime) -> bool:
-    """The subscriber answered 2xx."""
-    return _settle(conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now))
+def delivered(conn: sqlite3.Connection, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
+    """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
+    the lease was lost."""
+    return [
+        _settle(conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now))
+        for leased, owner, now in acks
+    ]
 
 
 def failed_attempt(

@@ -1210,6 +1210,7 @@ class SqliteStore:
         self._reader: aiosqlite.Connection | None = None
         self._probe: asyncio.Future[Any] | None = None
         self._change_watchers: list[Callable[[], None]] = []
+        self._acks: list[tuple[tuple[str, int], str, datetime, asyncio.Future[bool]]] = []
 
     async def open(self, *, ingest: bool = True) -> None:
         """Migrate the schema, start the writer (if ``ingest``) and the reader. To
@@ -1755,9 +1756,32 @@ class SqliteStore:
         ]
 
     async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
-        leased = (delivery.subscriber, delivery.change.cursor)
-        work = functools.partial(changes.delivered, leased=leased, owner=owner, now=now)
-        return bool(await self._run(work))
+        """Acknowledgements of one event-loop iteration are one work unit: per delivery
+        a unit of its own cost more than the update (docs/performance.md)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if not self._acks:
+            loop.call_soon(self._write_acks)
+        self._acks.append(((delivery.subscriber, delivery.change.cursor), owner, now, future))
+        return await future
+
+    def _write_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        work = functools.partial(changes.delivered, acks=[ack[:3] for ack in acks])
+        written = asyncio.ensure_future(self._run(work))
+
+        def settle(done: asyncio.Future[list[bool]]) -> None:
+            for index, (*_, future) in enumerate(acks):
+                if future.done():  # its caller went away
+                    continue
+                if done.cancelled():
+                    future.cancel()
+                elif (error := done.exception()) is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(done.result()[index])
+
+        written.add_done_callback(settle)
 
     async def delivery_failed(
         self, delivery: Delivery, owner: str, error: str, retry_at: datetime | None, now: datetime
