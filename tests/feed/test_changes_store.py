@@ -318,3 +318,26 @@ async def test_the_console_view_of_a_message_s_changes_and_deliveries(
     assert [c.change_id for c in await store.message_changes(message.id)] == [change.change_id]
     [record] = await store.message_deliveries(message.id)
     assert (record.subscriber, record.state, record.attempts) == ("s", "delivered", 1)
+
+
+async def test_erasure_blanks_the_number_in_the_feed_s_copies_too(store: SqliteStore) -> None:
+    number = "+639171234567"
+    await store.ingest("acme", raw(), [report("e1", "p1", "sent", to=number)])
+    await store.erase_recipient(number, "test", datetime.now(UTC))
+    [change] = await all_changes(store)
+    assert change.message.to is None
+
+
+async def test_pruned_messages_take_their_changes_and_deliveries(store: SqliteStore) -> None:
+    await route(store, SubscriberRoute("s", None, None, None))
+    await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
+    later = datetime.now(UTC) + timedelta(days=2)
+    pruned = await store.prune_messages(later, later, 100)
+    assert pruned.messages == 1
+    assert await all_changes(store) == []
+    [health] = await store.subscriber_health()
+    assert health.backlog == 0
+    # Cursors are never reused: the next change comes after every pruned one.
+    await store.ingest("acme", raw(), [report("e2", "p2", "sent")])
+    [change] = await all_changes(store)
+    assert change.cursor == 2
