@@ -25,8 +25,8 @@ from pydantic import (
     Field,
     HttpUrl,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from receiver.core.signatures.standard_webhooks import decode_secret
@@ -122,6 +122,8 @@ class SubscriberSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    insecure_http: bool = False
+    """Allow a plain-http ``url`` off loopback (message data would travel unencrypted)."""
     url: HttpUrl
     """Where each change is POSTed; https unless on loopback or ``insecure_http``."""
     secrets: list[str] = Field(min_length=1)
@@ -142,8 +144,6 @@ class SubscriberSettings(BaseModel):
     backoff_seconds: float = Field(default=1, gt=0, le=3600)
     """The first retry's longest delay; it doubles per attempt (full jitter)."""
     backoff_max_seconds: float = Field(default=300, gt=0, le=86400)
-    insecure_http: bool = False
-    """Allow a plain-http ``url`` off loopback (message data would travel unencrypted)."""
 
     @field_validator("secrets")
     @classmethod
@@ -152,17 +152,13 @@ class SubscriberSettings(BaseModel):
             decode_secret(value)
         return values
 
-    @model_validator(mode="after")
-    def _encrypted(self) -> SubscriberSettings:
-        if (
-            self.url.scheme != "https"
-            and self.url.host not in _LOOPBACK_HOSTS
-            and not self.insecure_http
-        ):
-            raise ValueError(
-                "url: must be https (or loopback); set insecure_http = true to send in clear"
-            )
-        return self
+    @field_validator("url")
+    @classmethod
+    def _encrypted(cls, url: HttpUrl, info: ValidationInfo) -> HttpUrl:
+        clear = url.scheme != "https" and url.host not in _LOOPBACK_HOSTS
+        if clear and not info.data.get("insecure_http"):
+            raise ValueError("must be https (or loopback); insecure_http = true sends in clear")
+        return url
 
     @property
     def lease_seconds(self) -> float:
