@@ -126,8 +126,15 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Record the subscribers' filters, then deliver until ``stop()``."""
-        await self._store.sync_subscribers(self._routes)
-        if not self._subscribers:
+        while not self._stopping.is_set():
+            try:
+                await self._store.sync_subscribers(self._routes)
+                break
+            except StoreUnavailable as exc:  # the store may come back: try again
+                log.warning("cannot record the subscribers: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+        if not self._subscribers or self._stopping.is_set():
             return
         loops = [
             asyncio.create_task(self._serve(name, settings))

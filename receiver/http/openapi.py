@@ -13,6 +13,7 @@ from receiver.core import idempotency
 from receiver.core.status import Status
 from receiver.http.schemas import (
     ChangeList,
+    ChangeNotification,
     EventList,
     Health,
     IngestResult,
@@ -270,9 +271,11 @@ def _response(model: type[BaseModel] | str, status: int, headers: dict[str, str]
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
     bodies = {op.body for op in OPERATIONS if op.body}
-    models = bodies | {
-        m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)
-    }
+    models = (
+        bodies
+        | {ChangeNotification}
+        | {m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)}
+    )
     _, schemas = models_json_schema(
         [(m, "validation" if m in bodies else "serialization") for m in models],
         ref_template=_REF,
@@ -304,6 +307,24 @@ def build_document() -> dict[str, Any]:
             "description": "SMS delivery-report webhooks and the staff API.",
         },
         "paths": paths,
+        "webhooks": {
+            "message.status_changed": {
+                "post": {
+                    "summary": "A status change, POSTed to each [subscribers.NAME] url whose"
+                    " filters match; signed with Standard Webhooks v1 (`webhook-id` is the"
+                    " change id). Any 2xx acknowledges it.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(model="ChangeNotification")}
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "Acknowledged (any 2xx)."}},
+                }
+            }
+        },
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -341,3 +341,34 @@ async def test_pruned_messages_take_their_changes_and_deliveries(store: SqliteSt
     await store.ingest("acme", raw(), [report("e2", "p2", "sent")])
     [change] = await all_changes(store)
     assert change.cursor == 2
+
+
+async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction(
+    store: SqliteStore,
+) -> None:
+    await route(store, SubscriberRoute("s", None, None, None))
+    now = datetime.now(UTC)
+    await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
+    await store.ingest("acme", raw(), [report("e2", "p1", "delivered", 1)])
+    await store.ingest("acme", raw(), [report("e3", "p2", "sent")])
+    # Leased at once: the first change of each message; the second of p1 waits its turn.
+    leased = await store.leased_deliveries("s", "w", 0, now)
+    assert [(d.change.message.provider_message_id, d.change.seq, d.attempts) for d in leased] == [
+        ("p1", 1, 1),
+        ("p2", 1, 1),
+    ]
+    assert await store.leased_deliveries("s", "w", leased[-1].change.cursor, now) == []
+    assert await store.leased_deliveries("s", "another-worker", 0, now) == []
+    assert await store.claim_deliveries("s", "w", now, LEASE, 10) == []
+    await store.delivery_done(leased[0], "w", now)
+    [second] = await store.claim_deliveries("s", "w", datetime.now(UTC), LEASE, 10)
+    assert (second.change.seq, second.change.status) == (2, Status.DELIVERED)
+
+    # A worker whose heartbeat is stale gets nothing leased: a claim takes it.
+    await store.subscriber_heartbeat("s", "w", now, now)
+    await store.ingest("acme", raw(), [report("e4", "p3", "sent")])
+    leased = await store.leased_deliveries("s", "w", 0, datetime.now(UTC))
+    assert "p3" not in {d.change.message.provider_message_id for d in leased}
+    [claimed] = await store.claim_deliveries("s", "w2", datetime.now(UTC), LEASE, 10)
+    assert claimed.change.message.provider_message_id == "p3"
