@@ -395,7 +395,7 @@ def _merge_report(
     state = _pinned(row, decision.state)
     before = changes.tracked(row)
     cause = changes.Cause(source, report.event_id)
-    changed = (state.status, state.error_code, state.error_message) != before
+    feed_changed = (state.status, state.error_code, state.error_message) != before
     values = (
         report.provider_message_id,
         state.status,
@@ -415,20 +415,20 @@ def _merge_report(
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (message_id, provider, *values, now, now),
         )
-        if changed:
+        if feed_changed:
             changes.record_change(conn, message_id, before, cause, now)
         return message_id, decision.applied
     message_id = row["id"]
     if row["provider_message_id"] is None:  # found by our reference: the provider has it
         _settle_doubt(conn, message_id, now)
-    columns = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
-    sets = "".join(f"{column} = ?, " for column, _ in columns)
+    changed = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
+    sets = "".join(f"{column} = ?, " for column, _ in changed)
     conn.execute(
         f"UPDATE messages SET {sets}report_count = report_count + 1, updated_at = ?"  # noqa: S608 - fixed column names
         " WHERE id = ?",
-        (*(value for _, value in columns), now, message_id),
+        (*(value for _, value in changed), now, message_id),
     )
-    if changed:
+    if feed_changed:
         changes.record_change(conn, message_id, before, cause, now)
     return message_id, decision.applied
 
