@@ -176,6 +176,7 @@ async def _work(config: Config) -> int:
         worker = OutboxWorker(store, config)
         deliverer = DeliveryWorker(store, config)
         loop = asyncio.get_running_loop()
+
         def stop() -> None:
             worker.stop()
             deliverer.stop()
