@@ -519,3 +519,49 @@ def test_the_console_shows_a_message_s_changes_and_the_subscribers_health(
         ]
         assert names == ["flaky", "gone", "orders"]
         assert subscribers["orders"].secret not in answer.text
+
+
+async def test_a_client_following_the_cursor_sees_every_change_of_three_ingesting_processes(
+    tmp_path: Path,
+) -> None:
+    """Three `receiver serve` processes on one SQLite file (contract section 10), reports
+    posted to all three at once, a client following /v1/changes on one of them: its list
+    is exactly the change rows, in commit order."""
+    with TestSubscriber() as subscriber:
+        config = write_config(tmp_path, {"subscribers": {"orders": subscriber.config_keys()}})
+        servers = [Server(tmp_path, config).start()]
+        try:
+            for n in (1, 2):
+                workdir = tmp_path / f"process{n}"
+                workdir.mkdir()
+                servers.append(Server(workdir, config).start())
+            secret = servers[0].secret()
+            token = servers[0].staff_token("follower")
+            requests = [
+                standard_request(
+                    secret,
+                    standard_report(f"multi-{n}", word, occurred_at=T0 + timedelta(seconds=step)),
+                    event_id=f"multi-{n}-{step}",
+                )
+                for n in range(100)
+                for step, word in enumerate(("sent", "delivered"))
+            ]
+            async with httpx.AsyncClient(
+                base_url=servers[0].base_url, headers={"Authorization": f"Bearer {token}"}
+            ) as client:
+                done = asyncio.Event()
+                following = asyncio.create_task(follow(client, done))
+                await asyncio.gather(
+                    *(post_all(server, requests[i::3], 8) for i, server in enumerate(servers))
+                )
+                done.set()
+                followed = await following
+            rows = change_ids(servers[0].db_path)
+            assert len(rows) >= 100
+            assert followed == rows
+            # Each change reached the subscriber, whichever process delivered it.
+            await asyncio.to_thread(subscriber.wait_for_changes, len(rows), 60)
+            assert {c.webhook_id for c in subscriber.acknowledged} == set(rows)
+        finally:
+            for server in servers:
+                server.stop(signal.SIGKILL)
