@@ -149,7 +149,6 @@ class DeliveryWorker:
 
     async def _serve(self, name: str, settings: SubscriberSettings) -> None:
         wake = self._wakes[name]
-        in_flight: set[asyncio.Task[None]] = set()
         stopping = asyncio.ensure_future(self._stopping.wait())
         # aiohttp rather than httpx, which the outbox worker uses: a delivery is one POST
         # per change, and httpx's pool cost 16 times the CPU per request (1.6 ms against
@@ -168,7 +167,7 @@ class DeliveryWorker:
             )
             taken: dict[asyncio.Task[None], int] = {}  # in flight: task -> change cursor
             picked = 0  # the newest change taken as leased to us by its transaction
-            claim, beaten = True, -HEARTBEAT_SECONDS
+            claim, claimed, beaten = True, 0.0, -HEARTBEAT_SECONDS
             try:
                 while not self._stopping.is_set():
                     wake.clear()
@@ -178,7 +177,11 @@ class DeliveryWorker:
                         beaten = time.monotonic()
                     deliveries = await self._pick_up(channel, picked)
                     picked = max([picked, *(d.change.cursor for d in deliveries)])
-                    if claim:  # retries, the next change of a message, other processes'
+                    # Claims find retries now due, the next change of a message, and those
+                    # of other processes: after a delivery ended, and at least every poll
+                    # (commits may wake us all the time while nothing is leased to us).
+                    if claim or started - claimed >= POLL_SECONDS:
+                        claimed = started
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
                     busy = set(taken.values())
@@ -195,7 +198,7 @@ class DeliveryWorker:
                     )
                     woken.cancel()
                     finished = [task for task in taken if task in done]
-                    claim = not done or bool(finished)
+                    claim = bool(finished)
                     for task in finished:
                         del taken[task]
                     # Under load commits come every few milliseconds: one look for all
