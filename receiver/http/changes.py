@@ -10,6 +10,7 @@ skips a change committed later with a smaller id, and never repeats one
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from receiver.errors import BadRequest
 from receiver.feed.payload import change_json
+from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.schemas import ChangeList
 from receiver.http.staff import _json, authenticate
 from receiver.http.state import AppState
@@ -88,7 +90,7 @@ async def stream_changes(request: Request) -> Response:
     """Every change after the cursor, then each new one as it commits. ``Last-Event-ID``
     (sent by a reconnecting EventSource) takes precedence over ``after``. An idle
     stream gets a comment every KEEPALIVE_POLLS polls, and ends once the token is
-    revoked."""
+    revoked or the server begins to shut down (within a poll)."""
     member = await authenticate(request)
     state: AppState = request.app.state.receiver
     query = _query(request, {"after"})
@@ -99,10 +101,13 @@ async def stream_changes(request: Request) -> Response:
         else parse_cursor(query.after, "after")
     )
 
+    edge = request.scope.get("state", {}).get(EDGE_STATE_KEY)
+    closing = edge.closing if isinstance(edge, Edge) else asyncio.Event()
+
     async def events() -> AsyncIterator[bytes]:
         position, idle = cursor, 0
         yield b"retry: 1000\n\n"
-        while True:
+        while not closing.is_set():  # the server shuts down: the client reconnects
             signal = state.change_signal.current()
             batch = await state.store.changes_after(position, STREAM_BATCH)
             for change in batch:

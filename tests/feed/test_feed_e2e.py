@@ -14,6 +14,7 @@ import json
 import random
 import signal
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -565,3 +566,30 @@ async def test_a_client_following_the_cursor_sees_every_change_of_three_ingestin
         finally:
             for server in servers:
                 server.stop(signal.SIGKILL)
+
+
+def test_an_open_event_stream_does_not_hold_up_a_shutdown(tmp_path: Path) -> None:
+    """uvicorn waits for every answer to finish before it stops; an event stream would
+    never finish, so it ends when the shutdown begins (the client reconnects)."""
+    server = Server(tmp_path, write_config(tmp_path)).start()
+    try:
+        token = server.staff_token("streamer")
+        with httpx.stream(
+            "GET",
+            server.base_url + "/v1/changes/stream",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ) as answer:
+            lines = answer.iter_lines()
+            assert next(lines) == "retry: 1000"
+            assert server.process is not None
+            rest: list[str] = []
+            reader = threading.Thread(target=lambda: rest.extend(lines), daemon=True)
+            reader.start()
+            server.process.send_signal(signal.SIGTERM)
+            reader.join(timeout=30)  # a safety limit: without the fix it never ends
+            assert not reader.is_alive(), "the stream stayed open through the shutdown"
+            assert rest == [""]  # the stream ended: the server closed it
+        assert server.stop() == 0
+    finally:
+        server.stop(signal.SIGKILL)
