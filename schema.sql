@@ -252,6 +252,71 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v8 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
+-- version: 9
+-- The status change feed (README "Status change feed"). A change is written in the
+-- same transaction as the merge that changed a message's status, error_code or
+-- error_message. id is the feed's cursor: on SQLite the one writer commits
+-- transactions one after another, so id order is commit order (AUTOINCREMENT: an id is
+-- never reused, even after the newest row was pruned). change_id is the public id and
+-- the webhook-id of every delivery. message is the message row as the change left it
+-- (JSON), rendered at read time as the staff API renders a message. No foreign key to
+-- messages: a change stays what was said, even of a message merged into another.
+CREATE TABLE changes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_id       TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    previous_status TEXT,
+    status          TEXT,
+    error_code      TEXT,
+    error_message   TEXT,
+    changed_at      TEXT NOT NULL,
+    cause_source    TEXT NOT NULL,
+    cause_event_id  TEXT,
+    message         TEXT NOT NULL,
+    UNIQUE (message_id, seq)
+);
+-- The configured subscribers ([subscribers.NAME]), written at start-up so that the
+-- writer routes a change with one INSERT ... SELECT; filters are JSON arrays (NULL:
+-- any). A 410 Gone from the subscriber disables it until `receiver subscribers
+-- redeliver` (disabled_at, disabled_reason); last_error is the latest failed attempt.
+-- worker: the delivery worker that takes this subscriber's new changes straight from
+-- the transaction that writes them, leased to it until worker_lease_until (saving a
+-- claim per change), while its heartbeat (worker_until) is fresh.
+CREATE TABLE subscribers (
+    name            TEXT PRIMARY KEY,
+    providers       TEXT,
+    statuses        TEXT,
+    clients         TEXT,
+    disabled_at     TEXT,
+    disabled_reason TEXT,
+    last_error      TEXT,
+    last_error_at   TEXT,
+    worker          TEXT,
+    worker_until    TEXT,
+    worker_lease_until TEXT
+);
+-- One row per change and subscriber it matched: the delivery outbox. Per message and
+-- subscriber the rows go out in seq order (a row waits while an earlier one is pending
+-- or sending); 'dead' after retry_horizon_seconds.
+CREATE TABLE change_deliveries (
+    subscriber      TEXT NOT NULL,
+    change          INTEGER NOT NULL REFERENCES changes (id),
+    message_id      TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TEXT,
+    last_error      TEXT,
+    queued_at       TEXT NOT NULL,
+    delivered_at    TEXT,
+    PRIMARY KEY (subscriber, change)
+);
+CREATE INDEX change_deliveries_due ON change_deliveries (subscriber, state, next_attempt_at);
+CREATE INDEX change_deliveries_by_message ON change_deliveries (subscriber, message_id, seq);
+
 -- version: 10
 -- Missing reports (contract section 12, docs/design.md "Missing reports"). The timeline
 -- gains two sources: 'lookup' (the provider's answer when we asked its API about an

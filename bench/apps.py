@@ -4,6 +4,10 @@ naive handler. Both are uvicorn factories (``uvicorn --factory apps:ceiling_app`
 ``ceiling_app``
     A Starlette endpoint that reads the body and answers a constant 200: what one
     uvicorn worker can do at all, with no verification and no disk.
+``hello_app``
+    A change-feed subscriber that reads the body and answers 204: the loopback
+    "hello-world" endpoint of the ``subscriber`` row (it checks nothing, so what is
+    measured is the receiver's side of a delivery).
 ``naive_app``
     The obvious correct handler: verify the Standard Webhooks signature, parse the
     payload (the service's own verifier and parser, so the difference is only in how
@@ -58,6 +62,16 @@ async def _ceiling(request: Request) -> Response:
 def ceiling_app() -> Starlette:
     """Read the body, answer a constant 200."""
     return Starlette(routes=[Route("/webhooks/{provider}", _ceiling, methods=["POST"])])
+
+
+async def _hello(request: Request) -> Response:
+    await request.body()
+    return Response(status_code=204)
+
+
+def hello_app() -> Starlette:
+    """Read the body, answer 204."""
+    return Starlette(routes=[Route("/changes", _hello, methods=["POST"])])
 
 
 def naive_app() -> Starlette:

@@ -14,6 +14,12 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    every report new;
 4. ``receiver, duplicates``: the same, every report already processed (a priming pass
    stores the whole fixed set first);
+4a. ``receiver, one subscriber``: as 3, with one change-feed subscriber attached (a
+   loopback hello-world endpoint, ``hello_app`` in bench/apps.py, its own process):
+   every applied report is a change delivered to it. After the measured run the
+   benchmark waits until every change is delivered, then reads each change's latency
+   from its commit (``changes.changed_at``) to the subscriber's 2xx
+   (``change_deliveries.delivered_at``) out of the database;
 5. ``receiver, Twilio form``: Twilio form posts with ``X-Twilio-Signature``, every
    report new.
 
@@ -46,7 +52,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +86,9 @@ TARGET_CEILING_RATIO = 0.6
 TARGET_NAIVE_RATIO = 4.0
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 150.0
+TARGET_SUBSCRIBER_RATIO = 0.85  # issue 13: ingest with one subscriber vs without
+TARGET_DELIVERY_P99_MS = 250.0  # issue 13: change commit -> subscriber 2xx
+DRAIN_SECONDS = 120.0
 
 
 # --------------------------------------------------------------------------- data
@@ -147,13 +156,22 @@ def twilio_requests(
 # --------------------------------------------------------------------------- servers
 
 
-def write_receiver_config(directory: Path, secret: str, twilio_token: str) -> Path:
-    """A real config: a SQLite file beside it, a standard and a twilio provider."""
+def write_receiver_config(
+    directory: Path, secret: str, twilio_token: str, subscriber_url: str | None = None
+) -> Path:
+    """A real config: a SQLite file beside it, a standard and a twilio provider, and
+    one change-feed subscriber at ``subscriber_url`` if given (``concurrency = 64``: at
+    the default 16 the deliveries fell behind 64 connections of ingest on this machine,
+    and the latency measured the backlog, not a delivery)."""
     settings: dict[str, Any] = {
         "database_url": "sqlite:///receiver.db",
         "public_base_url": PUBLIC_BASE_URL,
         "session_secret": secrets.token_urlsafe(40),
     }
+    if subscriber_url is not None:
+        settings["subscribers"] = {
+            "hello": {"url": subscriber_url, "secrets": [new_whsec()], "concurrency": 64}
+        }
     providers: dict[str, dict[str, Any]] = {
         "default": {
             "type": "standard",
@@ -177,6 +195,8 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     db: Path | None
+    subscriber: subprocess.Popen[bytes] | None = None
+    """The hello-world subscriber's process, for a receiver with one attached."""
 
     @property
     def url(self) -> str:
@@ -208,9 +228,45 @@ class Server:
         return counts
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        for process in (self.process, self.subscriber):
+            if process is not None and process.poll() is None:
+                process.kill()
+            if process is not None:
+                process.wait()
+
+    def last_change(self) -> int:
+        """The newest change's cursor (0: none yet)."""
+        assert self.db is not None
+        with closing(sqlite3.connect(self.db)) as conn:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+
+    def delivery_latencies(self, after: int) -> tuple[list[float], float]:
+        """Wait until every change is delivered to the subscriber, then each change's
+        seconds from its commit to the subscriber's 2xx (those after cursor ``after``),
+        and how long the wait took."""
+        assert self.db is not None
+        started = time.monotonic()
+        with closing(sqlite3.connect(self.db, timeout=30)) as conn:
+            while True:
+                (waiting,) = conn.execute(
+                    "SELECT count(*) FROM change_deliveries WHERE state != 'delivered'"
+                ).fetchone()
+                if not waiting:
+                    break
+                if time.monotonic() - started > DRAIN_SECONDS:
+                    raise RuntimeError(f"{waiting} changes still undelivered")
+                time.sleep(0.2)
+            drained = time.monotonic() - started
+            rows = conn.execute(
+                "SELECT c.changed_at, d.delivered_at FROM change_deliveries d"
+                " JOIN changes c ON c.id = d.change WHERE c.id > ?",
+                (after,),
+            ).fetchall()
+        seconds = [
+            (datetime.fromisoformat(done) - datetime.fromisoformat(changed)).total_seconds()
+            for changed, done in rows
+        ]
+        return seconds, drained
 
     def stored_events(self) -> int:
         """Events in the database (call after kill)."""
@@ -227,12 +283,44 @@ class Server:
             conn.close()
 
 
-def start_server(kind: str, workdir: Path, secret: str, twilio_token: str) -> Server:
+def _wait_listening(process: subprocess.Popen[bytes], port: int, what: str, log: Path) -> bool:
+    """True once ``port`` accepts connections (uvicorn binds after lifespan start-up)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def start_subscriber(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The hello-world subscriber (bench/apps.py) and its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "apps:hello_app"]
+    command += ["--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)]
+    command += [*UVICORN, "--log-level", "warning"]
+    log = workdir / "subscriber.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=out)
+    if not _wait_listening(process, port, "the subscriber", log):
+        process.kill()
+        raise RuntimeError(f"the subscriber did not start:\n{log.read_text()}")
+    return process, f"http://127.0.0.1:{port}/changes"
+
+
+def start_server(
+    kind: str, workdir: Path, secret: str, twilio_token: str, subscribed: bool = False
+) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     db: Path | None = None
+    subscriber, subscriber_url = start_subscriber(workdir) if subscribed else (None, None)
     if kind == "receiver":
-        config = write_receiver_config(workdir, secret, twilio_token)
+        config = write_receiver_config(workdir, secret, twilio_token, subscriber_url)
         db = workdir / "receiver.db"
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -245,16 +333,9 @@ def start_server(kind: str, workdir: Path, secret: str, twilio_token: str) -> Se
         command += [*UVICORN, "--log-level", "warning"]
     with (workdir / "server.log").open("ab") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
-    server = Server(kind, workdir, port, process, db)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{kind} exited at start:\n{(workdir / 'server.log').read_text()}")
-        try:  # uvicorn binds only once lifespan start-up is complete
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
-        except OSError:
-            time.sleep(0.05)
+    server = Server(kind, workdir, port, process, db, subscriber)
+    if _wait_listening(process, port, kind, workdir / "server.log"):
+        return server
     server.kill()
     raise RuntimeError(f"{kind} did not start:\n{(workdir / 'server.log').read_text()}")
 
@@ -315,6 +396,7 @@ class Row:
     server: str  # which server kind answers it
     data: str  # which data file it measures with ("new", "twilio" or "duplicates")
     warm: str | None  # which data file warms it up (None: the priming pass does)
+    subscribed: bool = False  # one change-feed subscriber attached
 
 
 ROWS = (
@@ -322,6 +404,14 @@ ROWS = (
     Row("naive", "naive (verify, parse, aiosqlite txn per request)", "naive", "new", "warm"),
     Row("receiver", "receiver, Standard Webhooks, new reports", "receiver", "new", "warm"),
     Row("duplicates", "receiver, duplicates", "receiver", "duplicates", None),
+    Row(
+        "subscriber",
+        "receiver, new reports, one subscriber attached",
+        "receiver",
+        "new",
+        "warm",
+        subscribed=True,
+    ),
     Row("twilio", "receiver, Twilio form posts, new reports", "receiver", "twilio", "warm_twilio"),
 )
 
@@ -337,6 +427,10 @@ class Run:
     answered: int  # 2xx answers, warm-up included, whose reports must be stored
     stored: int | None
     outcomes: dict[str, float] = field(default_factory=dict)
+    delivery_seconds: list[float] = field(default_factory=list)
+    """Per change of the measured run: its commit to the subscriber's 2xx."""
+    drain_seconds: float | None = None
+    """How long the subscriber took to catch up after the measured run."""
 
     @property
     def durable(self) -> bool | None:
@@ -401,7 +495,8 @@ def measure(
     profile: Path | None,
 ) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
-        server = start_server(row.server, Path(tmp), secret, twilio_token)
+        server = start_server(row.server, Path(tmp), secret, twilio_token, row.subscribed)
+        delivery: tuple[list[float], float | None] = ([], None)
         try:
             data = files[row.data]
             if row.warm is None:
@@ -419,6 +514,7 @@ def measure(
                     raise RuntimeError("the warm-up set is too small: raise --max-rate")
                 answered = warm.requests - warm.status_errors
             before = server.metrics()
+            first_change = server.last_change() if row.subscribed else 0
             cpu = server.cpu_seconds()
             with _profiled(server, profile, options.seconds):
                 result = run_wrk(
@@ -430,6 +526,8 @@ def measure(
                 )
             cpu = server.cpu_seconds() - cpu
             after = server.metrics()
+            if row.subscribed:
+                delivery = server.delivery_latencies(first_change)
             rss = server.peak_rss_mb()
         finally:
             server.kill()
@@ -439,7 +537,9 @@ def measure(
             answered += result.requests - result.status_errors
         outcomes = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         stored = server.stored_events() if server.db is not None else None
-        return Run(row.key, result, rss, cpu / result.seconds, answered, stored, outcomes)
+        return Run(
+            row.key, result, rss, cpu / result.seconds, answered, stored, outcomes, *delivery
+        )
 
 
 # --------------------------------------------------------------------------- report
@@ -459,6 +559,14 @@ class Summary:
     socket_errors: int
     durable: bool | None
     outcomes: dict[str, float]
+    delivery_p50_ms: float | None = None
+    delivery_p99_ms: float | None = None
+    drain_seconds: float | None = None
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def summarize(row: Row, runs: Sequence[Run]) -> Summary:
@@ -467,6 +575,18 @@ def summarize(row: Row, runs: Sequence[Run]) -> Summary:
         for key, value in run.outcomes.items():
             outcomes[key] = outcomes.get(key, 0) + value
     durable = [run.durable for run in runs]
+    delivered = [run for run in runs if run.delivery_seconds]
+    delivery: dict[str, float | None] = {}
+    if delivered:  # per run, then the median over runs, like every other figure
+        delivery = {
+            "delivery_p50_ms": statistics.median(
+                _percentile(r.delivery_seconds, 0.5) * 1000 for r in delivered
+            ),
+            "delivery_p99_ms": statistics.median(
+                _percentile(r.delivery_seconds, 0.99) * 1000 for r in delivered
+            ),
+            "drain_seconds": max(r.drain_seconds or 0.0 for r in delivered),
+        }
     return Summary(
         row=row,
         rate=statistics.median(run.result.rate for run in runs),
@@ -482,6 +602,7 @@ def summarize(row: Row, runs: Sequence[Run]) -> Summary:
         socket_errors=sum(run.result.socket_errors for run in runs),
         durable=None if None in durable else all(d is True for d in durable),
         outcomes=outcomes,
+        **delivery,
     )
 
 
@@ -524,6 +645,20 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
         figures = f"{receiver.p99_ms:.1f} ms" + (f"; not targeted: {others}" if others else "")
         met = receiver.p99_ms <= TARGET_P99_MS
         found.append((f"receiver p99 <= {TARGET_P99_MS:g} ms", met, figures))
+    subscribed = by_key.get("subscriber")
+    if receiver is not None and subscribed is not None:
+        ratio = subscribed.rate / receiver.rate
+        target = f"receiver with one subscriber >= {TARGET_SUBSCRIBER_RATIO:g}x without"
+        found.append((target, ratio >= TARGET_SUBSCRIBER_RATIO, f"{ratio:.2f}x"))
+    if subscribed is not None and subscribed.delivery_p99_ms is not None:
+        figures = (
+            f"p99 {subscribed.delivery_p99_ms:.0f} ms, p50 {subscribed.delivery_p50_ms:.0f} ms"
+            f" under the row's full ingest load; every change delivered"
+            f" {subscribed.drain_seconds:.1f} s after the load stopped at the latest"
+        )
+        met = subscribed.delivery_p99_ms <= TARGET_DELIVERY_P99_MS
+        target = f"change commit -> subscriber 2xx p99 <= {TARGET_DELIVERY_P99_MS:g} ms"
+        found.append((target, met, figures))
     if receiver is not None and "duplicates" in by_key:
         ratio = by_key["duplicates"].rate / receiver.rate
         found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))

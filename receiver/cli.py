@@ -91,12 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (held, resend, give_up):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import maintenance, reconcile, replay, simulate
+    from receiver.tools import maintenance, reconcile, replay, simulate, subscribers
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
     maintenance.add_commands(commands, config_help=_CONFIG_HELP)
     reconcile.add_commands(commands, config_help=_CONFIG_HELP)
+    subscribers.add_commands(commands, config_help=_CONFIG_HELP)
     return parser
 
 
@@ -164,8 +165,9 @@ def _tune_gc() -> None:
 
 
 async def _work(config: Config) -> int:
-    """Send the outbox and reconcile overdue messages until SIGTERM or SIGINT;
-    in-flight sends and lookups finish first."""
+    """Send the outbox, reconcile overdue messages and deliver the change feed until
+    SIGTERM or SIGINT; in-flight sends, lookups and deliveries finish first."""
+    from receiver.feed.worker import DeliveryWorker
     from receiver.outbound.reconcile import Reconciler
     from receiver.outbound.worker import OutboxWorker
 
@@ -175,16 +177,18 @@ async def _work(config: Config) -> int:
     try:
         worker = OutboxWorker(store, config)
         reconciler = Reconciler(store, config, worker)
+        deliverer = DeliveryWorker(store, config)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
             worker.stop()
             reconciler.stop()
+            deliverer.stop()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop)
         log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
-        await asyncio.gather(worker.run(), reconciler.run())
+        await asyncio.gather(worker.run(), reconciler.run(), deliverer.run())
     finally:
         await store.close()
     log.info("outbox worker stopped")

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from receiver.core.signatures.standard_webhooks import decode_secret
+from receiver.core.status import Status
 from receiver.errors import ConfigError
 from receiver.providers import PROVIDER_TYPES, Provider
 
@@ -115,6 +125,61 @@ class ServerSettings(BaseModel):
     """Open connections beyond this are shed; default: what RLIMIT_NOFILE allows."""
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class SubscriberSettings(BaseModel):
+    """``[subscribers.NAME]``: an application told of every status change (README,
+    "Status change feed")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    insecure_http: bool = False
+    """Allow a plain-http ``url`` off loopback (message data would travel unencrypted)."""
+    url: HttpUrl
+    """Where each change is POSTed; https unless on loopback or ``insecure_http``."""
+    secrets: list[str] = Field(min_length=1)
+    """Standard Webhooks ``whsec_`` secrets; the first signs (the others are for the
+    subscriber's side of a rotation)."""
+    providers: list[str] | None = Field(default=None, min_length=1)
+    """Only messages of these providers (None: all)."""
+    statuses: list[Status] | None = Field(default=None, min_length=1)
+    """Only changes to these statuses (None: all)."""
+    clients: list[str] | None = Field(default=None, min_length=1)
+    """Only messages sent by these staff / API-client names (None: all, reports too)."""
+    retry_horizon_seconds: float = Field(default=86400, gt=0, le=30 * 86400)
+    """A change not acknowledged this long after it was queued is dead-lettered."""
+    concurrency: int = Field(default=16, ge=1, le=1000)
+    """Deliveries in flight at once (different messages; one message is in order)."""
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    """Connect + answer time of one delivery attempt."""
+    backoff_seconds: float = Field(default=1, gt=0, le=3600)
+    """The first retry's longest delay; it doubles per attempt (full jitter)."""
+    backoff_max_seconds: float = Field(default=300, gt=0, le=86400)
+
+    @field_validator("secrets")
+    @classmethod
+    def _whsec(cls, values: list[str]) -> list[str]:
+        for value in values:
+            decode_secret(value)
+        return values
+
+    @field_validator("url")
+    @classmethod
+    def _encrypted(cls, url: HttpUrl, info: ValidationInfo) -> HttpUrl:
+        clear = url.scheme != "https" and url.host not in _LOOPBACK_HOSTS
+        if clear and not info.data.get("insecure_http"):
+            raise ValueError("must be https (or loopback); insecure_http = true sends in clear")
+        return url
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed delivery stays ours: the worker leases up to four times
+        ``concurrency`` (receiver.feed.worker.CLAIM_FACTOR), so the last may wait four
+        attempt times for a slot, then takes one."""
+        return 5 * self.timeout_seconds
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -145,6 +210,7 @@ class Settings(BaseModel):
     """Password attempts from all addresses that may come at once; also the most that
     may wait for a hash."""
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    subscribers: dict[str, SubscriberSettings] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -249,6 +315,7 @@ def load(path: Path) -> Config:
     }
     _check_retention(path, settings.retention, providers)
     _check_lookups(path, providers)
+    _check_subscribers(path, settings.subscribers, providers)
     return Config(source=path, settings=settings, providers=providers)
 
 
@@ -294,6 +361,24 @@ def _check_lookups(source: Path, providers: dict[str, Provider]) -> None:
         else:
             problem = f"type {provider.kind!r} has no API to look a message's status up"
         raise ConfigError(str(source), f"providers.{name}.lookup", problem)
+
+
+def _check_subscribers(
+    source: Path, subscribers: dict[str, SubscriberSettings], providers: dict[str, Provider]
+) -> None:
+    """Refuse a subscriber name that is no slug, or a filter naming an unknown provider."""
+    for name, subscriber in subscribers.items():
+        if not _PROVIDER_NAME.fullmatch(name):
+            raise ConfigError(
+                str(source), f"subscribers.{name}", "name must be [a-z0-9_-], 1-63 characters"
+            )
+        for provider in subscriber.providers or ():
+            if provider not in providers:
+                raise ConfigError(
+                    str(source),
+                    f"subscribers.{name}.providers",
+                    f"names {provider!r}, which is not a configured provider",
+                )
 
 
 def resolve_path(explicit: str | None) -> tuple[Path, bool]:

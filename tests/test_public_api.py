@@ -17,7 +17,8 @@ def test_receiver_testing_exports_exactly_its_all():
     # an installed plugin's distribution (receiver is one, through its pytest11 entry).
     exported = {name for name in dir(receiver.testing) if name.isidentifier()}
     exported -= {name for name in exported if name.startswith("_")}
-    modules = {"base", "fake_provider", "fake_server", "pytest_plugin", *PROVIDER_TYPES}
+    modules = {"base", "fake_provider", "fake_server", "pytest_plugin", "subscriber"}
+    modules |= set(PROVIDER_TYPES)
     modules |= {f"fake_{kind}" for kind in PROVIDER_TYPES}  # a type's fake API server
     modules.add("fake_status")  # the fake status APIs of the types that can look up
     assert exported - modules == set(receiver.testing.__all__)

@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.config import Config
-from receiver.console import login, message, overdue, overview, search
+from receiver.console import feed, login, message, overdue, overview, search
 from receiver.console.middleware import ConsoleMiddleware
 from receiver.console.web import PREFIX
 
@@ -45,6 +45,7 @@ def _page_routes() -> list[BaseRoute]:
         Route("/messages/{message_id}", message.page, methods=["GET"]),
         Route("/messages/{message_id}/reprocess", message.reprocess, methods=["POST"]),
         Route("/overdue", overdue.page, methods=["GET"]),
+        Route("/subscribers", feed.subscribers_page, methods=["GET"]),
     ]
     # --- part B: add routes above this line -------------------------------------
 

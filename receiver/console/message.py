@@ -266,6 +266,8 @@ def message_path(message_id: str) -> str:
 
 
 async def page(request: Request) -> Response:
+    from receiver.console import feed  # it builds on this module's looks and moments
+
     staff = await current_staff(request)
     state = app_state(request)
     message_id = request.path_params["message_id"]
@@ -298,6 +300,7 @@ async def page(request: Request) -> Response:
         "raw_deleted": any(event.raw_deleted for event in events),
         "flash": flash if isinstance(flash, dict) else None,
         "reprocess_action": message_path(record.id) + "/reprocess",
+        "changes": await feed.message_changes(state, record.id),
     }
     return render(request, "message.html", context)
 

@@ -19,7 +19,9 @@ from starlette.routing import Route
 from receiver import console, retention
 from receiver.config import Config
 from receiver.errors import ReceiverError
-from receiver.http import admin, ops, sends, staff, webhooks
+from receiver.feed.metrics import FeedMetrics
+from receiver.feed.worker import DeliveryWorker
+from receiver.http import admin, changes, ops, sends, staff, webhooks
 from receiver.http.admission import Admission
 from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.metrics import Metrics
@@ -52,6 +54,8 @@ def create_app(config: Config) -> Starlette:
     )
 
     metrics.watch_wal(store.wal_bytes)
+    feed_metrics = FeedMetrics(metrics.registry, list(config.settings.subscribers))
+    store.watch_changes(state.change_signal.notify)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -67,13 +71,17 @@ def create_app(config: Config) -> Starlette:
         sending = asyncio.create_task(worker.run())
         reconciler = Reconciler(store, config, worker, metrics=metrics.reconcile)
         reconciling = asyncio.create_task(reconciler.run())
+        deliverer = DeliveryWorker(store, config, feed_metrics)
+        delivering = asyncio.create_task(deliverer.run())
         try:
             yield {EDGE_STATE_KEY: edge}  # lifespan state: how EdgeProtocol finds its limits
         finally:
             worker.stop()
             reconciler.stop()
+            deliverer.stop()
             await sending  # in-flight sends finish (or are handed back) before the store closes
             await reconciling
+            await delivering
             for task in (pruning, retaining):
                 task.cancel()
                 with suppress(asyncio.CancelledError):
@@ -88,6 +96,8 @@ def create_app(config: Config) -> Starlette:
         Route(
             "/v1/events/{provider}/{event_id}/reprocess", admin.reprocess_event, methods=["POST"]
         ),
+        Route("/v1/changes", changes.list_changes, methods=["GET"]),
+        Route("/v1/changes/stream", changes.stream_changes, methods=["GET"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

@@ -109,6 +109,9 @@ class Edge:
         metrics.http_connections_max.set(self.max_connections)
         self.waiting: dict[EdgeProtocol, None] = {}
         self._shed_warned_at = -SHED_WARNING_SECONDS
+        self.closing = asyncio.Event()
+        """Set when the server begins to shut down: answers that would never end (the
+        change feed's event stream) end, so the shutdown need not wait for them."""
 
     def refused(self, reason: str) -> None:
         self.metrics.http_refused.labels(reason).inc()
@@ -167,6 +170,11 @@ class EdgeProtocol(HttpToolsProtocol):
             self.edge.warn_shedding(self.loop.time())
             victim = next(iter(self.edge.waiting))  # ourselves only if all others are busy
             victim._shed()
+
+    def shutdown(self) -> None:
+        """The server is shutting down (uvicorn calls this on every connection)."""
+        self.edge.closing.set()
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop our timer and forget the connection (uvicorn forgets it too)."""

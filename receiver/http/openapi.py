@@ -12,6 +12,8 @@ from receiver import __version__
 from receiver.core import idempotency
 from receiver.core.status import Status
 from receiver.http.schemas import (
+    ChangeList,
+    ChangeNotification,
     EventList,
     Health,
     IngestResult,
@@ -206,6 +208,47 @@ OPERATIONS = [
         ],
         staff=True,
     ),
+    Operation(
+        "get",
+        "/v1/changes",
+        "The status change feed, in commit order: follow `next` to miss no change.",
+        {200: ChangeList, 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query(
+                "after",
+                "A cursor: the `next` of the previous page, or an SSE `id:` (default: the"
+                " beginning).",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
+            _query(
+                "limit",
+                "Page size, 1-1000 (default 100).",
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+            ),
+        ],
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/changes/stream",
+        "The change feed as Server-Sent Events: `id:` is the cursor, `data:` a change"
+        " (as in `/v1/changes`); it stays open and sends each new change as it commits.",
+        {200: "text/event-stream", 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query(
+                "after",
+                "Start after this cursor (default: the beginning).",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
+            _header(
+                "Last-Event-ID",
+                "Resume after this cursor (sent by a reconnecting EventSource); takes"
+                " precedence over `after`.",
+                {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})?$"},
+            ),
+        ],
+        staff=True,
+    ),
     Operation("get", "/healthz", "The process is alive.", {200: Health}),
     Operation("get", "/readyz", "The store is reachable.", {200: Health, 503: Problem}),
     Operation("get", "/metrics", "Prometheus metrics.", {200: "text/plain"}),
@@ -234,9 +277,11 @@ def _response(model: type[BaseModel] | str, status: int, headers: dict[str, str]
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
     bodies = {op.body for op in OPERATIONS if op.body}
-    models = bodies | {
-        m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)
-    }
+    models = (
+        bodies
+        | {ChangeNotification}
+        | {m for op in OPERATIONS for m in op.responses.values() if not isinstance(m, str)}
+    )
     _, schemas = models_json_schema(
         [(m, "validation" if m in bodies else "serialization") for m in models],
         ref_template=_REF,
@@ -268,6 +313,24 @@ def build_document() -> dict[str, Any]:
             "description": "SMS delivery-report webhooks and the staff API.",
         },
         "paths": paths,
+        "webhooks": {
+            "message.status_changed": {
+                "post": {
+                    "summary": "A status change, POSTed to each [subscribers.NAME] url whose"
+                    " filters match; signed with Standard Webhooks v1 (`webhook-id` is the"
+                    " change id). Any 2xx acknowledges it.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(model="ChangeNotification")}
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "Acknowledged (any 2xx)."}},
+                }
+            }
+        },
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

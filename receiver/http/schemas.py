@@ -123,3 +123,36 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+class ChangeCause(BaseModel):
+    source: Literal["webhook", "outbound", "reprocess", "lookup", "receiver"] = Field(
+        description="`webhook`: a provider's report; `outbound`: a step of our own send;"
+        " `reprocess`: an admin re-ran a stored request; `lookup`, `receiver`: the service"
+        " asked the provider, or decided itself."
+    )
+    event_id: str | None = Field(description="The timeline event that made the change.")
+
+
+class ChangeOut(BaseModel):
+    """One change of a message's status or error, with the message as it left it."""
+
+    change_id: str = Field(description="Unique; the `webhook-id` of every delivery of it.")
+    seq: int = Field(description="1, 2, 3, ... per message, without gaps.")
+    previous_status: Status | None
+    status: Status | None
+    changed_at: datetime
+    cause: ChangeCause
+    message: MessageOut
+
+
+class ChangeList(BaseModel):
+    items: list[ChangeOut] = Field(description="In commit order.")
+    next: str = Field(description="Pass as `after` for the changes that follow.")
+
+
+class ChangeNotification(BaseModel):
+    """The body POSTed to a subscriber (Standard Webhooks signed)."""
+
+    type: Literal["message.status_changed"]
+    data: ChangeOut

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from itsdangerous import URLSafeSerializer
 
 from receiver.config import Config
+from receiver.feed.signal import ChangeSignal
 from receiver.http.admission import Admission
 from receiver.http.metrics import Metrics
 from receiver.store.base import Store
@@ -19,3 +20,5 @@ class AppState:
     metrics: Metrics
     cursors: URLSafeSerializer
     admission: Admission
+    change_signal: ChangeSignal = field(default_factory=ChangeSignal)
+    """Notified when this process commits changes (the SSE streams wait on it)."""

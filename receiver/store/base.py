@@ -258,6 +258,79 @@ class HeldSend:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberRoute:
+    """A configured subscriber's filters as the writer routes by them (None: any)."""
+
+    name: str
+    providers: Sequence[str] | None
+    statuses: Sequence[str] | None
+    clients: Sequence[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One change of a message's status or error (the change feed), with the message
+    as the change left it."""
+
+    cursor: int
+    """Its position in commit order: ``GET /v1/changes?after=`` takes it."""
+    change_id: str
+    message_id: str
+    seq: int
+    """1, 2, 3, ... per message, without gaps."""
+    previous_status: Status | None
+    status: Status | None
+    error_code: str | None
+    error_message: str | None
+    changed_at: datetime
+    cause_source: str
+    cause_event_id: str | None
+    message: MessageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A change leased to a delivery worker for one subscriber."""
+
+    subscriber: str
+    change: ChangeRecord
+    attempts: int
+    """Including this one."""
+    queued_at: datetime
+    """When it was queued (at the change, or by a redelivery): the horizon counts from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """Where one change stands with one subscriber (console)."""
+
+    subscriber: str
+    cursor: int
+    state: str
+    """``pending``, ``sending``, ``delivered`` or ``dead``."""
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberHealth:
+    """A subscriber's delivery state (``receiver subscribers list``, console, metrics)."""
+
+    name: str
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    backlog: int
+    """Deliveries pending or in flight."""
+    oldest_pending: datetime | None
+    """When the oldest of them was queued."""
+    dead: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
 RenderAnswer = Callable[[MessageRecord], tuple[int, str]]
 """Makes the (status code, JSON body) answer for a newly created message."""
 
@@ -579,3 +652,60 @@ class Store(Protocol):
         """Settle a held row: ``resend`` (a person checked that the provider never got it)
         queues it again, not in doubt; otherwise it fails (``given_up``) with ``reason``.
         False if the message has no held row."""
+
+    # The status change feed (README "Status change feed").
+
+    async def sync_subscribers(self, routes: Sequence[SubscriberRoute]) -> None:
+        """Record the configured subscribers' filters, which route every later change."""
+
+    async def changes_after(self, cursor: int, limit: int) -> list[ChangeRecord]:
+        """Up to ``limit`` changes after ``cursor``, in commit order."""
+
+    async def message_changes(self, message_id: str) -> list[ChangeRecord]:
+        """The changes of one message, by ``seq``."""
+
+    async def message_deliveries(self, message_id: str) -> list[DeliveryRecord]:
+        """Where each change of one message stands with each subscriber."""
+
+    async def subscriber_health(self) -> list[SubscriberHealth]:
+        """Every configured subscriber's backlog, dead letters and last error."""
+
+    async def claim_deliveries(
+        self, subscriber: str, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries of ``subscriber``, each message's in
+        ``seq`` order (one at a time per message)."""
+
+    async def subscriber_heartbeat(
+        self, subscriber: str, owner: str, until: datetime, lease_until: datetime
+    ) -> None:
+        """``owner`` takes the subscriber's new changes as they are written (leased until
+        ``lease_until``) while it beats again before ``until``."""
+
+    async def leased_deliveries(
+        self, subscriber: str, owner: str, after: int, now: datetime
+    ) -> list[Delivery]:
+        """Deliveries leased to ``owner`` as their changes were written, after cursor
+        ``after`` (a read: no commit)."""
+
+    async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
+        """The subscriber acknowledged it (2xx). False if the lease was lost."""
+
+    async def delivery_failed(
+        self, delivery: Delivery, owner: str, error: str, retry_at: datetime | None, now: datetime
+    ) -> bool:
+        """An attempt failed: again at ``retry_at``, or dead-lettered (None)."""
+
+    async def delivery_handed_back(self, delivery: Delivery, owner: str) -> bool:
+        """The worker is stopping: due again at once, the attempt not counted."""
+
+    async def disable_subscriber(self, name: str, reason: str, now: datetime) -> None:
+        """Stop delivering to ``name`` until it is redelivered (it answered 410 Gone)."""
+
+    async def redeliver(
+        self, name: str, since: datetime | None, dead_only: bool, now: datetime
+    ) -> int:
+        """Queue changes for ``name`` again (``store.changes.redeliver``); how many."""
+
+    def watch_changes(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` on the event loop after a commit that may have written changes."""

@@ -97,6 +97,16 @@ def prune_messages_batch(
     for table in _DEPENDENTS:
         dependents = _in(f"DELETE FROM {table} WHERE message_id IN (?)", ids)  # noqa: S608
         counts[table] = conn.execute(dependents, ids).rowcount
+    # The change feed's record of them goes too (it holds the message, number included).
+    conn.execute(
+        _in(
+            "DELETE FROM change_deliveries"
+            " WHERE change IN (SELECT id FROM changes WHERE message_id IN (?))",
+            ids,
+        ),
+        ids,
+    )
+    conn.execute(_in("DELETE FROM changes WHERE message_id IN (?)", ids), ids)
     messages = conn.execute(_in("DELETE FROM messages WHERE id IN (?)", ids), ids).rowcount
     return Pruned(messages=messages, **counts)
 
@@ -144,10 +154,11 @@ def _without_number(response: str) -> str:
 
 def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tuple[int, int]:
     """Blank ``number`` in every message to it and pin it there (``erased_at``: the merge
-    keeps the number of an erased message NULL); drop the bodies of their unsent outbox
-    rows (the worker then gives them up rather than send them) and the number from their
-    Idempotency-Key answers; delete the raw requests that carried their reports. Status,
-    counts and timelines stay. (messages erased, raw requests deleted)."""
+    keeps the number of an erased message NULL), also in the change feed's copies of it;
+    drop the bodies of their unsent outbox rows (the worker then gives them up rather
+    than send them) and the number from their Idempotency-Key answers; delete the raw
+    requests that carried their reports. Status, counts and timelines stay. (messages
+    erased, raw requests deleted)."""
     ids = [row[0] for row in conn.execute("SELECT id FROM messages WHERE to_number = ?", (number,))]
     request_ids: list[str] = []
     at = to_text(now)
@@ -156,6 +167,15 @@ def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tupl
         conn.execute(erased, (at, *chunk))
         conn.execute(
             _in("UPDATE outbox SET body = NULL, template = NULL WHERE message_id IN (?)", chunk),
+            chunk,
+        )
+        # The change feed keeps each message as a change left it: without the number too.
+        conn.execute(
+            _in(
+                "UPDATE changes SET message = json_set(message, '$.to_number', NULL)"
+                " WHERE message_id IN (?)",
+                chunk,
+            ),
             chunk,
         )
         answers = _in(

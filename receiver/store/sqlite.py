@@ -44,9 +44,12 @@ from receiver.errors import (
     ReceiverError,
     StoreUnavailable,
 )
-from receiver.store import reconcile, retention
+from receiver.store import changes, reconcile, retention
 from receiver.store.base import (
     CarriedRequest,
+    ChangeRecord,
+    Delivery,
+    DeliveryRecord,
     Erasure,
     EventRecord,
     FailureReason,
@@ -68,6 +71,8 @@ from receiver.store.base import (
     SendAnswer,
     StaffMember,
     StatusCount,
+    SubscriberHealth,
+    SubscriberRoute,
     Template,
     from_text,
     migrations,
@@ -231,7 +236,7 @@ def _reprocess(
         ).fetchone()
         if row is None:
             received = to_text(raw.received_at)
-            counts[_insert_event(conn, provider, raw.id, received, report)] += 1
+            counts[_insert_event(conn, provider, raw.id, received, report, cause="reprocess")] += 1
         elif _event_fields(report) == tuple(row[name] for name in _EVENT_FIELDS):
             counts["unchanged"] += 1
         else:
@@ -381,9 +386,10 @@ _STATE_COLUMNS = (
 
 
 def _merge_report(
-    conn: sqlite3.Connection, provider: str, report: Report, now: str
+    conn: sqlite3.Connection, provider: str, report: Report, now: str, source: str = "webhook"
 ) -> tuple[str, bool]:
-    """Merge a report into its message, created if new: (message id, applied).
+    """Merge a report into its message, created if new: (message id, applied). A
+    change of the status or error is written to the change feed with ``source``.
 
     One statement for the message: an INSERT with its state when new, else an UPDATE
     of the columns that changed. Setting an unchanged column still rewrites every index
@@ -391,6 +397,9 @@ def _merge_report(
     row = _find_message(conn, provider, report)
     decision = merge(_state(row), report)
     state = _pinned(row, decision.state)
+    before = changes.tracked(row)
+    cause = changes.Cause(source, report.event_id)
+    feed_changed = (state.status, state.error_code, state.error_message) != before
     values = (
         report.provider_message_id,
         state.status,
@@ -410,6 +419,8 @@ def _merge_report(
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (message_id, provider, *values, now, now),
         )
+        if feed_changed:
+            changes.record_change(conn, message_id, before, cause, now)
         return message_id, decision.applied
     message_id = row["id"]
     if row["provider_message_id"] is None:  # found by our reference: the provider has it
@@ -421,6 +432,8 @@ def _merge_report(
         " WHERE id = ?",
         (*(value for _, value in changed), now, message_id),
     )
+    if feed_changed:
+        changes.record_change(conn, message_id, before, cause, now)
     return message_id, decision.applied
 
 
@@ -431,10 +444,12 @@ def _insert_event(
     received: str,
     report: Report,
     source: str = "webhook",
+    cause: str | None = None,
 ) -> str:
     """Merge a report new to the processed set into its message; its outcome. A report
-    the reconciler looked up (``source = 'lookup'``) has no raw request."""
-    message_id, applied = _merge_report(conn, provider, report, received)
+    the reconciler looked up (``source = 'lookup'``) has no raw request. ``cause`` is the
+    change feed's cause where it is not ``source`` (``reprocess`` when an admin re-ran it)."""
+    message_id, applied = _merge_report(conn, provider, report, received, cause or source)
     outcome = "applied" if applied else "superseded"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, request_id, source, status,"
@@ -481,20 +496,30 @@ def _correct_event(
             report.event_id,
         ),
     )
+    cause = changes.Cause("reprocess", report.event_id)
     if old_message_id != message_id:
-        _recompute(conn, old_message_id, now)
-    state = _recompute(conn, message_id, now, also=report)
+        _recompute(conn, old_message_id, now, cause=cause)
+    state = _recompute(conn, message_id, now, also=report, cause=cause)
     _settle_outcome(conn, provider, report.event_id, state)
 
 
+_RECEIVER_CAUSE = changes.Cause("receiver", None)
+
+
 def _recompute(
-    conn: sqlite3.Connection, message_id: str, now: str, also: Report | None = None
+    conn: sqlite3.Connection,
+    message_id: str,
+    now: str,
+    also: Report | None = None,
+    cause: changes.Cause = _RECEIVER_CAUSE,
 ) -> MessageState:
     """Fold the merge rule over every event of a message (the record depends only on
     the set of reports). ``to`` and ``client_reference`` are not kept per event: the
-    message keeps its own, and ``also`` (a report among them) may add a smaller one."""
+    message keeps its own, and ``also`` (a report among them) may add a smaller one.
+    A change of the status or error goes to the change feed with ``cause``."""
     kept = conn.execute(
-        "SELECT to_number, client_reference, client_id, erased_at FROM messages WHERE id = ?",
+        "SELECT to_number, client_reference, client_id, erased_at, status, error_code,"
+        " error_message FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
@@ -506,6 +531,7 @@ def _recompute(
     state = _pinned(kept, state)
     reports = sum(event["source"] in _REPORT_SOURCES for event in events)
     _save_state(conn, message_id, state, now, reports)
+    changes.record_change(conn, message_id, changes.tracked(kept), cause, now)
     return state
 
 
@@ -670,7 +696,8 @@ def _outbound_event(
             now,
         ),
     )
-    _settle_outcome(conn, provider, event_id, _recompute(conn, message_id, now))
+    cause = changes.Cause(source, event_id)
+    _settle_outcome(conn, provider, event_id, _recompute(conn, message_id, now, cause=cause))
 
 
 def _claim(
@@ -1093,7 +1120,7 @@ class IngestWriter:
         _resolve(batch, results)
 
 
-def _message(row: aiosqlite.Row) -> MessageRecord:
+def _message(row: aiosqlite.Row | _Snapshot) -> MessageRecord:
     return MessageRecord(
         id=row["id"],
         provider=row["provider"],
@@ -1111,6 +1138,34 @@ def _message(row: aiosqlite.Row) -> MessageRecord:
         sender=row["sender"],
         segments=row["segments"],
     )
+
+
+class _Snapshot(dict[str, Any]):
+    """A message row stored as JSON with a change; a column added since reads None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def _change(row: sqlite3.Row | aiosqlite.Row) -> ChangeRecord:
+    return ChangeRecord(
+        cursor=row["id"],
+        change_id=row["change_id"],
+        message_id=row["message_id"],
+        seq=row["seq"],
+        previous_status=Status(row["previous_status"]) if row["previous_status"] else None,
+        status=Status(row["status"]) if row["status"] else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        changed_at=from_text(row["changed_at"]),
+        cause_source=row["cause_source"],
+        cause_event_id=row["cause_event_id"],
+        message=_message(_Snapshot(json.loads(row["message"]))),
+    )
+
+
+def _optional_time(text: str | None) -> datetime | None:
+    return from_text(text) if text else None
 
 
 def _raw_request(row: aiosqlite.Row) -> RawRequest:
@@ -1171,6 +1226,8 @@ class SqliteStore:
         self._writer: IngestWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe: asyncio.Future[Any] | None = None
+        self._change_watchers: list[Callable[[], None]] = []
+        self._acks: list[tuple[tuple[str, int], str, datetime, asyncio.Future[bool]]] = []
 
     async def open(self, *, ingest: bool = True) -> None:
         """Migrate the schema, start the writer (if ``ingest``) and the reader. To
@@ -1248,6 +1305,8 @@ class SqliteStore:
             raise StoreUnavailable("the store is not accepting reports")
         work = functools.partial(_apply, provider=provider, raw=raw, reports=reports)
         outcome: Outcome = await self._writer.submit(work, len(reports))
+        if outcome.applied:  # a report that changed nothing wrote no change
+            self._changes_committed()
         return outcome
 
     async def reprocess(
@@ -1257,6 +1316,7 @@ class SqliteStore:
             raise StoreUnavailable("the store is not accepting reports")
         work = functools.partial(_reprocess, provider=provider, raw=raw, reports=reports)
         result: Reprocessed = await self._writer.submit(work, len(reports))
+        self._changes_committed()
         return result
 
     async def _run(self, work: Work) -> Any:
@@ -1714,3 +1774,148 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not be read: {exc}") from exc
         return ids
+
+    # ------------------------------------------------------------ the change feed
+
+    def watch_changes(self, wake: Callable[[], None]) -> None:
+        self._change_watchers.append(wake)
+
+    def _changes_committed(self) -> None:
+        for wake in self._change_watchers:
+            wake()
+
+    async def sync_subscribers(self, routes: Sequence[SubscriberRoute]) -> None:
+        await self._run(functools.partial(changes.sync_subscribers, routes=routes))
+
+    async def changes_after(self, cursor: int, limit: int) -> list[ChangeRecord]:
+        rows = await self._query(changes.CHANGES_AFTER, (cursor, limit))
+        return [_change(row) for row in rows]
+
+    async def message_changes(self, message_id: str) -> list[ChangeRecord]:
+        rows = await self._query(changes.MESSAGE_CHANGES, (message_id,))
+        return [_change(row) for row in rows]
+
+    async def message_deliveries(self, message_id: str) -> list[DeliveryRecord]:
+        rows = await self._query(changes.MESSAGE_DELIVERIES, (message_id,))
+        return [
+            DeliveryRecord(
+                subscriber=row["subscriber"],
+                cursor=row["change"],
+                state=row["state"],
+                attempts=row["attempts"],
+                last_error=row["last_error"],
+                delivered_at=_optional_time(row["delivered_at"]),
+                next_attempt_at=from_text(row["next_attempt_at"]),
+            )
+            for row in rows
+        ]
+
+    async def subscriber_health(self) -> list[SubscriberHealth]:
+        rows = await self._query(changes.SUBSCRIBER_HEALTH)
+        return [
+            SubscriberHealth(
+                name=row["name"],
+                disabled_at=_optional_time(row["disabled_at"]),
+                disabled_reason=row["disabled_reason"],
+                backlog=row["backlog"],
+                oldest_pending=_optional_time(row["oldest_pending"]),
+                dead=row["dead"],
+                last_error=row["last_error"],
+                last_error_at=_optional_time(row["last_error_at"]),
+            )
+            for row in rows
+        ]
+
+    async def claim_deliveries(
+        self, subscriber: str, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[Delivery]:
+        work = functools.partial(
+            changes.claim_deliveries,
+            subscriber=subscriber,
+            owner=owner,
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
+        )
+        rows: list[sqlite3.Row] = await self._run(work)
+        return [
+            Delivery(subscriber, _change(row), row["attempts"], from_text(row["queued_at"]))
+            for row in rows
+        ]
+
+    async def subscriber_heartbeat(
+        self, subscriber: str, owner: str, until: datetime, lease_until: datetime
+    ) -> None:
+        work = functools.partial(
+            changes.heartbeat, name=subscriber, owner=owner, until=until, lease_until=lease_until
+        )
+        await self._run(work)
+
+    async def leased_deliveries(
+        self, subscriber: str, owner: str, after: int, now: datetime
+    ) -> list[Delivery]:
+        rows = await self._query(changes.LEASED_TO, (subscriber, owner, after, to_text(now)))
+        return [
+            Delivery(subscriber, _change(row), row["attempts"], from_text(row["queued_at"]))
+            for row in rows
+        ]
+
+    async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
+        """Acknowledgements of one event-loop iteration are one work unit: per delivery
+        a unit of its own cost more than the update (docs/performance.md)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if not self._acks:
+            loop.call_soon(self._write_acks)
+        self._acks.append(((delivery.subscriber, delivery.change.cursor), owner, now, future))
+        return await future
+
+    def _write_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        work = functools.partial(changes.delivered, acks=[ack[:3] for ack in acks])
+        written = asyncio.ensure_future(self._run(work))
+
+        def settle(done: asyncio.Future[list[bool]]) -> None:
+            for index, (*_, future) in enumerate(acks):
+                if future.done():  # its caller went away
+                    continue
+                if done.cancelled():
+                    future.cancel()
+                elif (error := done.exception()) is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(done.result()[index])
+
+        written.add_done_callback(settle)
+
+    async def delivery_failed(
+        self, delivery: Delivery, owner: str, error: str, retry_at: datetime | None, now: datetime
+    ) -> bool:
+        work = functools.partial(
+            changes.failed_attempt,
+            leased=(delivery.subscriber, delivery.change.cursor),
+            owner=owner,
+            error=error,
+            retry_at=retry_at,
+            now=now,
+        )
+        return bool(await self._run(work))
+
+    async def delivery_handed_back(self, delivery: Delivery, owner: str) -> bool:
+        leased = (delivery.subscriber, delivery.change.cursor)
+        return bool(
+            await self._run(functools.partial(changes.hand_back, leased=leased, owner=owner))
+        )
+
+    async def disable_subscriber(self, name: str, reason: str, now: datetime) -> None:
+        await self._run(functools.partial(changes.disable, name=name, reason=reason, now=now))
+
+    async def redeliver(
+        self, name: str, since: datetime | None, dead_only: bool, now: datetime
+    ) -> int:
+        work = functools.partial(
+            changes.redeliver, name=name, since=since, dead_only=dead_only, now=now
+        )
+        queued: int = await self._run(work)
+        self._changes_committed()
+        return queued

@@ -13,6 +13,9 @@ its fake API too, faults included: ``FakeFutureSms`` (``receiver.testing.fake_fu
 ``FakeRelayOS`` (``receiver.testing.fake_relayos``), ``FakeSendComms``
 (``receiver.testing.fake_sendcomms``), ``FakeSmstools`` (``receiver.testing.fake_smstools``),
 ``FakeTxtly`` (``receiver.testing.fake_txtly``).
+
+``TestSubscriber`` (``receiver.testing.subscriber``) is a change-feed subscriber on
+loopback that verifies our signature and records what arrived (docs/testing.md).
 """
 
 from receiver.testing.base import SignedRequest
@@ -37,6 +40,7 @@ from receiver.testing.sinch import (
 )
 from receiver.testing.smstools import smstools_report, smstools_request, smstools_time
 from receiver.testing.standard import standard_report, standard_request
+from receiver.testing.subscriber import ReceivedChange, TestSubscriber
 from receiver.testing.telnyx import telnyx_event, telnyx_public_key, telnyx_request
 from receiver.testing.twilio import twilio_report, twilio_request
 from receiver.testing.txtly import txtly_event, txtly_request
@@ -55,7 +59,9 @@ __all__ = [
     "FakeSendComms",
     "FakeSmstools",
     "FakeTxtly",
+    "ReceivedChange",
     "SignedRequest",
+    "TestSubscriber",
     "bird_report",
     "bird_request",
     "futuresms_report",

@@ -18,6 +18,7 @@ ROWS = (
     "naive",
     "receiver, Standard Webhooks, new reports",
     "receiver, duplicates",
+    "receiver, new reports, one subscriber attached",
     "receiver, Twilio form posts, new reports",
 )
 

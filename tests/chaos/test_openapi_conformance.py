@@ -77,7 +77,13 @@ def test_without_a_token(case: schemathesis.Case, api_server: Server) -> None:
     call_and_validate(case, api_server, None)
 
 
-@schema.parametrize()
+# With a token, GET /v1/changes/stream answers a stream that stays open (Server-Sent
+# Events), which no call here could read to its end; its refusals are tested in
+# tests/feed/test_feed_e2e.py.
+with_token = schema.exclude(path="/v1/changes/stream")
+
+
+@with_token.parametrize()
 @bounded
 def test_with_a_viewer_token(
     case: schemathesis.Case, api_server: Server, tokens: dict[str, str]
@@ -85,7 +91,7 @@ def test_with_a_viewer_token(
     call_and_validate(case, api_server, tokens["viewer"])
 
 
-@schema.parametrize()
+@with_token.parametrize()
 @bounded
 def test_with_an_admin_token(
     case: schemathesis.Case, api_server: Server, tokens: dict[str, str]

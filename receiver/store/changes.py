@@ -1,0 +1,323 @@
+"""The status change feed in SQL: writing changes in the merge's transaction, routing
+them to subscribers, and the delivery outbox (README "Status change feed").
+
+Every function here runs on the writer's connection inside the open transaction (a
+work unit of the group commit), except the read queries at the end, which the store
+runs on its reader. Plain SQL, no I/O of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from receiver.store.base import SubscriberRoute, new_id, to_text
+
+Tracked = tuple[str | None, str | None, str | None]
+"""A message's (status, error_code, error_message): a change is a change of these."""
+
+NO_STATE: Tracked = (None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What changed the message: the timeline event's source and id."""
+
+    source: str
+    """``webhook`` (a provider's report), ``outbound`` (a send step of ours),
+    ``reprocess`` (an admin re-ran a stored request), ``receiver`` (the service)."""
+    event_id: str | None
+
+
+def tracked(row: sqlite3.Row | None) -> Tracked:
+    """The tracked fields of a ``messages`` row (``NO_STATE`` for a new message)."""
+    if row is None:
+        return NO_STATE
+    return (row["status"], row["error_code"], row["error_message"])
+
+
+_MATCHES = (
+    "(s.providers IS NULL OR EXISTS (SELECT 1 FROM json_each(s.providers) WHERE value = {p}))"
+    " AND (s.statuses IS NULL OR EXISTS (SELECT 1 FROM json_each(s.statuses) WHERE value = {st}))"
+    " AND (s.clients IS NULL OR EXISTS (SELECT 1 FROM json_each(s.clients) j"
+    " JOIN staff ON staff.name = j.value WHERE staff.id = {c}))"
+)
+"""A subscriber ``s`` wants a change of a message of provider {p}, new status {st},
+sent by the staff id {c} (NULL for a message known only from reports)."""
+
+
+_ROUTE = (
+    "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state, attempts,"  # noqa: S608 - fixed clauses
+    " next_attempt_at, queued_at, lease_owner, lease_until)"
+    " SELECT name, :change, :message, :seq, iif(taken, 'sending', 'pending'), taken, :now,"
+    " :now, iif(taken, worker, NULL), iif(taken, worker_lease_until, NULL) FROM"
+    " (SELECT s.name, s.worker, s.worker_lease_until, coalesce(s.worker_until > :now"
+    " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
+    " WHERE e.subscriber = s.name AND e.message_id = :message"
+    " AND e.state IN ('pending', 'sending')), 0) AS taken"
+    " FROM subscribers s WHERE " + _MATCHES.format(p=":provider", st=":status", c=":client") + ")"
+)
+"""Queue a change for each subscriber that wants it: leased at once to the subscriber's
+worker (``taken``) when its heartbeat is fresh and no earlier change of the message is
+still on its way to that subscriber, else pending for a claim."""
+
+
+def record_change(
+    conn: sqlite3.Connection, message_id: str, before: Tracked, cause: Cause, now: str
+) -> bool:
+    """Write a change if the message's tracked fields differ from ``before`` (its state
+    before this unit's merge; ``NO_STATE`` when it was just created), with the next
+    ``seq`` of the message, and queue it for every subscriber that wants it. Called
+    right after the message row was written, in the same transaction. True if a change
+    was written."""
+    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    after = tracked(row)
+    if after == before:
+        return False
+    (seq,) = conn.execute(
+        "SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    change = conn.execute(
+        "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
+        " error_message, changed_at, cause_source, cause_event_id, message)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new_id("chg_"),
+            message_id,
+            seq,
+            before[0],
+            *after,
+            now,
+            cause.source,
+            cause.event_id,
+            json.dumps(dict(zip(row.keys(), row, strict=True)), separators=(",", ":")),
+        ),
+    ).lastrowid
+    conn.execute(
+        _ROUTE,
+        {
+            "change": change,
+            "message": message_id,
+            "seq": seq,
+            "now": now,
+            "provider": row["provider"],
+            "status": after[0],
+            "client": row["client_id"],
+        },
+    )
+    return True
+
+
+def sync_subscribers(conn: sqlite3.Connection, routes: Sequence[SubscriberRoute]) -> None:
+    """Make the ``subscribers`` table the configured ones: filters rewritten, a
+    disabled one stays disabled, one no longer configured is removed (its deliveries
+    stay, and are sent again if it comes back)."""
+
+    def array(values: Sequence[str] | None) -> str | None:
+        return None if values is None else json.dumps(list(values))
+
+    names = [route.name for route in routes]
+    conn.execute(
+        "DELETE FROM subscribers WHERE name NOT IN (SELECT value FROM json_each(?))",
+        (json.dumps(names),),
+    )
+    for route in routes:
+        conn.execute(
+            "INSERT INTO subscribers (name, providers, statuses, clients) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET providers = excluded.providers,"
+            " statuses = excluded.statuses, clients = excluded.clients",
+            (route.name, array(route.providers), array(route.statuses), array(route.clients)),
+        )
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def claim_deliveries(
+    conn: sqlite3.Connection,
+    subscriber: str,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Lease up to ``limit`` due deliveries of ``subscriber``, oldest change first: each
+    a ``changes`` row with the delivery's ``attempts`` (this one included) and
+    ``queued_at``. A delivery waits while an earlier change of its message is pending
+    or being sent to the subscriber (a lease that ran out counts as pending), so each
+    message's changes go out in ``seq`` order, one at a time."""
+    at = to_text(now)
+    rows: list[sqlite3.Row] = conn.execute(
+        "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"
+        " JOIN changes c ON c.id = d.change"
+        " WHERE d.subscriber = ? AND ((d.state = 'pending' AND d.next_attempt_at <= ?)"
+        " OR (d.state = 'sending' AND d.lease_until <= ?))"
+        " AND NOT EXISTS (SELECT 1 FROM change_deliveries e WHERE e.subscriber = d.subscriber"
+        " AND e.message_id = d.message_id AND e.seq < d.seq"
+        " AND e.state IN ('pending', 'sending'))"
+        " AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.name = d.subscriber"
+        " AND s.disabled_at IS NOT NULL)"
+        " ORDER BY d.change LIMIT ?",
+        (subscriber, at, at, limit),
+    ).fetchall()
+    lease_until = to_text(now + timedelta(seconds=lease_seconds))
+    for row in rows:
+        conn.execute(
+            "UPDATE change_deliveries SET state = 'sending', attempts = attempts + 1,"
+            " lease_owner = ?, lease_until = ? WHERE subscriber = ? AND change = ?",
+            (owner, lease_until, subscriber, row["id"]),
+        )
+    return rows
+
+
+Leased = tuple[str, int]
+"""A leased delivery: (subscriber, change cursor)."""
+
+
+def _settle(
+    conn: sqlite3.Connection, leased: Leased, owner: str, sets: str, *params: object
+) -> bool:
+    """Update the delivery if ``owner`` still holds its lease; False if it was lost."""
+    return bool(
+        conn.execute(
+            f"UPDATE change_deliveries SET {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
+            " WHERE subscriber = ? AND change = ? AND lease_owner = ? AND state = 'sending'",
+            (*params, *leased, owner),
+        ).rowcount
+    )
+
+
+def delivered(conn: sqlite3.Connection, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
+    """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
+    the lease was lost."""
+    return [
+        _settle(conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now))
+        for leased, owner, now in acks
+    ]
+
+
+def failed_attempt(
+    conn: sqlite3.Connection,
+    leased: Leased,
+    owner: str,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """An attempt failed with ``error``: try again at ``retry_at``, or dead-letter it
+    (None: past the horizon). The subscriber's ``last_error`` says why."""
+    if retry_at is None:
+        settled = _settle(conn, leased, owner, "state = 'dead', last_error = ?", error)
+    else:
+        settled = _settle(
+            conn,
+            leased,
+            owner,
+            "state = 'pending', next_attempt_at = ?, last_error = ?",
+            to_text(retry_at),
+            error,
+        )
+    conn.execute(
+        "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
+        (error, to_text(now), leased[0]),
+    )
+    return settled
+
+
+def hand_back(conn: sqlite3.Connection, leased: Leased, owner: str) -> bool:
+    """The worker stops before the attempt finished: the delivery is due again at once
+    and the attempt does not count (it may still have arrived: at least once)."""
+    return _settle(conn, leased, owner, "state = 'pending', attempts = attempts - 1")
+
+
+def heartbeat(
+    conn: sqlite3.Connection, name: str, owner: str, until: datetime, lease_until: datetime
+) -> None:
+    """``owner`` takes ``name``'s new changes as they are written, leased until
+    ``lease_until``, as long as it beats again before ``until``."""
+    conn.execute(
+        "UPDATE subscribers SET worker = ?, worker_until = ?, worker_lease_until = ?"
+        " WHERE name = ?",
+        (owner, to_text(until), to_text(lease_until), name),
+    )
+
+
+def disable(conn: sqlite3.Connection, name: str, reason: str, now: datetime) -> None:
+    """Stop delivering to ``name`` (it answered 410 Gone) until an admin redelivers."""
+    conn.execute(
+        "UPDATE subscribers SET disabled_at = ?, disabled_reason = ?, last_error = ?,"
+        " last_error_at = ? WHERE name = ? AND disabled_at IS NULL",
+        (to_text(now), reason, reason, to_text(now), name),
+    )
+
+
+def redeliver(
+    conn: sqlite3.Connection, name: str, since: datetime | None, dead_only: bool, now: datetime
+) -> int:
+    """Queue changes for ``name`` again and enable it if it was disabled. ``dead_only``:
+    only its dead letters; otherwise every change its filters match, delivered or not
+    (a subscriber added later gets the history). ``since``: only changes made at or
+    after it. A delivery pending or in flight is left alone. How many were queued."""
+    at = to_text(now)
+    conn.execute(
+        "UPDATE subscribers SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?",
+        (name,),
+    )
+    since_text = to_text(since) if since is not None else ""
+    if dead_only:
+        return conn.execute(
+            "UPDATE change_deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+            " queued_at = ?, last_error = NULL WHERE subscriber = ? AND state = 'dead'"
+            " AND change IN (SELECT id FROM changes WHERE changed_at >= ?)",
+            (at, at, name, since_text),
+        ).rowcount
+    matches = _MATCHES.format(
+        p="json_extract(c.message, '$.provider')",
+        st="c.status",
+        c="json_extract(c.message, '$.client_id')",
+    )
+    requeue = (
+        "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state,"  # noqa: S608 - fixed clauses
+        " next_attempt_at, queued_at) SELECT s.name, c.id, c.message_id, c.seq, 'pending', ?, ?"
+        " FROM changes c JOIN subscribers s ON s.name = ?"
+        f" WHERE c.changed_at >= ? AND {matches}"
+        " ON CONFLICT (subscriber, change) DO UPDATE SET state = 'pending', attempts = 0,"
+        " next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at,"
+        " last_error = NULL WHERE state IN ('delivered', 'dead')"
+    )
+    return conn.execute(requeue, (at, at, name, since_text)).rowcount
+
+
+# --------------------------------------------------------------------------- reads
+
+CHANGES_AFTER = "SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?"
+
+LEASED_TO = (
+    "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
+    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.state = 'sending'"
+    " AND d.lease_owner = ? AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
+)
+"""Deliveries leased to a worker by the transactions that wrote them (``_ROUTE``), after
+the last one it took."""
+
+MESSAGE_CHANGES = "SELECT * FROM changes WHERE message_id = ? ORDER BY seq"
+
+MESSAGE_DELIVERIES = (
+    "SELECT subscriber, change, state, attempts, last_error, delivered_at, next_attempt_at"
+    " FROM change_deliveries WHERE change IN (SELECT id FROM changes WHERE message_id = ?)"
+    " ORDER BY subscriber, seq"
+)
+
+SUBSCRIBER_HEALTH = (
+    "SELECT s.name, s.disabled_at, s.disabled_reason, s.last_error, s.last_error_at,"
+    " (SELECT count(*) FROM change_deliveries d WHERE d.subscriber = s.name"
+    "  AND d.state IN ('pending', 'sending')) AS backlog,"
+    " (SELECT min(queued_at) FROM change_deliveries d WHERE d.subscriber = s.name"
+    "  AND d.state IN ('pending', 'sending')) AS oldest_pending,"
+    " (SELECT count(*) FROM change_deliveries d WHERE d.subscriber = s.name"
+    "  AND d.state = 'dead') AS dead"
+    " FROM subscribers s ORDER BY s.name"
+)
