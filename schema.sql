@@ -251,3 +251,149 @@ FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_v8 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+-- version: 11
+-- Delivery health (contract section 13). Each message gains its destination country
+-- (ISO 3166-1 alpha-2 of to_number, set by the store with libphonenumber), the network a
+-- report named ("MCC-MNC", never guessed from the number) and sent_at, the earliest
+-- hand-over to the provider or `sent` report (report latency counts from it).
+ALTER TABLE messages ADD COLUMN country TEXT;
+ALTER TABLE messages ADD COLUMN network TEXT;
+ALTER TABLE messages ADD COLUMN sent_at TEXT;
+CREATE INDEX messages_by_country ON messages (country, created_at);
+CREATE INDEX messages_by_network ON messages (network, created_at);
+
+-- The upper bounds (seconds) of the report-latency histogram's buckets; a latency
+-- falls in the first bucket whose bound is not below it (a latency beyond the last
+-- bound counts in the last bucket). GET /v1/stats/delivery reports a percentile as its
+-- bucket's upper bound (receiver/store/health.py).
+CREATE TABLE latency_bounds (
+    bucket         INTEGER PRIMARY KEY,
+    upper_seconds  REAL NOT NULL UNIQUE
+);
+INSERT INTO latency_bounds (bucket, upper_seconds) VALUES
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (4, 5),
+    (5, 6),
+    (6, 8),
+    (7, 10),
+    (8, 12),
+    (9, 15),
+    (10, 20),
+    (11, 25),
+    (12, 30),
+    (13, 40),
+    (14, 50),
+    (15, 60),
+    (16, 80),
+    (17, 100),
+    (18, 120),
+    (19, 150),
+    (20, 200),
+    (21, 250),
+    (22, 300),
+    (23, 400),
+    (24, 500),
+    (25, 600),
+    (26, 800),
+    (27, 1000),
+    (28, 1200),
+    (29, 1500),
+    (30, 2000),
+    (31, 2500),
+    (32, 3000),
+    (33, 4000),
+    (34, 5000),
+    (35, 6000),
+    (36, 8000),
+    (37, 10000),
+    (38, 12000),
+    (39, 15000),
+    (40, 20000),
+    (41, 25000),
+    (42, 30000),
+    (43, 40000),
+    (44, 50000),
+    (45, 60000),
+    (46, 86400),
+    (47, 172800),
+    (48, 604800);
+
+-- Messages counted by the hour of created_at, provider, country, network ('' for
+-- none), current status ('' for none yet) and latency bucket (-1 unless delivered
+-- after a known hand-over). Triggers keep it in step with messages in the same
+-- transaction as every write (a report, a send step, reprocess, a merge of two
+-- messages, retention), so a message moving from sent to delivered moves one count.
+-- GET /v1/stats/delivery reads only this table. Rows may fall to 0 and stay.
+CREATE TABLE delivery_stats (
+    hour      TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    latency   INTEGER NOT NULL,
+    messages  INTEGER NOT NULL,
+    PRIMARY KEY (hour, provider, country, network, status, latency)
+) WITHOUT ROWID;
+
+CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages) VALUES (
+        substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''),
+        coalesce(NEW.network, ''), coalesce(NEW.status, ''),
+        CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
+    ON CONFLICT (hour, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+END;
+
+CREATE TRIGGER delivery_stats_delete AFTER DELETE ON messages BEGIN
+    UPDATE delivery_stats SET messages = messages - 1 WHERE hour = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
+        AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
+END;
+
+CREATE TRIGGER delivery_stats_update
+AFTER UPDATE OF created_at, provider, country, network, status, status_changed_at, sent_at
+ON messages
+WHEN OLD.created_at IS NOT NEW.created_at OR OLD.provider IS NOT NEW.provider
+    OR OLD.country IS NOT NEW.country OR OLD.network IS NOT NEW.network
+    OR OLD.status IS NOT NEW.status OR OLD.status_changed_at IS NOT NEW.status_changed_at
+    OR OLD.sent_at IS NOT NEW.sent_at
+BEGIN
+    UPDATE delivery_stats SET messages = messages - 1 WHERE hour = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
+        AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
+    INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages) VALUES (
+        substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''),
+        coalesce(NEW.network, ''), coalesce(NEW.status, ''),
+        CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
+    ON CONFLICT (hour, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+END;
+
+-- The messages stored before this version.
+INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages)
+SELECT substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''),
+        coalesce(m.network, ''), coalesce(m.status, ''),
+        CASE WHEN m.status = 'delivered' AND m.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, count(*)
+FROM messages m GROUP BY 1, 2, 3, 4, 5, 6;

@@ -32,6 +32,12 @@ class Report:
     """Our own message id, when the report echoes back the reference we sent with the
     message (FutureSMS ``client_order_id``, Smstools ``reference``): the report then
     completes that message even before we learned the provider's id for it."""
+    network: str | None = None
+    """The mobile network the report names, as ``"MCC-MNC"`` (``receiver.core.network``);
+    None when it names none. Never guessed from the number."""
+    hand_over: bool = False
+    """Our own ``sent_to_provider`` step: the moment the provider took the message, from
+    which report latency is counted (as from a ``sent`` report)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,10 @@ class MessageRecord:
     """The staff member (token) that sent it; None for a message known only from reports."""
     sender: str | None = None
     segments: int | None = None
+    country: str | None = None
+    """ISO 3166-1 alpha-2 region of ``to`` (kept when the number is erased)."""
+    network: str | None = None
+    """``"MCC-MNC"`` when a report named it."""
 
     @property
     def final(self) -> bool:
@@ -152,6 +156,8 @@ class MessageFilter:
     to: str | None = None
     client_reference: str | None = None
     status: Status | None = None
+    country: str | None = None
+    network: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 
+from receiver.core.network import country_of
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import MessageState, Status, merge
 from receiver.errors import (
@@ -186,7 +187,17 @@ def _state(row: sqlite3.Row | None) -> MessageState:
         error_message=row["error_message"],
         to=row["to_number"],
         client_reference=row["client_reference"],
+        network=row["network"],
+        sent_at=from_text(row["sent_at"]) if row["sent_at"] else None,
     )
+
+
+def _country(row: sqlite3.Row | None, state: MessageState) -> str | None:
+    """The destination country of ``state``'s number; an erased message keeps the one
+    it had (a country is not personal data, and the delivery figures keep counting it)."""
+    if row is not None and (state.to is None or state.to == row["to_number"]):
+        return row["country"]  # unchanged: no need to parse the number again
+    return country_of(state.to)
 
 
 def _apply(
@@ -279,7 +290,8 @@ def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest
 
 _MERGE_FIELDS = (
     "SELECT id, provider_message_id, status, status_event_id, status_changed_at, error_code,"
-    " error_message, to_number, client_reference, client_id, erased_at FROM messages"
+    " error_message, to_number, client_reference, client_id, erased_at, country, network,"
+    " sent_at FROM messages"
 )
 
 
@@ -348,6 +360,7 @@ def _save_state(
     conn.execute(
         "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
         " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
+        " network = ?, sent_at = ?, country = coalesce(?, country),"
         " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?",
         (
             state.status,
@@ -357,6 +370,9 @@ def _save_state(
             state.error_message,
             state.to,
             state.client_reference,
+            state.network,
+            to_text(state.sent_at) if state.sent_at else None,
+            country_of(state.to),
             report_count,
             now,
             message_id,
@@ -373,6 +389,9 @@ _STATE_COLUMNS = (
     "error_message",
     "to_number",
     "client_reference",
+    "country",
+    "network",
+    "sent_at",
 )
 
 
@@ -396,14 +415,17 @@ def _merge_report(
         state.error_message,
         state.to,
         state.client_reference,
+        _country(row, state),
+        state.network,
+        to_text(state.sent_at) if state.sent_at else None,
     )
     if row is None:
         message_id = new_id("msg_")
         conn.execute(
             "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
             " status_changed_at, error_code, error_message, to_number, client_reference,"
-            " report_count, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            " country, network, sent_at, report_count, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (message_id, provider, *values, now, now),
         )
         return message_id, decision.applied
@@ -483,10 +505,13 @@ def _recompute(
     the set of reports). ``to`` and ``client_reference`` are not kept per event: the
     message keeps its own, and ``also`` (a report among them) may add a smaller one."""
     kept = conn.execute(
-        "SELECT to_number, client_reference, client_id, erased_at FROM messages WHERE id = ?",
+        "SELECT to_number, client_reference, client_id, erased_at, network FROM messages"
+        " WHERE id = ?",
         (message_id,),
     ).fetchone()
-    state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
+    state = MessageState(
+        to=kept["to_number"], client_reference=kept["client_reference"], network=kept["network"]
+    )
     events = conn.execute("SELECT * FROM events WHERE message_id = ?", (message_id,)).fetchall()
     for event in events:
         state = merge(state, _report(event)).state
@@ -519,6 +544,10 @@ def _settle_outcome(
     )
 
 
+HAND_OVER_STEP = ":sent_to_provider"
+"""The event id suffix of our own step "the provider's API took it" (``_sent``)."""
+
+
 def _report(event: sqlite3.Row) -> Report:
     """A stored event as the merge rule needs it."""
     return Report(
@@ -529,6 +558,7 @@ def _report(event: sqlite3.Row) -> Report:
         occurred_at=from_text(event["occurred_at"]),
         error_code=event["error_code"],
         error_message=event["error_message"],
+        hand_over=event["source"] == "outbound" and event["event_id"].endswith(HAND_OVER_STEP),
     )
 
 
@@ -565,7 +595,7 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
     message_id = new_id("msg_")
     conn.execute(
         "INSERT INTO messages (id, provider, to_number, client_reference, client_id, sender,"
-        " segments, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " segments, country, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message_id,
             send.provider,
@@ -574,6 +604,7 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
             send.client_id,
             send.sender,
             send.segments,
+            country_of(send.to),
             now,
             now,
         ),
@@ -1089,6 +1120,8 @@ def _message(row: aiosqlite.Row) -> MessageRecord:
         client_id=row["client_id"],
         sender=row["sender"],
         segments=row["segments"],
+        country=row["country"],
+        network=row["network"],
     )
 
 
@@ -1122,6 +1155,8 @@ _FILTER_COLUMNS = {
     "to": "to_number = ?",
     "client_reference": "client_reference = ?",
     "status": "status = ?",
+    "country": "country = ?",
+    "network": "network = ?",
     "since": "created_at >= ?",
     "until": "created_at < ?",
 }
@@ -1131,6 +1166,18 @@ status) are written ``+column = ?``, which no index can serve, so that the plann
 (which has no statistics: we never ANALYZE) reads the few messages of one number rather
 than walking every delivered message in ``messages_by_status`` looking for them: 1.9 s
 at 1,000,000 messages (docs/performance.md, "Store at scale")."""
+
+
+_BROAD_FILTERS = ("provider", "status", "country", "network")
+BATCH_SEPARATOR = ":"
+_AFTER_SEPARATOR = chr(ord(BATCH_SEPARATOR) + 1)
+_PROVIDER_ID_OR_BATCH = (
+    "(provider_message_id = ?"
+    " OR (provider_message_id >= ? AND provider_message_id < ?))"
+)
+"""A search by provider message id also finds the messages filed under ``ID:...``: Sinch
+identifies a batch, and each of its messages is ``{batch_id}:{recipient}``, so the batch
+id its send API answered finds every message of the batch (both terms read the index)."""
 
 
 class SqliteStore:
@@ -1353,9 +1400,14 @@ class SqliteStore:
         keyed = any(getattr(where, name) is not None for name in _KEY_FILTERS)
         for name, clause in _FILTER_COLUMNS.items():
             value = getattr(where, name)
-            if value is not None:
-                clauses.append("+" + clause if keyed and name in ("provider", "status") else clause)
-                params.append(to_text(value) if isinstance(value, datetime) else str(value))
+            if value is None:
+                continue
+            if name == "provider_message_id":
+                clauses.append(_PROVIDER_ID_OR_BATCH)
+                params += [value, value + BATCH_SEPARATOR, value + _AFTER_SEPARATOR]
+                continue
+            clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
+            params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
             params += [after.created_at, after.id]
