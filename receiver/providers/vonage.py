@@ -56,6 +56,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import vonage as vonage_signature
@@ -366,6 +367,7 @@ class VonageProvider(Provider):
             error_code=error_code,
             error_message=DLR_ERRORS.get(error_code) if error_code else None,
             client_reference=receipt.client_ref,
+            network=network_code(fields.get("network-code")),
         )
 
     def _parse_status(self, request: InboundRequest) -> Report:
