@@ -266,7 +266,7 @@ CREATE INDEX messages_by_network ON messages (network, created_at);
 -- The upper bounds (seconds) of the report-latency histogram's buckets; a latency
 -- falls in the first bucket whose bound is not below it (a latency beyond the last
 -- bound counts in the last bucket). GET /v1/stats/delivery reports a percentile as its
--- bucket's upper bound (receiver/store/health.py).
+-- bucket's upper bound (receiver/core/delivery.py).
 CREATE TABLE latency_bounds (
     bucket         INTEGER PRIMARY KEY,
     upper_seconds  REAL NOT NULL UNIQUE
@@ -322,25 +322,37 @@ INSERT INTO latency_bounds (bucket, upper_seconds) VALUES
     (47, 172800),
     (48, 604800);
 
--- Messages counted by the hour of created_at, provider, country, network ('' for
--- none), current status ('' for none yet) and latency bucket (-1 unless delivered
--- after a known hand-over). Triggers keep it in step with messages in the same
--- transaction as every write (a report, a send step, reprocess, a merge of two
--- messages, retention), so a message moving from sent to delivered moves one count.
--- GET /v1/stats/delivery reads only this table. Rows may fall to 0 and stay.
-CREATE TABLE delivery_stats (
-    hour      TEXT NOT NULL,
+-- Messages counted by period of created_at (the hour: "2026-12-05T14"; the day:
+-- "2026-12-05"), provider, country, network ('' for none), current status ('' for none
+-- yet) and latency bucket (-1 unless delivered after a known hand-over). Triggers keep
+-- both in step with messages in the same transaction as every write (a report, a send
+-- step, reprocess, a merge of two messages, retention), so a message moving from sent
+-- to delivered moves one count. GET /v1/stats/delivery reads only these tables: whole
+-- days from the daily one (24 times fewer rows), the hours at either end from the
+-- hourly one. Rows may fall to 0 and stay.
+CREATE TABLE delivery_hourly (
+    period    TEXT NOT NULL,
     provider  TEXT NOT NULL,
     country   TEXT NOT NULL,
     network   TEXT NOT NULL,
     status    TEXT NOT NULL,
     latency   INTEGER NOT NULL,
     messages  INTEGER NOT NULL,
-    PRIMARY KEY (hour, provider, country, network, status, latency)
+    PRIMARY KEY (period, provider, country, network, status, latency)
+) WITHOUT ROWID;
+CREATE TABLE delivery_daily (
+    period    TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    latency   INTEGER NOT NULL,
+    messages  INTEGER NOT NULL,
+    PRIMARY KEY (period, provider, country, network, status, latency)
 ) WITHOUT ROWID;
 
 CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages) VALUES (
+    INSERT INTO delivery_hourly (period, provider, country, network, status, latency, messages) VALUES (
         substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''),
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
@@ -348,11 +360,27 @@ CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
                 (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
-    ON CONFLICT (hour, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+    ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+    INSERT INTO delivery_daily (period, provider, country, network, status, latency, messages) VALUES (
+        substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''),
+        coalesce(NEW.network, ''), coalesce(NEW.status, ''),
+        CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
+    ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
 END;
 
 CREATE TRIGGER delivery_stats_delete AFTER DELETE ON messages BEGIN
-    UPDATE delivery_stats SET messages = messages - 1 WHERE hour = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+    UPDATE delivery_hourly SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
+        AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
+    UPDATE delivery_daily SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
@@ -369,14 +397,21 @@ WHEN OLD.created_at IS NOT NEW.created_at OR OLD.provider IS NOT NEW.provider
     OR OLD.status IS NOT NEW.status OR OLD.status_changed_at IS NOT NEW.status_changed_at
     OR OLD.sent_at IS NOT NEW.sent_at
 BEGIN
-    UPDATE delivery_stats SET messages = messages - 1 WHERE hour = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+    UPDATE delivery_hourly SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
                 (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
-    INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages) VALUES (
+    UPDATE delivery_daily SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
+        AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
+    INSERT INTO delivery_hourly (period, provider, country, network, status, latency, messages) VALUES (
         substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''),
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
@@ -384,12 +419,30 @@ BEGIN
                 (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
-    ON CONFLICT (hour, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+    ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
+    INSERT INTO delivery_daily (period, provider, country, network, status, latency, messages) VALUES (
+        substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''),
+        coalesce(NEW.network, ''), coalesce(NEW.status, ''),
+        CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
+    ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
 END;
 
 -- The messages stored before this version.
-INSERT INTO delivery_stats (hour, provider, country, network, status, latency, messages)
+INSERT INTO delivery_hourly (period, provider, country, network, status, latency, messages)
 SELECT substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''),
+        coalesce(m.network, ''), coalesce(m.status, ''),
+        CASE WHEN m.status = 'delivered' AND m.sent_at IS NOT NULL THEN coalesce(
+            (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
+                (julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0
+             ORDER BY upper_seconds LIMIT 1),
+            (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, count(*)
+FROM messages m GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO delivery_daily (period, provider, country, network, status, latency, messages)
+SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''),
         coalesce(m.network, ''), coalesce(m.status, ''),
         CASE WHEN m.status = 'delivered' AND m.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=

@@ -19,6 +19,7 @@ _MNC = re.compile(r"[0-9]{2,3}")
 NETWORK_PATTERN = r"^[0-9]{3}-[0-9]{2,3}$"
 """The form of ``network`` in JSON (``"515-02"``): MCC, a hyphen, MNC."""
 
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
 UNKNOWN_REGION = "ZZ"
 
 
@@ -33,9 +34,9 @@ def country_of(number: str | None) -> str | None:
         return None
     # A number in no range libphonenumber knows (a test range, a new block) still has
     # a country calling code: its main region (44 -> GB, 1 -> US).
-    region = phonenumbers.region_code_for_number(
-        parsed
-    ) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    region = phonenumbers.region_code_for_number(parsed) or (
+        phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    )
     return region if region and region.isalpha() and region != UNKNOWN_REGION else None
 
 

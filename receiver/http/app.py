@@ -19,7 +19,7 @@ from starlette.routing import Route
 from receiver import console, retention
 from receiver.config import Config
 from receiver.errors import ReceiverError
-from receiver.http import admin, ops, sends, staff, webhooks
+from receiver.http import admin, health, ops, sends, staff, webhooks
 from receiver.http.admission import Admission
 from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.metrics import Metrics
@@ -78,6 +78,8 @@ def create_app(config: Config) -> Starlette:
     routes = [
         Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
         Route("/v1/messages", messages, methods=["GET", "POST"]),
+        Route("/v1/messages.csv", health.messages_csv, methods=["GET"]),
+        Route("/v1/stats/delivery", health.delivery_stats, methods=["GET"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
         Route(

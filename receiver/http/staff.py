@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated, TypeVar
 
 import phonenumbers
 from itsdangerous import BadSignature
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
+from receiver.core.network import COUNTRY_PATTERN, NETWORK_PATTERN
 from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
@@ -45,8 +47,9 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class MessageQuery(BaseModel):
-    """The filters of ``GET /v1/messages``; unknown parameters are refused."""
+class MessageFilters(BaseModel):
+    """The filters of ``GET /v1/messages`` and ``GET /v1/messages.csv``; unknown
+    parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,18 +58,46 @@ class MessageQuery(BaseModel):
     to: str | None = None
     client_reference: str | None = None
     status: Status | None = None
+    country: Annotated[str, Field(pattern=COUNTRY_PATTERN)] | None = None
+    network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = None
 
     @field_validator("to")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         return None if value is None else normalize_phone(value)
 
+    @field_validator("country", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
-def _message_json(record: MessageRecord, role: str) -> MessageOut:
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+class MessageQuery(MessageFilters):
+    """``GET /v1/messages``: the filters and a page."""
+
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+def parse_query(model: type[Q], request: Request) -> Q:
+    """The query string as ``model``, or 400 FILTER_INVALID naming the first bad field."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known filter"
+        raise BadRequest(f"{field}: {message}", code="FILTER_INVALID", field=field) from None
+
+
+def message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
     console (contract section 5)."""
     message = MessageOut.model_validate(record, from_attributes=True)
@@ -88,21 +119,13 @@ async def get_message(request: Request) -> Response:
     record = await state.store.get_message(request.path_params["message_id"])
     if record is None:
         raise NotFound("no message with this id")
-    return _json(_message_json(record, member.role))
+    return _json(message_json(record, member.role))
 
 
 async def list_messages(request: Request) -> Response:
     member = await authenticate(request)
     state: AppState = request.app.state.receiver
-    try:
-        query = MessageQuery.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "is not a known filter"
-        raise BadRequest(f"{field}: {message}", code="FILTER_INVALID", field=field) from None
+    query = parse_query(MessageQuery, request)
     after = None
     if query.cursor is not None:
         try:
@@ -119,7 +142,7 @@ async def list_messages(request: Request) -> Response:
         records = records[: query.limit]
         last = records[-1]
         next_cursor = state.cursors.dumps([to_text(last.created_at), last.id])
-    items = [_message_json(r, member.role) for r in records]
+    items = [message_json(r, member.role) for r in records]
     return _json(MessageList(items=items, next_cursor=next_cursor))
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ulid import ULID
 
+from receiver.core.delivery import Bucket, Cell
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import FINAL, Status
 
@@ -374,6 +375,16 @@ class Store(Protocol):
     async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
         """Messages updated at or after ``since`` whose status is a failure, counted by
         provider, status and error code; the ``limit`` largest counts, largest first."""
+
+    async def delivery_cells(
+        self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
+    ) -> list[Cell]:
+        """The delivery aggregates (contract section 13) of messages created in
+        [since, until) (whole hours), summed by bucket, the ``group_by`` keys, status and
+        latency bucket."""
+
+    async def latency_bounds(self) -> list[float]:
+        """The upper bounds (seconds) of the latency histogram's buckets, in order."""
 
     async def reprocess(
         self, provider: str, raw: RawRequest, reports: Sequence[Report]

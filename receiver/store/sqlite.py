@@ -34,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 
+from receiver.core.delivery import GROUP_KEYS, Bucket, Cell, spans
 from receiver.core.network import country_of
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import MessageState, Status, merge
@@ -196,7 +197,8 @@ def _country(row: sqlite3.Row | None, state: MessageState) -> str | None:
     """The destination country of ``state``'s number; an erased message keeps the one
     it had (a country is not personal data, and the delivery figures keep counting it)."""
     if row is not None and (state.to is None or state.to == row["to_number"]):
-        return row["country"]  # unchanged: no need to parse the number again
+        kept: str | None = row["country"]  # unchanged: no need to parse the number again
+        return kept
     return country_of(state.to)
 
 
@@ -1599,6 +1601,31 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------ delivery health
+
+    async def delivery_cells(
+        self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
+    ) -> list[Cell]:
+        """The delivery aggregates of messages created in [since, until) (whole hours),
+        summed by bucket, the ``group_by`` keys, status and latency bucket, in SQL."""
+        period = {None: "''", "1h": "period", "1d": "substr(period, 1, 10)"}[bucket]
+        keys = ", ".join(name if name in group_by else "''" for name in GROUP_KEYS)
+        cells: list[Cell] = []
+        for span in spans(since, until, bucket):
+            table = "delivery_daily" if span.daily else "delivery_hourly"
+            rows = await self._query(
+                f"SELECT {period}, {keys}, status, latency, sum(messages) FROM {table}"  # noqa: S608 - fixed names
+                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4, 5, 6",
+                (span.start, span.end),
+            )
+            cells += [Cell(*row) for row in rows]
+        return cells
+
+    async def latency_bounds(self) -> list[float]:
+        """The upper bounds (seconds) of the latency histogram's buckets, in order."""
+        rows = await self._query("SELECT upper_seconds FROM latency_bounds ORDER BY bucket")
+        return [row[0] for row in rows]
 
     # ------------------------------------------------------------ retention, erasure
 
