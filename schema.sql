@@ -265,7 +265,8 @@ CREATE INDEX messages_by_network ON messages (network, created_at);
 
 -- The upper bounds (seconds) of the report-latency histogram's buckets; a latency
 -- falls in the first bucket whose bound is not below it (a latency beyond the last
--- bound counts in the last bucket). GET /v1/stats/delivery reports a percentile as its
+-- bound counts in the last bucket). Latencies are rounded to the millisecond first, so
+-- julianday's floating point cannot push 50 s into the bucket above 50. GET /v1/stats/delivery reports a percentile as its
 -- bucket's upper bound (receiver/core/delivery.py).
 CREATE TABLE latency_bounds (
     bucket         INTEGER PRIMARY KEY,
@@ -357,7 +358,7 @@ CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+                round((julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
     ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
@@ -366,7 +367,7 @@ CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+                round((julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
     ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
@@ -377,14 +378,14 @@ CREATE TRIGGER delivery_stats_delete AFTER DELETE ON messages BEGIN
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+                round((julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
     UPDATE delivery_daily SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+                round((julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
 END;
@@ -401,14 +402,14 @@ BEGIN
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+                round((julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
     UPDATE delivery_daily SET messages = messages - 1 WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
         AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '')
         AND status = coalesce(OLD.status, '') AND latency = CASE WHEN OLD.status = 'delivered' AND OLD.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0
+                round((julianday(OLD.status_changed_at) - julianday(OLD.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END;
     INSERT INTO delivery_hourly (period, provider, country, network, status, latency, messages) VALUES (
@@ -416,7 +417,7 @@ BEGIN
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+                round((julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
     ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
@@ -425,7 +426,7 @@ BEGIN
         coalesce(NEW.network, ''), coalesce(NEW.status, ''),
         CASE WHEN NEW.status = 'delivered' AND NEW.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0
+                round((julianday(NEW.status_changed_at) - julianday(NEW.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, 1)
     ON CONFLICT (period, provider, country, network, status, latency) DO UPDATE SET messages = messages + 1;
@@ -437,7 +438,7 @@ SELECT substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''),
         coalesce(m.network, ''), coalesce(m.status, ''),
         CASE WHEN m.status = 'delivered' AND m.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0
+                round((julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, count(*)
 FROM messages m GROUP BY 1, 2, 3, 4, 5, 6;
@@ -446,7 +447,7 @@ SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''),
         coalesce(m.network, ''), coalesce(m.status, ''),
         CASE WHEN m.status = 'delivered' AND m.sent_at IS NOT NULL THEN coalesce(
             (SELECT bucket FROM latency_bounds WHERE upper_seconds >=
-                (julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0
+                round((julianday(m.status_changed_at) - julianday(m.sent_at)) * 86400.0, 3)
              ORDER BY upper_seconds LIMIT 1),
             (SELECT max(bucket) FROM latency_bounds)) ELSE -1 END, count(*)
 FROM messages m GROUP BY 1, 2, 3, 4, 5, 6;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,16 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class FinalOutcome:
+    """A report that made its message's status a final one (for the metrics):
+    ``latency_seconds`` from the hand-over to a ``delivered`` report, when known."""
+
+    status: Status
+    country: str | None
+    latency_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What committing one request's reports did (the 200 answer's counts)."""
 
@@ -48,6 +58,8 @@ class Outcome:
     applied: int = 0
     duplicates: int = 0
     superseded: int = 0
+    finals: tuple[FinalOutcome, ...] = field(default=(), compare=False)
+    """The reports among them that set a final status, once committed."""
 
 
 def derived_event_id(*parts: str | None) -> str:

@@ -17,7 +17,7 @@ from typing import Protocol
 from ulid import ULID
 
 from receiver.core.delivery import Bucket, Cell
-from receiver.core.reports import Outcome, Report
+from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import FINAL, Status
 
 _SECTION = re.compile(r"^-- version: (\d+)\s*$", re.MULTILINE)
@@ -178,12 +178,13 @@ class OutcomeCounter:
     counts: dict[str, int] = field(
         default_factory=lambda: {"applied": 0, "duplicates": 0, "superseded": 0}
     )
+    finals: list[FinalOutcome] = field(default_factory=list)
 
     def add(self, kind: str) -> None:
         self.counts[kind] += 1
 
     def outcome(self) -> Outcome:
-        return Outcome(received=sum(self.counts.values()), **self.counts)
+        return Outcome(received=sum(self.counts.values()), finals=tuple(self.finals), **self.counts)
 
 
 @dataclass(frozen=True, slots=True)

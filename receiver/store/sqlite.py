@@ -36,7 +36,7 @@ import aiosqlite
 
 from receiver.core.delivery import GROUP_KEYS, Bucket, Cell, spans
 from receiver.core.network import country_of
-from receiver.core.reports import Outcome, Report
+from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import MessageState, Status, merge
 from receiver.errors import (
     ClientReferenceTaken,
@@ -220,7 +220,7 @@ def _apply(
             continue
         if request_id is None:
             request_id = _insert_raw_request(conn, provider, raw)
-        counter.add(_insert_event(conn, provider, request_id, received, report))
+        counter.add(_insert_event(conn, provider, request_id, received, report, counter.finals))
     return counter.outcome()
 
 
@@ -398,7 +398,11 @@ _STATE_COLUMNS = (
 
 
 def _merge_report(
-    conn: sqlite3.Connection, provider: str, report: Report, now: str
+    conn: sqlite3.Connection,
+    provider: str,
+    report: Report,
+    now: str,
+    finals: list[FinalOutcome] | None = None,
 ) -> tuple[str, bool]:
     """Merge a report into its message, created if new: (message id, applied).
 
@@ -408,6 +412,13 @@ def _merge_report(
     row = _find_message(conn, provider, report)
     decision = merge(_state(row), report)
     state = _pinned(row, decision.state)
+    country = _country(row, state)
+    if finals is not None and decision.applied and state.final:
+        assert state.status is not None and state.status_changed_at is not None  # final
+        latency = None
+        if state.status is Status.DELIVERED and state.sent_at is not None:
+            latency = max(0.0, (state.status_changed_at - state.sent_at).total_seconds())
+        finals.append(FinalOutcome(state.status, country, latency))
     values = (
         report.provider_message_id,
         state.status,
@@ -417,7 +428,7 @@ def _merge_report(
         state.error_message,
         state.to,
         state.client_reference,
-        _country(row, state),
+        country,
         state.network,
         to_text(state.sent_at) if state.sent_at else None,
     )
@@ -445,10 +456,16 @@ def _merge_report(
 
 
 def _insert_event(
-    conn: sqlite3.Connection, provider: str, request_id: str, received: str, report: Report
+    conn: sqlite3.Connection,
+    provider: str,
+    request_id: str,
+    received: str,
+    report: Report,
+    finals: list[FinalOutcome] | None = None,
 ) -> str:
-    """Merge a report new to the processed set into its message; its outcome."""
-    message_id, applied = _merge_report(conn, provider, report, received)
+    """Merge a report new to the processed set into its message; its outcome (and, in
+    ``finals``, the final status it set)."""
+    message_id, applied = _merge_report(conn, provider, report, received, finals)
     outcome = "applied" if applied else "superseded"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, request_id, status,"
@@ -1174,8 +1191,7 @@ _BROAD_FILTERS = ("provider", "status", "country", "network")
 BATCH_SEPARATOR = ":"
 _AFTER_SEPARATOR = chr(ord(BATCH_SEPARATOR) + 1)
 _PROVIDER_ID_OR_BATCH = (
-    "(provider_message_id = ?"
-    " OR (provider_message_id >= ? AND provider_message_id < ?))"
+    "(provider_message_id = ? OR (provider_message_id >= ? AND provider_message_id < ?))"
 )
 """A search by provider message id also finds the messages filed under ``ID:...``: Sinch
 identifies a batch, and each of its messages is ``{batch_id}:{recipient}``, so the batch

@@ -41,7 +41,9 @@ def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:
     for m in conn.execute("SELECT * FROM messages"):
         latency = -1
         if m["status"] == "delivered" and m["sent_at"]:
-            seconds = (from_text(m["status_changed_at"]) - from_text(m["sent_at"])).total_seconds()
+            seconds = round(
+                (from_text(m["status_changed_at"]) - from_text(m["sent_at"])).total_seconds(), 3
+            )
             latency = min(bisect.bisect_left(bounds, seconds), len(bounds) - 1)
         key = (
             m["created_at"][:width],
