@@ -180,3 +180,21 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), (), None)
     assert {cell.messages for cell in cells} == {0}  # the rows stay, at 0
     assert summarize(cells, (), None, [1.0]) == []
+
+
+async def test_the_batch_id_finds_every_message_of_a_sinch_batch(store):
+    batch = "01W4FFL35P4NC4K35SMSBATCH9"
+    reports = [
+        Report(f"s{n}", f"{batch}:{to}", Status.DELIVERED, "Delivered", T0, to=to)
+        for n, to in enumerate(["+639171234567", "+447700900123"])
+    ]
+    others = [Report("o1", batch + "0:+14155550100", Status.DELIVERED, "Delivered", T0)]
+    await store.ingest("sinch", raw(T0), [*reports, *others])
+    found = await store.find_messages(MessageFilter(provider_message_id=batch), 10, None)
+    assert sorted(m.provider_message_id or "" for m in found) == sorted(
+        r.provider_message_id for r in reports
+    )
+    exact = await store.find_messages(
+        MessageFilter(provider_message_id=f"{batch}:+639171234567"), 10, None
+    )
+    assert len(exact) == 1
