@@ -81,6 +81,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.overdue = Gauge(
+            "receiver_overdue_messages",
+            "Messages created between 7 days and 1 hour ago whose status is not final yet,"
+            " by provider (from the delivery aggregates, at each scrape).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "receiver_store_up",
+            "1 if the store answered the readiness probe at this scrape, else 0.",
+            registry=self.registry,
+        )
+
         self.wal_bytes = Gauge(
             "receiver_sqlite_wal_bytes",
             "Size of the SQLite write-ahead log file (grows while checkpoints cannot finish).",
