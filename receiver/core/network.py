@@ -18,8 +18,11 @@ _MCC = re.compile(r"[0-9]{3}")
 _MNC = re.compile(r"[0-9]{2,3}")
 NETWORK_PATTERN = r"^[0-9]{3}-[0-9]{2,3}$"
 """The form of ``network`` in JSON (``"515-02"``): MCC, a hyphen, MNC."""
+NETWORK_FILTER_PATTERN = r"^([0-9]{3}-[0-9]{2,3}|unknown)$"
 
-COUNTRY_PATTERN = r"^[A-Z]{2}$"
+UNKNOWN = "unknown"
+"""As a ``country`` or ``network`` filter: the messages that have none."""
+COUNTRY_PATTERN = r"^([A-Z]{2}|unknown)$"
 UNKNOWN_REGION = "ZZ"
 
 

@@ -17,7 +17,7 @@ from receiver.core.timestamps import Rfc3339Datetime
 from receiver.http.schemas import MessageOut
 from receiver.http.staff import MessageFilters, authenticate, message_json, parse_query
 from receiver.http.state import AppState
-from receiver.store.base import MessageFilter, Position, to_text
+from receiver.store.base import MessageFilter, Position, Store, to_text
 
 MAX_WINDOW = timedelta(days=400)
 DEFAULT_WINDOW = timedelta(days=1)
@@ -159,30 +159,35 @@ def _csv_line(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
-async def messages_csv(request: Request) -> Response:
-    """``GET /v1/messages.csv``: every message the filters find, newest first, streamed
-    page by page (the numbers masked for a viewer, as in JSON)."""
-    member = await authenticate(request)
-    state: AppState = request.app.state.receiver
-    query = parse_query(MessageFilters, request)
-    where = MessageFilter(**query.model_dump())
-    first = await state.store.find_messages(where, CSV_PAGE, None)  # errors before the 200
+async def csv_response(store: Store, where: MessageFilter, role: str) -> Response:
+    """Every message ``where`` finds, newest first, as CSV streamed page by page (the
+    numbers as ``role`` may see them, as in JSON). The first page is read before the
+    answer starts, so a store failure is still a problem answer, not a cut-off file."""
+    first = await store.find_messages(where, CSV_PAGE, None)
 
     async def lines() -> AsyncIterator[str]:
         yield _csv_line(list(CSV_COLUMNS))
         page = first
         while page:
             for record in page:
-                message: MessageOut = message_json(record, member.role)
+                message: MessageOut = message_json(record, role)
                 yield _csv_line([csv_cell(getattr(message, name)) for name in CSV_COLUMNS])
             if len(page) < CSV_PAGE:
                 return
             last = page[-1]
             after = Position(created_at=to_text(last.created_at), id=last.id)
-            page = await state.store.find_messages(where, CSV_PAGE, after)
+            page = await store.find_messages(where, CSV_PAGE, after)
 
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
     )
+
+
+async def messages_csv(request: Request) -> Response:
+    """``GET /v1/messages.csv``: the filters of ``GET /v1/messages``, all pages, as CSV."""
+    member = await authenticate(request)
+    state: AppState = request.app.state.receiver
+    query = parse_query(MessageFilters, request)
+    return await csv_response(state.store, MessageFilter(**query.model_dump()), member.role)

@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from receiver import __version__
 from receiver.core import idempotency
-from receiver.core.network import NETWORK_PATTERN
+from receiver.core.network import NETWORK_FILTER_PATTERN
 from receiver.core.status import Status
 from receiver.http.health import StatsOut
 from receiver.http.schemas import (
@@ -83,8 +83,8 @@ def _path(name: str, description: str) -> dict[str, Any]:
     }
 
 
-_COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$"}
-_NETWORK = {"type": "string", "pattern": NETWORK_PATTERN}
+_COUNTRY = {"type": "string", "pattern": "^([A-Za-z]{2}|unknown)$"}
+_NETWORK = {"type": "string", "pattern": NETWORK_FILTER_PATTERN}
 
 _MESSAGE_FILTERS = [
     _query("provider", "Provider name."),
@@ -96,8 +96,12 @@ _MESSAGE_FILTERS = [
     _query("to", "Recipient, E.164."),
     _query("client_reference", "The sender's business reference."),
     _query("status", "Current status.", {"type": "string", "enum": [s.value for s in Status]}),
-    _query("country", "Destination country, ISO 3166-1 alpha-2 (`PH`).", _COUNTRY),
-    _query("network", "Mobile network a report named, `MCC-MNC` (`515-02`).", _NETWORK),
+    _query("country", "Destination country, ISO 3166-1 alpha-2 (`PH`); `unknown`: none.", _COUNTRY),
+    _query(
+        "network",
+        "Mobile network a report named, `MCC-MNC` (`515-02`); `unknown`: none named.",
+        _NETWORK,
+    ),
     _query("since", "Created at or after this RFC 3339 date-time.", _DATE_TIME),
     _query("until", "Created before this RFC 3339 date-time.", _DATE_TIME),
 ]

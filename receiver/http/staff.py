@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
-from receiver.core.network import COUNTRY_PATTERN, NETWORK_PATTERN
+from receiver.core.network import COUNTRY_PATTERN, NETWORK_FILTER_PATTERN, UNKNOWN
 from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
@@ -59,7 +59,7 @@ class MessageFilters(BaseModel):
     client_reference: str | None = None
     status: Status | None = None
     country: Annotated[str, Field(pattern=COUNTRY_PATTERN)] | None = None
-    network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
+    network: Annotated[str, Field(pattern=NETWORK_FILTER_PATTERN)] | None = None
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
 
@@ -71,7 +71,7 @@ class MessageFilters(BaseModel):
     @field_validator("country", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+        return value.upper() if isinstance(value, str) and value != UNKNOWN else value
 
 
 Q = TypeVar("Q", bound=BaseModel)

@@ -158,7 +158,9 @@ class MessageFilter:
     client_reference: str | None = None
     status: Status | None = None
     country: str | None = None
+    """ISO 3166-1 alpha-2, or ``"unknown"``: no country (no number)."""
     network: str | None = None
+    """``"MCC-MNC"``, or ``"unknown"``: no report named one."""
     since: datetime | None = None
     until: datetime | None = None
 

@@ -35,7 +35,7 @@ from typing import Any
 import aiosqlite
 
 from receiver.core.delivery import GROUP_KEYS, Bucket, Cell, spans
-from receiver.core.network import country_of
+from receiver.core.network import UNKNOWN, country_of
 from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import MessageState, Status, merge
 from receiver.errors import (
@@ -1423,6 +1423,9 @@ class SqliteStore:
             if name == "provider_message_id":
                 clauses.append(_PROVIDER_ID_OR_BATCH)
                 params += [value, value + BATCH_SEPARATOR, value + _AFTER_SEPARATOR]
+                continue
+            if name in ("country", "network") and value == UNKNOWN:
+                clauses.append(f"{name} IS NULL")
                 continue
             clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
             params.append(to_text(value) if isinstance(value, datetime) else str(value))
