@@ -15,7 +15,10 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
 4. ``receiver, duplicates``: the same, every report already processed (a priming pass
    stores the whole fixed set first);
 5. ``receiver, Twilio form``: Twilio form posts with ``X-Twilio-Signature``, every
-   report new.
+   report new;
+6. ``receiver, no aggregates``: row 3 with the delivery aggregates' triggers dropped
+   from its fresh database before it starts (``GET /v1/stats/delivery`` reads what they
+   keep), so rows 3 and 6 of one run give the aggregates' cost on ingest.
 
 The machines this runs on are shared and noisy, so the result is the ratios between
 rows of the same run. Repetitions are interleaved (ceiling, naive, receiver, ... then
@@ -80,6 +83,7 @@ TARGET_CEILING_RATIO = 0.6
 TARGET_NAIVE_RATIO = 4.0
 TARGET_P99_MS = 25.0
 TARGET_RSS_MB = 150.0
+TARGET_AGGREGATES_RATIO = 0.9  # issue 15: ingest with the delivery aggregates vs without
 
 
 # --------------------------------------------------------------------------- data
@@ -227,13 +231,34 @@ class Server:
             conn.close()
 
 
-def start_server(kind: str, workdir: Path, secret: str, twilio_token: str) -> Server:
+AGGREGATE_TRIGGERS = ("delivery_stats_insert", "delivery_stats_update", "delivery_stats_delete")
+
+
+def drop_aggregates(db: Path) -> None:
+    """A migrated database whose delivery aggregates are not kept (the triggers that
+    keep them in the merge transaction dropped): the baseline of their cost."""
+    from receiver.store.sqlite import _connect, migrate
+
+    conn = _connect(db)
+    try:
+        migrate(conn)
+        for trigger in AGGREGATE_TRIGGERS:
+            conn.execute(f"DROP TRIGGER {trigger}")
+    finally:
+        conn.close()
+
+
+def start_server(
+    kind: str, workdir: Path, secret: str, twilio_token: str, aggregates: bool = True
+) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     db: Path | None = None
     if kind == "receiver":
         config = write_receiver_config(workdir, secret, twilio_token)
         db = workdir / "receiver.db"
+        if not aggregates:
+            drop_aggregates(db)
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
@@ -315,6 +340,7 @@ class Row:
     server: str  # which server kind answers it
     data: str  # which data file it measures with ("new", "twilio" or "duplicates")
     warm: str | None  # which data file warms it up (None: the priming pass does)
+    aggregates: bool = True  # False: the delivery aggregates' triggers dropped
 
 
 ROWS = (
@@ -323,6 +349,14 @@ ROWS = (
     Row("receiver", "receiver, Standard Webhooks, new reports", "receiver", "new", "warm"),
     Row("duplicates", "receiver, duplicates", "receiver", "duplicates", None),
     Row("twilio", "receiver, Twilio form posts, new reports", "receiver", "twilio", "warm_twilio"),
+    Row(
+        "no_aggregates",
+        "receiver, new reports, no delivery aggregates (baseline)",
+        "receiver",
+        "new",
+        "warm",
+        aggregates=False,
+    ),
 )
 
 
@@ -401,7 +435,7 @@ def measure(
     profile: Path | None,
 ) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
-        server = start_server(row.server, Path(tmp), secret, twilio_token)
+        server = start_server(row.server, Path(tmp), secret, twilio_token, row.aggregates)
         try:
             data = files[row.data]
             if row.warm is None:
@@ -524,6 +558,15 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
         figures = f"{receiver.p99_ms:.1f} ms" + (f"; not targeted: {others}" if others else "")
         met = receiver.p99_ms <= TARGET_P99_MS
         found.append((f"receiver p99 <= {TARGET_P99_MS:g} ms", met, figures))
+    if receiver is not None and "no_aggregates" in by_key:
+        ratio = receiver.rate / by_key["no_aggregates"].rate
+        found.append(
+            (
+                f"receiver >= {TARGET_AGGREGATES_RATIO:g}x without the delivery aggregates",
+                ratio >= TARGET_AGGREGATES_RATIO,
+                f"{ratio:.2f}x",
+            )
+        )
     if receiver is not None and "duplicates" in by_key:
         ratio = by_key["duplicates"].rate / receiver.rate
         found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))
