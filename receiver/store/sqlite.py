@@ -1215,6 +1215,7 @@ class SqliteStore:
         self._writer: IngestWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe: asyncio.Future[Any] | None = None
+        self._latency_bounds: list[float] | None = None
 
     async def open(self, *, ingest: bool = True) -> None:
         """Migrate the schema, start the writer (if ``ingest``) and the reader. To
@@ -1642,9 +1643,12 @@ class SqliteStore:
         return cells
 
     async def latency_bounds(self) -> list[float]:
-        """The upper bounds (seconds) of the latency histogram's buckets, in order."""
-        rows = await self._query("SELECT upper_seconds FROM latency_bounds ORDER BY bucket")
-        return [row[0] for row in rows]
+        """The upper bounds (seconds) of the latency histogram's buckets, in order (read
+        once: a schema section sets them, and a new one would need a restart anyway)."""
+        if self._latency_bounds is None:
+            rows = await self._query("SELECT upper_seconds FROM latency_bounds ORDER BY bucket")
+            self._latency_bounds = [row[0] for row in rows]
+        return self._latency_bounds
 
     # ------------------------------------------------------------ retention, erasure
 
