@@ -167,6 +167,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             if version > current:
                 for statement in _statements(sql):
                     conn.execute(statement)
+                if version == COUNTRY_VERSION:
+                    _backfill_countries(conn)
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 current = version
@@ -175,6 +177,21 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return current
+
+
+COUNTRY_VERSION = 11
+"""The schema section that added ``messages.country`` (renumber with it)."""
+
+
+def _backfill_countries(conn: sqlite3.Connection) -> None:
+    """Set the country of the messages stored before ``country`` existed, in the
+    migration's transaction (the aggregates' triggers count them in their country).
+    libphonenumber is Python, so SQL cannot do it; about 20 us a message."""
+    rows = conn.execute(
+        "SELECT id, to_number FROM messages WHERE to_number IS NOT NULL AND country IS NULL"
+    ).fetchall()
+    updates = [(country, row[0]) for row in rows if (country := country_of(row[1]))]
+    conn.executemany("UPDATE messages SET country = ? WHERE id = ?", updates)
 
 
 def _state(row: sqlite3.Row | None) -> MessageState:

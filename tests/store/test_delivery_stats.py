@@ -18,8 +18,8 @@ from receiver.core.delivery import summarize
 from receiver.core.network import country_of
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import MessageFilter, NewSend, RawRequest, from_text
-from receiver.store.sqlite import SqliteStore
+from receiver.store.base import MessageFilter, NewSend, RawRequest, from_text, migrations
+from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 NUMBERS = ["+639171234567", "+447700900123", "+14155550100", None]
@@ -198,3 +198,24 @@ async def test_the_batch_id_finds_every_message_of_a_sinch_batch(store):
         MessageFilter(provider_message_id=f"{batch}:+639171234567"), 10, None
     )
     assert len(exact) == 1
+
+
+def test_migrating_gives_earlier_messages_their_country(tmp_path):
+    """A message stored before ``country`` existed gets it in the migration, and the
+    aggregates count it there."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, sql in migrations():
+        if version < COUNTRY_VERSION:
+            for statement in _statements(sql):
+                conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (COUNTRY_VERSION - 1,))
+    conn.execute(
+        "INSERT INTO messages (id, provider, to_number, status, created_at, updated_at)"
+        " VALUES ('msg_1', 'acme', '+639171234567', 'delivered', ?, ?)",
+        ("2026-12-05T09:00:00.000000Z",) * 2,
+    )
+    assert migrate(conn) >= COUNTRY_VERSION
+    assert conn.execute("SELECT country FROM messages").fetchone() == ("PH",)
+    conn.close()
+    assert_aggregates_match(path)
