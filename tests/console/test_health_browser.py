@@ -246,3 +246,18 @@ def test_the_sinch_batch_id_finds_every_message_of_the_batch(browser: Browser, s
     assert page.locator("[data-test=result]").count() == 2
     assert no_sideways_scroll(page, 360)
     done(page)
+
+
+def test_the_search_downloads_as_csv(browser: Browser, site: Site) -> None:
+    page = open_page(browser, site, "/console/messages?country=ph&network=515-03", 1280)
+    assert page.locator("[data-test=result]").count() == 2
+    href = page.locator("[data-test=csv]").get_attribute("href")
+    assert href is not None and href.startswith("/console/messages.csv?")
+    answer = page.request.get(site.url(href))  # with the page's session cookie
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    lines = answer.text().splitlines()
+    assert lines[0].startswith("id,provider,provider_message_id,to,country,network,status")
+    assert len(lines) == 3
+    assert all(",PH,515-03,undelivered," in line for line in lines[1:])
+    done(page)
