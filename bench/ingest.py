@@ -231,7 +231,12 @@ class Server:
             conn.close()
 
 
-AGGREGATE_TRIGGERS = ("delivery_stats_insert", "delivery_stats_update", "delivery_stats_delete")
+AGGREGATE_TRIGGERS = (
+    "delivery_stats_insert",
+    "delivery_stats_update",
+    "delivery_stats_delete",
+    "delivery_latency_update",
+)
 
 
 def drop_aggregates(db: Path) -> None:

@@ -163,11 +163,9 @@ async def page(request: Request) -> Response:
         key = DEFAULT_PERIOD
     win = window(key, datetime.now(UTC))
     store = state.store
-    bounds = await store.latency_bounds()
-
     async def rows(group_by: tuple[str, ...], bucket: Bucket | None) -> list[dict[str, Any]]:
         cells = await store.delivery_cells(win.since, win.until, group_by, bucket)
-        return summarize(cells, group_by, bucket, bounds)
+        return summarize(cells, group_by, bucket)
 
     over_time = await rows(("provider",), win.bucket)
     for row in over_time:

@@ -1,11 +1,13 @@
 """Delivery health figures (contract section 13) from the store's aggregates: pure
 functions, no I/O.
 
-The store counts messages by period of ``created_at``, provider, country, network,
-current status and latency bucket (``delivery_hourly`` / ``delivery_daily`` in
-schema.sql). ``summarize`` turns those counts into the rows of ``GET /v1/stats/delivery``.
+The store counts messages by period of ``created_at``, provider, country, network and
+current status (``delivery_hourly`` / ``delivery_daily`` in schema.sql), and the
+delivered ones by latency bucket (``latency_hourly`` / ``latency_daily``: one row per
+group with a column per bucket). ``summarize`` turns those counts into the rows of
+``GET /v1/stats/delivery``.
 
-Latency percentiles come from a histogram with fixed bucket bounds (``latency_bounds``):
+Latency percentiles come from a histogram with fixed bucket bounds (``LATENCY_BOUNDS``):
 a percentile is reported as the upper bound of the bucket it falls in, so it is never
 below the true value and at most one bucket above it: at most 1 s up to 6 s, at most 25 %
 above 10 s (the bounds grow by a quarter to a third), and anything beyond a week is
@@ -14,7 +16,8 @@ reported as a week.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -24,7 +27,19 @@ from receiver.core.status import FINAL, Status
 GROUP_KEYS = ("provider", "country", "network")
 Bucket = Literal["1h", "1d"]
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
-NO_LATENCY = -1
+LATENCY_BOUNDS: tuple[float, ...] = (
+    1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250,
+    300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000,
+    10000, 12000, 15000, 20000, 25000, 30000, 40000, 50000, 60000, 86400, 172800, 604800,
+)  # fmt: skip
+"""The upper bounds (seconds) of the latency histogram's 49 buckets (columns l0 .. l48
+of ``latency_hourly`` / ``latency_daily``); a new bound needs a new schema section."""
+
+
+def latency_bucket(seconds: float) -> int:
+    """The histogram bucket of a latency: the first whose bound is not below it (after
+    rounding to the millisecond); beyond the last bound, the last one."""
+    return min(bisect_left(LATENCY_BOUNDS, round(seconds, 3)), len(LATENCY_BOUNDS) - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +53,34 @@ class Cell:
     country: str
     network: str
     status: str
-    latency: int
     messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyCell:
+    """The delivered messages of one combination of keys (as in ``Cell``) by latency
+    bucket: ``counts[i]`` in bucket ``i`` of ``LATENCY_BOUNDS``."""
+
+    bucket: str
+    provider: str
+    country: str
+    network: str
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCells:
+    """What the store's aggregates hold for one question."""
+
+    statuses: list[Cell]
+    latencies: list[LatencyCell]
 
 
 @dataclass(slots=True)
 class _Row:
     messages: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
-    latency: dict[int, int] = field(default_factory=dict)
+    latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BOUNDS))
 
 
 def bucket_start(period: str) -> datetime:
@@ -56,27 +90,27 @@ def bucket_start(period: str) -> datetime:
     return datetime.fromisoformat(period + ":00").replace(tzinfo=UTC)
 
 
-def percentile(histogram: dict[int, int], bounds: Sequence[float], q: float) -> float | None:
-    """The upper bound of the bucket holding the ``q`` quantile (nearest rank), or None
-    for an empty histogram."""
-    total = sum(histogram.values())
-    if total == 0:
+def percentile(histogram: Sequence[int], q: float) -> float | None:
+    """The upper bound of the bucket holding the ``q`` quantile (nearest rank) of a
+    histogram over ``LATENCY_BOUNDS``, or None for an empty one."""
+    total = sum(histogram)
+    if total <= 0:
         return None
     rank = max(1, -(-total * q // 1))  # ceil(total * q), at least the first
     seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
+    for bucket, count in enumerate(histogram):
+        seen += count
         if seen >= rank:
-            return bounds[min(bucket, len(bounds) - 1)]
-    return bounds[-1]
+            return LATENCY_BOUNDS[bucket]
+    return LATENCY_BOUNDS[-1]
 
 
 def summarize(
-    cells: Iterable[Cell], group_by: Sequence[str], bucket: Bucket | None, bounds: Sequence[float]
+    cells: DeliveryCells, group_by: Sequence[str], bucket: Bucket | None
 ) -> list[dict[str, Any]]:
     """The rows of ``GET /v1/stats/delivery``, ordered by bucket, then by group keys."""
     rows: dict[tuple[str, ...], _Row] = {}
-    for cell in cells:
+    for cell in cells.statuses:
         if cell.messages <= 0:
             continue
         key = (cell.bucket, *(getattr(cell, name) for name in group_by))
@@ -84,17 +118,17 @@ def summarize(
         row.messages += cell.messages
         if cell.status:
             row.by_status[cell.status] = row.by_status.get(cell.status, 0) + cell.messages
-        if cell.latency != NO_LATENCY:
-            row.latency[cell.latency] = row.latency.get(cell.latency, 0) + cell.messages
-    return [_row_json(key, row, group_by, bucket, bounds) for key, row in sorted(rows.items())]
+    for latency in cells.latencies:
+        key = (latency.bucket, *(getattr(latency, name) for name in group_by))
+        if key in rows:  # a group whose messages are all gone (retention) has no row
+            histogram = rows[key].latency
+            for index, count in enumerate(latency.counts):
+                histogram[index] += count
+    return [_row_json(key, row, group_by, bucket) for key, row in sorted(rows.items())]
 
 
 def _row_json(
-    key: tuple[str, ...],
-    row: _Row,
-    group_by: Sequence[str],
-    bucket: Bucket | None,
-    bounds: Sequence[float],
+    key: tuple[str, ...], row: _Row, group_by: Sequence[str], bucket: Bucket | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if bucket is not None:
@@ -109,9 +143,7 @@ def _row_json(
     out["pending"] = row.messages - final
     finished = delivered + failures
     out["delivery_rate"] = round(delivered / finished, 6) if finished else None
-    out["latency_seconds"] = {
-        name: percentile(row.latency, bounds, q) for name, q in PERCENTILES.items()
-    }
+    out["latency_seconds"] = {name: percentile(row.latency, q) for name, q in PERCENTILES.items()}
     return out
 
 

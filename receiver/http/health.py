@@ -77,8 +77,7 @@ async def delivery_stats(request: Request) -> Response:
     query = parse_query(StatsQuery, request)
     assert query.since is not None and query.until is not None  # set by _window
     cells = await state.store.delivery_cells(query.since, query.until, query.keys, query.bucket)
-    bounds = await state.store.latency_bounds()
-    rows = summarize(cells, query.keys, query.bucket, bounds)
+    rows = summarize(cells, query.keys, query.bucket)
     body = StatsOut.model_validate({"rows": rows}).model_dump_json(exclude_unset=True)
     return Response(body, media_type="application/json")
 

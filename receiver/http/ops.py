@@ -52,7 +52,7 @@ async def _refresh_store_gauges(state: AppState) -> None:
         return
     state.metrics.store_up.set(1)
     pending = {name: 0 for name in state.config.providers}
-    for row in summarize(cells, ("provider",), None, [0.0]):
+    for row in summarize(cells, ("provider",), None):
         pending[row["provider"]] = row["pending"]
     for provider, count in pending.items():
         state.metrics.overdue.labels(provider).set(count)

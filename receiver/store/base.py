@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ulid import ULID
 
-from receiver.core.delivery import Bucket, Cell
+from receiver.core.delivery import Bucket, DeliveryCells
 from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import FINAL, Status
 
@@ -381,13 +381,10 @@ class Store(Protocol):
 
     async def delivery_cells(
         self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
-    ) -> list[Cell]:
+    ) -> DeliveryCells:
         """The delivery aggregates (contract section 13) of messages created in
-        [since, until) (whole hours), summed by bucket, the ``group_by`` keys, status and
-        latency bucket."""
-
-    async def latency_bounds(self) -> list[float]:
-        """The upper bounds (seconds) of the latency histogram's buckets, in order."""
+        [since, until) (whole hours), summed by bucket and the ``group_by`` keys: status
+        counts and latency histograms."""
 
     async def reprocess(
         self, provider: str, raw: RawRequest, reports: Sequence[Report]

@@ -34,7 +34,16 @@ from typing import Any
 
 import aiosqlite
 
-from receiver.core.delivery import GROUP_KEYS, Bucket, Cell, spans
+from receiver.core.delivery import (
+    GROUP_KEYS,
+    LATENCY_BOUNDS,
+    Bucket,
+    Cell,
+    DeliveryCells,
+    LatencyCell,
+    latency_bucket,
+    spans,
+)
 from receiver.core.network import UNKNOWN, country_of
 from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import MessageState, Status, merge
@@ -194,6 +203,14 @@ def _backfill_countries(conn: sqlite3.Connection) -> None:
     conn.executemany("UPDATE messages SET country = ? WHERE id = ?", updates)
 
 
+def _latency(state: MessageState) -> int | None:
+    """The latency bucket of a delivered message whose hand-over is known, else None."""
+    if state.status is not Status.DELIVERED or state.sent_at is None:
+        return None
+    assert state.status_changed_at is not None  # set with every status
+    return latency_bucket((state.status_changed_at - state.sent_at).total_seconds())
+
+
 def _state(row: sqlite3.Row | None) -> MessageState:
     if row is None:
         return MessageState()
@@ -310,7 +327,7 @@ def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest
 _MERGE_FIELDS = (
     "SELECT id, provider_message_id, status, status_event_id, status_changed_at, error_code,"
     " error_message, to_number, client_reference, client_id, erased_at, country, network,"
-    " sent_at FROM messages"
+    " sent_at, latency_bucket FROM messages"
 )
 
 
@@ -379,7 +396,7 @@ def _save_state(
     conn.execute(
         "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
         " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
-        " network = ?, sent_at = ?, country = coalesce(?, country),"
+        " network = ?, sent_at = ?, latency_bucket = ?, country = coalesce(?, country),"
         " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?",
         (
             state.status,
@@ -391,6 +408,7 @@ def _save_state(
             state.client_reference,
             state.network,
             to_text(state.sent_at) if state.sent_at else None,
+            _latency(state),
             country_of(state.to),
             report_count,
             now,
@@ -411,6 +429,7 @@ _STATE_COLUMNS = (
     "country",
     "network",
     "sent_at",
+    "latency_bucket",
 )
 
 
@@ -448,14 +467,15 @@ def _merge_report(
         country,
         state.network,
         to_text(state.sent_at) if state.sent_at else None,
+        _latency(state),
     )
     if row is None:
         message_id = new_id("msg_")
         conn.execute(
             "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
             " status_changed_at, error_code, error_message, to_number, client_reference,"
-            " country, network, sent_at, report_count, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            " country, network, sent_at, latency_bucket, report_count, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (message_id, provider, *values, now, now),
         )
         return message_id, decision.applied
@@ -1204,6 +1224,7 @@ than walking every delivered message in ``messages_by_status`` looking for them:
 at 1,000,000 messages (docs/performance.md, "Store at scale")."""
 
 
+_LATENCY_SUMS = tuple(f"sum(l{i})" for i in range(len(LATENCY_BOUNDS)))
 _BROAD_FILTERS = ("provider", "status", "country", "network")
 BATCH_SEPARATOR = ":"
 _AFTER_SEPARATOR = chr(ord(BATCH_SEPARATOR) + 1)
@@ -1232,7 +1253,6 @@ class SqliteStore:
         self._writer: IngestWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe: asyncio.Future[Any] | None = None
-        self._latency_bounds: list[float] | None = None
 
     async def open(self, *, ingest: bool = True) -> None:
         """Migrate the schema, start the writer (if ``ingest``) and the reader. To
@@ -1643,29 +1663,31 @@ class SqliteStore:
 
     async def delivery_cells(
         self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
-    ) -> list[Cell]:
+    ) -> DeliveryCells:
         """The delivery aggregates of messages created in [since, until) (whole hours),
-        summed by bucket, the ``group_by`` keys, status and latency bucket, in SQL."""
+        summed in SQL by bucket and the ``group_by`` keys (and status)."""
         period = {None: "''", "1h": "period", "1d": "substr(period, 1, 10)"}[bucket]
         keys = ", ".join(name if name in group_by else "''" for name in GROUP_KEYS)
-        cells: list[Cell] = []
+        sums = ", ".join(_LATENCY_SUMS)
+        cells = DeliveryCells([], [])
         for span in spans(since, until, bucket):
-            table = "delivery_daily" if span.daily else "delivery_hourly"
+            size = "daily" if span.daily else "hourly"
+            window = (span.start, span.end)
             rows = await self._query(
-                f"SELECT {period}, {keys}, status, latency, sum(messages) FROM {table}"  # noqa: S608 - fixed names
-                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4, 5, 6",
-                (span.start, span.end),
+                f"SELECT {period}, {keys}, status, sum(messages) FROM delivery_{size}"  # noqa: S608 - fixed names
+                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4, 5",
+                window,
             )
-            cells += [Cell(*row) for row in rows]
+            cells.statuses.extend(Cell(*row) for row in rows)
+            rows = await self._query(
+                f"SELECT {period}, {keys}, {sums} FROM latency_{size}"  # noqa: S608 - fixed names
+                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4",
+                window,
+            )
+            cells.latencies.extend(
+                LatencyCell(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows
+            )
         return cells
-
-    async def latency_bounds(self) -> list[float]:
-        """The upper bounds (seconds) of the latency histogram's buckets, in order (read
-        once: a schema section sets them, and a new one would need a restart anyway)."""
-        if self._latency_bounds is None:
-            rows = await self._query("SELECT upper_seconds FROM latency_bounds ORDER BY bucket")
-            self._latency_bounds = [row[0] for row in rows]
-        return self._latency_bounds
 
     # ------------------------------------------------------------ retention, erasure
 

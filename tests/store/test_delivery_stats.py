@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.core.delivery import summarize
+from receiver.core.delivery import LATENCY_BOUNDS, summarize
 from receiver.core.network import country_of
 from receiver.core.reports import Report
 from receiver.core.status import Status
@@ -32,41 +32,46 @@ def raw(at: datetime) -> RawRequest:
 
 
 def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:
-    """The aggregate recomputed from the messages, in Python (not the triggers' SQL)."""
+    """An aggregate recomputed from the messages in Python (not the triggers' SQL, and
+    the latency from the timestamps, not the stored bucket): status counts for
+    ``delivery_*``, per-bucket counts for ``latency_*``."""
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
-    bounds = [row[0] for row in conn.execute("SELECT upper_seconds FROM latency_bounds")]
-    width = 13 if table == "delivery_hourly" else 10
+    width = 13 if table.endswith("_hourly") else 10
     counts: Counter[tuple[object, ...]] = Counter()
     for m in conn.execute("SELECT * FROM messages"):
-        latency = -1
-        if m["status"] == "delivered" and m["sent_at"]:
-            seconds = round(
-                (from_text(m["status_changed_at"]) - from_text(m["sent_at"])).total_seconds(), 3
-            )
-            latency = min(bisect.bisect_left(bounds, seconds), len(bounds) - 1)
-        key = (
-            m["created_at"][:width],
-            m["provider"],
-            m["country"] or "",
-            m["network"] or "",
-            m["status"] or "",
-            latency,
-        )
-        counts[key] += 1
+        group = (m["created_at"][:width], m["provider"], m["country"] or "", m["network"] or "")
+        if table.startswith("delivery_"):
+            counts[(*group, m["status"] or "")] += 1
+        elif m["status"] == "delivered" and m["sent_at"]:
+            changed, sent = from_text(m["status_changed_at"]), from_text(m["sent_at"])
+            seconds = round((changed - sent).total_seconds(), 3)
+            bucket = min(bisect.bisect_left(LATENCY_BOUNDS, seconds), len(LATENCY_BOUNDS) - 1)
+            counts[(*group, bucket)] += 1
     conn.close()
     return counts
 
 
 def kept(path: Path, table: str) -> Counter[tuple[object, ...]]:
+    """What the triggers kept, in the same shape (zero counts left out)."""
     conn = sqlite3.connect(path)
-    rows = conn.execute(f"SELECT * FROM {table} WHERE messages <> 0").fetchall()
+    rows = conn.execute(f"SELECT * FROM {table}").fetchall()
     conn.close()
-    return Counter({tuple(row[:6]): row[6] for row in rows})
+    counts: Counter[tuple[object, ...]] = Counter()
+    for row in rows:
+        if table.startswith("delivery_"):
+            counts[tuple(row[:5])] += row[5]
+        else:
+            for bucket, count in enumerate(row[4:]):
+                counts[(*row[:4], bucket)] += count
+    return +counts
+
+
+TABLES = ("delivery_hourly", "delivery_daily", "latency_hourly", "latency_daily")
 
 
 def assert_aggregates_match(path: Path) -> None:
-    for table in ("delivery_hourly", "delivery_daily"):
+    for table in TABLES:
         assert kept(path, table) == recount(path, table), table
 
 
@@ -112,7 +117,7 @@ async def test_reports_in_any_order_keep_the_aggregates_exact(store, tmp_path, s
     assert_aggregates_match(tmp_path / "receiver.db")
     # The aggregates and the messages agree on one figure the API serves.
     cells = await store.delivery_cells(T0 - timedelta(days=1), T0 + timedelta(days=5), (), None)
-    (row,) = summarize(cells, (), None, await store.latency_bounds())
+    (row,) = summarize(cells, (), None)
     assert row["messages"] == 60
 
 
@@ -130,7 +135,7 @@ async def test_reprocess_moves_one_count(store, tmp_path):
     await store.reprocess("acme", request, [corrected])
     assert_aggregates_match(tmp_path / "receiver.db")
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("country",), "1h")
-    (row,) = summarize(cells, ("country",), "1h", await store.latency_bounds())
+    (row,) = summarize(cells, ("country",), "1h")
     assert row["by_status"] == {"delivered": 1}
     assert row["country"] == "PH"
     assert row["delivery_rate"] == 1.0
@@ -163,7 +168,7 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
     assert record.country == country_of("+639171234567") == "PH"
     assert_aggregates_match(tmp_path / "receiver.db")
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("provider",), None)
-    (row,) = summarize(cells, ("provider",), None, await store.latency_bounds())
+    (row,) = summarize(cells, ("provider",), None)
     assert row == {
         "provider": "acme",
         "messages": 1,
@@ -178,8 +183,9 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
     await store.prune_messages(T0 + timedelta(days=30), T0 + timedelta(days=30), 100)
     assert_aggregates_match(tmp_path / "receiver.db")
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), (), None)
-    assert {cell.messages for cell in cells} == {0}  # the rows stay, at 0
-    assert summarize(cells, (), None, [1.0]) == []
+    assert {cell.messages for cell in cells.statuses} == {0}  # the rows stay, at 0
+    assert [sum(cell.counts) for cell in cells.latencies] == [0]
+    assert summarize(cells, (), None) == []
 
 
 async def test_the_batch_id_finds_every_message_of_a_sinch_batch(store):
