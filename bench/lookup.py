@@ -625,7 +625,7 @@ def measure_http(workdir: Path, lookups: int, seed: int, messages: int) -> list[
     a viewer token, one keep-alive client."""
     server = ReceiverServer(workdir, workdir / "receiver.toml").start()
     try:
-        token = server.staff_token("bench", "viewer")
+        token = server.staff_token(f"bench-{uuid.uuid4().hex[:8]}", "viewer")  # --reuse: a new one
         busy, busy_count = busiest_number(workdir / "receiver.db")
         requests: list[tuple[str, Callable[[Key], tuple[str, dict[str, str]]], bool]] = [
             (
