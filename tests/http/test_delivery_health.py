@@ -202,3 +202,10 @@ def test_metrics_count_final_outcomes_by_country(server, traffic):
     )
     assert 'receiver_message_outcomes_total{country="GB",provider="globe",status="expired"}' in text
     assert 'receiver_report_latency_seconds_count{country="PH",provider="acme"}' in text
+
+
+def test_a_standard_report_names_its_network_in_the_contract_form(server):
+    report = standard_report("net-form", "delivered", network="51502")
+    answer = server.post(standard_request(server.secret("acme"), report, provider="acme"))
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "data.network"
