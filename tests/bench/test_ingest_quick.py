@@ -19,6 +19,7 @@ ROWS = (
     "receiver, Standard Webhooks, new reports",
     "receiver, duplicates",
     "receiver, Twilio form posts, new reports",
+    "receiver, new reports, no delivery aggregates (baseline)",
 )
 
 
