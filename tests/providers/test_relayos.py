@@ -102,7 +102,9 @@ def parse_one(payload: Any) -> Any:
 def test_relayos_is_a_registered_template_only_type() -> None:
     assert PROVIDER_TYPES["relayos"] is RelayOSProvider
     assert RelayOSProvider.send_content == frozenset({"template"})
-    config = RelayOSProvider.config_model.model_validate({"type": "relayos", "url_token": "t" * 24})
+    config = RelayOSProvider.config_model.model_validate(
+        {"type": "relayos", "url_token": "t" * 24}
+    )
     with pytest.raises(ValueError, match="WhatsApp number"):
         RelayOSProvider("wa", config).check_sender("ACME")
 
