@@ -370,3 +370,250 @@ CREATE TABLE lookups (
     last_error    TEXT,
     last_at       TEXT
 );
+-- version: 11
+-- Delivery health (contract section 13). Each message gains its destination country
+-- (ISO 3166-1 alpha-2 of to_number, set by the store with libphonenumber), the network a
+-- report named ("MCC-MNC", never guessed from the number), sent_at, the earliest
+-- hand-over to the provider or `sent` report, and latency_bucket: for a delivered
+-- message whose hand-over is known, the bucket of the report-latency histogram (from
+-- sent_at to the delivered report's occurred_at) it falls in, set by the store
+-- (receiver/core/delivery.py: LATENCY_BOUNDS, 49 buckets from 1 s to a week).
+ALTER TABLE messages ADD COLUMN country TEXT;
+ALTER TABLE messages ADD COLUMN network TEXT;
+ALTER TABLE messages ADD COLUMN sent_at TEXT;
+ALTER TABLE messages ADD COLUMN latency_bucket INTEGER;
+CREATE INDEX messages_by_country ON messages (country, created_at);
+CREATE INDEX messages_by_network ON messages (network, created_at);
+
+-- The delivery aggregates. delivery_*: messages by period of created_at (the hour:
+-- "2026-12-05T14"; the day: "2026-12-05"), provider, country and network ('' for none)
+-- and current status ('' for none yet). latency_*: per period and group, how many
+-- messages are in each latency bucket (l0 .. l48), one row rather than one per bucket,
+-- so that a month by provider reads a few thousand rows, not fifty thousand
+-- (docs/performance.md, "Delivery health"). Triggers keep them in step with messages in
+-- the same transaction as every write (a report, a send step, reprocess, a merge of two
+-- messages, erasure, retention): a message moving from sent to delivered moves one
+-- count. GET /v1/stats/delivery reads only these: whole days from the daily tables,
+-- the hours at either end from the hourly ones. Rows may fall to 0 and stay.
+CREATE TABLE delivery_hourly (
+    period    TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    messages  INTEGER NOT NULL,
+    PRIMARY KEY (period, provider, country, network, status)
+) WITHOUT ROWID;
+CREATE TABLE delivery_daily (
+    period    TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    messages  INTEGER NOT NULL,
+    PRIMARY KEY (period, provider, country, network, status)
+) WITHOUT ROWID;
+CREATE TABLE latency_hourly (
+    period    TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    l0 INTEGER NOT NULL DEFAULT 0,
+    l1 INTEGER NOT NULL DEFAULT 0,
+    l2 INTEGER NOT NULL DEFAULT 0,
+    l3 INTEGER NOT NULL DEFAULT 0,
+    l4 INTEGER NOT NULL DEFAULT 0,
+    l5 INTEGER NOT NULL DEFAULT 0,
+    l6 INTEGER NOT NULL DEFAULT 0,
+    l7 INTEGER NOT NULL DEFAULT 0,
+    l8 INTEGER NOT NULL DEFAULT 0,
+    l9 INTEGER NOT NULL DEFAULT 0,
+    l10 INTEGER NOT NULL DEFAULT 0,
+    l11 INTEGER NOT NULL DEFAULT 0,
+    l12 INTEGER NOT NULL DEFAULT 0,
+    l13 INTEGER NOT NULL DEFAULT 0,
+    l14 INTEGER NOT NULL DEFAULT 0,
+    l15 INTEGER NOT NULL DEFAULT 0,
+    l16 INTEGER NOT NULL DEFAULT 0,
+    l17 INTEGER NOT NULL DEFAULT 0,
+    l18 INTEGER NOT NULL DEFAULT 0,
+    l19 INTEGER NOT NULL DEFAULT 0,
+    l20 INTEGER NOT NULL DEFAULT 0,
+    l21 INTEGER NOT NULL DEFAULT 0,
+    l22 INTEGER NOT NULL DEFAULT 0,
+    l23 INTEGER NOT NULL DEFAULT 0,
+    l24 INTEGER NOT NULL DEFAULT 0,
+    l25 INTEGER NOT NULL DEFAULT 0,
+    l26 INTEGER NOT NULL DEFAULT 0,
+    l27 INTEGER NOT NULL DEFAULT 0,
+    l28 INTEGER NOT NULL DEFAULT 0,
+    l29 INTEGER NOT NULL DEFAULT 0,
+    l30 INTEGER NOT NULL DEFAULT 0,
+    l31 INTEGER NOT NULL DEFAULT 0,
+    l32 INTEGER NOT NULL DEFAULT 0,
+    l33 INTEGER NOT NULL DEFAULT 0,
+    l34 INTEGER NOT NULL DEFAULT 0,
+    l35 INTEGER NOT NULL DEFAULT 0,
+    l36 INTEGER NOT NULL DEFAULT 0,
+    l37 INTEGER NOT NULL DEFAULT 0,
+    l38 INTEGER NOT NULL DEFAULT 0,
+    l39 INTEGER NOT NULL DEFAULT 0,
+    l40 INTEGER NOT NULL DEFAULT 0,
+    l41 INTEGER NOT NULL DEFAULT 0,
+    l42 INTEGER NOT NULL DEFAULT 0,
+    l43 INTEGER NOT NULL DEFAULT 0,
+    l44 INTEGER NOT NULL DEFAULT 0,
+    l45 INTEGER NOT NULL DEFAULT 0,
+    l46 INTEGER NOT NULL DEFAULT 0,
+    l47 INTEGER NOT NULL DEFAULT 0,
+    l48 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, provider, country, network)
+) WITHOUT ROWID;
+CREATE TABLE latency_daily (
+    period    TEXT NOT NULL,
+    provider  TEXT NOT NULL,
+    country   TEXT NOT NULL,
+    network   TEXT NOT NULL,
+    l0 INTEGER NOT NULL DEFAULT 0,
+    l1 INTEGER NOT NULL DEFAULT 0,
+    l2 INTEGER NOT NULL DEFAULT 0,
+    l3 INTEGER NOT NULL DEFAULT 0,
+    l4 INTEGER NOT NULL DEFAULT 0,
+    l5 INTEGER NOT NULL DEFAULT 0,
+    l6 INTEGER NOT NULL DEFAULT 0,
+    l7 INTEGER NOT NULL DEFAULT 0,
+    l8 INTEGER NOT NULL DEFAULT 0,
+    l9 INTEGER NOT NULL DEFAULT 0,
+    l10 INTEGER NOT NULL DEFAULT 0,
+    l11 INTEGER NOT NULL DEFAULT 0,
+    l12 INTEGER NOT NULL DEFAULT 0,
+    l13 INTEGER NOT NULL DEFAULT 0,
+    l14 INTEGER NOT NULL DEFAULT 0,
+    l15 INTEGER NOT NULL DEFAULT 0,
+    l16 INTEGER NOT NULL DEFAULT 0,
+    l17 INTEGER NOT NULL DEFAULT 0,
+    l18 INTEGER NOT NULL DEFAULT 0,
+    l19 INTEGER NOT NULL DEFAULT 0,
+    l20 INTEGER NOT NULL DEFAULT 0,
+    l21 INTEGER NOT NULL DEFAULT 0,
+    l22 INTEGER NOT NULL DEFAULT 0,
+    l23 INTEGER NOT NULL DEFAULT 0,
+    l24 INTEGER NOT NULL DEFAULT 0,
+    l25 INTEGER NOT NULL DEFAULT 0,
+    l26 INTEGER NOT NULL DEFAULT 0,
+    l27 INTEGER NOT NULL DEFAULT 0,
+    l28 INTEGER NOT NULL DEFAULT 0,
+    l29 INTEGER NOT NULL DEFAULT 0,
+    l30 INTEGER NOT NULL DEFAULT 0,
+    l31 INTEGER NOT NULL DEFAULT 0,
+    l32 INTEGER NOT NULL DEFAULT 0,
+    l33 INTEGER NOT NULL DEFAULT 0,
+    l34 INTEGER NOT NULL DEFAULT 0,
+    l35 INTEGER NOT NULL DEFAULT 0,
+    l36 INTEGER NOT NULL DEFAULT 0,
+    l37 INTEGER NOT NULL DEFAULT 0,
+    l38 INTEGER NOT NULL DEFAULT 0,
+    l39 INTEGER NOT NULL DEFAULT 0,
+    l40 INTEGER NOT NULL DEFAULT 0,
+    l41 INTEGER NOT NULL DEFAULT 0,
+    l42 INTEGER NOT NULL DEFAULT 0,
+    l43 INTEGER NOT NULL DEFAULT 0,
+    l44 INTEGER NOT NULL DEFAULT 0,
+    l45 INTEGER NOT NULL DEFAULT 0,
+    l46 INTEGER NOT NULL DEFAULT 0,
+    l47 INTEGER NOT NULL DEFAULT 0,
+    l48 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, provider, country, network)
+) WITHOUT ROWID;
+
+CREATE TRIGGER delivery_stats_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO delivery_hourly (period, provider, country, network, status, messages) VALUES (
+        substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''), coalesce(NEW.status, ''), 1)
+    ON CONFLICT (period, provider, country, network, status) DO UPDATE SET messages = messages + 1;
+    INSERT INTO delivery_daily (period, provider, country, network, status, messages) VALUES (
+        substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''), coalesce(NEW.status, ''), 1)
+    ON CONFLICT (period, provider, country, network, status) DO UPDATE SET messages = messages + 1;
+    INSERT INTO latency_hourly (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    SELECT substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''),
+        NEW.latency_bucket = 0, NEW.latency_bucket = 1, NEW.latency_bucket = 2, NEW.latency_bucket = 3, NEW.latency_bucket = 4, NEW.latency_bucket = 5, NEW.latency_bucket = 6, NEW.latency_bucket = 7, NEW.latency_bucket = 8, NEW.latency_bucket = 9, NEW.latency_bucket = 10, NEW.latency_bucket = 11, NEW.latency_bucket = 12, NEW.latency_bucket = 13, NEW.latency_bucket = 14, NEW.latency_bucket = 15, NEW.latency_bucket = 16, NEW.latency_bucket = 17, NEW.latency_bucket = 18, NEW.latency_bucket = 19, NEW.latency_bucket = 20, NEW.latency_bucket = 21, NEW.latency_bucket = 22, NEW.latency_bucket = 23, NEW.latency_bucket = 24, NEW.latency_bucket = 25, NEW.latency_bucket = 26, NEW.latency_bucket = 27, NEW.latency_bucket = 28, NEW.latency_bucket = 29, NEW.latency_bucket = 30, NEW.latency_bucket = 31, NEW.latency_bucket = 32, NEW.latency_bucket = 33, NEW.latency_bucket = 34, NEW.latency_bucket = 35, NEW.latency_bucket = 36, NEW.latency_bucket = 37, NEW.latency_bucket = 38, NEW.latency_bucket = 39, NEW.latency_bucket = 40, NEW.latency_bucket = 41, NEW.latency_bucket = 42, NEW.latency_bucket = 43, NEW.latency_bucket = 44, NEW.latency_bucket = 45, NEW.latency_bucket = 46, NEW.latency_bucket = 47, NEW.latency_bucket = 48
+    WHERE NEW.latency_bucket IS NOT NULL
+    ON CONFLICT (period, provider, country, network) DO UPDATE SET l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2, l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7, l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10, l11 = l11 + excluded.l11, l12 = l12 + excluded.l12, l13 = l13 + excluded.l13, l14 = l14 + excluded.l14, l15 = l15 + excluded.l15, l16 = l16 + excluded.l16, l17 = l17 + excluded.l17, l18 = l18 + excluded.l18, l19 = l19 + excluded.l19, l20 = l20 + excluded.l20, l21 = l21 + excluded.l21, l22 = l22 + excluded.l22, l23 = l23 + excluded.l23, l24 = l24 + excluded.l24, l25 = l25 + excluded.l25, l26 = l26 + excluded.l26, l27 = l27 + excluded.l27, l28 = l28 + excluded.l28, l29 = l29 + excluded.l29, l30 = l30 + excluded.l30, l31 = l31 + excluded.l31, l32 = l32 + excluded.l32, l33 = l33 + excluded.l33, l34 = l34 + excluded.l34, l35 = l35 + excluded.l35, l36 = l36 + excluded.l36, l37 = l37 + excluded.l37, l38 = l38 + excluded.l38, l39 = l39 + excluded.l39, l40 = l40 + excluded.l40, l41 = l41 + excluded.l41, l42 = l42 + excluded.l42, l43 = l43 + excluded.l43, l44 = l44 + excluded.l44, l45 = l45 + excluded.l45, l46 = l46 + excluded.l46, l47 = l47 + excluded.l47, l48 = l48 + excluded.l48;
+    INSERT INTO latency_daily (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    SELECT substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''),
+        NEW.latency_bucket = 0, NEW.latency_bucket = 1, NEW.latency_bucket = 2, NEW.latency_bucket = 3, NEW.latency_bucket = 4, NEW.latency_bucket = 5, NEW.latency_bucket = 6, NEW.latency_bucket = 7, NEW.latency_bucket = 8, NEW.latency_bucket = 9, NEW.latency_bucket = 10, NEW.latency_bucket = 11, NEW.latency_bucket = 12, NEW.latency_bucket = 13, NEW.latency_bucket = 14, NEW.latency_bucket = 15, NEW.latency_bucket = 16, NEW.latency_bucket = 17, NEW.latency_bucket = 18, NEW.latency_bucket = 19, NEW.latency_bucket = 20, NEW.latency_bucket = 21, NEW.latency_bucket = 22, NEW.latency_bucket = 23, NEW.latency_bucket = 24, NEW.latency_bucket = 25, NEW.latency_bucket = 26, NEW.latency_bucket = 27, NEW.latency_bucket = 28, NEW.latency_bucket = 29, NEW.latency_bucket = 30, NEW.latency_bucket = 31, NEW.latency_bucket = 32, NEW.latency_bucket = 33, NEW.latency_bucket = 34, NEW.latency_bucket = 35, NEW.latency_bucket = 36, NEW.latency_bucket = 37, NEW.latency_bucket = 38, NEW.latency_bucket = 39, NEW.latency_bucket = 40, NEW.latency_bucket = 41, NEW.latency_bucket = 42, NEW.latency_bucket = 43, NEW.latency_bucket = 44, NEW.latency_bucket = 45, NEW.latency_bucket = 46, NEW.latency_bucket = 47, NEW.latency_bucket = 48
+    WHERE NEW.latency_bucket IS NOT NULL
+    ON CONFLICT (period, provider, country, network) DO UPDATE SET l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2, l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7, l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10, l11 = l11 + excluded.l11, l12 = l12 + excluded.l12, l13 = l13 + excluded.l13, l14 = l14 + excluded.l14, l15 = l15 + excluded.l15, l16 = l16 + excluded.l16, l17 = l17 + excluded.l17, l18 = l18 + excluded.l18, l19 = l19 + excluded.l19, l20 = l20 + excluded.l20, l21 = l21 + excluded.l21, l22 = l22 + excluded.l22, l23 = l23 + excluded.l23, l24 = l24 + excluded.l24, l25 = l25 + excluded.l25, l26 = l26 + excluded.l26, l27 = l27 + excluded.l27, l28 = l28 + excluded.l28, l29 = l29 + excluded.l29, l30 = l30 + excluded.l30, l31 = l31 + excluded.l31, l32 = l32 + excluded.l32, l33 = l33 + excluded.l33, l34 = l34 + excluded.l34, l35 = l35 + excluded.l35, l36 = l36 + excluded.l36, l37 = l37 + excluded.l37, l38 = l38 + excluded.l38, l39 = l39 + excluded.l39, l40 = l40 + excluded.l40, l41 = l41 + excluded.l41, l42 = l42 + excluded.l42, l43 = l43 + excluded.l43, l44 = l44 + excluded.l44, l45 = l45 + excluded.l45, l46 = l46 + excluded.l46, l47 = l47 + excluded.l47, l48 = l48 + excluded.l48;
+END;
+
+CREATE TRIGGER delivery_stats_delete AFTER DELETE ON messages BEGIN
+    UPDATE delivery_hourly SET messages = messages - 1
+    WHERE period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '') AND status = coalesce(OLD.status, '');
+    UPDATE delivery_daily SET messages = messages - 1
+    WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '') AND status = coalesce(OLD.status, '');
+    UPDATE latency_hourly SET l0 = l0 - (OLD.latency_bucket = 0), l1 = l1 - (OLD.latency_bucket = 1), l2 = l2 - (OLD.latency_bucket = 2), l3 = l3 - (OLD.latency_bucket = 3), l4 = l4 - (OLD.latency_bucket = 4), l5 = l5 - (OLD.latency_bucket = 5), l6 = l6 - (OLD.latency_bucket = 6), l7 = l7 - (OLD.latency_bucket = 7), l8 = l8 - (OLD.latency_bucket = 8), l9 = l9 - (OLD.latency_bucket = 9), l10 = l10 - (OLD.latency_bucket = 10), l11 = l11 - (OLD.latency_bucket = 11), l12 = l12 - (OLD.latency_bucket = 12), l13 = l13 - (OLD.latency_bucket = 13), l14 = l14 - (OLD.latency_bucket = 14), l15 = l15 - (OLD.latency_bucket = 15), l16 = l16 - (OLD.latency_bucket = 16), l17 = l17 - (OLD.latency_bucket = 17), l18 = l18 - (OLD.latency_bucket = 18), l19 = l19 - (OLD.latency_bucket = 19), l20 = l20 - (OLD.latency_bucket = 20), l21 = l21 - (OLD.latency_bucket = 21), l22 = l22 - (OLD.latency_bucket = 22), l23 = l23 - (OLD.latency_bucket = 23), l24 = l24 - (OLD.latency_bucket = 24), l25 = l25 - (OLD.latency_bucket = 25), l26 = l26 - (OLD.latency_bucket = 26), l27 = l27 - (OLD.latency_bucket = 27), l28 = l28 - (OLD.latency_bucket = 28), l29 = l29 - (OLD.latency_bucket = 29), l30 = l30 - (OLD.latency_bucket = 30), l31 = l31 - (OLD.latency_bucket = 31), l32 = l32 - (OLD.latency_bucket = 32), l33 = l33 - (OLD.latency_bucket = 33), l34 = l34 - (OLD.latency_bucket = 34), l35 = l35 - (OLD.latency_bucket = 35), l36 = l36 - (OLD.latency_bucket = 36), l37 = l37 - (OLD.latency_bucket = 37), l38 = l38 - (OLD.latency_bucket = 38), l39 = l39 - (OLD.latency_bucket = 39), l40 = l40 - (OLD.latency_bucket = 40), l41 = l41 - (OLD.latency_bucket = 41), l42 = l42 - (OLD.latency_bucket = 42), l43 = l43 - (OLD.latency_bucket = 43), l44 = l44 - (OLD.latency_bucket = 44), l45 = l45 - (OLD.latency_bucket = 45), l46 = l46 - (OLD.latency_bucket = 46), l47 = l47 - (OLD.latency_bucket = 47), l48 = l48 - (OLD.latency_bucket = 48)
+    WHERE OLD.latency_bucket IS NOT NULL AND period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '');
+    UPDATE latency_daily SET l0 = l0 - (OLD.latency_bucket = 0), l1 = l1 - (OLD.latency_bucket = 1), l2 = l2 - (OLD.latency_bucket = 2), l3 = l3 - (OLD.latency_bucket = 3), l4 = l4 - (OLD.latency_bucket = 4), l5 = l5 - (OLD.latency_bucket = 5), l6 = l6 - (OLD.latency_bucket = 6), l7 = l7 - (OLD.latency_bucket = 7), l8 = l8 - (OLD.latency_bucket = 8), l9 = l9 - (OLD.latency_bucket = 9), l10 = l10 - (OLD.latency_bucket = 10), l11 = l11 - (OLD.latency_bucket = 11), l12 = l12 - (OLD.latency_bucket = 12), l13 = l13 - (OLD.latency_bucket = 13), l14 = l14 - (OLD.latency_bucket = 14), l15 = l15 - (OLD.latency_bucket = 15), l16 = l16 - (OLD.latency_bucket = 16), l17 = l17 - (OLD.latency_bucket = 17), l18 = l18 - (OLD.latency_bucket = 18), l19 = l19 - (OLD.latency_bucket = 19), l20 = l20 - (OLD.latency_bucket = 20), l21 = l21 - (OLD.latency_bucket = 21), l22 = l22 - (OLD.latency_bucket = 22), l23 = l23 - (OLD.latency_bucket = 23), l24 = l24 - (OLD.latency_bucket = 24), l25 = l25 - (OLD.latency_bucket = 25), l26 = l26 - (OLD.latency_bucket = 26), l27 = l27 - (OLD.latency_bucket = 27), l28 = l28 - (OLD.latency_bucket = 28), l29 = l29 - (OLD.latency_bucket = 29), l30 = l30 - (OLD.latency_bucket = 30), l31 = l31 - (OLD.latency_bucket = 31), l32 = l32 - (OLD.latency_bucket = 32), l33 = l33 - (OLD.latency_bucket = 33), l34 = l34 - (OLD.latency_bucket = 34), l35 = l35 - (OLD.latency_bucket = 35), l36 = l36 - (OLD.latency_bucket = 36), l37 = l37 - (OLD.latency_bucket = 37), l38 = l38 - (OLD.latency_bucket = 38), l39 = l39 - (OLD.latency_bucket = 39), l40 = l40 - (OLD.latency_bucket = 40), l41 = l41 - (OLD.latency_bucket = 41), l42 = l42 - (OLD.latency_bucket = 42), l43 = l43 - (OLD.latency_bucket = 43), l44 = l44 - (OLD.latency_bucket = 44), l45 = l45 - (OLD.latency_bucket = 45), l46 = l46 - (OLD.latency_bucket = 46), l47 = l47 - (OLD.latency_bucket = 47), l48 = l48 - (OLD.latency_bucket = 48)
+    WHERE OLD.latency_bucket IS NOT NULL AND period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '');
+END;
+
+CREATE TRIGGER delivery_stats_update
+AFTER UPDATE OF created_at, provider, country, network, status ON messages
+WHEN OLD.created_at IS NOT NEW.created_at OR OLD.provider IS NOT NEW.provider
+    OR OLD.country IS NOT NEW.country OR OLD.network IS NOT NEW.network
+    OR OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE delivery_hourly SET messages = messages - 1
+    WHERE period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '') AND status = coalesce(OLD.status, '');
+    UPDATE delivery_daily SET messages = messages - 1
+    WHERE period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '') AND status = coalesce(OLD.status, '');
+    INSERT INTO delivery_hourly (period, provider, country, network, status, messages) VALUES (
+        substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''), coalesce(NEW.status, ''), 1)
+    ON CONFLICT (period, provider, country, network, status) DO UPDATE SET messages = messages + 1;
+    INSERT INTO delivery_daily (period, provider, country, network, status, messages) VALUES (
+        substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''), coalesce(NEW.status, ''), 1)
+    ON CONFLICT (period, provider, country, network, status) DO UPDATE SET messages = messages + 1;
+END;
+
+CREATE TRIGGER delivery_latency_update
+AFTER UPDATE OF created_at, provider, country, network, latency_bucket ON messages
+WHEN OLD.created_at IS NOT NEW.created_at OR OLD.provider IS NOT NEW.provider
+    OR OLD.country IS NOT NEW.country OR OLD.network IS NOT NEW.network
+    OR OLD.latency_bucket IS NOT NEW.latency_bucket
+BEGIN
+    UPDATE latency_hourly SET l0 = l0 - (OLD.latency_bucket = 0), l1 = l1 - (OLD.latency_bucket = 1), l2 = l2 - (OLD.latency_bucket = 2), l3 = l3 - (OLD.latency_bucket = 3), l4 = l4 - (OLD.latency_bucket = 4), l5 = l5 - (OLD.latency_bucket = 5), l6 = l6 - (OLD.latency_bucket = 6), l7 = l7 - (OLD.latency_bucket = 7), l8 = l8 - (OLD.latency_bucket = 8), l9 = l9 - (OLD.latency_bucket = 9), l10 = l10 - (OLD.latency_bucket = 10), l11 = l11 - (OLD.latency_bucket = 11), l12 = l12 - (OLD.latency_bucket = 12), l13 = l13 - (OLD.latency_bucket = 13), l14 = l14 - (OLD.latency_bucket = 14), l15 = l15 - (OLD.latency_bucket = 15), l16 = l16 - (OLD.latency_bucket = 16), l17 = l17 - (OLD.latency_bucket = 17), l18 = l18 - (OLD.latency_bucket = 18), l19 = l19 - (OLD.latency_bucket = 19), l20 = l20 - (OLD.latency_bucket = 20), l21 = l21 - (OLD.latency_bucket = 21), l22 = l22 - (OLD.latency_bucket = 22), l23 = l23 - (OLD.latency_bucket = 23), l24 = l24 - (OLD.latency_bucket = 24), l25 = l25 - (OLD.latency_bucket = 25), l26 = l26 - (OLD.latency_bucket = 26), l27 = l27 - (OLD.latency_bucket = 27), l28 = l28 - (OLD.latency_bucket = 28), l29 = l29 - (OLD.latency_bucket = 29), l30 = l30 - (OLD.latency_bucket = 30), l31 = l31 - (OLD.latency_bucket = 31), l32 = l32 - (OLD.latency_bucket = 32), l33 = l33 - (OLD.latency_bucket = 33), l34 = l34 - (OLD.latency_bucket = 34), l35 = l35 - (OLD.latency_bucket = 35), l36 = l36 - (OLD.latency_bucket = 36), l37 = l37 - (OLD.latency_bucket = 37), l38 = l38 - (OLD.latency_bucket = 38), l39 = l39 - (OLD.latency_bucket = 39), l40 = l40 - (OLD.latency_bucket = 40), l41 = l41 - (OLD.latency_bucket = 41), l42 = l42 - (OLD.latency_bucket = 42), l43 = l43 - (OLD.latency_bucket = 43), l44 = l44 - (OLD.latency_bucket = 44), l45 = l45 - (OLD.latency_bucket = 45), l46 = l46 - (OLD.latency_bucket = 46), l47 = l47 - (OLD.latency_bucket = 47), l48 = l48 - (OLD.latency_bucket = 48)
+    WHERE OLD.latency_bucket IS NOT NULL AND period = substr(OLD.created_at, 1, 13) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '');
+    UPDATE latency_daily SET l0 = l0 - (OLD.latency_bucket = 0), l1 = l1 - (OLD.latency_bucket = 1), l2 = l2 - (OLD.latency_bucket = 2), l3 = l3 - (OLD.latency_bucket = 3), l4 = l4 - (OLD.latency_bucket = 4), l5 = l5 - (OLD.latency_bucket = 5), l6 = l6 - (OLD.latency_bucket = 6), l7 = l7 - (OLD.latency_bucket = 7), l8 = l8 - (OLD.latency_bucket = 8), l9 = l9 - (OLD.latency_bucket = 9), l10 = l10 - (OLD.latency_bucket = 10), l11 = l11 - (OLD.latency_bucket = 11), l12 = l12 - (OLD.latency_bucket = 12), l13 = l13 - (OLD.latency_bucket = 13), l14 = l14 - (OLD.latency_bucket = 14), l15 = l15 - (OLD.latency_bucket = 15), l16 = l16 - (OLD.latency_bucket = 16), l17 = l17 - (OLD.latency_bucket = 17), l18 = l18 - (OLD.latency_bucket = 18), l19 = l19 - (OLD.latency_bucket = 19), l20 = l20 - (OLD.latency_bucket = 20), l21 = l21 - (OLD.latency_bucket = 21), l22 = l22 - (OLD.latency_bucket = 22), l23 = l23 - (OLD.latency_bucket = 23), l24 = l24 - (OLD.latency_bucket = 24), l25 = l25 - (OLD.latency_bucket = 25), l26 = l26 - (OLD.latency_bucket = 26), l27 = l27 - (OLD.latency_bucket = 27), l28 = l28 - (OLD.latency_bucket = 28), l29 = l29 - (OLD.latency_bucket = 29), l30 = l30 - (OLD.latency_bucket = 30), l31 = l31 - (OLD.latency_bucket = 31), l32 = l32 - (OLD.latency_bucket = 32), l33 = l33 - (OLD.latency_bucket = 33), l34 = l34 - (OLD.latency_bucket = 34), l35 = l35 - (OLD.latency_bucket = 35), l36 = l36 - (OLD.latency_bucket = 36), l37 = l37 - (OLD.latency_bucket = 37), l38 = l38 - (OLD.latency_bucket = 38), l39 = l39 - (OLD.latency_bucket = 39), l40 = l40 - (OLD.latency_bucket = 40), l41 = l41 - (OLD.latency_bucket = 41), l42 = l42 - (OLD.latency_bucket = 42), l43 = l43 - (OLD.latency_bucket = 43), l44 = l44 - (OLD.latency_bucket = 44), l45 = l45 - (OLD.latency_bucket = 45), l46 = l46 - (OLD.latency_bucket = 46), l47 = l47 - (OLD.latency_bucket = 47), l48 = l48 - (OLD.latency_bucket = 48)
+    WHERE OLD.latency_bucket IS NOT NULL AND period = substr(OLD.created_at, 1, 10) AND provider = OLD.provider
+        AND country = coalesce(OLD.country, '') AND network = coalesce(OLD.network, '');
+    INSERT INTO latency_hourly (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    SELECT substr(NEW.created_at, 1, 13), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''),
+        NEW.latency_bucket = 0, NEW.latency_bucket = 1, NEW.latency_bucket = 2, NEW.latency_bucket = 3, NEW.latency_bucket = 4, NEW.latency_bucket = 5, NEW.latency_bucket = 6, NEW.latency_bucket = 7, NEW.latency_bucket = 8, NEW.latency_bucket = 9, NEW.latency_bucket = 10, NEW.latency_bucket = 11, NEW.latency_bucket = 12, NEW.latency_bucket = 13, NEW.latency_bucket = 14, NEW.latency_bucket = 15, NEW.latency_bucket = 16, NEW.latency_bucket = 17, NEW.latency_bucket = 18, NEW.latency_bucket = 19, NEW.latency_bucket = 20, NEW.latency_bucket = 21, NEW.latency_bucket = 22, NEW.latency_bucket = 23, NEW.latency_bucket = 24, NEW.latency_bucket = 25, NEW.latency_bucket = 26, NEW.latency_bucket = 27, NEW.latency_bucket = 28, NEW.latency_bucket = 29, NEW.latency_bucket = 30, NEW.latency_bucket = 31, NEW.latency_bucket = 32, NEW.latency_bucket = 33, NEW.latency_bucket = 34, NEW.latency_bucket = 35, NEW.latency_bucket = 36, NEW.latency_bucket = 37, NEW.latency_bucket = 38, NEW.latency_bucket = 39, NEW.latency_bucket = 40, NEW.latency_bucket = 41, NEW.latency_bucket = 42, NEW.latency_bucket = 43, NEW.latency_bucket = 44, NEW.latency_bucket = 45, NEW.latency_bucket = 46, NEW.latency_bucket = 47, NEW.latency_bucket = 48
+    WHERE NEW.latency_bucket IS NOT NULL
+    ON CONFLICT (period, provider, country, network) DO UPDATE SET l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2, l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7, l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10, l11 = l11 + excluded.l11, l12 = l12 + excluded.l12, l13 = l13 + excluded.l13, l14 = l14 + excluded.l14, l15 = l15 + excluded.l15, l16 = l16 + excluded.l16, l17 = l17 + excluded.l17, l18 = l18 + excluded.l18, l19 = l19 + excluded.l19, l20 = l20 + excluded.l20, l21 = l21 + excluded.l21, l22 = l22 + excluded.l22, l23 = l23 + excluded.l23, l24 = l24 + excluded.l24, l25 = l25 + excluded.l25, l26 = l26 + excluded.l26, l27 = l27 + excluded.l27, l28 = l28 + excluded.l28, l29 = l29 + excluded.l29, l30 = l30 + excluded.l30, l31 = l31 + excluded.l31, l32 = l32 + excluded.l32, l33 = l33 + excluded.l33, l34 = l34 + excluded.l34, l35 = l35 + excluded.l35, l36 = l36 + excluded.l36, l37 = l37 + excluded.l37, l38 = l38 + excluded.l38, l39 = l39 + excluded.l39, l40 = l40 + excluded.l40, l41 = l41 + excluded.l41, l42 = l42 + excluded.l42, l43 = l43 + excluded.l43, l44 = l44 + excluded.l44, l45 = l45 + excluded.l45, l46 = l46 + excluded.l46, l47 = l47 + excluded.l47, l48 = l48 + excluded.l48;
+    INSERT INTO latency_daily (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    SELECT substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.country, ''), coalesce(NEW.network, ''),
+        NEW.latency_bucket = 0, NEW.latency_bucket = 1, NEW.latency_bucket = 2, NEW.latency_bucket = 3, NEW.latency_bucket = 4, NEW.latency_bucket = 5, NEW.latency_bucket = 6, NEW.latency_bucket = 7, NEW.latency_bucket = 8, NEW.latency_bucket = 9, NEW.latency_bucket = 10, NEW.latency_bucket = 11, NEW.latency_bucket = 12, NEW.latency_bucket = 13, NEW.latency_bucket = 14, NEW.latency_bucket = 15, NEW.latency_bucket = 16, NEW.latency_bucket = 17, NEW.latency_bucket = 18, NEW.latency_bucket = 19, NEW.latency_bucket = 20, NEW.latency_bucket = 21, NEW.latency_bucket = 22, NEW.latency_bucket = 23, NEW.latency_bucket = 24, NEW.latency_bucket = 25, NEW.latency_bucket = 26, NEW.latency_bucket = 27, NEW.latency_bucket = 28, NEW.latency_bucket = 29, NEW.latency_bucket = 30, NEW.latency_bucket = 31, NEW.latency_bucket = 32, NEW.latency_bucket = 33, NEW.latency_bucket = 34, NEW.latency_bucket = 35, NEW.latency_bucket = 36, NEW.latency_bucket = 37, NEW.latency_bucket = 38, NEW.latency_bucket = 39, NEW.latency_bucket = 40, NEW.latency_bucket = 41, NEW.latency_bucket = 42, NEW.latency_bucket = 43, NEW.latency_bucket = 44, NEW.latency_bucket = 45, NEW.latency_bucket = 46, NEW.latency_bucket = 47, NEW.latency_bucket = 48
+    WHERE NEW.latency_bucket IS NOT NULL
+    ON CONFLICT (period, provider, country, network) DO UPDATE SET l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2, l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7, l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10, l11 = l11 + excluded.l11, l12 = l12 + excluded.l12, l13 = l13 + excluded.l13, l14 = l14 + excluded.l14, l15 = l15 + excluded.l15, l16 = l16 + excluded.l16, l17 = l17 + excluded.l17, l18 = l18 + excluded.l18, l19 = l19 + excluded.l19, l20 = l20 + excluded.l20, l21 = l21 + excluded.l21, l22 = l22 + excluded.l22, l23 = l23 + excluded.l23, l24 = l24 + excluded.l24, l25 = l25 + excluded.l25, l26 = l26 + excluded.l26, l27 = l27 + excluded.l27, l28 = l28 + excluded.l28, l29 = l29 + excluded.l29, l30 = l30 + excluded.l30, l31 = l31 + excluded.l31, l32 = l32 + excluded.l32, l33 = l33 + excluded.l33, l34 = l34 + excluded.l34, l35 = l35 + excluded.l35, l36 = l36 + excluded.l36, l37 = l37 + excluded.l37, l38 = l38 + excluded.l38, l39 = l39 + excluded.l39, l40 = l40 + excluded.l40, l41 = l41 + excluded.l41, l42 = l42 + excluded.l42, l43 = l43 + excluded.l43, l44 = l44 + excluded.l44, l45 = l45 + excluded.l45, l46 = l46 + excluded.l46, l47 = l47 + excluded.l47, l48 = l48 + excluded.l48;
+END;
+
+-- The messages stored before this version (none has a latency yet: no sent_at).
+INSERT INTO delivery_hourly (period, provider, country, network, status, messages)
+SELECT substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), count(*)
+FROM messages m GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO delivery_daily (period, provider, country, network, status, messages)
+SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), count(*)
+FROM messages m GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO latency_hourly (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+SELECT substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), sum(m.latency_bucket = 0), sum(m.latency_bucket = 1), sum(m.latency_bucket = 2), sum(m.latency_bucket = 3), sum(m.latency_bucket = 4), sum(m.latency_bucket = 5), sum(m.latency_bucket = 6), sum(m.latency_bucket = 7), sum(m.latency_bucket = 8), sum(m.latency_bucket = 9), sum(m.latency_bucket = 10), sum(m.latency_bucket = 11), sum(m.latency_bucket = 12), sum(m.latency_bucket = 13), sum(m.latency_bucket = 14), sum(m.latency_bucket = 15), sum(m.latency_bucket = 16), sum(m.latency_bucket = 17), sum(m.latency_bucket = 18), sum(m.latency_bucket = 19), sum(m.latency_bucket = 20), sum(m.latency_bucket = 21), sum(m.latency_bucket = 22), sum(m.latency_bucket = 23), sum(m.latency_bucket = 24), sum(m.latency_bucket = 25), sum(m.latency_bucket = 26), sum(m.latency_bucket = 27), sum(m.latency_bucket = 28), sum(m.latency_bucket = 29), sum(m.latency_bucket = 30), sum(m.latency_bucket = 31), sum(m.latency_bucket = 32), sum(m.latency_bucket = 33), sum(m.latency_bucket = 34), sum(m.latency_bucket = 35), sum(m.latency_bucket = 36), sum(m.latency_bucket = 37), sum(m.latency_bucket = 38), sum(m.latency_bucket = 39), sum(m.latency_bucket = 40), sum(m.latency_bucket = 41), sum(m.latency_bucket = 42), sum(m.latency_bucket = 43), sum(m.latency_bucket = 44), sum(m.latency_bucket = 45), sum(m.latency_bucket = 46), sum(m.latency_bucket = 47), sum(m.latency_bucket = 48)
+FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
+INSERT INTO latency_daily (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), sum(m.latency_bucket = 0), sum(m.latency_bucket = 1), sum(m.latency_bucket = 2), sum(m.latency_bucket = 3), sum(m.latency_bucket = 4), sum(m.latency_bucket = 5), sum(m.latency_bucket = 6), sum(m.latency_bucket = 7), sum(m.latency_bucket = 8), sum(m.latency_bucket = 9), sum(m.latency_bucket = 10), sum(m.latency_bucket = 11), sum(m.latency_bucket = 12), sum(m.latency_bucket = 13), sum(m.latency_bucket = 14), sum(m.latency_bucket = 15), sum(m.latency_bucket = 16), sum(m.latency_bucket = 17), sum(m.latency_bucket = 18), sum(m.latency_bucket = 19), sum(m.latency_bucket = 20), sum(m.latency_bucket = 21), sum(m.latency_bucket = 22), sum(m.latency_bucket = 23), sum(m.latency_bucket = 24), sum(m.latency_bucket = 25), sum(m.latency_bucket = 26), sum(m.latency_bucket = 27), sum(m.latency_bucket = 28), sum(m.latency_bucket = 29), sum(m.latency_bucket = 30), sum(m.latency_bucket = 31), sum(m.latency_bucket = 32), sum(m.latency_bucket = 33), sum(m.latency_bucket = 34), sum(m.latency_bucket = 35), sum(m.latency_bucket = 36), sum(m.latency_bucket = 37), sum(m.latency_bucket = 38), sum(m.latency_bucket = 39), sum(m.latency_bucket = 40), sum(m.latency_bucket = 41), sum(m.latency_bucket = 42), sum(m.latency_bucket = 43), sum(m.latency_bucket = 44), sum(m.latency_bucket = 45), sum(m.latency_bucket = 46), sum(m.latency_bucket = 47), sum(m.latency_bucket = 48)
+FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;

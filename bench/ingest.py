@@ -21,7 +21,10 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    from its commit (``changes.changed_at``) to the subscriber's 2xx
    (``change_deliveries.delivered_at``) out of the database;
 5. ``receiver, Twilio form``: Twilio form posts with ``X-Twilio-Signature``, every
-   report new.
+   report new;
+6. ``receiver, no aggregates``: row 3 with the delivery aggregates' triggers dropped
+   from its fresh database before it starts (``GET /v1/stats/delivery`` reads what they
+   keep), so rows 3 and 6 of one run give the aggregates' cost on ingest.
 
 The machines this runs on are shared and noisy, so the result is the ratios between
 rows of the same run. Repetitions are interleaved (ceiling, naive, receiver, ... then
@@ -89,6 +92,7 @@ TARGET_RSS_MB = 150.0
 TARGET_SUBSCRIBER_RATIO = 0.85  # issue 13: ingest with one subscriber vs without
 TARGET_DELIVERY_P99_MS = 250.0  # issue 13: change commit -> subscriber 2xx
 DRAIN_SECONDS = 120.0
+TARGET_AGGREGATES_RATIO = 0.9  # issue 15: ingest with the delivery aggregates vs without
 
 
 # --------------------------------------------------------------------------- data
@@ -312,8 +316,35 @@ def start_subscriber(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}/changes"
 
 
+AGGREGATE_TRIGGERS = (
+    "delivery_stats_insert",
+    "delivery_stats_update",
+    "delivery_stats_delete",
+    "delivery_latency_update",
+)
+
+
+def drop_aggregates(db: Path) -> None:
+    """A migrated database whose delivery aggregates are not kept (the triggers that
+    keep them in the merge transaction dropped): the baseline of their cost."""
+    from receiver.store.sqlite import _connect, migrate
+
+    conn = _connect(db)
+    try:
+        migrate(conn)
+        for trigger in AGGREGATE_TRIGGERS:
+            conn.execute(f"DROP TRIGGER {trigger}")
+    finally:
+        conn.close()
+
+
 def start_server(
-    kind: str, workdir: Path, secret: str, twilio_token: str, subscribed: bool = False
+    kind: str,
+    workdir: Path,
+    secret: str,
+    twilio_token: str,
+    subscribed: bool = False,
+    aggregates: bool = True,
 ) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -322,6 +353,8 @@ def start_server(
     if kind == "receiver":
         config = write_receiver_config(workdir, secret, twilio_token, subscriber_url)
         db = workdir / "receiver.db"
+        if not aggregates:
+            drop_aggregates(db)
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
@@ -397,6 +430,7 @@ class Row:
     data: str  # which data file it measures with ("new", "twilio" or "duplicates")
     warm: str | None  # which data file warms it up (None: the priming pass does)
     subscribed: bool = False  # one change-feed subscriber attached
+    aggregates: bool = True  # False: the delivery aggregates' triggers dropped
 
 
 ROWS = (
@@ -413,6 +447,14 @@ ROWS = (
         subscribed=True,
     ),
     Row("twilio", "receiver, Twilio form posts, new reports", "receiver", "twilio", "warm_twilio"),
+    Row(
+        "no_aggregates",
+        "receiver, new reports, no delivery aggregates (baseline)",
+        "receiver",
+        "new",
+        "warm",
+        aggregates=False,
+    ),
 )
 
 
@@ -495,7 +537,9 @@ def measure(
     profile: Path | None,
 ) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
-        server = start_server(row.server, Path(tmp), secret, twilio_token, row.subscribed)
+        server = start_server(
+            row.server, Path(tmp), secret, twilio_token, row.subscribed, row.aggregates
+        )
         delivery: tuple[list[float], float | None] = ([], None)
         try:
             data = files[row.data]
@@ -659,6 +703,15 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
         met = subscribed.delivery_p99_ms <= TARGET_DELIVERY_P99_MS
         target = f"change commit -> subscriber 2xx p99 <= {TARGET_DELIVERY_P99_MS:g} ms"
         found.append((target, met, figures))
+    if receiver is not None and "no_aggregates" in by_key:
+        ratio = receiver.rate / by_key["no_aggregates"].rate
+        found.append(
+            (
+                f"receiver >= {TARGET_AGGREGATES_RATIO:g}x without the delivery aggregates",
+                ratio >= TARGET_AGGREGATES_RATIO,
+                f"{ratio:.2f}x",
+            )
+        )
     if receiver is not None and "duplicates" in by_key:
         ratio = by_key["duplicates"].rate / receiver.rate
         found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))

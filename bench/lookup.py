@@ -66,6 +66,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from receiver.core.delivery import Bucket, summarize
 from receiver.http.staff import MessageQuery, message_filter
 from receiver.providers import PROVIDER_TYPES, Provider
 from receiver.providers.base import InboundRequest
@@ -135,6 +136,20 @@ ERRORS = {
     "acme": ["ABSENT_SUBSCRIBER", "UNKNOWN_SUBSCRIBER", "CARRIER_REJECTED"],
 }
 INFOBIP_ERROR_IDS = {"EC_ABSENT_SUBSCRIBER": 27, "EC_UNKNOWN_SUBSCRIBER": 1, "EC_CALL_BARRED": 13}
+NETWORKS = {
+    "+63": ("515-02", "515-03"),
+    "+1": ("310-260", "311-480"),
+    "+44": ("234-10", "234-15"),
+    "+91": ("404-45", "405-857"),
+    "+55": ("724-05", "724-11"),
+}
+"""Two mobile networks per country (MCC-MNC); Vonage, Infobip and the Standard sender name
+the recipient's in their reports, Twilio does not (so its messages' network is unknown)."""
+TARGET_STATS_P99_MS = 50.0
+"""Issue 15: GET /v1/stats/delivery, 30 days by provider x country, at 1,000,000 messages."""
+STATS_LOOKUP = "stats/delivery, 30 days, by provider x country"
+DAILY = "delivery_daily"
+LATENCY_DAILY = "latency_daily"
 FAILURE_RATE = 0.07
 OUT_OF_ORDER_RATE = 0.03
 REDELIVERY_RATE = 0.02
@@ -157,6 +172,12 @@ def phone_number(k: int) -> str:
     j = k // len(COUNTRIES)
     subscriber = (j * 104729) % 10**digits  # a prime: a bijection mod 10^digits
     return f"{code}{prefixes[j % len(prefixes)]}{subscriber:0{digits}d}"
+
+
+def network_of(number: str) -> str:
+    """The network a provider's report names for ``number`` (the same for every report)."""
+    code = next(code for code in NETWORKS if number.startswith(code))
+    return NETWORKS[code][int(number[-1]) % 2]
 
 
 def provider_message_id(provider: str, rng: random.Random) -> str:
@@ -289,7 +310,7 @@ class Generator:
                 p.word,
                 msisdn=p.to.removeprefix("+"),
                 to="ACME",
-                network_code="51502",
+                network_code=network_of(p.to).replace("-", ""),
                 price="0.03330000",
                 err_code=p.error or "0",
                 scts=p.occurred_at.strftime("%y%m%d%H%M"),
@@ -306,19 +327,8 @@ class Generator:
             )
         if provider == "infobip":
             results = [
-                infobip_result(
-                    message_id=p.message_id,
-                    status=p.word,
-                    to=p.to.removeprefix("+"),
-                    bulk_id=f"bulk-{p.sent_at:%Y%m%d%H}",
-                    sent_at=p.sent_at,
-                    done_at=p.occurred_at,
-                    error_id=INFOBIP_ERROR_IDS[p.error] if p.error else 0,
-                    error_name=p.error or "NO_ERROR",
-                    error_group_id=1 if p.error else None,
-                    error_group_name="HANDSET_ERRORS" if p.error else None,
-                )
-                for p in batch
+                {**result, "mccMnc": network_of(p.to).replace("-", "")}
+                for p, result in zip(batch, self.infobip_results(batch), strict=True)
             ]
             return infobip_request(INFOBIP_CREDENTIALS, results, provider=provider)
         reports = [
@@ -330,6 +340,7 @@ class Generator:
                 error_code=p.error,
                 error_message="absent subscriber" if p.error else None,
                 client_reference=p.reference,
+                network=network_of(p.to),
             )
             for p in batch
         ]
@@ -340,6 +351,24 @@ class Generator:
             event_id=f"msg_{self.rng.getrandbits(128):032x}",
             timestamp=stamp,
         )
+
+    @staticmethod
+    def infobip_results(batch: list[Planned]) -> list[dict[str, Any]]:
+        return [
+            infobip_result(
+                message_id=p.message_id,
+                status=p.word,
+                to=p.to.removeprefix("+"),
+                bulk_id=f"bulk-{p.sent_at:%Y%m%d%H}",
+                sent_at=p.sent_at,
+                done_at=p.occurred_at,
+                error_id=INFOBIP_ERROR_IDS[p.error] if p.error else 0,
+                error_name=p.error or "NO_ERROR",
+                error_group_id=1 if p.error else None,
+                error_group_name="HANDSET_ERRORS" if p.error else None,
+            )
+            for p in batch
+        ]
 
     def parse(self, provider: str, request: SignedRequest, received: datetime) -> Delivery:
         """The request as the HTTP edge hands it to the store: the provider's reports and
@@ -415,7 +444,8 @@ class Timing:
     server_cpu: float | None = None
     """The server process's CPU seconds over all the lookups (HTTP path only)."""
     target: bool = False
-    """Whether the issue's target (p99 <= 5 ms) applies to this row."""
+    """Whether the issue's target (p99 <= ``target_ms``) applies to this row."""
+    target_ms: float = TARGET_P99_MS
 
     def percentile(self, q: float, cpu: bool = False) -> float:
         """Nearest-rank percentile, in milliseconds."""
@@ -426,7 +456,7 @@ class Timing:
     def verdict(self) -> str:
         if not self.target:
             return "-"
-        return "pass" if self.percentile(0.99) <= TARGET_P99_MS else "MISS"
+        return "pass" if self.percentile(0.99) <= self.target_ms else "MISS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +555,16 @@ async def measure_store(
         assert await store.get_message(key.id) is not None
         assert len(await store.message_events(key.id)) >= 1
 
+    def stats(group_by: tuple[str, ...], bucket: Bucket | None) -> Lookup:
+        """``GET /v1/stats/delivery`` for the 30 days of messages, as the API reads it."""
+
+        async def lookup(key: Key) -> None:
+            cells = await store.delivery_cells(START, START + SPAN, group_by, bucket)
+            rows = summarize(cells, group_by, bucket)
+            assert sum(row["messages"] for row in rows) >= messages * 0.99, rows[:3]
+
+        return lookup
+
     busiest = f"to, busiest number ({busy_count:,} messages)"
     # (lookup, how, whether the target applies, the index each of its statements must use)
     kinds: list[tuple[str, Lookup, bool, list[str]]] = [
@@ -534,6 +574,13 @@ async def measure_store(
         (busiest, by_busiest, True, ["messages_by_to"]),
         (busiest + ", page 2 (cursor)", by_busiest_page_2, False, ["messages_by_to"]),
         ("timeline (message + events)", timeline, False, [ID_INDEX, "events_by_message"]),
+        (STATS_LOOKUP, stats(("provider", "country"), None), True, [DAILY, LATENCY_DAILY]),
+        (
+            "stats/delivery, 30 days, per day, by provider x country x network",
+            stats(("provider", "country", "network"), "1d"),
+            False,
+            [DAILY, LATENCY_DAILY],
+        ),
     ]
     timings: list[Timing] = []
     plans: dict[str, list[tuple[str, str]]] = {}
@@ -547,6 +594,8 @@ async def measure_store(
             assert len(statements) == len(indexes), statements
             plans[name] = list(zip(statements, indexes, strict=True))
             timing = Timing(name, "store", messages, target=target)
+            if name.startswith("stats/"):
+                timing.target_ms = TARGET_STATS_P99_MS
             budget = time.perf_counter() + BUDGET_SECONDS
             for key in keys:
                 cpu = time.process_time()
@@ -575,7 +624,7 @@ def measure_http(workdir: Path, lookups: int, seed: int, messages: int) -> list[
     a viewer token, one keep-alive client."""
     server = ReceiverServer(workdir, workdir / "receiver.toml").start()
     try:
-        token = server.staff_token("bench", "viewer")
+        token = server.staff_token(f"bench-{uuid.uuid4().hex[:8]}", "viewer")  # --reuse: a new one
         busy, busy_count = busiest_number(workdir / "receiver.db")
         requests: list[tuple[str, Callable[[Key], tuple[str, dict[str, str]]], bool]] = [
             (
@@ -594,12 +643,26 @@ def measure_http(workdir: Path, lookups: int, seed: int, messages: int) -> list[
                 lambda k: (f"/v1/messages/{k.id}/events", {}),
                 False,
             ),
+            (
+                STATS_LOOKUP + " (GET /v1/stats/delivery)",
+                lambda k: (
+                    "/v1/stats/delivery",
+                    {
+                        "since": START.isoformat(),
+                        "until": (START + SPAN).isoformat(),
+                        "group_by": "provider,country",
+                    },
+                ),
+                True,
+            ),
         ]
         timings = []
         with server.api(token) as client:
             for number, (name, request, target) in enumerate(requests):
                 keys = sample_keys(workdir / "receiver.db", lookups, seed + number)
                 timing = Timing(name, "HTTP", messages, target=target)
+                if name.startswith("stats/"):
+                    timing.target_ms = TARGET_STATS_P99_MS
                 server_cpu = cpu_seconds(server)
                 budget = time.perf_counter() + BUDGET_SECONDS
                 for key in keys:
@@ -608,7 +671,8 @@ def measure_http(workdir: Path, lookups: int, seed: int, messages: int) -> list[
                     response = client.get(url, params=params)
                     timing.samples.append(time.perf_counter() - started)
                     assert response.status_code == 200, response.text
-                    assert response.json()["items"], (url, params)
+                    body = response.json()
+                    assert body.get("items") or body.get("rows"), (url, params)
                     if started > budget:
                         break
                 timing.server_cpu = cpu_seconds(server) - server_cpu
@@ -636,6 +700,10 @@ def explain(path: Path, plans: dict[str, list[tuple[str, str]]]) -> tuple[list[s
                 scans = [d for d in details if d.startswith("SCAN ")]
                 search = f"SEARCH {'events' if index.startswith('events') else 'messages'}"
                 right = [d for d in details if d.startswith(f"{search} USING INDEX {index} ")]
+                if index.startswith(("delivery_", "latency_")):  # aggregates: WITHOUT ROWID
+                    right = [
+                        d for d in details if d.startswith(f"SEARCH {index} USING PRIMARY KEY")
+                    ]
                 if scans:
                     verdict, used = "FULL-SCAN", used + scans
                 elif not right:
@@ -783,7 +851,7 @@ def report(
         "per lookup and, over HTTP, the server process's mean CPU time per request: the work",
         "done, without the waits for a core on a shared machine):",
         "",
-        "| lookup | path | messages | n | p50 | p99 | max | CPU | target p99 <= 5 ms |",
+        "| lookup | path | messages | n | p50 | p99 | max | CPU | target p99 |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for t in timings:
@@ -793,7 +861,8 @@ def report(
         out.append(
             f"| {t.lookup} | {t.path} | {t.messages:,} | {len(t.samples):,} |"
             f" {t.percentile(0.5):.2f} | {t.percentile(0.99):.2f} |"
-            f" {max(t.samples) * 1000:.2f} | {cpu} | {t.verdict} |"
+            f" {max(t.samples) * 1000:.2f} | {cpu} |"
+            f" {t.verdict + f' (<= {t.target_ms:g} ms)' if t.target else '-'} |"
         )
     misses = [t for t in timings if t.verdict == "MISS"]
     verdict = "all pass" if not misses else f"{len(misses)} MISS"

@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.config import Config
-from receiver.console import feed, login, message, overdue, overview, search
+from receiver.console import feed, health, login, message, overdue, overview, search
 from receiver.console.middleware import ConsoleMiddleware
 from receiver.console.web import PREFIX
 
@@ -59,6 +59,8 @@ def mount(config: Config) -> Mount:
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/messages", search.search_page, methods=["GET"]),
+        Route("/messages.csv", search.search_csv, methods=["GET"]),
+        Route("/health", health.page, methods=["GET"]),
         *_page_routes(),
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]

@@ -15,8 +15,8 @@ Admins also see the stored raw requests that carried the message's reports and a
 counts as a one-time notice kept in the session (``flash``). Viewers and senders never
 see raw requests: they hold phone numbers in full.
 
-Times are shown in UTC inside ``<time datetime>`` elements; ``static/localtime.js``
-adds the browser's local time when scripts run.
+Times are shown in UTC, as on every console page (``web.when_text``), inside
+``<time datetime>`` elements.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from receiver.console.web import (
     current_staff,
     error_page,
     render,
+    when_text,
 )
 from receiver.core.error_codes import explain, label
 from receiver.core.phone import mask_text
@@ -105,7 +106,7 @@ def moment(value: datetime | None) -> Moment | None:
     if value is None:
         return None
     utc = value.astimezone(UTC)
-    return Moment(utc.isoformat().replace("+00:00", "Z"), utc.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    return Moment(utc.isoformat().replace("+00:00", "Z"), when_text(utc))
 
 
 def provider_kind(state: AppState, name: str) -> str | None:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.console.message import SHORT_WORDS, Look, code_words, look, provider_kind
-from receiver.console.web import PREFIX, app_state, current_staff, render
+from receiver.console.web import PREFIX, app_state, current_staff, render, when_text
 from receiver.core.error_codes import explain
 from receiver.core.phone import mask_text
 from receiver.core.status import FAILURE_ORDER, RANK, Status
@@ -91,7 +91,7 @@ def count_table(
     return CountTable(
         key=key,
         title=title,
-        since=since.strftime("%Y-%m-%d %H:%M UTC"),
+        since=when_text(since),
         columns=columns,
         rows=tuple(rows),
         totals=totals,
@@ -145,7 +145,7 @@ async def page(request: Request) -> Response:
             reason_row(state, replace(r, error_message=mask_text(r.error_message, staff.role)))
             for r in reasons
         ],
-        "now": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "now": when_text(now),
         "top": TOP_REASONS,
     }
     return render(request, "overview.html", context)

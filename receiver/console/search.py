@@ -24,15 +24,27 @@ from starlette.responses import RedirectResponse, Response
 
 from receiver.console.phones import parse_phone
 from receiver.console.web import PREFIX, app_state, current_staff, render
+from receiver.core.network import COUNTRY_PATTERN, UNKNOWN, network_code
 from receiver.core.phone import mask_phone
 from receiver.core.status import Status, parse_status
 from receiver.core.timestamps import parse_iso
+from receiver.http.health import csv_response
 from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text
 
 SEARCH_PATH = PREFIX + "/messages"
 PAGE_SIZE = 25
 _PHONE_SHAPED = re.compile(r"\+?[0-9][0-9 ().\-/]{5,30}")
-_FIELDS = ("q", "to", "provider_message_id", "client_reference", "provider", "status")
+_FIELDS = (
+    "q",
+    "to",
+    "provider_message_id",
+    "client_reference",
+    "provider",
+    "status",
+    "country",
+    "network",
+)
+_COUNTRY = re.compile(COUNTRY_PATTERN)
 _TIMES = ("since", "until")
 
 
@@ -109,10 +121,38 @@ async def read_search(request: Request) -> Search:
         if status is None:
             search.errors.append(f"Status: {form['status']!r} is not a status.")
         search.where["status"] = status
+    _read_place(search)
     for name in _TIMES:
         if form[name]:
             search.where[name] = _time(form[name], name, search)
     return search
+
+
+def _read_place(search: Search) -> None:
+    """The country (``PH``, ``ph``) and network (``515-02``, ``51502``) filters; either
+    may be ``unknown`` (none known)."""
+    country, network = search.form["country"], search.form["network"]
+    if country:
+        value = country if country == UNKNOWN else country.upper()
+        if _COUNTRY.fullmatch(value):
+            search.where["country"] = value
+        else:
+            search.errors.append(f"Country: {country!r} is not a two-letter code such as PH.")
+    if network:
+        code = UNKNOWN if network == UNKNOWN else network_code(network)
+        if code is None:
+            search.errors.append(f"Network: {network!r} is not an MCC-MNC such as 515-02.")
+        search.where["network"] = code
+
+
+async def search_csv(request: Request) -> Response:
+    """``GET /console/messages.csv``: the search's every result as CSV (the numbers as
+    the member may see them), for the weekly report."""
+    staff = await current_staff(request)
+    search = await read_search(request)
+    if search.errors or search.go_to is not None:
+        return RedirectResponse(SEARCH_PATH + "?" + urlencode(search.form), status_code=303)
+    return await csv_response(app_state(request).store, MessageFilter(**search.where), staff.role)
 
 
 def _cursor_position(request: Request) -> Position | None:
@@ -167,5 +207,6 @@ async def search_page(request: Request) -> Response:
         "statuses": [s.value for s in Status],
         "region": state.config.settings.console_default_region,
         "searched": any(search.form.values()),
+        "csv_url": SEARCH_PATH + ".csv?" + urlencode({k: v for k, v in search.form.items() if v}),
     }
     return render(request, "search.html", context, 400 if search.errors else 200)

@@ -62,8 +62,9 @@ def _phone(context: jinja2.runtime.Context, number: str | None) -> str:
     return mask_phone(number, staff.role if staff else "viewer")
 
 
-def _when(moment: datetime | None) -> str:
-    """``{{ event.occurred_at|when }}``: ``2026-11-23 09:59:58 UTC``."""
+def when_text(moment: datetime | None) -> str:
+    """The console's one way to write a time, on every page: UTC to the second, with
+    the zone said (``2026-11-23 09:59:58 UTC``); ``{{ moment|when }}`` in templates."""
     if moment is None:
         return ""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -101,7 +102,7 @@ templates = Jinja2Templates(
     )
 )
 templates.env.filters["phone"] = _phone
-templates.env.filters["when"] = _when
+templates.env.filters["when"] = when_text
 templates.env.filters["tone"] = status_tone
 templates.env.globals["csrf_field"] = _csrf_field
 templates.env.globals["prefix"] = PREFIX

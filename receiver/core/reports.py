@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,22 @@ class Report:
     """Our own message id, when the report echoes back the reference we sent with the
     message (FutureSMS ``client_order_id``, Smstools ``reference``): the report then
     completes that message even before we learned the provider's id for it."""
+    network: str | None = None
+    """The mobile network the report names, as ``"MCC-MNC"`` (``receiver.core.network``);
+    None when it names none. Never guessed from the number."""
+    hand_over: bool = False
+    """Our own ``sent_to_provider`` step: the moment the provider took the message, from
+    which report latency is counted (as from a ``sent`` report)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinalOutcome:
+    """A report that made its message's status a final one (for the metrics):
+    ``latency_seconds`` from the hand-over to a ``delivered`` report, when known."""
+
+    status: Status
+    country: str | None
+    latency_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +58,8 @@ class Outcome:
     applied: int = 0
     duplicates: int = 0
     superseded: int = 0
+    finals: tuple[FinalOutcome, ...] = field(default=(), compare=False)
+    """The reports among them that set a final status, once committed."""
 
 
 def derived_event_id(*parts: str | None) -> str:

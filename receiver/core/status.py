@@ -98,6 +98,11 @@ class MessageState:
     error_message: str | None = None
     to: str | None = None
     client_reference: str | None = None
+    network: str | None = None
+    """The smallest ``"MCC-MNC"`` any report with a status named (like ``to``)."""
+    sent_at: datetime | None = None
+    """The earliest hand-over to the provider or ``sent`` report: report latency counts
+    from here to the ``delivered`` report's ``occurred_at``."""
 
     @property
     def final(self) -> bool:
@@ -133,29 +138,40 @@ def outranks(report: Report, state: MessageState) -> bool:
 def merge(state: MessageState, report: Report) -> Decision:
     """Merge one *new* report (its event id never seen before) into a message state.
 
-    ``to`` and ``client_reference`` keep the smallest value any report with a status
-    named, so they too are order-independent; a report without a status changes nothing.
+    ``to``, ``client_reference`` and ``network`` keep the smallest value any report with
+    a status named, and ``sent_at`` the earliest hand-over or ``sent`` report, so they too
+    are order-independent; a report without a status changes nothing.
     """
     if report.status is None:
         return Decision(applied=False, state=state)
-    to = _smallest(state.to, report.to)
-    client_reference = _smallest(state.client_reference, report.client_reference)
+    kept = replace(
+        state,
+        to=_smallest(state.to, report.to),
+        client_reference=_smallest(state.client_reference, report.client_reference),
+        network=_smallest(state.network, report.network),
+        sent_at=_earliest_sent(state.sent_at, report),
+    )
     if not outranks(report, state):
-        return Decision(
-            applied=False, state=replace(state, to=to, client_reference=client_reference)
-        )
+        return Decision(applied=False, state=kept)
     return Decision(
         applied=True,
-        state=MessageState(
+        state=replace(
+            kept,
             status=report.status,
             status_event_id=report.event_id,
             status_changed_at=report.occurred_at,
             error_code=report.error_code,
             error_message=report.error_message,
-            to=to,
-            client_reference=client_reference,
         ),
     )
+
+
+def _earliest_sent(current: datetime | None, report: Report) -> datetime | None:
+    if not (report.hand_over or report.status is Status.SENT):
+        return current
+    if current is None or report.occurred_at < current:
+        return report.occurred_at
+    return current
 
 
 def _smallest(current: str | None, offered: str | None) -> str | None:

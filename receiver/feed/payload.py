@@ -6,7 +6,7 @@ from __future__ import annotations
 from receiver import __version__
 from receiver.core.signatures import standard_webhooks
 from receiver.http.schemas import ChangeCause, ChangeNotification, ChangeOut
-from receiver.http.staff import _message_json
+from receiver.http.staff import message_json
 from receiver.store.base import ChangeRecord
 
 SUBSCRIBER_ROLE = "admin"
@@ -25,7 +25,7 @@ def change_json(change: ChangeRecord, role: str) -> ChangeOut:
         cause=ChangeCause.model_validate(
             {"source": change.cause_source, "event_id": change.cause_event_id}
         ),
-        message=_message_json(change.message, role),
+        message=message_json(change.message, role),
     )
 
 

@@ -21,7 +21,7 @@ from receiver.config import Config
 from receiver.errors import ReceiverError
 from receiver.feed.metrics import FeedMetrics
 from receiver.feed.worker import DeliveryWorker
-from receiver.http import admin, changes, ops, sends, staff, webhooks
+from receiver.http import admin, changes, health, ops, sends, staff, webhooks
 from receiver.http.admission import Admission
 from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.metrics import Metrics
@@ -91,6 +91,8 @@ def create_app(config: Config) -> Starlette:
     routes = [
         Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
         Route("/v1/messages", messages, methods=["GET", "POST"]),
+        Route("/v1/messages.csv", health.messages_csv, methods=["GET"]),
+        Route("/v1/stats/delivery", health.delivery_stats, methods=["GET"]),
         Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
         Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
         Route(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from receiver.core.reports import FinalOutcome
 from receiver.store.base import Pruned
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+REPORT_LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
@@ -66,6 +68,28 @@ class Metrics:
         from receiver.outbound.reconcile import ReconcileMetrics  # it imports the config
 
         self.reconcile = ReconcileMetrics(self.registry)
+        self.outcomes = Counter(
+            "receiver_message_outcomes",
+            "Reports that gave a message a final status, by provider, destination country"
+            " (ISO 3166-1 alpha-2, or unknown) and status.",
+            ["provider", "country", "status"],
+            registry=self.registry,
+        )
+        self.report_latency = Histogram(
+            "receiver_report_latency_seconds",
+            "From the hand-over to the provider (or the first sent report) to the delivered"
+            " report's occurred_at, by provider and destination country.",
+            ["provider", "country"],
+            buckets=REPORT_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.store_up = Gauge(
+            "receiver_store_up",
+            "1 if the store answered the readiness probe at this scrape, else 0.",
+            registry=self.registry,
+        )
+
         self.wal_bytes = Gauge(
             "receiver_sqlite_wal_bytes",
             "Size of the SQLite write-ahead log file (grows while checkpoints cannot finish).",
@@ -97,6 +121,15 @@ class Metrics:
     def watch_wal(self, size: Callable[[], float]) -> None:
         """Read the WAL gauge from ``size`` at every scrape, so it is never stale."""
         self.wal_bytes.set_function(size)
+
+    def observe_finals(self, provider: str, finals: Iterable[FinalOutcome]) -> None:
+        """Count committed final outcomes. Labels are bounded: configured providers,
+        ISO 3166-1 regions (or ``unknown``) and the five final statuses."""
+        for final in finals:
+            country = final.country or "unknown"
+            self.outcomes.labels(provider, country, final.status.value).inc()
+            if final.latency_seconds is not None:
+                self.report_latency.labels(provider, country).observe(final.latency_seconds)
 
     def observe_commit(self, reports: int, seconds: float) -> None:
         """Called from the writer thread after each commit (prometheus is thread-safe)."""

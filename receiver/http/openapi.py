@@ -10,7 +10,9 @@ from pydantic.json_schema import models_json_schema
 
 from receiver import __version__
 from receiver.core import idempotency
+from receiver.core.network import NETWORK_FILTER_PATTERN
 from receiver.core.status import Status
+from receiver.http.health import StatsOut
 from receiver.http.schemas import (
     ChangeList,
     ChangeNotification,
@@ -83,6 +85,30 @@ def _path(name: str, description: str) -> dict[str, Any]:
     }
 
 
+_COUNTRY = {"type": "string", "pattern": "^([A-Za-z]{2}|unknown)$"}
+_NETWORK = {"type": "string", "pattern": NETWORK_FILTER_PATTERN}
+
+_MESSAGE_FILTERS = [
+    _query("provider", "Provider name."),
+    _query(
+        "provider_message_id",
+        "The provider's id of the message; also finds the messages filed as `ID:recipient`"
+        " (every message of a Sinch batch by the batch id).",
+    ),
+    _query("to", "Recipient, E.164."),
+    _query("client_reference", "The sender's business reference."),
+    _query("status", "Current status.", {"type": "string", "enum": [s.value for s in Status]}),
+    _query("country", "Destination country, ISO 3166-1 alpha-2 (`PH`); `unknown`: none.", _COUNTRY),
+    _query(
+        "network",
+        "Mobile network a report named, `MCC-MNC` (`515-02`); `unknown`: none named.",
+        _NETWORK,
+    ),
+    _query("since", "Created at or after this RFC 3339 date-time.", _DATE_TIME),
+    _query("until", "Created before this RFC 3339 date-time.", _DATE_TIME),
+]
+_WHOLE_HOUR = "RFC 3339 date-time on a whole hour (the figures are kept per hour)"
+
 OPERATIONS = [
     Operation(
         "post",
@@ -113,15 +139,7 @@ OPERATIONS = [
         "Search messages, newest first.",
         {200: MessageList, 400: Problem, 401: Problem, 403: Problem},
         parameters=[
-            _query("provider", "Provider name."),
-            _query("provider_message_id", "The provider's id of the message."),
-            _query("to", "Recipient, E.164."),
-            _query("client_reference", "The sender's business reference."),
-            _query(
-                "status", "Current status.", {"type": "string", "enum": [s.value for s in Status]}
-            ),
-            _query("since", "Created at or after this RFC 3339 date-time.", _DATE_TIME),
-            _query("until", "Created before this RFC 3339 date-time.", _DATE_TIME),
+            *_MESSAGE_FILTERS,
             _query(
                 "overdue",
                 "`true`: only messages whose final report is overdue (not final, no report"
@@ -173,6 +191,43 @@ OPERATIONS = [
             409: {"Retry-After": "With IDEMPOTENCY_KEY_IN_USE: when to ask again."},
             429: {"Retry-After": "Seconds until one more send is allowed.", **_RATE_HEADERS},
         },
+    ),
+    Operation(
+        "get",
+        "/v1/messages.csv",
+        "The messages a search finds, newest first, streamed as CSV with a header row"
+        " (cells that would start a spreadsheet formula get a leading `'`).",
+        {200: "text/csv", 400: Problem, 401: Problem, 403: Problem},
+        parameters=_MESSAGE_FILTERS,
+        staff=True,
+    ),
+    Operation(
+        "get",
+        "/v1/stats/delivery",
+        "Delivery rate, pending share and report latency by bucket and group (viewer and up).",
+        {200: StatsOut, 400: Problem, 401: Problem, 403: Problem},
+        parameters=[
+            _query(
+                "since",
+                f"Messages created at or after this {_WHOLE_HOUR}; default a day before until.",
+                _DATE_TIME,
+            ),
+            _query(
+                "until",
+                f"Messages created before this {_WHOLE_HOUR}; default the end of the current hour.",
+                _DATE_TIME,
+            ),
+            _query(
+                "group_by",
+                "Comma-separated keys: provider, country, network.",
+                {
+                    "type": "string",
+                    "pattern": "^(provider|country|network)(,(provider|country|network))*$",
+                },
+            ),
+            _query("bucket", "One row per hour or day.", {"type": "string", "enum": ["1h", "1d"]}),
+        ],
+        staff=True,
     ),
     Operation(
         "get",

@@ -27,7 +27,19 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state: AppState = request.app.state.receiver
+    await _refresh_store_gauges(state)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_store_gauges(state: AppState) -> None:
+    """The gauge read from the store at each scrape: is it up. (Overdue messages per
+    provider are counted by the reconciler at each pass.)"""
+    try:
+        await state.store.ping()
+    except StoreUnavailable:
+        state.metrics.store_up.set(0)
+        return
+    state.metrics.store_up.set(1)
 
 
 async def openapi(request: Request) -> Response:

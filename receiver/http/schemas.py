@@ -45,6 +45,13 @@ class MessageOut(_Out):
     report_count: int
     sender: str | None = Field(description="The sender id or number it is sent from.")
     segments: int | None = Field(description="SMS segments, for a message sent through us.")
+    country: str | None = Field(
+        description="ISO 3166-1 alpha-2 region of `to` (libphonenumber); null without a number."
+    )
+    network: str | None = Field(
+        description="The mobile network as `MCC-MNC` (`515-02`) when a provider's report"
+        " named it; null otherwise (never guessed from the number: numbers are ported)."
+    )
 
 
 class SentMessage(MessageOut):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Annotated, TypeVar
 
 import phonenumbers
 from itsdangerous import BadSignature
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
+from receiver.core.network import COUNTRY_PATTERN, NETWORK_FILTER_PATTERN, UNKNOWN
 from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
@@ -49,8 +51,9 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class MessageQuery(BaseModel):
-    """The filters of ``GET /v1/messages``; unknown parameters are refused."""
+class MessageFilters(BaseModel):
+    """The filters of ``GET /v1/messages`` and ``GET /v1/messages.csv``; unknown
+    parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,31 +62,59 @@ class MessageQuery(BaseModel):
     to: str | None = None
     client_reference: str | None = None
     status: Status | None = None
+    country: Annotated[str, Field(pattern=COUNTRY_PATTERN)] | None = None
+    network: Annotated[str, Field(pattern=NETWORK_FILTER_PATTERN)] | None = None
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
     overdue: bool = False
     """Only messages whose final report is overdue (contract section 12)."""
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = None
 
     @field_validator("to")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         return None if value is None else normalize_phone(value)
 
+    @field_validator("country", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) and value != UNKNOWN else value
+
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+class MessageQuery(MessageFilters):
+    """``GET /v1/messages``: the filters and a page."""
+
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+def parse_query(model: type[Q], request: Request) -> Q:
+    """The query string as ``model``, or 400 FILTER_INVALID naming the first bad field."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known filter"
+        raise BadRequest(f"{field}: {message}", code="FILTER_INVALID", field=field) from None
+
 
 def message_filter(
-    query: MessageQuery, providers: Mapping[str, Provider], now: datetime
+    query: MessageFilters, providers: Mapping[str, Provider], now: datetime
 ) -> MessageFilter:
-    """The store's filter for ``GET /v1/messages``: ``overdue`` becomes each provider's
-    cut-off (its ``report_timeout_seconds`` before ``now``)."""
+    """The store's filter for ``GET /v1/messages`` and its CSV: ``overdue`` becomes each
+    provider's cut-off (its ``report_timeout_seconds`` before ``now``)."""
     return MessageFilter(
         **query.model_dump(exclude={"limit", "cursor", "overdue"}),
         overdue_before=overdue_cutoffs(providers, now) if query.overdue else None,
     )
 
 
-def _message_json(record: MessageRecord, role: str) -> MessageOut:
+def message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
     console (contract section 5)."""
     message = MessageOut.model_validate(record, from_attributes=True)
@@ -105,21 +136,13 @@ async def get_message(request: Request) -> Response:
     record = await state.store.get_message(request.path_params["message_id"])
     if record is None:
         raise NotFound("no message with this id")
-    return _json(_message_json(record, member.role))
+    return _json(message_json(record, member.role))
 
 
 async def list_messages(request: Request) -> Response:
     member = await authenticate(request)
     state: AppState = request.app.state.receiver
-    try:
-        query = MessageQuery.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "is not a known filter"
-        raise BadRequest(f"{field}: {message}", code="FILTER_INVALID", field=field) from None
+    query = parse_query(MessageQuery, request)
     after = None
     if query.cursor is not None:
         try:
@@ -136,7 +159,7 @@ async def list_messages(request: Request) -> Response:
         records = records[: query.limit]
         last = records[-1]
         next_cursor = state.cursors.dumps([to_text(last.created_at), last.id])
-    items = [_message_json(r, member.role) for r in records]
+    items = [message_json(r, member.role) for r in records]
     return _json(MessageList(items=items, next_cursor=next_cursor))
 
 

@@ -162,6 +162,7 @@ async def receive_webhook(request: Request) -> Response:
     for kind in ("applied", "duplicates", "superseded"):
         if count := getattr(outcome, kind):
             state.metrics.reports.labels(name, kind).inc(count)
+    state.metrics.observe_finals(name, outcome.finals)
     state.metrics.ingest_seconds.labels(name).observe(time.perf_counter() - arrived)
     answer = provider.answer(outcome)
     return Response(answer.body, answer.status, media_type=answer.media_type)

@@ -53,6 +53,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import messagebird_jwt
@@ -250,6 +251,7 @@ class BirdProvider(Provider):
                 error_code=report.status_error_code if failed else None,
                 error_message=report.status_reason if failed else None,
                 client_reference=report.reference,
+                network=network_code(values.get("mccmnc")),
             )
         ]
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import (
@@ -52,6 +52,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
@@ -194,6 +195,8 @@ class InfobipResult(BaseModel):
     done_at: str | None = Field(default=None, alias="doneAt")
     status: InfobipStatus
     error: InfobipError | None = None
+    mcc_mnc: Any = Field(default=None, alias="mccMnc")
+    """Read leniently (``receiver.core.network.network_code``): never a reason to refuse."""
 
     @field_validator("done_at")
     @classmethod
@@ -298,6 +301,7 @@ class InfobipProvider(Provider):
             to=e164(item.to),
             error_code=error_code,
             error_message=error_message,
+            network=network_code(item.mcc_mnc),
         )
 
     def status_client(self) -> ApiClient | None:

@@ -44,6 +44,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.core.network import network_of
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
@@ -299,6 +300,7 @@ class PlivoProvider(Provider):
                 to=e164(callback.to),
                 error_code=error_code,
                 error_message=ERROR_REASONS.get(error_code) if error_code else None,
+                network=network_of(fields.get("MCC"), fields.get("MNC")),
             )
         ]
 

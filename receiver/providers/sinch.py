@@ -78,6 +78,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
@@ -210,6 +211,9 @@ class RecipientDeliveryReport(_Model):
     at: SinchTime
     operator_status_at: SinchTime | None = None
     client_reference: ClientReference | None = None
+    operator: Any = None
+    """The MCC+MNC that delivered it, when Sinch enabled it for the account; read
+    leniently (``receiver.core.network.network_code``)."""
 
 
 class StatusGroup(_Model):
@@ -339,17 +343,16 @@ class SinchProvider(Provider):
         payload = _load(request.body)
         received_at = request.received_at.astimezone(UTC)
         if isinstance(payload, RecipientDeliveryReport):
-            return [
-                _report(
-                    payload.batch_id,
-                    payload.recipient,
-                    payload.status,
-                    payload.code,
-                    payload.at,
-                    received_at,
-                    payload.client_reference,
-                )
-            ]
+            report = _report(
+                payload.batch_id,
+                payload.recipient,
+                payload.status,
+                payload.code,
+                payload.at,
+                received_at,
+                payload.client_reference,
+            )
+            return [replace(report, network=network_code(payload.operator))]
         return [
             _report(
                 payload.batch_id,

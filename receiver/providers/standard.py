@@ -41,6 +41,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import NETWORK_PATTERN
 from receiver.core.phone import E164_PATTERN
 from receiver.core.reports import Report
 from receiver.core.signatures import standard_webhooks
@@ -94,6 +95,8 @@ class StandardReport(BaseModel):
     error_code: Annotated[str, Field(max_length=64)] | None = None
     error_message: Annotated[str, Field(max_length=1000)] | None = None
     client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
+    """The mobile network as ``"MCC-MNC"`` (contract section 13)."""
 
 
 class StandardPayload(BaseModel):
@@ -267,6 +270,7 @@ class StandardProvider(Provider):
                 error_code=item.error_code,
                 error_message=item.error_message,
                 client_reference=item.client_reference,
+                network=item.network,
             )
             for item_id, item in items
         ]

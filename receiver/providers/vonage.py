@@ -65,6 +65,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.signatures import basic_auth
@@ -449,6 +450,7 @@ class VonageProvider(Provider):
             error_code=error_code,
             error_message=DLR_ERRORS.get(error_code) if error_code else None,
             client_reference=receipt.client_ref,
+            network=network_code(fields.get("network-code")),
         )
 
     def _parse_status(self, request: InboundRequest) -> Report:

@@ -16,7 +16,8 @@ from typing import Protocol
 
 from ulid import ULID
 
-from receiver.core.reports import Outcome, Report
+from receiver.core.delivery import Bucket, DeliveryCells
+from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import FINAL, Status
 
 _SECTION = re.compile(r"^-- version: (\d+)\s*$", re.MULTILINE)
@@ -108,6 +109,10 @@ class MessageRecord:
     """The staff member (token) that sent it; None for a message known only from reports."""
     sender: str | None = None
     segments: int | None = None
+    country: str | None = None
+    """ISO 3166-1 alpha-2 region of ``to`` (kept when the number is erased)."""
+    network: str | None = None
+    """``"MCC-MNC"`` when a report named it."""
 
     @property
     def final(self) -> bool:
@@ -152,6 +157,10 @@ class MessageFilter:
     to: str | None = None
     client_reference: str | None = None
     status: Status | None = None
+    country: str | None = None
+    """ISO 3166-1 alpha-2, or ``"unknown"``: no country (no number)."""
+    network: str | None = None
+    """``"MCC-MNC"``, or ``"unknown"``: no report named one."""
     since: datetime | None = None
     until: datetime | None = None
     overdue_before: Mapping[str, datetime] | None = None
@@ -173,12 +182,13 @@ class OutcomeCounter:
     counts: dict[str, int] = field(
         default_factory=lambda: {"applied": 0, "duplicates": 0, "superseded": 0}
     )
+    finals: list[FinalOutcome] = field(default_factory=list)
 
     def add(self, kind: str) -> None:
         self.counts[kind] += 1
 
     def outcome(self) -> Outcome:
-        return Outcome(received=sum(self.counts.values()), **self.counts)
+        return Outcome(received=sum(self.counts.values()), finals=tuple(self.finals), **self.counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +521,13 @@ class Store(Protocol):
     async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
         """Messages updated at or after ``since`` whose status is a failure, counted by
         provider, status and error code; the ``limit`` largest counts, largest first."""
+
+    async def delivery_cells(
+        self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
+    ) -> DeliveryCells:
+        """The delivery aggregates (contract section 13) of messages created in
+        [since, until) (whole hours), summed by bucket and the ``group_by`` keys: status
+        counts and latency histograms."""
 
     async def reprocess(
         self, provider: str, raw: RawRequest, reports: Sequence[Report]

@@ -34,7 +34,18 @@ from typing import Any
 
 import aiosqlite
 
-from receiver.core.reports import Outcome, Report
+from receiver.core.delivery import (
+    GROUP_KEYS,
+    LATENCY_BOUNDS,
+    Bucket,
+    Cell,
+    DeliveryCells,
+    LatencyCell,
+    latency_bucket,
+    spans,
+)
+from receiver.core.network import UNKNOWN, country_of
+from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import MessageState, Status, merge
 from receiver.errors import (
     ClientReferenceTaken,
@@ -174,6 +185,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             if version > current:
                 for statement in _statements(sql):
                     conn.execute(statement)
+                if version == COUNTRY_VERSION:
+                    _backfill_countries(conn)
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 current = version
@@ -182,6 +195,29 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return current
+
+
+COUNTRY_VERSION = 11
+"""The schema section that added ``messages.country`` (renumber with it)."""
+
+
+def _backfill_countries(conn: sqlite3.Connection) -> None:
+    """Set the country of the messages stored before ``country`` existed, in the
+    migration's transaction (the aggregates' triggers count them in their country).
+    libphonenumber is Python, so SQL cannot do it; about 20 us a message."""
+    rows = conn.execute(
+        "SELECT id, to_number FROM messages WHERE to_number IS NOT NULL AND country IS NULL"
+    ).fetchall()
+    updates = [(country, row[0]) for row in rows if (country := country_of(row[1]))]
+    conn.executemany("UPDATE messages SET country = ? WHERE id = ?", updates)
+
+
+def _latency(state: MessageState) -> int | None:
+    """The latency bucket of a delivered message whose hand-over is known, else None."""
+    if state.status is not Status.DELIVERED or state.sent_at is None:
+        return None
+    assert state.status_changed_at is not None  # set with every status
+    return latency_bucket((state.status_changed_at - state.sent_at).total_seconds())
 
 
 def _state(row: sqlite3.Row | None) -> MessageState:
@@ -195,7 +231,18 @@ def _state(row: sqlite3.Row | None) -> MessageState:
         error_message=row["error_message"],
         to=row["to_number"],
         client_reference=row["client_reference"],
+        network=row["network"],
+        sent_at=from_text(row["sent_at"]) if row["sent_at"] else None,
     )
+
+
+def _country(row: sqlite3.Row | None, state: MessageState) -> str | None:
+    """The destination country of ``state``'s number; an erased message keeps the one
+    it had (a country is not personal data, and the delivery figures keep counting it)."""
+    if row is not None and (state.to is None or state.to == row["to_number"]):
+        kept: str | None = row["country"]  # unchanged: no need to parse the number again
+        return kept
+    return country_of(state.to)
 
 
 def _apply(
@@ -216,7 +263,9 @@ def _apply(
             continue
         if request_id is None:
             request_id = _insert_raw_request(conn, provider, raw)
-        counter.add(_insert_event(conn, provider, request_id, received, report))
+        counter.add(
+            _insert_event(conn, provider, request_id, received, report, finals=counter.finals)
+        )
     return counter.outcome()
 
 
@@ -288,7 +337,8 @@ def _insert_raw_request(conn: sqlite3.Connection, provider: str, raw: RawRequest
 
 _MERGE_FIELDS = (
     "SELECT id, provider_message_id, status, status_event_id, status_changed_at, error_code,"
-    " error_message, to_number, client_reference, client_id, erased_at FROM messages"
+    " error_message, to_number, client_reference, client_id, erased_at, country, network,"
+    " sent_at, latency_bucket FROM messages"
 )
 
 
@@ -357,6 +407,7 @@ def _save_state(
     conn.execute(
         "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
         " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
+        " network = ?, sent_at = ?, latency_bucket = ?, country = coalesce(?, country),"
         " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?",
         (
             state.status,
@@ -366,6 +417,10 @@ def _save_state(
             state.error_message,
             state.to,
             state.client_reference,
+            state.network,
+            to_text(state.sent_at) if state.sent_at else None,
+            _latency(state),
+            country_of(state.to),
             report_count,
             now,
             message_id,
@@ -382,14 +437,24 @@ _STATE_COLUMNS = (
     "error_message",
     "to_number",
     "client_reference",
+    "country",
+    "network",
+    "sent_at",
+    "latency_bucket",
 )
 
 
 def _merge_report(
-    conn: sqlite3.Connection, provider: str, report: Report, now: str, source: str = "webhook"
+    conn: sqlite3.Connection,
+    provider: str,
+    report: Report,
+    now: str,
+    source: str = "webhook",
+    finals: list[FinalOutcome] | None = None,
 ) -> tuple[str, bool]:
     """Merge a report into its message, created if new: (message id, applied). A
-    change of the status or error is written to the change feed with ``source``.
+    change of the status or error is written to the change feed with ``source``; a
+    final status it sets is added to ``finals`` (the delivery metrics).
 
     One statement for the message: an INSERT with its state when new, else an UPDATE
     of the columns that changed. Setting an unchanged column still rewrites every index
@@ -400,6 +465,13 @@ def _merge_report(
     before = changes.tracked(row)
     cause = changes.Cause(source, report.event_id)
     feed_changed = (state.status, state.error_code, state.error_message) != before
+    country = _country(row, state)
+    if finals is not None and decision.applied and state.final:
+        assert state.status is not None and state.status_changed_at is not None  # final
+        latency = None
+        if state.status is Status.DELIVERED and state.sent_at is not None:
+            latency = max(0.0, (state.status_changed_at - state.sent_at).total_seconds())
+        finals.append(FinalOutcome(state.status, country, latency))
     values = (
         report.provider_message_id,
         state.status,
@@ -409,14 +481,18 @@ def _merge_report(
         state.error_message,
         state.to,
         state.client_reference,
+        country,
+        state.network,
+        to_text(state.sent_at) if state.sent_at else None,
+        _latency(state),
     )
     if row is None:
         message_id = new_id("msg_")
         conn.execute(
             "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
             " status_changed_at, error_code, error_message, to_number, client_reference,"
-            " report_count, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            " country, network, sent_at, latency_bucket, report_count, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (message_id, provider, *values, now, now),
         )
         if feed_changed:
@@ -445,11 +521,13 @@ def _insert_event(
     report: Report,
     source: str = "webhook",
     cause: str | None = None,
+    finals: list[FinalOutcome] | None = None,
 ) -> str:
-    """Merge a report new to the processed set into its message; its outcome. A report
-    the reconciler looked up (``source = 'lookup'``) has no raw request. ``cause`` is the
-    change feed's cause where it is not ``source`` (``reprocess`` when an admin re-ran it)."""
-    message_id, applied = _merge_report(conn, provider, report, received, cause or source)
+    """Merge a report new to the processed set into its message; its outcome (and, in
+    ``finals``, the final status it set). A report the reconciler looked up (``source =
+    'lookup'``) has no raw request. ``cause`` is the change feed's cause where it is not
+    ``source`` (``reprocess`` when an admin re-ran it)."""
+    message_id, applied = _merge_report(conn, provider, report, received, cause or source, finals)
     outcome = "applied" if applied else "superseded"
     conn.execute(
         "INSERT INTO events (provider, event_id, message_id, request_id, source, status,"
@@ -518,11 +596,13 @@ def _recompute(
     message keeps its own, and ``also`` (a report among them) may add a smaller one.
     A change of the status or error goes to the change feed with ``cause``."""
     kept = conn.execute(
-        "SELECT to_number, client_reference, client_id, erased_at, status, error_code,"
-        " error_message FROM messages WHERE id = ?",
+        "SELECT to_number, client_reference, client_id, erased_at, network, status,"
+        " error_code, error_message FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
-    state = MessageState(to=kept["to_number"], client_reference=kept["client_reference"])
+    state = MessageState(
+        to=kept["to_number"], client_reference=kept["client_reference"], network=kept["network"]
+    )
     events = conn.execute("SELECT * FROM events WHERE message_id = ?", (message_id,)).fetchall()
     for event in events:
         state = merge(state, _report(event)).state
@@ -560,6 +640,10 @@ def _settle_outcome(
     )
 
 
+HAND_OVER_STEP = ":sent_to_provider"
+"""The event id suffix of our own step "the provider's API took it" (``_sent``)."""
+
+
 def _report(event: sqlite3.Row) -> Report:
     """A stored event as the merge rule needs it."""
     return Report(
@@ -570,6 +654,7 @@ def _report(event: sqlite3.Row) -> Report:
         occurred_at=from_text(event["occurred_at"]),
         error_code=event["error_code"],
         error_message=event["error_message"],
+        hand_over=event["source"] == "outbound" and event["event_id"].endswith(HAND_OVER_STEP),
     )
 
 
@@ -606,7 +691,7 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
     message_id = new_id("msg_")
     conn.execute(
         "INSERT INTO messages (id, provider, to_number, client_reference, client_id, sender,"
-        " segments, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " segments, country, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message_id,
             send.provider,
@@ -615,6 +700,7 @@ def _create_send(conn: sqlite3.Connection, send: NewSend, render: RenderAnswer) 
             send.client_id,
             send.sender,
             send.segments,
+            country_of(send.to),
             now,
             now,
         ),
@@ -1137,6 +1223,8 @@ def _message(row: aiosqlite.Row | _Snapshot) -> MessageRecord:
         client_id=row["client_id"],
         sender=row["sender"],
         segments=row["segments"],
+        country=row["country"],
+        network=row["network"],
     )
 
 
@@ -1198,6 +1286,8 @@ _FILTER_COLUMNS = {
     "to": "to_number = ?",
     "client_reference": "client_reference = ?",
     "status": "status = ?",
+    "country": "country = ?",
+    "network": "network = ?",
     "since": "created_at >= ?",
     "until": "created_at < ?",
 }
@@ -1207,6 +1297,18 @@ status) are written ``+column = ?``, which no index can serve, so that the plann
 (which has no statistics: we never ANALYZE) reads the few messages of one number rather
 than walking every delivered message in ``messages_by_status`` looking for them: 1.9 s
 at 1,000,000 messages (docs/performance.md, "Store at scale")."""
+
+
+_LATENCY_SUMS = tuple(f"sum(l{i})" for i in range(len(LATENCY_BOUNDS)))
+_BROAD_FILTERS = ("provider", "status", "country", "network")
+BATCH_SEPARATOR = ":"
+_AFTER_SEPARATOR = chr(ord(BATCH_SEPARATOR) + 1)
+_PROVIDER_ID_OR_BATCH = (
+    "(provider_message_id = ? OR (provider_message_id >= ? AND provider_message_id < ?))"
+)
+"""A search by provider message id also finds the messages filed under ``ID:...``: Sinch
+identifies a batch, and each of its messages is ``{batch_id}:{recipient}``, so the batch
+id its send API answered finds every message of the batch (both terms read the index)."""
 
 
 class SqliteStore:
@@ -1518,9 +1620,17 @@ class SqliteStore:
         keyed = any(getattr(where, name) is not None for name in _KEY_FILTERS)
         for name, clause in _FILTER_COLUMNS.items():
             value = getattr(where, name)
-            if value is not None:
-                clauses.append("+" + clause if keyed and name in ("provider", "status") else clause)
-                params.append(to_text(value) if isinstance(value, datetime) else str(value))
+            if value is None:
+                continue
+            if name == "provider_message_id":
+                clauses.append(_PROVIDER_ID_OR_BATCH)
+                params += [value, value + BATCH_SEPARATOR, value + _AFTER_SEPARATOR]
+                continue
+            if name in ("country", "network") and value == UNKNOWN:
+                clauses.append(f"{name} IS NULL")
+                continue
+            clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
+            params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
             params += [after.created_at, after.id]
@@ -1716,6 +1826,36 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------ delivery health
+
+    async def delivery_cells(
+        self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
+    ) -> DeliveryCells:
+        """The delivery aggregates of messages created in [since, until) (whole hours),
+        summed in SQL by bucket and the ``group_by`` keys (and status)."""
+        period = {None: "''", "1h": "period", "1d": "substr(period, 1, 10)"}[bucket]
+        keys = ", ".join(name if name in group_by else "''" for name in GROUP_KEYS)
+        sums = ", ".join(_LATENCY_SUMS)
+        cells = DeliveryCells([], [])
+        for span in spans(since, until, bucket):
+            size = "daily" if span.daily else "hourly"
+            window = (span.start, span.end)
+            rows = await self._query(
+                f"SELECT {period}, {keys}, status, sum(messages) FROM delivery_{size}"  # noqa: S608 - fixed names
+                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4, 5",
+                window,
+            )
+            cells.statuses.extend(Cell(*row) for row in rows)
+            rows = await self._query(
+                f"SELECT {period}, {keys}, {sums} FROM latency_{size}"  # noqa: S608 - fixed names
+                " WHERE period >= ? AND period < ? GROUP BY 1, 2, 3, 4",
+                window,
+            )
+            cells.latencies.extend(
+                LatencyCell(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows
+            )
+        return cells
 
     # ------------------------------------------------------------ retention, erasure
 

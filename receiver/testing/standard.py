@@ -25,6 +25,7 @@ def standard_report(
     error_code: str | None = None,
     error_message: str | None = None,
     client_reference: str | None = None,
+    network: str | None = None,
 ) -> dict[str, Any]:
     """One report of a ``standard`` payload's ``data``."""
     report: dict[str, Any] = {"message_id": message_id, "status": status}
@@ -35,6 +36,7 @@ def standard_report(
         "error_code": error_code,
         "error_message": error_message,
         "client_reference": client_reference,
+        "network": network,
     }
     report.update({key: value for key, value in optional.items() if value is not None})
     return report

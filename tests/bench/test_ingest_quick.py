@@ -20,6 +20,7 @@ ROWS = (
     "receiver, duplicates",
     "receiver, new reports, one subscriber attached",
     "receiver, Twilio form posts, new reports",
+    "receiver, new reports, no delivery aggregates (baseline)",
 )
 
 

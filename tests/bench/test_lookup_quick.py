@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "lookup.py"
-STORE_LOOKUPS = 6
-HTTP_LOOKUPS = 4
+STORE_LOOKUPS = 8  # 6 lookups and 2 delivery stats (issue 15)
+HTTP_LOOKUPS = 5
 SIZE_ROW = re.compile(r"^\| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| [\d,.]+ \| ([\d,]+) \|", re.M)
 LOOKUP_ROW = re.compile(r"^\| ([^|]+?) \| (store|HTTP) \| ([\d,]+) \| ([\d,]+) \|", re.M)
 

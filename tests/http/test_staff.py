@@ -40,6 +40,8 @@ MESSAGE_FIELDS = {
     "report_count": int,
     "sender": (str, type(None)),
     "segments": (int, type(None)),
+    "country": (str, type(None)),
+    "network": (str, type(None)),
 }
 EVENT_FIELDS = {
     "event_id": str,

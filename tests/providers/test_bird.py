@@ -890,3 +890,10 @@ def test_the_senders_reference_becomes_the_client_reference() -> None:
     assert report.client_reference == "order-8821"
     [without] = provider().parse(signed({k: v for k, v in DOC_REPORT.items() if k != "reference"}))
     assert without.client_reference is None
+
+
+def test_the_network_comes_from_mccmnc() -> None:
+    report = bird_report(message_id="m-net", status="delivered", extra={"mccmnc": "20408"})
+    request = bird_request(signing_key=KEY, report=report, public_base_url=BASE, provider="bird")
+    (parsed,) = provider().parse(inbound(request))
+    assert parsed.network == "204-08"

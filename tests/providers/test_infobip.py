@@ -805,3 +805,11 @@ def test_e2e_x_forwarded_for_is_ignored_without_trusted_proxies(direct) -> None:
     )
     body = assert_problem(direct.post(forwarded(request, "203.0.113.7")), 401, "SOURCE_NOT_ALLOWED")
     assert "127.0.0.1" in body["detail"]
+
+
+def test_the_network_comes_from_mccmnc_and_a_strange_one_is_ignored() -> None:
+    named = infobip_result(message_id="m-net-1") | {"mccMnc": "22801"}
+    odd = infobip_result(message_id="m-net-2") | {"mccMnc": "n/a"}
+    first, second = provider().parse(inbound({"results": [named, odd]}))
+    assert first.network == "228-01"
+    assert second.network is None  # never a reason to refuse the report

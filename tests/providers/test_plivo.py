@@ -1005,3 +1005,10 @@ def test_get_callback_url_may_repeat_its_own_parameters() -> None:
     assert report.provider_message_id == UUID
     exc = invalid(inbound("GET", url=f"{URL}?Status=failed"))
     assert exc.field == "Status"
+
+
+def test_the_network_comes_from_mcc_and_mnc() -> None:
+    (report,) = provider().parse(inbound(params={**DELIVERED, "MCC": "515", "MNC": "03"}))
+    assert report.network == "515-03"
+    (report,) = provider().parse(inbound(params={**DELIVERED, "MCC": "", "MNC": ""}))
+    assert report.network is None

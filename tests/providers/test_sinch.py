@@ -950,3 +950,10 @@ def test_the_client_reference_is_kept_on_every_report() -> None:
         "statuses": [{"code": 0, "status": "Delivered", "recipients": ["12017777777"]}],
     }
     assert [r.client_reference for r in provider().parse(request(summary))] == ["order-77"]
+
+
+def test_the_network_comes_from_the_operator_of_a_recipient_report() -> None:
+    (report,) = provider().parse(request({**DELIVERED, "operator": "51502"}))
+    assert report.network == "515-02"
+    (report,) = provider().parse(request(DELIVERED))
+    assert report.network is None

@@ -517,6 +517,7 @@ def test_documented_receipt_parses(transport: str) -> None:
         to="+447547232824",
         error_code=None,
         error_message=None,
+        network="234-10",  # the receipt's network-code 23410
     )
 
 

@@ -1,0 +1,227 @@
+"""The delivery aggregates (contract section 13) stay equal to a recount from scratch
+through every kind of write: reports in any order and redelivered, reprocess, sends and
+their hand-over, reports that beat the send's answer, retention and erasure."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from receiver.core.delivery import LATENCY_BOUNDS, summarize
+from receiver.core.network import country_of
+from receiver.core.reports import Report
+from receiver.core.status import Status
+from receiver.store.base import MessageFilter, NewSend, RawRequest, from_text, migrations
+from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
+
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+NUMBERS = ["+639171234567", "+447700900123", "+14155550100", None]
+NETWORKS = ["515-02", "515-03", "234-10", None]
+WORDS = [Status.SENT, Status.BUFFERED, Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED]
+
+
+def raw(at: datetime) -> RawRequest:
+    return RawRequest("POST", "/webhooks/acme", {}, b"{}", at)
+
+
+def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:
+    """An aggregate recomputed from the messages in Python (not the triggers' SQL, and
+    the latency from the timestamps, not the stored bucket): status counts for
+    ``delivery_*``, per-bucket counts for ``latency_*``."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    width = 13 if table.endswith("_hourly") else 10
+    counts: Counter[tuple[object, ...]] = Counter()
+    for m in conn.execute("SELECT * FROM messages"):
+        group = (m["created_at"][:width], m["provider"], m["country"] or "", m["network"] or "")
+        if table.startswith("delivery_"):
+            counts[(*group, m["status"] or "")] += 1
+        elif m["status"] == "delivered" and m["sent_at"]:
+            changed, sent = from_text(m["status_changed_at"]), from_text(m["sent_at"])
+            seconds = round((changed - sent).total_seconds(), 3)
+            bucket = min(bisect.bisect_left(LATENCY_BOUNDS, seconds), len(LATENCY_BOUNDS) - 1)
+            counts[(*group, bucket)] += 1
+    conn.close()
+    return counts
+
+
+def kept(path: Path, table: str) -> Counter[tuple[object, ...]]:
+    """What the triggers kept, in the same shape (zero counts left out)."""
+    conn = sqlite3.connect(path)
+    rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+    conn.close()
+    counts: Counter[tuple[object, ...]] = Counter()
+    for row in rows:
+        if table.startswith("delivery_"):
+            counts[tuple(row[:5])] += row[5]
+        else:
+            for bucket, count in enumerate(row[4:]):
+                counts[(*row[:4], bucket)] += count
+    return +counts
+
+
+TABLES = ("delivery_hourly", "delivery_daily", "latency_hourly", "latency_daily")
+
+
+def assert_aggregates_match(path: Path) -> None:
+    for table in TABLES:
+        assert kept(path, table) == recount(path, table), table
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "receiver.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def random_reports(rng: random.Random, messages: int) -> list[Report]:
+    reports = []
+    for n in range(messages):
+        to = rng.choice(NUMBERS)
+        start = T0 + timedelta(minutes=rng.randrange(0, 3000))
+        for k in range(rng.randint(1, 4)):
+            word = rng.choice(WORDS)
+            reports.append(
+                Report(
+                    event_id=f"evt-{n}-{k}",
+                    provider_message_id=f"pm-{n}",
+                    status=word,
+                    provider_status=word.value,
+                    occurred_at=start + timedelta(seconds=rng.randrange(0, 4000)),
+                    to=to,
+                    network=rng.choice(NETWORKS),
+                )
+            )
+    return reports
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_reports_in_any_order_keep_the_aggregates_exact(store, tmp_path, seed):
+    rng = random.Random(seed)
+    reports = random_reports(rng, 60)
+    rng.shuffle(reports)
+    for start in range(0, len(reports), 7):
+        batch = reports[start : start + 7]
+        received = T0 + timedelta(hours=rng.randrange(0, 72), minutes=rng.randrange(60))
+        await store.ingest("acme", raw(received), batch)
+        await store.ingest("acme", raw(received), batch[:2])  # redelivered: no change
+    assert_aggregates_match(tmp_path / "receiver.db")
+    # The aggregates and the messages agree on one figure the API serves.
+    cells = await store.delivery_cells(T0 - timedelta(days=1), T0 + timedelta(days=5), (), None)
+    (row,) = summarize(cells, (), None)
+    assert row["messages"] == 60
+
+
+async def test_reprocess_moves_one_count(store, tmp_path):
+    at = T0 + timedelta(minutes=5)
+    sent = Report("e1", "pm-1", Status.SENT, "sent", T0, to="+639171234567")
+    failed = Report("e2", "pm-1", Status.UNDELIVERED, "undelivered", at, network="515-02")
+    await store.ingest("acme", raw(at), [sent, failed])
+    stored = (
+        await store.message_events((await store.find_messages(MessageFilter(), 1, None))[0].id)
+    )[1]
+    request = await store.raw_request_for_event("acme", stored.event_id)
+    assert request is not None
+    corrected = Report("e2", "pm-1", Status.DELIVERED, "delivered", at, network="515-02")
+    await store.reprocess("acme", request, [corrected])
+    assert_aggregates_match(tmp_path / "receiver.db")
+    cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("country",), "1h")
+    (row,) = summarize(cells, ("country",), "1h")
+    assert row["by_status"] == {"delivered": 1}
+    assert row["country"] == "PH"
+    assert row["delivery_rate"] == 1.0
+    assert row["latency_seconds"]["p50"] == 300  # 5 minutes, a bound of the histogram
+
+
+async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(store, tmp_path):
+    send = NewSend(
+        client_id="stf_client",
+        provider="acme",
+        to="+639171234567",
+        body="hello",
+        sender="ACME",
+        client_reference=None,
+        segments=1,
+        idempotency_key=None,
+        fingerprint=None,
+        key_expires_at=None,
+        now=T0,
+    )
+    answer = await store.create_send(send, lambda m: (202, "{}"))
+    assert answer.message_id is not None
+    # A report beats the provider's answer: it creates a message the send then absorbs.
+    early = Report("d1", "prov-1", Status.DELIVERED, "delivered", T0 + timedelta(seconds=9))
+    await store.ingest("acme", raw(T0 + timedelta(seconds=10)), [early])
+    (item,) = await store.claim_outbox("w", T0, 30, 10)
+    assert await store.outbox_sent(item, "w", "prov-1", "accepted", T0 + timedelta(seconds=2))
+    record = await store.get_message(answer.message_id)
+    assert record is not None and record.status is Status.DELIVERED
+    assert record.country == country_of("+639171234567") == "PH"
+    assert_aggregates_match(tmp_path / "receiver.db")
+    cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("provider",), None)
+    (row,) = summarize(cells, ("provider",), None)
+    assert row == {
+        "provider": "acme",
+        "messages": 1,
+        "by_status": {"delivered": 1},
+        "pending": 0,
+        "delivery_rate": 1.0,
+        "latency_seconds": {"p50": 8.0, "p90": 8.0, "p99": 8.0},  # 7 s: bucket (6, 8]
+    }
+    await store.erase_recipient("+639171234567", "test", T0 + timedelta(days=1))
+    assert_aggregates_match(tmp_path / "receiver.db")
+    assert (await store.get_message(answer.message_id)).country == "PH"  # type: ignore[union-attr]
+    await store.prune_messages(T0 + timedelta(days=30), T0 + timedelta(days=30), 100)
+    assert_aggregates_match(tmp_path / "receiver.db")
+    cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), (), None)
+    assert {cell.messages for cell in cells.statuses} == {0}  # the rows stay, at 0
+    assert [sum(cell.counts) for cell in cells.latencies] == [0]
+    assert summarize(cells, (), None) == []
+
+
+async def test_the_batch_id_finds_every_message_of_a_sinch_batch(store):
+    batch = "01W4FFL35P4NC4K35SMSBATCH9"
+    reports = [
+        Report(f"s{n}", f"{batch}:{to}", Status.DELIVERED, "Delivered", T0, to=to)
+        for n, to in enumerate(["+639171234567", "+447700900123"])
+    ]
+    others = [Report("o1", batch + "0:+14155550100", Status.DELIVERED, "Delivered", T0)]
+    await store.ingest("sinch", raw(T0), [*reports, *others])
+    found = await store.find_messages(MessageFilter(provider_message_id=batch), 10, None)
+    assert sorted(m.provider_message_id or "" for m in found) == sorted(
+        r.provider_message_id for r in reports
+    )
+    exact = await store.find_messages(
+        MessageFilter(provider_message_id=f"{batch}:+639171234567"), 10, None
+    )
+    assert len(exact) == 1
+
+
+def test_migrating_gives_earlier_messages_their_country(tmp_path):
+    """A message stored before ``country`` existed gets it in the migration, and the
+    aggregates count it there."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, sql in migrations():
+        if version < COUNTRY_VERSION:
+            for statement in _statements(sql):
+                conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (COUNTRY_VERSION - 1,))
+    conn.execute(
+        "INSERT INTO messages (id, provider, to_number, status, created_at, updated_at)"
+        " VALUES ('msg_1', 'acme', '+639171234567', 'delivered', ?, ?)",
+        ("2026-12-05T09:00:00.000000Z",) * 2,
+    )
+    assert migrate(conn) >= COUNTRY_VERSION
+    assert conn.execute("SELECT country FROM messages").fetchone() == ("PH",)
+    conn.close()
+    assert_aggregates_match(path)
