@@ -31,10 +31,12 @@ Txtly's error body, ``code`` as ``name``), ``Stall`` (taken, the answer held) an
 ``Exhaust`` (taken and answered, with ``X-RateLimit-Remaining: 0``: the window is used
 up until its reset).
 
-``in_flight_grace``: requests arriving this soon after the answer that used a window
-up are served rather than refused. They were sent before the client could read that
-answer; Txtly would refuse them too, so the default is 0. A test of the client's own
-pacing sets it, so that only requests sent *after* the client knew count as refused.
+``in_flight_grace``: this many requests arriving after the answer that used a window up
+are served rather than refused: a client with N requests in flight can have sent N - 1
+of them before it could read that answer. Txtly would refuse them too, so the default
+is 0. A test of the client's own pacing sets it to the client's concurrency less one, so
+that only requests sent *after* the client knew count as refused, however late a loaded
+machine delivers the earlier ones.
 
 ``report()`` posts an ``sms.*`` webhook event for one of its messages, signed with the
 webhook's signing secret, in the shape the ``txtly`` parser reads (Txtly documents no
@@ -122,7 +124,7 @@ class FakeTxtly(FakeServer):
         *,
         limit: int = 100,
         key_lifetime: timedelta = KEY_LIFETIME,
-        in_flight_grace: float = 0.0,
+        in_flight_grace: int = 0,
         port: int = 0,
     ) -> None:
         super().__init__(port)
@@ -137,7 +139,8 @@ class FakeTxtly(FakeServer):
         self._faults: dict[str, deque[Fault]] = {}
         self._aged = 0.0
         self._window = (0, 0)  # (the second it counts, requests in it)
-        self._used_up: tuple[float, float] | None = None  # (since, until), Unix times
+        self._used_up: float | None = None  # until when the window is used up (Unix time)
+        self._graced = 0  # requests served within in_flight_grace since it was used up
         self._provider_ids = itertools.count(1)
 
     def config_keys(self) -> dict[str, str]:
@@ -261,17 +264,24 @@ class FakeTxtly(FakeServer):
         second = int(now)
         if self._window[0] != second:
             self._window = (second, 0)
-        if self._used_up is not None and now >= self._used_up[1]:
+        if self._used_up is not None and now >= self._used_up:
             self._used_up = None
-        if self._used_up is not None and now >= self._used_up[0] + self.in_flight_grace:
-            return self._throttled(now)
+        if self._used_up is not None:
+            if self._graced >= self.in_flight_grace:
+                return self._throttled(now)
+            self._graced += 1
         self._window = (second, self._window[1] + 1)
         if self._window[1] >= self.limit and self._used_up is None:
-            self._used_up = (now, second + 1.0)  # this answer says: none left
+            self._use_up(second + 1.0)  # this answer says: none left
         return None
 
+    def _use_up(self, until: float) -> None:
+        """The window is used up until ``until``; the grace starts over."""
+        self._used_up = until
+        self._graced = 0
+
     def _throttled(self, now: float) -> Answer:
-        until = self._used_up[1] if self._used_up is not None else now
+        until = self._used_up if self._used_up is not None else now
         retry_after = str(max(1, math.ceil(until - now)))
         headers = {**self._rate_headers(now), "retry-after": retry_after}
         message = "You have exceeded the rate limit. Please try again later."
@@ -279,8 +289,8 @@ class FakeTxtly(FakeServer):
 
     def _rate_headers(self, now: float) -> dict[str, str]:
         second, used = self._window
-        if self._used_up is not None and now < self._used_up[1]:
-            remaining, reset = 0, math.ceil(self._used_up[1])
+        if self._used_up is not None and now < self._used_up:
+            remaining, reset = 0, math.ceil(self._used_up)
         else:
             remaining, reset = max(0, self.limit - used), second + 1
         return {
@@ -293,7 +303,7 @@ class FakeTxtly(FakeServer):
         self, request: FakeRequest, key: str | None, fault: Fault | None, now: float
     ) -> Answer | None:
         if isinstance(fault, Throttle):
-            self._used_up = (now, now + float(fault.retry_after))
+            self._use_up(now + float(fault.retry_after))
             return self._throttled(now)
         if isinstance(fault, Reject):
             return _error(fault.status, fault.code, fault.message, self._rate_headers(now))
@@ -316,7 +326,7 @@ class FakeTxtly(FakeServer):
         sms = self._existing(key) or self._store(key, payload)
         if isinstance(fault, Exhaust):
             # X-RateLimit-Reset is whole seconds: the window ends at one.
-            self._used_up = (now, float(math.ceil(now + fault.seconds)))
+            self._use_up(float(math.ceil(now + fault.seconds)))
         headers = self._rate_headers(now)
         if isinstance(fault, Fail):
             return _error(fault.status, "internal_error", _INTERNAL, headers)

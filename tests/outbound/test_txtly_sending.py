@@ -25,7 +25,7 @@ from conftest import ServerFactory
 
 from receiver.config import Config, load
 from receiver.core.status import Status
-from receiver.outbound.worker import OutboxWorker
+from receiver.outbound.worker import MAX_IN_FLIGHT, OutboxWorker
 from receiver.store.base import MessageRecord, NewSend
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_txtly import (
@@ -355,9 +355,10 @@ MIX: list[tuple[Fault, int]] = [
 async def test_200_business_actions_half_with_faults_make_exactly_200_sms(
     server_factory: ServerFactory,
 ):
-    # in_flight_grace: requests the worker had sent before it read the answer that used
-    # the window up are not held against it; any later one in the window is a refusal.
-    with FakeTxtly(limit=10_000, in_flight_grace=0.5) as txtly:
+    # in_flight_grace: the requests the worker had in flight when it read the answer that
+    # used the window up (at most MAX_IN_FLIGHT - 1 others) are not held against it,
+    # however late they arrive; any further one in the window is a refusal.
+    with FakeTxtly(limit=10_000, in_flight_grace=MAX_IN_FLIGHT - 1) as txtly:
         txtly.refuse_connections()  # until every action's fault is scripted
         server = server_factory(
             {"outbox": FAST, "send_rate_limits": {"sender": {"per_second": 1000, "burst": 200}}},
