@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Coroutine
@@ -26,6 +27,9 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+RECHECK_SECONDS = 0.05
+"""How often ``wait_until`` checks its condition when nothing notifies it."""
 
 
 @dataclass(frozen=True)
@@ -189,10 +193,15 @@ class FakeServer(ABC):
 
     def wait_until(self, done: Any, what: str, timeout: float = 20.0) -> None:
         """Block until ``done()`` (called with ``lock`` held) is true; TimeoutError
-        naming ``what`` otherwise."""
+        naming ``what`` otherwise. ``done`` is checked whenever the server records
+        something and at least every ``RECHECK_SECONDS``, so it may also look at state
+        outside the server (a database the test reads)."""
+        deadline = time.monotonic() + timeout
         with self.lock:
-            if not self.lock.wait_for(done, timeout):
-                raise TimeoutError(f"timed out waiting for {what}")
+            while not self.lock.wait_for(done, min(RECHECK_SECONDS, timeout)):
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    raise TimeoutError(f"timed out waiting for {what}")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` on the server's loop beside the answers (a delivery report the
