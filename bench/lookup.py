@@ -524,6 +524,15 @@ async def measure_store(
     messages, so that one kind does not warm the cache for the next); the SQL each ran."""
     store = SqliteStore(path)
     await store.open(ingest=False)
+    try:  # an open store left behind keeps its thread, and the process, alive
+        return await _measure_lookups(store, path, lookups, seed, messages)
+    finally:
+        await store.close()
+
+
+async def _measure_lookups(
+    store: SqliteStore, path: Path, lookups: int, seed: int, messages: int
+) -> tuple[list[Timing], dict[str, list[tuple[str, str]]]]:
     busy, busy_count = busiest_number(path)
     busy_filter = api_filter(to=busy)
     first_page = await store.find_messages(busy_filter, PAGE + 1, None)
@@ -584,30 +593,27 @@ async def measure_store(
     ]
     timings: list[Timing] = []
     plans: dict[str, list[tuple[str, str]]] = {}
-    try:
-        for number, (name, lookup, target, indexes) in enumerate(kinds):
-            keys = sample_keys(path, lookups, seed + number)
-            statements: list[str] = []
-            await store.reader.set_trace_callback(statements.append)
-            await lookup(keys[0])
-            await store.reader.set_trace_callback(None)  # type: ignore[arg-type]
-            assert len(statements) == len(indexes), statements
-            plans[name] = list(zip(statements, indexes, strict=True))
-            timing = Timing(name, "store", messages, target=target)
-            if name.startswith("stats/"):
-                timing.target_ms = TARGET_STATS_P99_MS
-            budget = time.perf_counter() + BUDGET_SECONDS
-            for key in keys:
-                cpu = time.process_time()
-                started = time.perf_counter()
-                await lookup(key)
-                timing.samples.append(time.perf_counter() - started)
-                timing.cpu.append(time.process_time() - cpu)
-                if started > budget:
-                    break
-            timings.append(timing)
-    finally:
-        await store.close()
+    for number, (name, lookup, target, indexes) in enumerate(kinds):
+        keys = sample_keys(path, lookups, seed + number)
+        statements: list[str] = []
+        await store.reader.set_trace_callback(statements.append)
+        await lookup(keys[0])
+        await store.reader.set_trace_callback(None)  # type: ignore[arg-type]
+        assert len(statements) == len(indexes), statements
+        plans[name] = list(zip(statements, indexes, strict=True))
+        timing = Timing(name, "store", messages, target=target)
+        if name.startswith("stats/"):
+            timing.target_ms = TARGET_STATS_P99_MS
+        budget = time.perf_counter() + BUDGET_SECONDS
+        for key in keys:
+            cpu = time.process_time()
+            started = time.perf_counter()
+            await lookup(key)
+            timing.samples.append(time.perf_counter() - started)
+            timing.cpu.append(time.process_time() - cpu)
+            if started > budget:
+                break
+        timings.append(timing)
     return timings, plans
 
 
