@@ -9,12 +9,23 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import basic_auth
 from receiver.providers.infobip import GROUP_IDS, KNOWN_STATUSES
 from receiver.testing.base import SignedRequest
+from receiver.testing.simulation import (
+    Build,
+    Context,
+    Journey,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+    random_uuid,
+)
 
 
 def infobip_time(moment: datetime) -> str:
@@ -116,4 +127,67 @@ def infobip_request(
     )
 
 
-__all__ = ["infobip_request", "infobip_result", "infobip_time"]
+class InfobipSimulation(Simulation):
+    """``receiver simulate``'s Infobip messages: one result per request, failures in the
+    handset error group."""
+
+    kind = "infobip"
+    journeys = (
+        journey(70, "PENDING_ACCEPTED PENDING_ENROUTE DELIVERED_TO_HANDSET"),
+        journey(5, "PENDING_ENROUTE DELIVERED_TO_OPERATOR DELIVERED_TO_HANDSET"),
+        journey(
+            10,
+            "PENDING_ACCEPTED PENDING_ENROUTE UNDELIVERABLE_NOT_DELIVERED",
+            ("1", "EC_UNKNOWN_SUBSCRIBER"),
+            ("5", "EC_UNIDENTIFIED_SUBSCRIBER"),
+            ("27", "EC_ABSENT_SUBSCRIBER"),
+        ),
+        journey(
+            5, "PENDING_ACCEPTED PENDING_ENROUTE EXPIRED_EXPIRED", ("27", "EC_ABSENT_SUBSCRIBER")
+        ),
+        journey(
+            5,
+            "PENDING_ACCEPTED UNDELIVERABLE_REJECTED_OPERATOR",
+            ("11", "EC_TELESERVICE_NOT_PROVISIONED"),
+        ),
+        journey(5, "PENDING_ACCEPTED PENDING_ENROUTE"),
+    )
+    slow = frozenset({"DELIVERED_TO_HANDSET", "UNDELIVERABLE_NOT_DELIVERED"})
+    expiring = frozenset({"EXPIRED_EXPIRED"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = random_uuid(rng)
+        bulk_id = f"BULK-{index // 50:05d}-{random_hex(rng, 8)}"
+        to = random_phone(rng, "41")
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            error: dict[str, Any] = {}
+            if step.error:
+                error = {
+                    "error_id": int(step.error),
+                    "error_name": step.detail or "EC_UNKNOWN",
+                    "error_group_id": 1,
+                    "error_group_name": "HANDSET_ERRORS",
+                    "permanent": step.word != "EXPIRED_EXPIRED",
+                }
+            result = infobip_result(
+                message_id=message_id,
+                status=step.word,
+                to=to,
+                bulk_id=bulk_id,
+                sent_at=sent_at,
+                done_at=step.at,
+                callback_data=f"order-{index}",
+                **error,
+            )
+
+            def build(result: dict[str, Any] = result) -> SignedRequest:
+                return infobip_request(ctx.secret, [result], provider=ctx.name)
+
+            builds.append(build)
+        return builds
+
+
+__all__ = ["InfobipSimulation", "infobip_request", "infobip_result", "infobip_time"]
