@@ -19,11 +19,11 @@ from typing import ClassVar
 from urllib.parse import urlencode
 
 from receiver.core.signatures import messagebird_jwt
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

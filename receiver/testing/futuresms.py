@@ -20,8 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import url_token
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import Build, Context, Journey, Simulation, journey, random_phone
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_phone,
+)
 
 
 def futuresms_time(moment: datetime) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 
 from receiver.core.signatures import basic_auth
 from receiver.providers.infobip import GROUP_IDS, KNOWN_STATUSES
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

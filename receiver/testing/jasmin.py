@@ -13,8 +13,15 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from receiver.core.signatures import basic_auth
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import Build, Context, Journey, Simulation, journey, random_uuid
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_uuid,
+)
 
 USER_AGENT = "Jasmin gateway/1.0 DLRThrower"
 

@@ -18,11 +18,11 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from receiver.core.signatures import plivo as plivo_signature
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_phone,

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import url_token as url_token_scheme
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     ULID_ALPHABET,
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import sendcomms as sendcomms_signature
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 
 from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     ULID_ALPHABET,
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_phone,

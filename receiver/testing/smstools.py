@@ -19,11 +19,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from receiver.core.signatures import url_token
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_phone,

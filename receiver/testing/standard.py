@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from receiver.core.signatures import standard_webhooks
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

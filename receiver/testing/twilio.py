@@ -21,11 +21,11 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from receiver.core.signatures import twilio as twilio_signature
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

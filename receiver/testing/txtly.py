@@ -21,11 +21,11 @@ from typing import Any
 
 from receiver.core.signatures import txtly as txtly_signature
 from receiver.core.signatures import url_token as url_token_scheme
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

@@ -31,11 +31,11 @@ from urllib.parse import urlencode
 
 from receiver.core.signatures import vonage as vonage_signature
 from receiver.providers.vonage import VonageConfig
-from receiver.testing.base import SignedRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
+    SignedRequest,
     Simulation,
     journey,
     random_hex,

@@ -14,7 +14,7 @@ rule (``receiver.core.status.merge``); and again just before it is posted, so
 time-limited signatures are fresh however long the stream takes.
 
 What a provider type reports, and how its requests are made, is its testing module's
-``Simulation`` (``receiver.testing.simulation``): this module is provider-neutral.
+``Simulation`` (``receiver.testing.base``): this module is provider-neutral.
 
 ``--verify-token`` then looks every message up through the staff API and compares its
 status and error code. Exit 0 when everything matched, 1 on any mismatch or non-2xx
@@ -43,7 +43,7 @@ from receiver.core.status import MessageState, merge
 from receiver.core.timestamps import parse_iso
 from receiver.errors import ConfigError, ReceiverError
 from receiver.providers.base import InboundRequest
-from receiver.testing.simulation import (
+from receiver.testing.base import (
     Build,
     Context,
     Journey,
