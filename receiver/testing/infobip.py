@@ -73,12 +73,14 @@ def infobip_result(
     error_group_name: str | None = None,
     permanent: bool = False,
     callback_data: str | None = None,
+    mcc_mnc: str | None = None,
 ) -> dict[str, Any]:
     """One report of the ``results`` array, shaped like Infobip's documented example.
 
     ``status`` is the status name; its id and group come from the documented table, or
     from ``status_id``/``group_name`` for other names. ``error_id`` 0 (``NO_ERROR``,
     group 0 ``OK``) means no error; give the group of a real error if it matters.
+    ``mcc_mnc`` is the recipient's network, as Infobip writes it (``"22801"``).
     """
     known_id, known_group = KNOWN_STATUSES.get(status, (None, None))
     group = group_name or known_group
@@ -105,6 +107,8 @@ def infobip_result(
     }
     if callback_data is not None:
         result["callbackData"] = callback_data
+    if mcc_mnc is not None:
+        result["mccMnc"] = mcc_mnc
     return {key: value for key, value in result.items() if value is not None}
 
 

@@ -38,6 +38,11 @@ EXAMPLE_ACCOUNT_SID = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
+def twilio_message_sid(rng: random.Random) -> str:
+    """A message SID in Twilio's shape (``SM`` and 32 hex digits) drawn from ``rng``."""
+    return "SM" + random_hex(rng, 32)
+
+
 def twilio_report(
     message_sid: str,
     status: str,
@@ -140,7 +145,7 @@ class TwilioSimulation(Simulation):
     def message(
         self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
     ) -> list[Build]:
-        sid = "SM" + random_hex(rng, 32)
+        sid = twilio_message_sid(rng)
         to = "+" + random_phone(rng)
         builds: list[Build] = []
         for step in self.steps(rng, journey, sent_at):
@@ -160,6 +165,7 @@ class TwilioSimulation(Simulation):
 __all__ = [
     "EXAMPLE_ACCOUNT_SID",
     "TwilioSimulation",
+    "twilio_message_sid",
     "twilio_report",
     "twilio_request",
 ]

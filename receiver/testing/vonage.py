@@ -58,14 +58,17 @@ def vonage_sms_report(
     network_code: str | None = None,
     price: str | None = None,
     err_code: str | None = None,
-    scts: str | None = None,
+    scts: datetime | str | None = None,
     message_timestamp: datetime | str | None = None,
     client_ref: str | None = None,
     api_key: str | None = EXAMPLE_API_KEY,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fields of one SMS API delivery receipt, named as Vonage names them
-    (``msisdn`` is the recipient, ``to`` the sender id; ``message_timestamp`` is UTC)."""
+    (``msisdn`` is the recipient, ``to`` the sender id; ``message_timestamp`` is UTC,
+    ``scts`` the carrier's ``YYMMDDhhmm``)."""
+    if isinstance(scts, datetime):
+        scts = scts.astimezone(UTC).strftime("%y%m%d%H%M")
     if isinstance(message_timestamp, datetime):
         message_timestamp = message_timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     fields = {"messageId": message_id, "status": status}
@@ -84,6 +87,12 @@ def vonage_sms_report(
             fields[key] = value
     fields.update(extra or {})
     return fields
+
+
+def vonage_message_id(rng: random.Random) -> str:
+    """An SMS API message id in Vonage's shape (16 uppercase hex digits) drawn from
+    ``rng``."""
+    return random_hex(rng, 16).upper()
 
 
 def vonage_sms_request(
@@ -233,7 +242,7 @@ class VonageSimulation(Simulation):
         method = config.signature_method if isinstance(config, VonageConfig) else "md5hash"
         secret = ctx.secret or ""
         builds: list[Build] = []
-        message_id = random_hex(rng, 16).upper()
+        message_id = vonage_message_id(rng)
         network = rng.choice(["23410", "23415", "23420", "23430"])
         for step in self.steps(rng, journey, sent_at):
             err = step.error or (
@@ -247,7 +256,7 @@ class VonageSimulation(Simulation):
                 network_code=network,
                 price="0.03330000",
                 err_code=err,
-                scts=step.at.astimezone(UTC).strftime("%y%m%d%H%M"),
+                scts=step.at,
                 message_timestamp=step.at,
                 client_ref=f"order-{index}",
             )
@@ -301,6 +310,7 @@ class VonageSimulation(Simulation):
 __all__ = [
     "EXAMPLE_API_KEY",
     "VonageSimulation",
+    "vonage_message_id",
     "vonage_message_status",
     "vonage_messages_request",
     "vonage_request",
