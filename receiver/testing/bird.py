@@ -11,6 +11,7 @@ The token signs the *public* URL (``public_base_url`` + path + query), so pass t
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Mapping
@@ -151,16 +152,15 @@ class BirdSimulation(Simulation):
                     "price[currency]": "EUR",
                 },
             )
-
-            def build(report: dict[str, str] = report) -> SignedRequest:
-                return bird_request(
+            builds.append(
+                functools.partial(
+                    bird_request,
                     signing_key=ctx.secret or "",
                     report=report,
                     public_base_url=ctx.public_base_url,
                     provider=ctx.name,
                 )
-
-            builds.append(build)
+            )
         return builds
 
 

@@ -13,6 +13,7 @@ FutureSMS signs nothing; the URL we give it as ``dlr_address`` carries the provi
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Mapping
@@ -98,11 +99,9 @@ class FutureSmsSimulation(Simulation):
             report = futuresms_report(
                 order_id, step.word, client_order_id=reference, phone_number=to, reported_at=step.at
             )
-
-            def build(report: dict[str, Any] = report) -> SignedRequest:
-                return futuresms_request(report, provider=ctx.name, token=token)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(futuresms_request, report, provider=ctx.name, token=token)
+            )
         return builds
 
 

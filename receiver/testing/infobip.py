@@ -8,6 +8,7 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from datetime import UTC, datetime
@@ -186,11 +187,9 @@ class InfobipSimulation(Simulation):
                 callback_data=f"order-{index}",
                 **error,
             )
-
-            def build(result: dict[str, Any] = result) -> SignedRequest:
-                return infobip_request(ctx.secret, [result], provider=ctx.name)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(infobip_request, ctx.secret, [result], provider=ctx.name)
+            )
         return builds
 
 

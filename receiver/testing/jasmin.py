@@ -8,6 +8,7 @@ assert answer.text == "ACK/Jasmin"
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -129,11 +130,7 @@ class JasminSimulation(Simulation):
                     err=step.error or "000",
                     text=f"Your code is {rng.randint(0, 999999):06d}",
                 )
-
-            def build(params: dict[str, str] = params) -> SignedRequest:
-                return jasmin_request(ctx.secret, params, provider=ctx.name)
-
-            builds.append(build)
+            builds.append(functools.partial(jasmin_request, ctx.secret, params, provider=ctx.name))
         return builds
 
 

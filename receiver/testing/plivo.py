@@ -11,6 +11,7 @@ The signature covers the public URL, so ``public_base_url`` must be the receiver
 
 from __future__ import annotations
 
+import functools
 import random
 import secrets
 from datetime import datetime
@@ -169,13 +170,15 @@ class PlivoSimulation(Simulation):
                 sent_time=times.get("sent_time"),
                 delivery_report_time=times.get("delivery_report_time"),
             )
-
-            def build(params: dict[str, str] = params) -> SignedRequest:
-                return plivo_request(
-                    ctx.secret or "", params, provider=ctx.name, public_base_url=ctx.public_base_url
+            builds.append(
+                functools.partial(
+                    plivo_request,
+                    ctx.secret or "",
+                    params,
+                    provider=ctx.name,
+                    public_base_url=ctx.public_base_url,
                 )
-
-            builds.append(build)
+            )
         return builds
 
 

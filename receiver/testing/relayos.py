@@ -13,6 +13,7 @@ the URL you set as the project's ``callbackUrl``, so the builder puts it in the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -107,13 +108,14 @@ class RelayOSSimulation(Simulation):
             report = relayos_report(
                 message_id, step.word, to=to, occurred_at=step.at, meta_message_id=wamid
             )
-
-            def build(report: dict[str, Any] = report) -> SignedRequest:
-                return relayos_request(
-                    report, url_token=ctx.provider.config.url_token, provider=ctx.name
+            builds.append(
+                functools.partial(
+                    relayos_request,
+                    report,
+                    url_token=ctx.provider.config.url_token,
+                    provider=ctx.name,
                 )
-
-            builds.append(build)
+            )
         return builds
 
 

@@ -11,6 +11,7 @@ the signature is ``sha256=`` + hex HMAC-SHA256 of those exact bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from datetime import UTC, datetime
@@ -142,11 +143,9 @@ class SendCommsSimulation(Simulation):
                 message_id=None if failed else carrier_id,
                 error=step.detail if failed else None,
             )
-
-            def build(payload: dict[str, Any] = payload) -> SignedRequest:
-                return sendcomms_request(ctx.secret, payload, provider=ctx.name)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(sendcomms_request, ctx.secret, payload, provider=ctx.name)
+            )
         return builds
 
 

@@ -9,6 +9,7 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import secrets
@@ -148,6 +149,7 @@ class SinchSimulation(Simulation):
         batch_id = "01" + "".join(rng.choice(ULID_ALPHABET) for _ in range(24))
         recipient = random_phone(rng)
         basic = getattr(ctx.provider.config, "auth", "hmac") == "basic"
+        secret = ctx.secret or ""
         builds: list[Build] = []
         for step in self.steps(rng, journey, sent_at):
             report = sinch_recipient_report(
@@ -158,11 +160,9 @@ class SinchSimulation(Simulation):
                 at=step.at,
                 client_reference=f"order-{index}",
             )
-
-            def build(report: dict[str, Any] = report) -> SignedRequest:
-                if basic:
-                    return sinch_request(report, credentials=ctx.secret or "", provider=ctx.name)
-                return sinch_request(report, secret=ctx.secret or "", provider=ctx.name)
-
-            builds.append(build)
+            if basic:
+                build = functools.partial(sinch_request, report, credentials=secret)
+            else:
+                build = functools.partial(sinch_request, report, secret=secret)
+            builds.append(functools.partial(build, provider=ctx.name))
         return builds

@@ -10,6 +10,7 @@ Smstools signs nothing: the URL you give it for webhooks carries the provider's
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -149,11 +150,9 @@ class SmstoolsSimulation(Simulation):
                 detail_description=step.detail,
                 webhook_id=f"wh_{random_uuid(rng)}",
             )
-
-            def build(event: dict[str, Any] = event) -> SignedRequest:
-                return smstools_request([event], token=token, provider=ctx.name)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(smstools_request, [event], token=token, provider=ctx.name)
+            )
         return builds
 
 

@@ -7,6 +7,7 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import time
@@ -112,9 +113,9 @@ class StandardSimulation(Simulation):
                 client_reference=f"order-{index}",
             )
             event_id = f"msg_{random_hex(rng, 24)}"
-
-            def build(report: dict[str, Any] = report, event_id: str = event_id) -> SignedRequest:
-                return standard_request(secret, report, provider=ctx.name, event_id=event_id)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(
+                    standard_request, secret, report, provider=ctx.name, event_id=event_id
+                )
+            )
         return builds

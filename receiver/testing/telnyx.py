@@ -12,6 +12,7 @@ its own key pair::
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import time
@@ -176,11 +177,7 @@ class TelnyxSimulation(Simulation):
                 occurred_at=step.at,
                 errors=errors,
             )
-
-            def build(event: dict[str, Any] = event) -> SignedRequest:
-                return telnyx_request(key, event, provider=ctx.name)
-
-            builds.append(build)
+            builds.append(functools.partial(telnyx_request, key, event, provider=ctx.name))
         return builds
 
     def private_key(self, path: str | None, provider: Provider) -> Ed25519PrivateKey:

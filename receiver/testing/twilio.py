@@ -14,6 +14,7 @@ receiver is configured with (or the address it serves on when none is set)::
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -152,13 +153,15 @@ class TwilioSimulation(Simulation):
             params = twilio_report(sid, step.word, to=to, error_code=step.error)
             if step.word in ("delivered", "undelivered"):
                 params["RawDlrDoneDate"] = step.at.strftime("%y%m%d%H%M")
-
-            def build(params: dict[str, str] = params) -> SignedRequest:
-                return twilio_request(
-                    ctx.secret or "", params, public_base_url=ctx.public_base_url, provider=ctx.name
+            builds.append(
+                functools.partial(
+                    twilio_request,
+                    ctx.secret or "",
+                    params,
+                    public_base_url=ctx.public_base_url,
+                    provider=ctx.name,
                 )
-
-            builds.append(build)
+            )
         return builds
 
 

@@ -13,6 +13,7 @@ provider's ``url_token``::
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -93,18 +94,18 @@ class TxtlySimulation(Simulation):
         self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
     ) -> list[Build]:
         sms_id = random_uuid(rng)
+        token = ctx.provider.config.url_token
         to = f"+614{rng.randint(0, 99_999_999):08d}"
         builds: list[Build] = []
         for step in self.steps(rng, journey, sent_at):
             event = txtly_event(
                 sms_id, step.word, event_id=f"evt_{random_hex(rng, 24)}", created_at=step.at, to=to
             )
-
-            def build(event: dict[str, Any] = event) -> SignedRequest:
-                token = ctx.provider.config.url_token
-                return txtly_request(ctx.secret, event, provider=ctx.name, url_token=token)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(
+                    txtly_request, ctx.secret, event, provider=ctx.name, url_token=token
+                )
+            )
         return builds
 
 

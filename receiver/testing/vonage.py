@@ -20,6 +20,7 @@ Messages API status webhooks a bearer JWT. Neither signs the URL::
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -260,13 +261,11 @@ class VonageSimulation(Simulation):
                 message_timestamp=step.at,
                 client_ref=f"order-{index}",
             )
-
-            def build(report: dict[str, str] = report) -> SignedRequest:
-                return vonage_sms_request(
-                    secret, report, provider=ctx.name, signature_method=method
+            builds.append(
+                functools.partial(
+                    vonage_sms_request, secret, report, provider=ctx.name, signature_method=method
                 )
-
-            builds.append(build)
+            )
         return builds
 
     def _messages_api(
@@ -299,11 +298,9 @@ class VonageSimulation(Simulation):
                 client_ref=f"order-{index}",
                 error=error,
             )
-
-            def build(payload: dict[str, Any] = payload) -> SignedRequest:
-                return vonage_messages_request(secret, payload, provider=ctx.name)
-
-            builds.append(build)
+            builds.append(
+                functools.partial(vonage_messages_request, secret, payload, provider=ctx.name)
+            )
         return builds
 
 
