@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import resource
 import secrets
@@ -79,6 +80,7 @@ from receiver.testing import (  # noqa: E402
     twilio_request,
 )
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config  # noqa: E402
+from receiver.testing.twilio import twilio_message_sid  # noqa: E402
 
 PUBLIC_BASE_URL = "https://dlr.example.com"
 TOLERANCE_SECONDS = 172800  # the largest allowed: pre-signed timestamps stay fresh
@@ -149,9 +151,14 @@ def standard_requests(
 def twilio_requests(
     token: str, tag: str, count: int
 ) -> Iterator[tuple[str, dict[str, str], bytes]]:
-    """``count`` Twilio status callbacks (form posts), unique (MessageSid, status)."""
+    """``count`` Twilio status callbacks (form posts), unique (MessageSid, status): message
+    ``i // 2`` gets ``sent`` then ``delivered``, its SID drawn from a generator seeded
+    with ``tag``."""
+    rng = random.Random(tag)
+    sid = ""
     for i in range(count):
-        sid = "SM" + f"{tag}{i // 2:x}".rjust(32, "0")[-32:]
+        if i % 2 == 0:
+            sid = twilio_message_sid(rng)
         params = twilio_report(sid, _STATUSES[i % 2], to=f"+1555867{i // 2 % 10000:04d}")
         request = twilio_request(token, params, public_base_url=PUBLIC_BASE_URL, provider="twilio")
         yield request.path, request.headers, request.body

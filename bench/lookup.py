@@ -82,8 +82,10 @@ from receiver.testing import (
     vonage_sms_report,
     vonage_sms_request,
 )
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import SignedRequest, random_uuid
 from receiver.testing.pytest_plugin import ReceiverServer, write_config
+from receiver.testing.twilio import twilio_message_sid
+from receiver.testing.vonage import vonage_message_id
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
@@ -182,11 +184,11 @@ def network_of(number: str) -> str:
 
 def provider_message_id(provider: str, rng: random.Random) -> str:
     if provider == "twilio":
-        return f"SM{rng.getrandbits(128):032x}"
+        return twilio_message_sid(rng)
     if provider == "vonage":
-        return f"{rng.getrandbits(64):016X}"
+        return vonage_message_id(rng)
     if provider == "infobip":
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        return random_uuid(rng)
     return f"acme-{rng.getrandbits(96):024x}"
 
 
@@ -313,7 +315,7 @@ class Generator:
                 network_code=network_of(p.to).replace("-", ""),
                 price="0.03330000",
                 err_code=p.error or "0",
-                scts=p.occurred_at.strftime("%y%m%d%H%M"),
+                scts=p.occurred_at,
                 message_timestamp=p.occurred_at,
                 client_ref=p.reference,
             )
@@ -323,14 +325,12 @@ class Generator:
                 provider=provider,
                 signature_method="sha256",
                 timestamp=stamp,
-                nonce=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                nonce=random_uuid(self.rng),
             )
         if provider == "infobip":
-            results = [
-                {**result, "mccMnc": network_of(p.to).replace("-", "")}
-                for p, result in zip(batch, self.infobip_results(batch), strict=True)
-            ]
-            return infobip_request(INFOBIP_CREDENTIALS, results, provider=provider)
+            return infobip_request(
+                INFOBIP_CREDENTIALS, self.infobip_results(batch), provider=provider
+            )
         reports = [
             standard_report(
                 p.message_id,
@@ -366,6 +366,7 @@ class Generator:
                 error_name=p.error or "NO_ERROR",
                 error_group_id=1 if p.error else None,
                 error_group_name="HANDSET_ERRORS" if p.error else None,
+                mcc_mnc=network_of(p.to).replace("-", ""),
             )
             for p in batch
         ]

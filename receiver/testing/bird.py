@@ -11,13 +11,25 @@ The token signs the *public* URL (``public_base_url`` + path + query), so pass t
 
 from __future__ import annotations
 
+import functools
+import random
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import ClassVar
 from urllib.parse import urlencode
 
 from receiver.core.signatures import messagebird_jwt
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+)
 
 
 def bird_report(
@@ -89,4 +101,67 @@ def bird_request(
     return SignedRequest(path=path, body=body, headers=headers, method=method)
 
 
-__all__ = ["bird_report", "bird_request"]
+class BirdSimulation(Simulation):
+    """``receiver simulate``'s MessageBird messages: status reports with a reason, a
+    network and a price, signed with a JWT over the public URL."""
+
+    kind = "bird"
+    journeys = (
+        journey(65, "sent delivered"),
+        journey(10, "scheduled sent buffered delivered"),
+        journey(
+            12,
+            "sent delivery_failed",
+            ("1", "unknown subscriber"),
+            ("27", "absent subscriber"),
+            ("104", "carrier rejected"),
+        ),
+        journey(5, "sent buffered expired", ("27", "absent subscriber")),
+        journey(8, "sent buffered"),
+    )
+    slow = frozenset({"delivered", "buffered", "delivery_failed"})
+    expiring = frozenset({"expired"})
+    placeholder_secret = "placeholder"  # noqa: S105 - a stand-in, never a real secret
+    reasons: ClassVar[dict[str, str]] = {
+        "delivered": "successfully delivered",
+        "sent": "pending",
+        "scheduled": "pending",
+        "buffered": "pending",
+    }
+    """The ``statusReason`` of each word that carries no error."""
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = random_hex(rng, 32)
+        recipient = random_phone(rng, "31")
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            report = bird_report(
+                message_id=message_id,
+                status=step.word,
+                recipient=recipient,
+                reference=f"order-{index}",
+                status_datetime=step.at.replace(microsecond=0),
+                status_reason=step.detail or self.reasons.get(step.word),
+                status_error_code=step.error,
+                extra={
+                    "mccmnc": "20408",
+                    "ported": "0",
+                    "price[amount]": "0.070",
+                    "price[currency]": "EUR",
+                },
+            )
+            builds.append(
+                functools.partial(
+                    bird_request,
+                    signing_key=ctx.secret or "",
+                    report=report,
+                    public_base_url=ctx.public_base_url,
+                    provider=ctx.name,
+                )
+            )
+        return builds
+
+
+__all__ = ["BirdSimulation", "bird_report", "bird_request"]

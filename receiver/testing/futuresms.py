@@ -13,13 +13,23 @@ FutureSMS signs nothing; the URL we give it as ``dlr_address`` carries the provi
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import url_token
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_phone,
+)
 
 
 def futuresms_time(moment: datetime) -> str:
@@ -60,4 +70,39 @@ def futuresms_request(
     return SignedRequest(path=path, body=body, headers={"content-type": "application/json"})
 
 
-__all__ = ["futuresms_report", "futuresms_request", "futuresms_time"]
+class FutureSmsSimulation(Simulation):
+    """``receiver simulate``'s FutureSMS messages: a DLR once a delivery report is
+    matched to the order, in SMPP receipt states (docs/providers/futuresms.md), no error
+    codes. Signs nothing: the ``url_token``, if set, is the configured one."""
+
+    kind = "futuresms"
+    journeys = (
+        journey(72, "DELIVRD"),
+        journey(8, "ENROUTE DELIVRD"),
+        journey(8, "UNDELIV"),
+        journey(5, "EXPIRED"),
+        journey(4, "REJECTD"),
+        journey(3, "UNKNOWN"),
+    )
+    slow = frozenset({"DELIVRD", "UNDELIV"})
+    expiring = frozenset({"EXPIRED"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        order_id = f"SDPS{sent_at:%y%m%d%H%M%S}{rng.randint(0, 9_999_999):07d}"
+        reference = f"sim-order-{index:06d}"  # a client_order_id, 12-128 characters
+        to = "+" + random_phone(rng, "63")
+        token = ctx.provider.config.url_token  # carried in the dlr_address FutureSMS calls
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            report = futuresms_report(
+                order_id, step.word, client_order_id=reference, phone_number=to, reported_at=step.at
+            )
+            builds.append(
+                functools.partial(futuresms_request, report, provider=ctx.name, token=token)
+            )
+        return builds
+
+
+__all__ = ["FutureSmsSimulation", "futuresms_report", "futuresms_request", "futuresms_time"]

@@ -8,13 +8,25 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import basic_auth
 from receiver.providers.infobip import GROUP_IDS, KNOWN_STATUSES
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+    random_uuid,
+)
 
 
 def infobip_time(moment: datetime) -> str:
@@ -62,12 +74,14 @@ def infobip_result(
     error_group_name: str | None = None,
     permanent: bool = False,
     callback_data: str | None = None,
+    mcc_mnc: str | None = None,
 ) -> dict[str, Any]:
     """One report of the ``results`` array, shaped like Infobip's documented example.
 
     ``status`` is the status name; its id and group come from the documented table, or
     from ``status_id``/``group_name`` for other names. ``error_id`` 0 (``NO_ERROR``,
     group 0 ``OK``) means no error; give the group of a real error if it matters.
+    ``mcc_mnc`` is the recipient's network, as Infobip writes it (``"22801"``).
     """
     known_id, known_group = KNOWN_STATUSES.get(status, (None, None))
     group = group_name or known_group
@@ -94,6 +108,8 @@ def infobip_result(
     }
     if callback_data is not None:
         result["callbackData"] = callback_data
+    if mcc_mnc is not None:
+        result["mccMnc"] = mcc_mnc
     return {key: value for key, value in result.items() if value is not None}
 
 
@@ -116,4 +132,65 @@ def infobip_request(
     )
 
 
-__all__ = ["infobip_request", "infobip_result", "infobip_time"]
+class InfobipSimulation(Simulation):
+    """``receiver simulate``'s Infobip messages: one result per request, failures in the
+    handset error group."""
+
+    kind = "infobip"
+    journeys = (
+        journey(70, "PENDING_ACCEPTED PENDING_ENROUTE DELIVERED_TO_HANDSET"),
+        journey(5, "PENDING_ENROUTE DELIVERED_TO_OPERATOR DELIVERED_TO_HANDSET"),
+        journey(
+            10,
+            "PENDING_ACCEPTED PENDING_ENROUTE UNDELIVERABLE_NOT_DELIVERED",
+            ("1", "EC_UNKNOWN_SUBSCRIBER"),
+            ("5", "EC_UNIDENTIFIED_SUBSCRIBER"),
+            ("27", "EC_ABSENT_SUBSCRIBER"),
+        ),
+        journey(
+            5, "PENDING_ACCEPTED PENDING_ENROUTE EXPIRED_EXPIRED", ("27", "EC_ABSENT_SUBSCRIBER")
+        ),
+        journey(
+            5,
+            "PENDING_ACCEPTED UNDELIVERABLE_REJECTED_OPERATOR",
+            ("11", "EC_TELESERVICE_NOT_PROVISIONED"),
+        ),
+        journey(5, "PENDING_ACCEPTED PENDING_ENROUTE"),
+    )
+    slow = frozenset({"DELIVERED_TO_HANDSET", "UNDELIVERABLE_NOT_DELIVERED"})
+    expiring = frozenset({"EXPIRED_EXPIRED"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = random_uuid(rng)
+        bulk_id = f"BULK-{index // 50:05d}-{random_hex(rng, 8)}"
+        to = random_phone(rng, "41")
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            error: dict[str, Any] = {}
+            if step.error:
+                error = {
+                    "error_id": int(step.error),
+                    "error_name": step.detail or "EC_UNKNOWN",
+                    "error_group_id": 1,
+                    "error_group_name": "HANDSET_ERRORS",
+                    "permanent": step.word != "EXPIRED_EXPIRED",
+                }
+            result = infobip_result(
+                message_id=message_id,
+                status=step.word,
+                to=to,
+                bulk_id=bulk_id,
+                sent_at=sent_at,
+                done_at=step.at,
+                callback_data=f"order-{index}",
+                **error,
+            )
+            builds.append(
+                functools.partial(infobip_request, ctx.secret, [result], provider=ctx.name)
+            )
+        return builds
+
+
+__all__ = ["InfobipSimulation", "infobip_request", "infobip_result", "infobip_time"]

@@ -8,11 +8,21 @@ assert answer.text == "ACK/Jasmin"
 
 from __future__ import annotations
 
+import functools
+import random
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from receiver.core.signatures import basic_auth
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_uuid,
+)
 
 USER_AGENT = "Jasmin gateway/1.0 DLRThrower"
 
@@ -85,4 +95,43 @@ def jasmin_request(
     return SignedRequest(f"/webhooks/{provider}", encoded.encode(), headers, "POST")
 
 
-__all__ = ["jasmin_dlr", "jasmin_request", "smpp_date"]
+class JasminSimulation(Simulation):
+    """``receiver simulate``'s Jasmin messages: the submit's ``ESME_*`` answer, then
+    SMPP delivery receipts."""
+
+    kind = "jasmin"
+    journeys = (
+        journey(70, "ESME_ROK DELIVRD"),
+        journey(5, "ESME_ROK ENROUTE DELIVRD"),
+        journey(10, "ESME_ROK UNDELIV", ("001", "x"), ("00B", "x"), ("045", "x")),
+        journey(5, "ESME_ROK EXPIRED", ("027", "x")),
+        journey(3, "ESME_ROK REJECTD", ("00D", "x")),
+        journey(3, "ESME_RINVDSTADR"),
+        journey(4, "ESME_ROK"),
+    )
+    slow = frozenset({"DELIVRD", "UNDELIV"})
+    expiring = frozenset({"EXPIRED"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = random_uuid(rng)
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            if step.word.startswith("ESME_"):
+                params = jasmin_dlr(message_id=message_id, message_status=step.word)
+            else:
+                params = jasmin_dlr(
+                    message_id=message_id,
+                    message_status=step.word,
+                    id_smsc=str(rng.randint(1000, 99999)),
+                    subdate=sent_at,
+                    donedate=step.at,
+                    err=step.error or "000",
+                    text=f"Your code is {rng.randint(0, 999999):06d}",
+                )
+            builds.append(functools.partial(jasmin_request, ctx.secret, params, provider=ctx.name))
+        return builds
+
+
+__all__ = ["JasminSimulation", "jasmin_dlr", "jasmin_request", "smpp_date"]

@@ -11,13 +11,24 @@ The signature covers the public URL, so ``public_base_url`` must be the receiver
 
 from __future__ import annotations
 
+import functools
+import random
 import secrets
 from datetime import datetime
 from typing import Literal
 from urllib.parse import urlencode
 
 from receiver.core.signatures import plivo as plivo_signature
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_phone,
+    random_uuid,
+)
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -114,4 +125,61 @@ def plivo_request(
     return SignedRequest(path=path, body=body, headers=headers, method=method)
 
 
-__all__ = ["plivo_report", "plivo_request"]
+class PlivoSimulation(Simulation):
+    """``receiver simulate``'s Plivo messages: each callback carries the times so far."""
+
+    kind = "plivo"
+    journeys = (
+        journey(70, "queued sent delivered"),
+        journey(
+            12,
+            "queued sent undelivered",
+            ("20", "Network Error"),
+            ("50", "Invalid Destination Number"),
+        ),
+        journey(5, "queued failed", ("10", "Invalid Message"), ("40", "Invalid Source Number")),
+        journey(5, "queued rejected", ("30", "Spam Detected")),
+        journey(8, "queued sent"),
+    )
+    slow = frozenset({"delivered", "undelivered", "failed"})
+    placeholder_secret = "placeholder-auth-token"  # noqa: S105 - a stand-in, never a real secret
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_uuid = random_uuid(rng)
+        to = random_phone(rng)
+        builds: list[Build] = []
+        times: dict[str, datetime] = {}
+        for sequence, step in enumerate(self.steps(rng, journey, sent_at), 1):
+            times.setdefault("message_time", sent_at)
+            if step.word == "queued":
+                times["queued_time"] = step.at
+            elif step.word == "sent":
+                times["sent_time"] = step.at
+            else:
+                times["delivery_report_time"] = step.at
+            params = plivo_report(
+                message_uuid,
+                step.word,
+                to=to,
+                error_code=step.error or "000",
+                sequence=sequence,
+                message_time=times.get("message_time"),
+                queued_time=times.get("queued_time"),
+                sent_time=times.get("sent_time"),
+                delivery_report_time=times.get("delivery_report_time"),
+            )
+            builds.append(
+                functools.partial(
+                    plivo_request,
+                    ctx.secret or "",
+                    params,
+                    provider=ctx.name,
+                    public_base_url=ctx.public_base_url,
+                )
+            )
+        return builds
+
+
+__all__ = ["PlivoSimulation", "plivo_report", "plivo_request"]

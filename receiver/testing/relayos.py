@@ -13,14 +13,25 @@ the URL you set as the project's ``callbackUrl``, so the builder puts it in the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import url_token as url_token_scheme
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    ULID_ALPHABET,
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+)
 
 EXAMPLE_TEMPLATE = "lembrete_consulta"
 """The template of RelayOS's documented examples."""
@@ -72,4 +83,46 @@ def relayos_request(
     return SignedRequest(path=path, body=body, headers={"content-type": "application/json"})
 
 
-__all__ = ["EXAMPLE_TEMPLATE", "relayos_report", "relayos_request", "relayos_time"]
+class RelayOSSimulation(Simulation):
+    """``receiver simulate``'s RelayOS WhatsApp messages: callbacks start at ``SENT``,
+    ``FAILED`` carries no error code. Signs nothing: the ``url_token`` goes in the query."""
+
+    kind = "relayos"
+    journeys = (
+        journey(55, "SENT DELIVERED READ"),
+        journey(25, "SENT DELIVERED"),
+        journey(10, "SENT FAILED"),
+        journey(3, "FAILED"),
+        journey(7, "SENT"),
+    )
+    slow = frozenset({"DELIVERED", "READ", "FAILED"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = "msg_01" + "".join(rng.choice(ULID_ALPHABET) for _ in range(24)).lower()
+        to = f"+55119{rng.randint(60000000, 99999999)}"  # a São Paulo mobile
+        wamid = f"wamid.HBgN{random_hex(rng, 32).upper()}"
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            report = relayos_report(
+                message_id, step.word, to=to, occurred_at=step.at, meta_message_id=wamid
+            )
+            builds.append(
+                functools.partial(
+                    relayos_request,
+                    report,
+                    url_token=ctx.provider.config.url_token,
+                    provider=ctx.name,
+                )
+            )
+        return builds
+
+
+__all__ = [
+    "EXAMPLE_TEMPLATE",
+    "RelayOSSimulation",
+    "relayos_report",
+    "relayos_request",
+    "relayos_time",
+]

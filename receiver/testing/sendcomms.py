@@ -11,12 +11,23 @@ the signature is ``sha256=`` + hex HMAC-SHA256 of those exact bytes.
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import sendcomms as sendcomms_signature
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+)
 
 USER_AGENT = "SendComms-Webhook/1.0"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -96,7 +107,50 @@ def sendcomms_request(
     return SignedRequest(path=f"/webhooks/{provider}", body=body, headers=headers)
 
 
+class SendCommsSimulation(Simulation):
+    """``receiver simulate``'s SendComms messages. The send route posts ``sms.sent`` or
+    ``sms.failed`` at submission; ``sms.delivered`` is documented (no producer in
+    SendComms' server yet). Failures carry text, no code."""
+
+    kind = "sendcomms"
+    journeys = (
+        journey(70, "sms.sent sms.delivered"),
+        journey(20, "sms.sent"),
+        journey(
+            10,
+            "sms.failed",
+            ("", "Africa SMS server unavailable"),
+            ("", "This recipient has opted out of receiving messages from this number."),
+        ),
+    )
+    slow = frozenset({"sms.delivered"})
+    placeholder_secret = "simulate-placeholder-secret"  # noqa: S105 - a stand-in, never a real secret
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        transaction_id = sendcomms_transaction_id(sent_at, random_hex(rng, 12))
+        to = "+" + random_phone(rng, "233")
+        carrier_id = "SM" + random_hex(rng, 32)
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            failed = step.word == "sms.failed"
+            payload = sendcomms_event(
+                step.word,
+                transaction_id,
+                to=to,
+                timestamp=step.at,
+                message_id=None if failed else carrier_id,
+                error=step.detail if failed else None,
+            )
+            builds.append(
+                functools.partial(sendcomms_request, ctx.secret, payload, provider=ctx.name)
+            )
+        return builds
+
+
 __all__ = [
+    "SendCommsSimulation",
     "sendcomms_body",
     "sendcomms_event",
     "sendcomms_request",

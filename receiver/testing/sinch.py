@@ -9,15 +9,26 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from receiver.core.signatures import basic_auth
 from receiver.core.signatures import sinch as sinch_signature
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    ULID_ALPHABET,
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_phone,
+)
 
 
 def _iso(value: datetime) -> str:
@@ -111,3 +122,47 @@ def sinch_request(
             int(time.time()) if timestamp is None else timestamp,
         )
     return SignedRequest(path=f"/webhooks/{provider}", body=body, headers=headers)
+
+
+class SinchSimulation(Simulation):
+    """``receiver simulate``'s Sinch messages: recipient delivery reports, HMAC-signed or
+    with Basic credentials as the provider's ``auth`` says."""
+
+    kind = "sinch"
+    journeys = (
+        journey(70, "Queued Dispatched Delivered"),
+        journey(10, "Queued Dispatched Failed", ("402", "Message unroutable"), ("404", "x")),
+        journey(5, "Queued Dispatched Expired", ("406", "Internal expiry")),
+        journey(5, "Queued Rejected", ("408", "Internal reject"), ("413", "Blocked")),
+        journey(2, "Queued Cancelled", ("407", "Cancelled")),
+        journey(8, "Queued Dispatched"),
+    )
+    slow = frozenset({"Delivered", "Failed"})
+    expiring = frozenset({"Expired"})
+    placeholder_secret = "simulate:placeholder"  # noqa: S105 - a stand-in, never a real secret
+    codes: ClassVar[dict[str, int]] = {"Queued": 400, "Dispatched": 401, "Delivered": 0}
+    """The status code of each word that carries no error."""
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        batch_id = "01" + "".join(rng.choice(ULID_ALPHABET) for _ in range(24))
+        recipient = random_phone(rng)
+        basic = getattr(ctx.provider.config, "auth", "hmac") == "basic"
+        secret = ctx.secret or ""
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            report = sinch_recipient_report(
+                batch_id=batch_id,
+                recipient=recipient,
+                status=step.word,
+                code=int(step.error) if step.error else self.codes.get(step.word, 0),
+                at=step.at,
+                client_reference=f"order-{index}",
+            )
+            if basic:
+                build = functools.partial(sinch_request, report, credentials=secret)
+            else:
+                build = functools.partial(sinch_request, report, secret=secret)
+            builds.append(functools.partial(build, provider=ctx.name))
+        return builds

@@ -10,7 +10,9 @@ Smstools signs nothing: the URL you give it for webhooks carries the provider's
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,7 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from receiver.core.signatures import url_token
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_phone,
+    random_uuid,
+)
 
 DELIVERY_STATUS: dict[str, str] = {
     "0": "submitted",
@@ -98,9 +109,57 @@ def smstools_request(
     return SignedRequest(path=path, body=body, headers={"content-type": "application/json"})
 
 
+class SmstoolsSimulation(Simulation):
+    """``receiver simulate``'s Smstools messages, in its delivery codes: 0 submitted,
+    1 delivered, 2 not delivered, 3 buffered, 4/5 rejected (5 with a detail code),
+    9 unknown. Signs nothing: the ``url_token`` goes in the path."""
+
+    kind = "smstools"
+    journeys = (
+        journey(65, "0 1"),
+        journey(10, "0 3 1"),
+        journey(
+            10,
+            "0 2",
+            ("11", "Receiver is temporarily outside the range of the network"),
+            ("10", "Receiver number is invalid or unknown"),
+        ),
+        journey(3, "0 4"),
+        journey(4, "0 5", ("10", "Receiver number is invalid or unknown")),
+        journey(3, "0 9"),
+        journey(5, "0"),
+    )
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        messageid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(30))
+        receiver = random_phone(rng, "32")
+        token = ctx.provider.config.url_token
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            event = smstools_report(
+                messageid,
+                step.word,
+                reference=f"order-{index}",
+                receiver=receiver,
+                content=f"Your code is {rng.randint(0, 999999):06d}",
+                sent_at=sent_at,
+                status_at=step.at,
+                detail=step.error,
+                detail_description=step.detail,
+                webhook_id=f"wh_{random_uuid(rng)}",
+            )
+            builds.append(
+                functools.partial(smstools_request, [event], token=token, provider=ctx.name)
+            )
+        return builds
+
+
 __all__ = [
     "DELIVERY_STATUS",
     "EXAMPLE_TIMEZONE",
+    "SmstoolsSimulation",
     "smstools_report",
     "smstools_request",
     "smstools_time",

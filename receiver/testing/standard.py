@@ -6,14 +6,26 @@ httpx.post(base_url + request.path, content=request.body, headers=request.header
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import random
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 from receiver.core.signatures import standard_webhooks
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+)
 
 
 def standard_report(
@@ -65,3 +77,45 @@ def standard_request(
             "webhook-signature": standard_webhooks.signature(key, msg_id, sent_at, body),
         },
     )
+
+
+class StandardSimulation(Simulation):
+    """``receiver simulate``'s Standard Webhooks messages: one report per request."""
+
+    kind = "standard"
+    journeys = (
+        journey(70, "queued sent delivered"),
+        journey(10, "queued sent undelivered", ("absent_subscriber", "Absent subscriber")),
+        journey(5, "queued sent expired", ("validity_expired", "Validity period expired")),
+        journey(5, "queued rejected", ("blocked", "Blocked by the destination network")),
+        journey(5, "queued failed", ("invalid_destination", "Invalid destination number")),
+        journey(5, "queued sent"),
+    )
+    slow = frozenset({"delivered", "undelivered", "failed"})
+    expiring = frozenset({"expired"})
+    placeholder_secret = "whsec_" + base64.b64encode(b"simulate-placeholder-key").decode()
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = f"sim-{random_hex(rng, 12)}"
+        to = "+" + random_phone(rng)
+        builds: list[Build] = []
+        secret = ctx.secret or ""
+        for step in self.steps(rng, journey, sent_at):
+            report = standard_report(
+                message_id,
+                step.word,
+                occurred_at=step.at,
+                to=to,
+                error_code=step.error,
+                error_message=step.detail,
+                client_reference=f"order-{index}",
+            )
+            event_id = f"msg_{random_hex(rng, 24)}"
+            builds.append(
+                functools.partial(
+                    standard_request, secret, report, provider=ctx.name, event_id=event_id
+                )
+            )
+        return builds

@@ -11,17 +11,33 @@ its own key pair::
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import random
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from receiver.core.signatures import telnyx_ed25519
-from receiver.testing.base import SignedRequest
+from receiver.providers.base import Provider
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    SimulationError,
+    journey,
+    random_phone,
+    random_uuid,
+)
 
 # Where each recipient status is reported: the final words come with message.finalized.
 _FINAL_WORDS = frozenset(
@@ -118,4 +134,86 @@ def telnyx_request(
     )
 
 
-__all__ = ["telnyx_event", "telnyx_public_key", "telnyx_request"]
+class TelnyxSimulation(Simulation):
+    """``receiver simulate``'s Telnyx messages, signed with the private key whose public
+    key the provider is configured with (``--telnyx-private-key``)."""
+
+    kind = "telnyx"
+    journeys = (
+        journey(70, "queued sent delivered"),
+        journey(
+            12,
+            "queued sent delivery_failed",
+            ("40001", "Not routable"),
+            ("40008", "Undeliverable"),
+        ),
+        journey(5, "queued sending_failed", ("40300", "Blocked as spam")),
+        journey(5, "queued sent expired", ("40006", "Recipient server unavailable")),
+        journey(8, "queued sent"),
+    )
+    slow = frozenset({"delivered", "delivery_failed"})
+    expiring = frozenset({"expired"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        message_id = random_uuid(rng)
+        to = "+" + random_phone(rng)
+        key = ctx.private_key
+        if key is None:  # private_key() is asked before generation
+            raise SimulationError("a telnyx stream needs --telnyx-private-key")
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            errors = (
+                [{"code": step.error, "title": step.detail, "detail": step.detail}]
+                if step.error
+                else []
+            )
+            event = telnyx_event(
+                message_id,
+                step.word,
+                to=to,
+                event_id=random_uuid(rng),
+                occurred_at=step.at,
+                errors=errors,
+            )
+            builds.append(functools.partial(telnyx_request, key, event, provider=ctx.name))
+        return builds
+
+    def private_key(self, path: str | None, provider: Provider) -> Ed25519PrivateKey:
+        """Telnyx's key from ``path`` (PEM, or the base64 of its 32 raw bytes), whose
+        public key must be configured when the provider verifies."""
+        if path is None:
+            raise SimulationError(
+                f"provider {provider.name!r} is telnyx, which signs with Telnyx's private key "
+                "that receiver does not hold: pass --telnyx-private-key FILE (an Ed25519 key "
+                "whose public key is configured)"
+            )
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise SimulationError(f"--telnyx-private-key {path}: {exc.strerror}") from None
+        key: Any
+        try:
+            if b"-----BEGIN" in data:
+                key = serialization.load_pem_private_key(data, password=None)
+            else:
+                raw = base64.b64decode(data.strip(), validate=True)
+                key = Ed25519PrivateKey.from_private_bytes(raw)
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SimulationError(
+                f"--telnyx-private-key {path}: not an Ed25519 private key "
+                "(PEM, or the base64 of its 32 raw bytes)"
+            )
+        configured = getattr(provider.config, "public_key", None) or []
+        if provider.verifies and telnyx_ed25519.public_key_text(key) not in configured:
+            raise SimulationError(
+                f"--telnyx-private-key {path}: its public key is not in "
+                f"providers.{provider.name}.public_key, so the receiver would refuse the stream"
+            )
+        return key
+
+
+__all__ = ["TelnyxSimulation", "telnyx_event", "telnyx_public_key", "telnyx_request"]

@@ -14,17 +14,34 @@ receiver is configured with (or the address it serves on when none is set)::
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from urllib.parse import urlencode
 
 from receiver.core.signatures import twilio as twilio_signature
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+)
 
 # The placeholder account of Twilio's documented example callback.
 EXAMPLE_ACCOUNT_SID = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def twilio_message_sid(rng: random.Random) -> str:
+    """A message SID in Twilio's shape (``SM`` and 32 hex digits) drawn from ``rng``."""
+    return "SM" + random_hex(rng, 32)
 
 
 def twilio_report(
@@ -98,4 +115,60 @@ def twilio_request(
     return SignedRequest(path=path, body=body, headers=headers)
 
 
-__all__ = ["EXAMPLE_ACCOUNT_SID", "twilio_report", "twilio_request"]
+class TwilioSimulation(Simulation):
+    """``receiver simulate``'s Twilio messages: one status callback per request, the
+    final ones with ``RawDlrDoneDate``."""
+
+    kind = "twilio"
+    journeys = (
+        journey(65, "queued sending sent delivered"),
+        journey(5, "accepted queued sent delivered"),
+        journey(
+            12,
+            "queued sent undelivered",
+            ("30003", "Unreachable destination handset"),
+            ("30005", "Unknown destination handset"),
+            ("30006", "Landline or unreachable carrier"),
+            ("30007", "Message filtered"),
+        ),
+        journey(
+            8,
+            "queued failed",
+            ("30008", "Unknown error"),
+            ("21610", "Attempt to send to unsubscribed recipient"),
+            ("30034", "Message from an unregistered number"),
+        ),
+        journey(10, "queued sending sent"),
+    )
+    slow = frozenset({"delivered", "undelivered", "failed"})
+    placeholder_secret = "0" * 32
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        sid = twilio_message_sid(rng)
+        to = "+" + random_phone(rng)
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            params = twilio_report(sid, step.word, to=to, error_code=step.error)
+            if step.word in ("delivered", "undelivered"):
+                params["RawDlrDoneDate"] = step.at.strftime("%y%m%d%H%M")
+            builds.append(
+                functools.partial(
+                    twilio_request,
+                    ctx.secret or "",
+                    params,
+                    public_base_url=ctx.public_base_url,
+                    provider=ctx.name,
+                )
+            )
+        return builds
+
+
+__all__ = [
+    "EXAMPLE_ACCOUNT_SID",
+    "TwilioSimulation",
+    "twilio_message_sid",
+    "twilio_report",
+    "twilio_request",
+]

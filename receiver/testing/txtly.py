@@ -13,14 +13,25 @@ provider's ``url_token``::
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core.signatures import txtly as txtly_signature
 from receiver.core.signatures import url_token as url_token_scheme
-from receiver.testing.base import SignedRequest
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_uuid,
+)
 
 
 def txtly_event(
@@ -64,4 +75,38 @@ def txtly_request(
     return SignedRequest(path=path, body=body, headers=headers)
 
 
-__all__ = ["txtly_event", "txtly_request"]
+class TxtlySimulation(Simulation):
+    """``receiver simulate``'s Txtly messages. Txtly documents no SMS events: these are
+    the ``sms.*`` words its parser reads (docs/providers/txtly.md). Without secrets the
+    reports go unsigned, with the ``url_token`` if one is set."""
+
+    kind = "txtly"
+    journeys = (
+        journey(70, "sent delivered"),
+        journey(8, "sent delivery_delayed delivered"),
+        journey(10, "sent bounced"),
+        journey(5, "sent failed"),
+        journey(7, "sent"),
+    )
+    slow = frozenset({"delivered", "failed"})
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        sms_id = random_uuid(rng)
+        token = ctx.provider.config.url_token
+        to = f"+614{rng.randint(0, 99_999_999):08d}"
+        builds: list[Build] = []
+        for step in self.steps(rng, journey, sent_at):
+            event = txtly_event(
+                sms_id, step.word, event_id=f"evt_{random_hex(rng, 24)}", created_at=step.at, to=to
+            )
+            builds.append(
+                functools.partial(
+                    txtly_request, ctx.secret, event, provider=ctx.name, url_token=token
+                )
+            )
+        return builds
+
+
+__all__ = ["TxtlySimulation", "txtly_event", "txtly_request"]

@@ -20,7 +20,9 @@ Messages API status webhooks a bearer JWT. Neither signs the URL::
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,7 +31,18 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from receiver.core.signatures import vonage as vonage_signature
-from receiver.testing.base import SignedRequest
+from receiver.providers.vonage import VonageConfig
+from receiver.testing.base import (
+    Build,
+    Context,
+    Journey,
+    SignedRequest,
+    Simulation,
+    journey,
+    random_hex,
+    random_phone,
+    random_uuid,
+)
 
 # The placeholder API key of Vonage's documentation.
 EXAMPLE_API_KEY = "abcd1234"
@@ -46,14 +59,17 @@ def vonage_sms_report(
     network_code: str | None = None,
     price: str | None = None,
     err_code: str | None = None,
-    scts: str | None = None,
+    scts: datetime | str | None = None,
     message_timestamp: datetime | str | None = None,
     client_ref: str | None = None,
     api_key: str | None = EXAMPLE_API_KEY,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fields of one SMS API delivery receipt, named as Vonage names them
-    (``msisdn`` is the recipient, ``to`` the sender id; ``message_timestamp`` is UTC)."""
+    (``msisdn`` is the recipient, ``to`` the sender id; ``message_timestamp`` is UTC,
+    ``scts`` the carrier's ``YYMMDDhhmm``)."""
+    if isinstance(scts, datetime):
+        scts = scts.astimezone(UTC).strftime("%y%m%d%H%M")
     if isinstance(message_timestamp, datetime):
         message_timestamp = message_timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     fields = {"messageId": message_id, "status": status}
@@ -72,6 +88,12 @@ def vonage_sms_report(
             fields[key] = value
     fields.update(extra or {})
     return fields
+
+
+def vonage_message_id(rng: random.Random) -> str:
+    """An SMS API message id in Vonage's shape (16 uppercase hex digits) drawn from
+    ``rng``."""
+    return random_hex(rng, 16).upper()
 
 
 def vonage_sms_request(
@@ -179,8 +201,113 @@ def vonage_request(
     return vonage_sms_request(signature_secret, payload, **options)
 
 
+class VonageSimulation(Simulation):
+    """``receiver simulate``'s Vonage messages: SMS API delivery receipts, and some
+    Messages API status webhooks (``submitted``, ``undeliverable``) on the same account."""
+
+    kind = "vonage"
+    journeys = (
+        journey(55, "accepted delivered"),
+        journey(10, "accepted buffered delivered"),
+        journey(
+            10,
+            "accepted failed",
+            ("2", "Absent Subscriber - Temporary"),
+            ("3", "Absent Subscriber - Permanent"),
+            ("9", "Illegal Number"),
+            ("12", "Destination Unreachable"),
+        ),
+        journey(5, "accepted buffered expired", ("1", "Unknown")),
+        journey(5, "rejected", ("6", "Anti-Spam Rejection"), ("14", "Number Blocked by Carrier")),
+        journey(5, "accepted"),
+        # The Messages API, on the same account.
+        journey(7, "submitted delivered"),
+        journey(
+            3,
+            "submitted undeliverable",
+            ("1320", "Message failed because the number is not reachable"),
+            ("1340", "Message failed because the recipient blocked it"),
+        ),
+    )
+    slow = frozenset({"delivered", "buffered", "failed"})
+    expiring = frozenset({"expired"})
+    placeholder_secret = "placeholder"  # noqa: S105 - a stand-in, never a real secret
+
+    def message(
+        self, rng: random.Random, ctx: Context, index: int, journey: Journey, sent_at: datetime
+    ) -> list[Build]:
+        msisdn = random_phone(rng, "44")
+        if journey.words[0] == "submitted":
+            return self._messages_api(rng, ctx, index, journey, sent_at, msisdn)
+        config = ctx.provider.config
+        method = config.signature_method if isinstance(config, VonageConfig) else "md5hash"
+        secret = ctx.secret or ""
+        builds: list[Build] = []
+        message_id = vonage_message_id(rng)
+        network = rng.choice(["23410", "23415", "23420", "23430"])
+        for step in self.steps(rng, journey, sent_at):
+            err = step.error or (
+                "0" if step.word in ("delivered", "accepted", "buffered") else "99"
+            )
+            report = vonage_sms_report(
+                message_id,
+                step.word,
+                msisdn=msisdn,
+                to="Acme",
+                network_code=network,
+                price="0.03330000",
+                err_code=err,
+                scts=step.at,
+                message_timestamp=step.at,
+                client_ref=f"order-{index}",
+            )
+            builds.append(
+                functools.partial(
+                    vonage_sms_request, secret, report, provider=ctx.name, signature_method=method
+                )
+            )
+        return builds
+
+    def _messages_api(
+        self,
+        rng: random.Random,
+        ctx: Context,
+        index: int,
+        journey: Journey,
+        sent_at: datetime,
+        to: str,
+    ) -> list[Build]:
+        secret = ctx.secret or ""
+        builds: list[Build] = []
+        message_uuid = random_uuid(rng)
+        for step in self.steps(rng, journey, sent_at):
+            error = None
+            if step.error:
+                error = {
+                    "type": f"https://developer.vonage.com/api-errors/messages#{step.error}",
+                    "title": step.error,
+                    "detail": step.detail,
+                    "instance": random_uuid(rng),
+                }
+            payload = vonage_message_status(
+                message_uuid,
+                step.word,
+                to=to,
+                from_="Acme",
+                timestamp=step.at,
+                client_ref=f"order-{index}",
+                error=error,
+            )
+            builds.append(
+                functools.partial(vonage_messages_request, secret, payload, provider=ctx.name)
+            )
+        return builds
+
+
 __all__ = [
     "EXAMPLE_API_KEY",
+    "VonageSimulation",
+    "vonage_message_id",
     "vonage_message_status",
     "vonage_messages_request",
     "vonage_request",
