@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from receiver.http import create_app
+    from receiver.app import create_app
     from receiver.http.edge import EdgeProtocol, descriptor_budget
     from receiver.store.files import check_writable
 
