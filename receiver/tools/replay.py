@@ -46,11 +46,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from receiver.cli import UsageError
 from receiver.config import Config, load_existing
 from receiver.core.signatures import url_token
 from receiver.core.timestamps import parse_iso
-from receiver.errors import CannotResign
+from receiver.errors import CannotResign, UsageError
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
 from receiver.store.sqlite import SqliteStore
