@@ -83,7 +83,7 @@ class ConfigError(ReceiverError):
 
 
 class UsageError(ReceiverError):
-    """A command was given something it cannot use that argparse cannot see (exit 2)."""
+    """Bad usage argparse cannot see (a name, file or value the command cannot use): exit 2."""
 
     code = "USAGE_INVALID"
     title = "Invalid usage"
