@@ -29,17 +29,13 @@ from receiver.auth import (
     hash_token,
     new_token,
 )
-from receiver.config import Config, load, load_existing, resolve_path, write_default
-from receiver.errors import CannotResign, ConfigError, ReceiverError
+from receiver.config import Config, load_existing, resolve_path, write_default
+from receiver.errors import ConfigError, ReceiverError, UsageError
 from receiver.store.sqlite import SqliteStore
 
 log = logging.getLogger("receiver")
 _CONFIG_HELP = "config file (default: $RECEIVER_CONFIG or ./receiver.toml)"
 _STAFF_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
-
-
-class UsageError(Exception):
-    """Bad usage that argparse cannot see (exit 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from receiver.http import create_app
+    from receiver.app import create_app
     from receiver.http.edge import EdgeProtocol, descriptor_budget
     from receiver.store.files import check_writable
 
@@ -113,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
         write_default(path, host=args.host, port=args.port)
         print(f"receiver: wrote a new config to {path.resolve()} (mode 0600)", flush=True)
         print(f"receiver: webhook URL http://{args.host}:{args.port}/webhooks/default", flush=True)
-    config = load(path)
+    config = load_existing(args.config)
     logs.configure()
     # A fatal signal (SIGBUS from a broken SQLite mapping, SIGSEGV) still leaves a line
     # and every thread's traceback on stderr instead of a silent death.
@@ -276,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return asyncio.run(_outbox(config, args))
         return asyncio.run(_staff(config, args))
-    except (ConfigError, UsageError, CannotResign) as exc:
+    except (ConfigError, UsageError) as exc:
         print(f"receiver: {exc}", file=sys.stderr)
         return 2
     except ReceiverError as exc:

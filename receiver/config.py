@@ -388,11 +388,15 @@ def resolve_path(explicit: str | None) -> tuple[Path, bool]:
 
 
 def load_existing(explicit: str | None) -> Config:
-    """The config of a command other than ``serve``: ``--config``, ``RECEIVER_CONFIG`` or
-    ``./receiver.toml``, which must exist (only ``serve`` creates one)."""
+    """The config of every command: ``--config``, ``RECEIVER_CONFIG`` or
+    ``./receiver.toml``, which must exist (``serve`` writes the default one first)."""
     path, _ = resolve_path(explicit)
     if not path.exists():
-        raise ConfigError(str(path), "", "file not found (run `receiver serve` once to create it)")
+        raise ConfigError(
+            str(path),
+            "",
+            f"file not found (`receiver serve` creates {DEFAULT_CONFIG} when no config is named)",
+        )
     return load(path)
 
 

@@ -2,11 +2,12 @@
 
 Every error the service can answer with is a ``ReceiverError``; the HTTP edge maps
 it to RFC 9457 problem+json in one place (``receiver.http.problems``), and the CLI
-maps it to one line on stderr and an exit code.
+(``receiver.cli.main``) maps it to one line on stderr and an exit code.
 
     ReceiverError                      status  code
     ├── ConfigError                      -     (CLI exit 2) bad config file, key or env
-    ├── CannotResign                     -     (CLI exit 2) replay --resign for a provider
+    ├── UsageError                       -     (CLI exit 2) bad usage argparse cannot see
+    │   └── CannotResign                 -     (CLI exit 2) replay --resign for a provider
     │                                          whose signing secret we do not hold
     ├── NotFound                        404    NOT_FOUND, PROVIDER_UNKNOWN
     ├── MethodNotAllowed                405    METHOD_NOT_ALLOWED
@@ -81,7 +82,14 @@ class ConfigError(ReceiverError):
         self.source, self.key, self.problem = source, key, problem
 
 
-class CannotResign(ReceiverError):
+class UsageError(ReceiverError):
+    """Bad usage argparse cannot see (a name, file or value the command cannot use): exit 2."""
+
+    code = "USAGE_INVALID"
+    title = "Invalid usage"
+
+
+class CannotResign(UsageError):
     """``replay --resign`` for a provider whose requests we cannot sign (e.g. Telnyx)."""
 
     code = "CANNOT_RESIGN"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.http.metrics import Metrics
+from receiver.services.metrics import Metrics
 
 ALERTS = Path(__file__).parent.parent / "docs" / "alerts"
 

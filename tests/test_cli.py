@@ -262,6 +262,33 @@ def test_a_missing_receiver_config_file_exits_2_naming_it(tmp_path: Path) -> Non
     assert not (tmp_path / "receiver.toml").exists()
 
 
+def test_every_command_refuses_a_missing_config_with_the_same_line(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.toml"
+    commands = [
+        ("serve", "--port", str(free_port())),
+        ("worker",),
+        ("staff", "list"),
+        ("outbox", "held"),
+        ("prune",),
+        ("erase", "--to", "+639171234567"),
+        ("backup", str(tmp_path / "copy.db")),
+        ("export",),
+        ("replay", "capture.jsonl", "--url", "http://127.0.0.1:9", "--resign"),
+        ("reconcile",),
+        ("subscribers", "list"),
+        ("simulate", "--url", "http://127.0.0.1:9", "--provider", "default", "--messages", "1"),
+    ]
+    lines = set()
+    for args in commands:
+        result = run_cli(*args, "--config", str(missing), cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        lines.add(one_line(result.stderr))
+    assert len(lines) == 1, lines  # one helper loads every command's config
+    (line,) = lines
+    assert line.startswith(f"receiver: {missing}: file not found")
+    assert list(tmp_path.iterdir()) == []  # nothing made or written
+
+
 def test_receiver_database_url_overrides_database_url(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     other = tmp_path / "data" / "other.db"

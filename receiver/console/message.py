@@ -10,9 +10,9 @@ it, whether it changed the status, and how often the provider redelivered it.
 Admins also see the stored raw requests that carried the message's reports and a
 "Reprocess" button per report. The button posts to
 ``/console/messages/{id}/reprocess`` (CSRF-checked, admin only: anyone else gets
-403), which runs ``receiver.http.admin.reprocess_stored_event``, the same function as
-``POST /v1/events/{provider}/{event_id}/reprocess``, and redirects back here with the
-counts as a one-time notice kept in the session (``flash``). Viewers and senders never
+403), which runs ``receiver.services.reprocess.reprocess_stored_event``, the same
+function as ``POST /v1/events/{provider}/{event_id}/reprocess``, and redirects back here
+with the counts as a one-time notice kept in the session (``flash``). Viewers and senders never
 see raw requests: they hold phone numbers in full.
 
 Times are shown in UTC, as on every console page (``web.when_text``), inside
@@ -44,8 +44,8 @@ from receiver.core.error_codes import explain, label
 from receiver.core.phone import mask_text
 from receiver.core.status import FINAL, Status
 from receiver.errors import ReceiverError
-from receiver.http.admin import reprocess_stored_event
-from receiver.http.state import AppState
+from receiver.services.reprocess import reprocess_stored_event
+from receiver.services.state import AppState
 from receiver.store.base import CarriedRequest, EventRecord, MessageRecord
 
 FLASH_KEY = "flash"

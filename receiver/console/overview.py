@@ -27,7 +27,7 @@ from receiver.console.web import PREFIX, app_state, current_staff, render, when_
 from receiver.core.error_codes import explain
 from receiver.core.phone import mask_text
 from receiver.core.status import FAILURE_ORDER, RANK, Status
-from receiver.http.state import AppState
+from receiver.services.state import AppState
 from receiver.store.base import FailureReason, StatusCount
 
 WINDOWS = (

@@ -28,7 +28,7 @@ from receiver.core.network import COUNTRY_PATTERN, UNKNOWN, network_code
 from receiver.core.phone import mask_phone
 from receiver.core.status import Status, parse_status
 from receiver.core.timestamps import parse_iso
-from receiver.http.health import csv_response
+from receiver.services.messages import csv_response
 from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text
 
 SEARCH_PATH = PREFIX + "/messages"

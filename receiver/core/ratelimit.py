@@ -33,7 +33,10 @@ _NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RateLimitDecision:
+    """The verdict on one request: whether its key's rate allows it, and the figures its
+    answer's header fields report."""
+
     allowed: bool
     remaining: int
     """Requests that may still come at once."""
@@ -64,13 +67,13 @@ class RateLimiter:
         self._max_keys = max_keys
         self._tat: dict[str, int] = {}
 
-    def acquire(self, key: str) -> Decision:
+    def acquire(self, key: str) -> RateLimitDecision:
         """Count one request of ``key`` if its rate allows it; say so either way."""
         now = round(self._clock() * _NS)
         tat = max(self._tat.get(key, now), now) + self._interval
         if tat - now > self._tolerance:
             retry_after = (tat - now - self._tolerance) / _NS
-            return Decision(False, 0, retry_after, (tat - self._interval - now) / _NS)
+            return RateLimitDecision(False, 0, retry_after, (tat - self._interval - now) / _NS)
         if (
             self._max_keys is not None
             and self._tat.pop(key, None) is None  # re-inserted below: now the most recent
@@ -79,13 +82,13 @@ class RateLimiter:
             oldest = next(iter(self._tat))
             if self._tat[oldest] > now:  # not forgotten yet: no room for a new key
                 wait = (self._tat[oldest] - now) / _NS
-                return Decision(False, 0, wait, wait)
+                return RateLimitDecision(False, 0, wait, wait)
             del self._tat[oldest]
         self._tat[key] = tat
         remaining = (self._tolerance - (tat - now)) // self._interval
-        return Decision(True, remaining, 0.0, (tat - now) / _NS)
+        return RateLimitDecision(True, remaining, 0.0, (tat - now) / _NS)
 
-    def header_fields(self, policy: str, decision: Decision) -> dict[str, str]:
+    def header_fields(self, policy: str, decision: RateLimitDecision) -> dict[str, str]:
         """``RateLimit-Policy`` and ``RateLimit`` for an answer under ``decision``, plus
         ``Retry-After`` (whole seconds, rounded up) when it refused the request."""
         window = math.ceil(self.burst / self.per_second)

@@ -110,7 +110,7 @@ class MessageState:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class MergeResult:
     """What merging one new report did: ``applied`` if it changed the status."""
 
     applied: bool
@@ -135,7 +135,7 @@ def outranks(report: Report, state: MessageState) -> bool:
     return report.event_id < state.status_event_id
 
 
-def merge(state: MessageState, report: Report) -> Decision:
+def merge(state: MessageState, report: Report) -> MergeResult:
     """Merge one *new* report (its event id never seen before) into a message state.
 
     ``to``, ``client_reference`` and ``network`` keep the smallest value any report with
@@ -143,7 +143,7 @@ def merge(state: MessageState, report: Report) -> Decision:
     are order-independent; a report without a status changes nothing.
     """
     if report.status is None:
-        return Decision(applied=False, state=state)
+        return MergeResult(applied=False, state=state)
     kept = replace(
         state,
         to=_smallest(state.to, report.to),
@@ -152,8 +152,8 @@ def merge(state: MessageState, report: Report) -> Decision:
         sent_at=_earliest_sent(state.sent_at, report),
     )
     if not outranks(report, state):
-        return Decision(applied=False, state=kept)
-    return Decision(
+        return MergeResult(applied=False, state=kept)
+    return MergeResult(
         applied=True,
         state=replace(
             kept,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from receiver import __version__
 from receiver.core.signatures import standard_webhooks
-from receiver.http.schemas import ChangeCause, ChangeNotification, ChangeOut
-from receiver.http.staff import message_json
+from receiver.services.messages import message_json
+from receiver.services.schemas import ChangeCause, ChangeNotification, ChangeOut
 from receiver.store.base import ChangeRecord
 
 SUBSCRIBER_ROLE = "admin"

@@ -1,5 +1,2 @@
-"""The HTTP edge: Starlette app, routes, pure-ASGI middleware, problem+json."""
-
-from receiver.http.app import create_app
-
-__all__ = ["create_app"]
+"""The JSON API: webhook intake, the ``/v1`` routes, pure-ASGI middleware, problem+json
+and the connection edge. ``receiver.app`` mounts its routes beside the console's."""

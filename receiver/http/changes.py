@@ -21,9 +21,9 @@ from starlette.responses import Response, StreamingResponse
 from receiver.errors import BadRequest
 from receiver.feed.payload import change_json
 from receiver.http.edge import EDGE_STATE_KEY, Edge
-from receiver.http.schemas import ChangeList
 from receiver.http.staff import _json, authenticate
-from receiver.http.state import AppState
+from receiver.services.schemas import ChangeList
+from receiver.services.state import AppState
 from receiver.store.base import ChangeRecord
 
 _CURSOR = re.compile(r"0|[1-9][0-9]{0,17}")

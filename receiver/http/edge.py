@@ -32,7 +32,7 @@ is a WebSocket, and an upgraded connection would leave these limits. uvicorn's o
 protocols (``h11``, ``zttp``) are not supported: under them these limits do not apply
 (h11 answers its own 400 to a head still incomplete after 16 KiB, and has no field
 limit and no timeouts). The limits come
-from the app's lifespan state (``EDGE_STATE_KEY``, set by receiver.http.app), so the
+from the app's lifespan state (``EDGE_STATE_KEY``, set by receiver.app), so the
 class is importable by path (``receiver.http.edge:EdgeProtocol``) for worker processes
 and keeps no module-level state. Errors uvicorn itself answers (a malformed request:
 400, an exception before the app answered: 500) stay ``text/plain``.
@@ -53,9 +53,9 @@ from uvicorn.server import ServerState
 
 from receiver.config import ServerSettings
 from receiver.errors import HeadersTooLarge, ReceiverError, RequestTimeout
-from receiver.http.metrics import Metrics
 from receiver.http.middleware import fresh_request_id
 from receiver.http.problems import for_error
+from receiver.services.metrics import Metrics
 
 log = logging.getLogger("receiver.http")
 

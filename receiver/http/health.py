@@ -3,27 +3,17 @@ store's aggregates, and ``GET /v1/messages.csv``, a search streamed as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from receiver.core.delivery import GROUP_KEYS, Bucket, summarize
 from receiver.core.timestamps import Rfc3339Datetime
-from receiver.http.schemas import MessageOut
-from receiver.http.staff import (
-    MessageFilters,
-    authenticate,
-    message_filter,
-    message_json,
-    parse_query,
-)
-from receiver.http.state import AppState
-from receiver.store.base import MessageFilter, Position, Store, to_text
+from receiver.http.staff import MessageFilters, authenticate, message_filter, parse_query
+from receiver.services.messages import csv_response
+from receiver.services.state import AppState
 
 MAX_WINDOW = timedelta(days=400)
 DEFAULT_WINDOW = timedelta(days=1)
@@ -119,75 +109,6 @@ class StatsOut(BaseModel):
     """The answer of ``GET /v1/stats/delivery``."""
 
     rows: list[StatsRow]
-
-
-# ----------------------------------------------------------------------------- CSV
-
-CSV_COLUMNS = (
-    "id",
-    "provider",
-    "provider_message_id",
-    "to",
-    "country",
-    "network",
-    "status",
-    "final",
-    "error_code",
-    "error_message",
-    "client_reference",
-    "created_at",
-    "updated_at",
-    "status_changed_at",
-    "report_count",
-)
-CSV_PAGE = 500
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """One CSV cell, safe to open in a spreadsheet: text that would start a formula
-    (``=``, ``+``, ``-``, ``@``, tab, carriage return) gets a leading ``'`` (OWASP, "CSV
-    Injection"), so ``+639171234567`` reads ``'+639171234567``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return to_text(value)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _csv_line(cells: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
-
-
-async def csv_response(store: Store, where: MessageFilter, role: str) -> Response:
-    """Every message ``where`` finds, newest first, as CSV streamed page by page (the
-    numbers as ``role`` may see them, as in JSON). The first page is read before the
-    answer starts, so a store failure is still a problem answer, not a cut-off file."""
-    first = await store.find_messages(where, CSV_PAGE, None)
-
-    async def lines() -> AsyncIterator[str]:
-        yield _csv_line(list(CSV_COLUMNS))
-        page = first
-        while page:
-            for record in page:
-                message: MessageOut = message_json(record, role)
-                yield _csv_line([csv_cell(getattr(message, name)) for name in CSV_COLUMNS])
-            if len(page) < CSV_PAGE:
-                return
-            last = page[-1]
-            after = Position(created_at=to_text(last.created_at), id=last.id)
-            page = await store.find_messages(where, CSV_PAGE, after)
-
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
-    )
 
 
 async def messages_csv(request: Request) -> Response:

@@ -13,7 +13,9 @@ from receiver.core import idempotency
 from receiver.core.network import NETWORK_FILTER_PATTERN
 from receiver.core.status import Status
 from receiver.http.health import StatsOut
-from receiver.http.schemas import (
+from receiver.http.sends import SendRequest
+from receiver.providers.standard import StandardPayload
+from receiver.services.schemas import (
     ChangeList,
     ChangeNotification,
     EventList,
@@ -25,8 +27,6 @@ from receiver.http.schemas import (
     ReprocessResult,
     SentMessage,
 )
-from receiver.http.sends import SendRequest
-from receiver.providers.standard import StandardPayload
 
 _REF = "#/components/schemas/{model}"
 

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from receiver.errors import StoreUnavailable
 from receiver.http.openapi import build_document
 from receiver.http.problems import for_error, request_id_of
-from receiver.http.state import AppState
+from receiver.services.state import AppState
 
 
 async def healthz(request: Request) -> Response:

@@ -40,11 +40,11 @@ from receiver.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from receiver.http.schemas import MessageOut, SentMessage
 from receiver.http.staff import authenticate
-from receiver.http.state import AppState
 from receiver.http.webhooks import read_body
 from receiver.providers.base import JSON, Provider, media_type_of, payload_invalid
+from receiver.services.schemas import MessageOut, SentMessage
+from receiver.services.state import AppState
 from receiver.store.base import MessageRecord, NewSend, Store, Template
 
 log = logging.getLogger("receiver.sends")

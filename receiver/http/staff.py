@@ -15,15 +15,16 @@ from starlette.responses import Response
 
 from receiver.auth import hash_token, role_allows
 from receiver.core.network import COUNTRY_PATTERN, NETWORK_FILTER_PATTERN, UNKNOWN
-from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
+from receiver.core.phone import mask_text
 from receiver.core.status import Status
 from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from receiver.http.schemas import EventList, EventOut, MessageList, MessageOut
-from receiver.http.state import AppState
 from receiver.outbound.reconcile import overdue_cutoffs
 from receiver.providers.base import Provider
-from receiver.store.base import MessageFilter, MessageRecord, Position, StaffMember, to_text
+from receiver.services.messages import message_json
+from receiver.services.schemas import EventList, EventOut, MessageList
+from receiver.services.state import AppState
+from receiver.store.base import MessageFilter, Position, StaffMember, to_text
 
 
 async def authenticate(request: Request, needed: str = "viewer") -> StaffMember:
@@ -112,18 +113,6 @@ def message_filter(
         **query.model_dump(exclude={"limit", "cursor", "overdue"}),
         overdue_before=overdue_cutoffs(providers, now) if query.overdue else None,
     )
-
-
-def message_json(record: MessageRecord, role: str) -> MessageOut:
-    """``record`` as ``role`` may see it: a viewer gets the number masked as in the
-    console (contract section 5)."""
-    message = MessageOut.model_validate(record, from_attributes=True)
-    if role not in FULL_NUMBER_ROLES:
-        masked = {"error_message": mask_text(message.error_message, role)}
-        if message.to is not None:
-            masked["to"] = mask_phone(message.to, role)
-        message = message.model_copy(update=masked)
-    return message
 
 
 def _json(model: BaseModel) -> Response:

@@ -26,8 +26,8 @@ from receiver.errors import (
     SignatureError,
     UnsupportedMediaType,
 )
-from receiver.http.state import AppState
 from receiver.providers.base import InboundRequest, media_type_of
+from receiver.services.state import AppState
 from receiver.store.base import RawRequest
 
 

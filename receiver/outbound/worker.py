@@ -242,16 +242,16 @@ class OutboxWorker:
                 await self._hold(item, unsettled)
                 return
         if isinstance(found, Accepted):
-            await self._settle(item, found)
+            await self._record_outcome(item, found)
         elif _now() - item.created_at >= self._give_up:
             await self._fail(item, found)
         elif sender is None:  # the config changed since it was accepted; it may change back
             reason = f"provider {item.provider!r} is not configured to send"
-            await self._settle(item, Deferred(reason))
+            await self._record_outcome(item, Deferred(reason))
         elif isinstance(found, Deferred):
-            await self._settle(item, found, in_doubt=True)
+            await self._record_outcome(item, found, in_doubt=True)
         else:
-            await self._settle(item, await self._send(client, sender, item))
+            await self._record_outcome(item, await self._send(client, sender, item))
 
     def _unsettled(self, sender: Sender, item: OutboxItem) -> str | None:
         """Why an attempt in doubt cannot be settled by sending again under the same
@@ -381,7 +381,7 @@ class OutboxWorker:
                 return wait
             await asyncio.sleep(wait)
 
-    async def _settle(
+    async def _record_outcome(
         self, item: OutboxItem, result: SendResult, *, in_doubt: bool = False
     ) -> None:
         """Record an attempt's outcome; ``in_doubt``: the message may be at the provider."""

@@ -177,7 +177,7 @@ Leased = tuple[str, int]
 """A leased delivery: (subscriber, change cursor)."""
 
 
-def _settle(
+def _update_if_leased(
     conn: sqlite3.Connection, leased: Leased, owner: str, sets: str, *params: object
 ) -> bool:
     """Update the delivery if ``owner`` still holds its lease; False if it was lost."""
@@ -194,7 +194,9 @@ def delivered(conn: sqlite3.Connection, acks: Sequence[tuple[Leased, str, dateti
     """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
     the lease was lost."""
     return [
-        _settle(conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now))
+        _update_if_leased(
+            conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now)
+        )
         for leased, owner, now in acks
     ]
 
@@ -210,9 +212,9 @@ def failed_attempt(
     """An attempt failed with ``error``: try again at ``retry_at``, or dead-letter it
     (None: past the horizon). The subscriber's ``last_error`` says why."""
     if retry_at is None:
-        settled = _settle(conn, leased, owner, "state = 'dead', last_error = ?", error)
+        settled = _update_if_leased(conn, leased, owner, "state = 'dead', last_error = ?", error)
     else:
-        settled = _settle(
+        settled = _update_if_leased(
             conn,
             leased,
             owner,
@@ -230,7 +232,7 @@ def failed_attempt(
 def hand_back(conn: sqlite3.Connection, leased: Leased, owner: str) -> bool:
     """The worker stops before the attempt finished: the delivery is due again at once
     and the attempt does not count (it may still have arrived: at least once)."""
-    return _settle(conn, leased, owner, "state = 'pending', attempts = attempts - 1")
+    return _update_if_leased(conn, leased, owner, "state = 'pending', attempts = attempts - 1")
 
 
 def heartbeat(

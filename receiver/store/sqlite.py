@@ -1036,14 +1036,14 @@ def _resolve(jobs: Sequence[_Job], results: Sequence[Any]) -> None:
     for job, result in zip(jobs, results, strict=True):
         by_loop.setdefault(job.loop, []).append((job, result))
     for loop, settled in by_loop.items():
-        loop.call_soon_threadsafe(_settle, settled)
+        loop.call_soon_threadsafe(_resolve_futures, settled)
 
 
 def _unavailable() -> StoreUnavailable:
     return StoreUnavailable("the store could not commit the reports")
 
 
-def _settle(settled: list[tuple[_Job, Any]]) -> None:
+def _resolve_futures(settled: list[tuple[_Job, Any]]) -> None:
     for job, result in settled:
         if job.future.done():  # the request was cancelled (client went away)
             continue

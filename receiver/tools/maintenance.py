@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from receiver import logs, retention
-from receiver.cli import UsageError
 from receiver.config import Config, load_existing
+from receiver.errors import UsageError
 from receiver.http.staff import normalize_phone
 from receiver.store.backup import backup
 from receiver.store.base import Erasure, Pruned

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver import logs
-from receiver.cli import UsageError
 from receiver.config import Config, load_existing
+from receiver.errors import UsageError
 from receiver.outbound.reconcile import PassSummary, Reconciler
 from receiver.outbound.worker import OutboxWorker
 from receiver.store.base import ReconcileWindow

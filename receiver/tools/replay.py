@@ -46,11 +46,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from receiver.cli import UsageError
 from receiver.config import Config, load_existing
 from receiver.core.signatures import url_token
 from receiver.core.timestamps import parse_iso
-from receiver.errors import CannotResign
+from receiver.errors import CannotResign, UsageError
 from receiver.providers.base import WebhookRequest
 from receiver.store.base import RawRequest
 from receiver.store.sqlite import SqliteStore
@@ -382,7 +381,7 @@ class Summary:
         return lines
 
 
-class RateLimiter:
+class RequestPacer:
     """Spaces request starts ``1/rate`` seconds apart (shared by every worker)."""
 
     def __init__(self, rate: float | None) -> None:
@@ -447,7 +446,7 @@ async def _replay_entries(
     resigner: Resigner | None,
 ) -> Summary:
     summary = Summary()
-    limiter = RateLimiter(rate)
+    limiter = RequestPacer(rate)
     queue: asyncio.Queue[Entry | None] = asyncio.Queue(maxsize=concurrency * 2)
     with _progress() as progress:
         task = progress.add_task("replaying", total=total) if progress is not None else None

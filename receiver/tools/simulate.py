@@ -36,12 +36,11 @@ from typing import Any
 
 import httpx
 
-from receiver.cli import UsageError
-from receiver.config import Config, load, resolve_path
+from receiver.config import Config, load_existing
 from receiver.core.reports import Report
 from receiver.core.status import MessageState, merge
 from receiver.core.timestamps import parse_iso
-from receiver.errors import ConfigError, ReceiverError
+from receiver.errors import ConfigError, ReceiverError, UsageError
 from receiver.providers.base import InboundRequest
 from receiver.testing.base import (
     Build,
@@ -345,8 +344,7 @@ def _counts(posted: PostResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    path, _ = resolve_path(args.config)
-    config = load(path)
+    config = load_existing(args.config)
     simulation, ctx = _context(config, args)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     start = args.start or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

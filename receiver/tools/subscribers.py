@@ -8,8 +8,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.cli import UsageError
 from receiver.config import Config, load_existing
+from receiver.errors import UsageError
 from receiver.feed.worker import routes
 from receiver.store.base import SubscriberHealth
 from receiver.store.sqlite import SqliteStore

@@ -14,7 +14,7 @@ from receiver.core.status import (
     FAILURE_ORDER,
     FINAL,
     RANK,
-    Decision,
+    MergeResult,
     MessageState,
     Status,
     merge,
@@ -215,7 +215,7 @@ def test_merge_table(current: Report, new: Report, new_wins: bool) -> None:
 
     decision = merge(first.state, new)
 
-    assert isinstance(decision, Decision)
+    assert isinstance(decision, MergeResult)
     assert decision.applied is new_wins
     winner = new if new_wins else current
     assert decision.state.status is winner.status

@@ -8,10 +8,10 @@ from starlette.requests import Request
 
 from receiver.config import load
 from receiver.errors import SignatureError
-from receiver.http.admission import Admission
-from receiver.http.metrics import Metrics
-from receiver.http.state import AppState
 from receiver.http.webhooks import check_source, client_address, public_url
+from receiver.services.admission import Admission
+from receiver.services.metrics import Metrics
+from receiver.services.state import AppState
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import write_config
 

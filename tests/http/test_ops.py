@@ -13,8 +13,8 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Mount, Route
 
+import receiver.app
 import receiver.config
-import receiver.http
 from receiver.core.signatures import standard_webhooks
 from receiver.testing import SignedRequest, standard_report, standard_request
 
@@ -128,7 +128,7 @@ def test_metrics_count_reports_latency_commits_and_signature_failures(server):
 @pytest.fixture
 def app_routes(tmp_path) -> set[tuple[str, str]]:
     """(path, method) of every route of an app built (not started) from a fresh config."""
-    app = receiver.http.create_app(receiver.config.load(write_config(tmp_path)))
+    app = receiver.app.create_app(receiver.config.load(write_config(tmp_path)))
     routes = set()
     for route in app.routes:
         if isinstance(route, Mount) and route.path == "/console":

@@ -317,7 +317,7 @@ def test_the_overdue_query_uses_the_partial_index(tmp_path: Path):
 
 
 async def test_metrics_count_overdue_lookups_and_recovered_reports(std: Rig):
-    from receiver.http.metrics import Metrics
+    from receiver.services.metrics import Metrics
 
     metrics = Metrics()
     reconciler = Reconciler(

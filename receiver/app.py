@@ -1,4 +1,6 @@
-"""The Starlette application factory."""
+"""The application factory: the JSON API (``receiver.http``) and the support console
+(``receiver.console``) side by side on one ``AppState`` (``receiver.services``), with the
+background work (outbox, reconcile, change feed, pruning) tied to the app's lifespan."""
 
 from __future__ import annotations
 
@@ -12,33 +14,23 @@ from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from receiver import console, retention
 from receiver.config import Config
 from receiver.errors import ReceiverError
 from receiver.feed.metrics import FeedMetrics
 from receiver.feed.worker import DeliveryWorker
-from receiver.http import admin, changes, health, ops, sends, staff, webhooks
-from receiver.http.admission import Admission
+from receiver.http import sends
 from receiver.http.edge import EDGE_STATE_KEY, Edge
-from receiver.http.metrics import Metrics
 from receiver.http.middleware import RequestContext
 from receiver.http.problems import http_error, receiver_error
-from receiver.http.state import AppState
+from receiver.http.routes import api_routes
 from receiver.outbound.reconcile import Reconciler
 from receiver.outbound.worker import OutboxWorker
+from receiver.services.admission import Admission
+from receiver.services.metrics import Metrics
+from receiver.services.state import AppState
 from receiver.store.sqlite import SqliteStore
-
-
-async def messages(request: Request) -> Response:
-    """``/v1/messages``: one route for both methods, so that a 405 (``OPTIONS``, say)
-    names both in ``Allow``; Starlette would answer from the first route alone."""
-    if request.method == "POST":
-        return await sends.send_message(request)
-    return await staff.list_messages(request)
 
 
 def create_app(config: Config) -> Starlette:
@@ -88,24 +80,9 @@ def create_app(config: Config) -> Starlette:
                     await task
             await store.close()  # the writer drains every queued report first
 
-    routes = [
-        Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
-        Route("/v1/messages", messages, methods=["GET", "POST"]),
-        Route("/v1/messages.csv", health.messages_csv, methods=["GET"]),
-        Route("/v1/stats/delivery", health.delivery_stats, methods=["GET"]),
-        Route("/v1/messages/{message_id}", staff.get_message, methods=["GET"]),
-        Route("/v1/messages/{message_id}/events", staff.list_events, methods=["GET"]),
-        Route(
-            "/v1/events/{provider}/{event_id}/reprocess", admin.reprocess_event, methods=["POST"]
-        ),
-        Route("/v1/changes", changes.list_changes, methods=["GET"]),
-        Route("/v1/changes/stream", changes.stream_changes, methods=["GET"]),
-        Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz, methods=["GET"]),
-        Route("/metrics", ops.metrics, methods=["GET"]),
-        Route("/openapi.json", ops.openapi, methods=["GET"]),
-        console.mount(config),
-    ]
+    # The JSON API and the console side by side: neither imports the other; what both
+    # use lives in receiver.services.
+    routes = [*api_routes(), console.mount(config)]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext)],

@@ -1,4 +1,4 @@
-"""What every route needs, kept on ``app.state.receiver``."""
+"""What every route of the API and the console needs, kept on ``app.state.receiver``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from itsdangerous import URLSafeSerializer
 
 from receiver.config import Config
 from receiver.feed.signal import ChangeSignal
-from receiver.http.admission import Admission
-from receiver.http.metrics import Metrics
+from receiver.services.admission import Admission
+from receiver.services.metrics import Metrics
 from receiver.store.base import Store
 
 
