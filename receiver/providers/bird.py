@@ -72,6 +72,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import Word
 
 STATUS_MAP: dict[str, Status] = {
     "scheduled": Status.QUEUED,
@@ -117,7 +118,7 @@ class BirdStatusReport(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=255)]
     recipient: Annotated[str, Field(pattern=r"^\+?[0-9]{1,20}$")]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     status_datetime: AwareUtcDatetime | None = Field(default=None, alias="statusDatetime")
     status_reason: Annotated[str, Field(max_length=1000)] | None = Field(
@@ -149,7 +150,7 @@ class BirdRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     recipient: Annotated[str, Field(min_length=1, max_length=64)]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     statusDatetime: AwareUtcDatetime | None = None
     statusReason: str | None = None
     statusErrorCode: Annotated[str, Field(max_length=64)] | None = None

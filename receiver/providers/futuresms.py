@@ -74,6 +74,7 @@ from receiver.providers.base import (
     http_reason,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem, Template
 
 log = logging.getLogger("receiver.providers.futuresms")
@@ -90,7 +91,6 @@ TEMPLATE_ID_LENGTH = (4, 16)
 RENEW_MARGIN = timedelta(seconds=60)
 """Tokens are renewed this long before the expiry FutureSMS stated: its clock and ours
 differ, and a request takes time to arrive."""
-_MAX_ERROR_MESSAGE = 1000
 
 # FutureSMS's ``message_status`` is a "normalized delivery status" whose full list is
 # not published; the one value shown (DELIVRD) is an SMPP receipt state, so the SMPP
@@ -171,7 +171,7 @@ class FutureSmsDlr(BaseModel):
 
     order_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
     client_order_id: Annotated[str, Field(max_length=128)] | None = None
-    message_status: Annotated[str, Field(min_length=1, max_length=64)]
+    message_status: Word
     phone_number: Annotated[str, Field(max_length=32)] | None = None
     reported_at: datetime
 
@@ -418,7 +418,7 @@ class FutureSmsSender(Sender):
         text = error.details or error.message or http_reason(response)
         if error.reason:
             text = f"{error.reason}: {text}"
-        return Rejected(error.error_code, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.error_code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         order = Order.model_validate(Envelope.model_validate_json(response.content).data)

@@ -72,6 +72,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_basic_auth,
 )
+from receiver.providers.fields import Word
 
 MAX_REPORTS = 1000
 """Reports accepted in one request: Infobip's default bucket is 100, and a subscription's
@@ -129,7 +130,6 @@ _DONE_AT = re.compile(
     r"(?:\.(?P<fraction>[0-9]{1,9}))?"
     r"(?P<offset>Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=1000)]
 
 

@@ -53,6 +53,7 @@ from receiver.providers.base import (
     resign_basic_auth,
     single_values,
 )
+from receiver.providers.fields import Word
 
 ACK = b"ACK/Jasmin"
 """The exact body Jasmin's DLRThrower needs to stop resending a receipt."""
@@ -115,7 +116,7 @@ class JasminReceipt(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=255)]
     level: Literal["1", "2", "3"]
-    message_status: Annotated[str, Field(min_length=1, max_length=64)]
+    message_status: Word
     donedate: Param | None = None
     err: Param | None = None
 

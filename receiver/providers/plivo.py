@@ -66,6 +66,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import Word, blank_is_none
 
 # Plivo's word -> ours. Anything else is kept with status None.
 STATUS_MAP: dict[str, Status] = {
@@ -127,10 +128,6 @@ class PlivoConfig(ProviderConfig):
         return secrets
 
 
-def _blank_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
 class PlivoCallback(BaseModel):
     """The fields of one status callback we read (Plivo's names)."""
 
@@ -155,7 +152,7 @@ class PlivoCallback(BaseModel):
         "sent_time",
         "delivery_report_time",
         mode="before",
-    )(_blank_is_none)
+    )(blank_is_none)
 
 
 _READ_FIELDS = frozenset(
@@ -183,11 +180,11 @@ class PlivoMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     message_uuid: Annotated[str, Field(min_length=1, max_length=255)]
-    message_state: Annotated[str, Field(min_length=1, max_length=64)]
+    message_state: Word
     error_code: Annotated[str, Field(max_length=64)] | None = None
     message_time: str | None = None
 
-    _blanks = field_validator("error_code", "message_time", mode="before")(_blank_is_none)
+    _blanks = field_validator("error_code", "message_time", mode="before")(blank_is_none)
 
 
 class PlivoStatusLookup(ApiClient):

@@ -57,6 +57,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, clipped_error
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.sendcomms.com"
@@ -64,7 +65,6 @@ SEND_PATH = "/api/v1/sms/send"
 IDEMPOTENCY_LIFETIME = timedelta(hours=24)
 """How long SendComms caches a successful answer under its ``idempotency_key``."""
 MIN_SECRET_LENGTH = 16
-MAX_ERROR_MESSAGE = 1000
 
 # The event -> ours. Other sms.* words are kept with status None; other services'
 # events (email.*, data.*, airtime.*) are not SMS reports at all and are skipped.
@@ -77,7 +77,6 @@ STATUS_MAP: dict[str, Status] = {
 }
 SMS_EVENT_PREFIX = "sms."
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE * 4)]
 TransactionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 
@@ -306,7 +305,7 @@ class SendCommsProvider(Provider):
             except ValueError as exc:
                 raise PayloadInvalid("timestamp", str(exc)) from None
         data = webhook.data
-        error = data.error[:MAX_ERROR_MESSAGE] if data.error else None
+        error = clipped_error(data.error)
         return [
             Report(
                 # The timestamp is when the webhook was built, not when the status

@@ -71,6 +71,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -98,6 +99,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import Word
 
 STATUS_MAP: dict[str, Status] = {
     "Queued": Status.QUEUED,
@@ -188,7 +190,7 @@ def _iso_string(value: Any) -> Any:
 SinchTime = Annotated[UtcDatetime, BeforeValidator(_iso_string)]
 BatchId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 Recipient = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-Word = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+StrictWord = Annotated[Word, Strict()]
 
 
 class _Model(BaseModel):
@@ -207,7 +209,7 @@ class RecipientDeliveryReport(_Model):
     batch_id: BatchId
     recipient: Recipient
     code: StrictInt
-    status: Word
+    status: StrictWord
     at: SinchTime
     operator_status_at: SinchTime | None = None
     client_reference: ClientReference | None = None
@@ -220,7 +222,7 @@ class StatusGroup(_Model):
     """One entry of a summary's ``statuses``: recipients sharing a status and code."""
 
     code: StrictInt
-    status: Word
+    status: StrictWord
     recipients: list[Recipient] | None = None
 
 

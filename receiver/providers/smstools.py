@@ -80,6 +80,7 @@ from receiver.providers.base import (
     http_reason,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.smsgatewayapi.com"
@@ -116,10 +117,9 @@ _ZERO_DATE = "0000-00-00"
 # Sender ids as Smstools takes them ("Send Message"): a number of at most 14 characters,
 # or a name of at most 11 without special characters.
 _SENDER = re.compile(r"\+?[0-9]{1,14}|[A-Za-z0-9 ]{1,11}")
-_MAX_TEXT = 1000
 
 
-def _blank_is_none(value: Any) -> Any:
+def _absent_is_none(value: Any) -> Any:
     # Smstools fills absent fields with "" (and a PHP backend may write a zero date).
     if isinstance(value, str) and (not value.strip() or value.startswith(_ZERO_DATE)):
         return None
@@ -167,8 +167,7 @@ class SmstoolsConfig(ProviderConfig):
         return self
 
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(max_length=_MAX_TEXT)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)]
 
 
 class SmstoolsEvent(BaseModel):
@@ -180,7 +179,7 @@ class SmstoolsEvent(BaseModel):
     timezone: Annotated[str, Field(max_length=64)] | None = None
     message: dict[str, Any] | None = None
 
-    _blank = field_validator("timezone", mode="before")(_blank_is_none)
+    _blank = field_validator("timezone", mode="before")(_absent_is_none)
 
 
 class SmstoolsDeliveryReport(BaseModel):
@@ -207,7 +206,7 @@ class SmstoolsDeliveryReport(BaseModel):
         "delivery_code_detail",
         "delivery_code_detail_description",
         mode="before",
-    )(_blank_is_none)
+    )(_absent_is_none)
 
     @field_validator("delivery_status_datetime", "datetime_utc")
     @classmethod
@@ -354,8 +353,8 @@ class SmstoolsError(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    error: Annotated[str, Field(max_length=_MAX_TEXT)] | None = None
-    errorMsg: Annotated[str, Field(max_length=_MAX_TEXT)] | None = None
+    error: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
+    errorMsg: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
 
     @property
     def code(self) -> str | None:
@@ -425,7 +424,7 @@ class SmstoolsSender(Sender):
     def read_rejection(self, response: httpx.Response) -> Rejected:
         error = _error_of(response)
         text = error.text or http_reason(response)
-        return Rejected(error.code, text[:_MAX_TEXT])
+        return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         raise NotImplementedError("the Smstools API cannot look a message up")

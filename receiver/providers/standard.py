@@ -62,10 +62,10 @@ from receiver.providers.base import (
     lookup_report,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
-MAX_ERROR_MESSAGE = 1000
 
 
 class StandardConfig(ProviderConfig):
@@ -89,7 +89,7 @@ class StandardReport(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message_id: ShortText
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     occurred_at: AwareUtcDatetime | None = None
     to: Annotated[str, Field(pattern=E164_PATTERN)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None

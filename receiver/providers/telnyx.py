@@ -75,6 +75,7 @@ from receiver.providers.base import (
     lookup_report,
     payload_invalid,
 )
+from receiver.providers.fields import Word, clipped_error
 
 STATUS_EVENTS: frozenset[str] = frozenset({"message.sent", "message.finalized", "message.read"})
 """``data.event_type`` values that carry delivery statuses; others give no report."""
@@ -95,8 +96,6 @@ STATUS_MAP: dict[str, Status] = {
     "delivery_unconfirmed": Status.UNKNOWN,
 }
 """Telnyx's word -> ours; any other word gives ``status=None`` and is kept."""
-
-_MAX_ERROR_MESSAGE = 1000
 
 
 def _one_or_many(value: Any) -> Any:
@@ -153,7 +152,7 @@ class TelnyxRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     phone_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
 
 
 class TelnyxError(BaseModel):
@@ -201,7 +200,7 @@ def _error_fields(errors: list[TelnyxError] | None) -> tuple[str | None, str | N
         return None, None
     first = errors[0]
     words = [part for part in (first.title, first.detail) if part]
-    message = ": ".join(words)[:_MAX_ERROR_MESSAGE] or None
+    message = clipped_error(": ".join(words))
     return first.code, message
 
 

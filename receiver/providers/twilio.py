@@ -42,7 +42,6 @@ Lookups of overdue messages (contract section 12), followed: the Message resourc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -84,6 +83,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, blank_is_none, clipped_error
 from receiver.store.base import OutboxItem
 
 ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
@@ -126,7 +126,6 @@ ERROR_MESSAGES: dict[str, str] = {
 
 # Channels whose addresses are phone numbers; others (messenger:<id>, ...) are not.
 _PHONE_CHANNELS = ("whatsapp:", "rcs:")
-_MAX_ERROR_MESSAGE = 1000
 
 
 class TwilioConfig(ProviderConfig):
@@ -165,9 +164,6 @@ class TwilioConfig(ProviderConfig):
         return secrets
 
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-
-
 class TwilioStatusCallback(BaseModel):
     """The parameters of one status callback that we read; all others are ignored."""
 
@@ -204,11 +200,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise PayloadInvalid("body", "must be a JSON object")
     return payload
-
-
-def _blank_to_none(fields: Mapping[str, Any]) -> dict[str, Any]:
-    # Twilio may send a parameter with an empty value; empty means absent.
-    return {k: (None if v == "" else v) for k, v in fields.items()}
 
 
 _READ = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
@@ -294,7 +285,7 @@ class TwilioSender(Sender):
         except ValueError:
             error = TwilioError()
         text = error.message or ERROR_MESSAGES.get(error.code or "") or http_reason(response)
-        return Rejected(error.code, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         since = item.created_at - CLOCK_SKEW
@@ -332,7 +323,7 @@ class TwilioSender(Sender):
             STATUS_MAP.get(found.status.lower()),
             occurred_at=found.date_updated or now,
             error_code=found.error_code,
-            error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+            error_message=clipped_error(error_message),
         )
 
 
@@ -364,7 +355,8 @@ class TwilioProvider(Provider):
             fields: dict[str, Any] = _json_object(request.body)
         else:
             fields = single_values(request.form_params(), _READ)
-        fields = _blank_to_none(fields)
+        # Twilio may send a parameter with an empty value; empty means absent.
+        fields = {key: blank_is_none(value) for key, value in fields.items()}
         # Older callbacks name the message and status SmsSid/SmsStatus only.
         if fields.get("MessageSid") is None and fields.get("SmsSid") is not None:
             fields["MessageSid"] = fields["SmsSid"]
@@ -392,7 +384,7 @@ class TwilioProvider(Provider):
                 occurred_at=request.received_at,
                 to=normalize_to(callback.To),
                 error_code=callback.ErrorCode,
-                error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+                error_message=clipped_error(error_message),
             )
         ]
 

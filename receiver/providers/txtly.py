@@ -79,6 +79,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, clipped_error
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.txtly.com.au"
@@ -103,10 +104,8 @@ STATUS_MAP: dict[str, Status] = {
 answer's ``sent``, its email events' words and the common SMS words. Any other word is
 kept in the timeline with status None and changes nothing."""
 
-_MAX_ERROR_MESSAGE = 1000
 _API_KEY = re.compile(r"tx_[A-Za-z0-9_]{8,}")  # "API keys start with the tx_ prefix"
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class TxtlyConfig(ProviderConfig):
@@ -285,7 +284,7 @@ class TxtlySender(Sender):
         except ValueError:
             error = TxtlyError()
         text = error.text() or http_reason(response)
-        return Rejected(error.name, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.name, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         raise NotImplementedError("txtly has no lookup")
@@ -331,7 +330,7 @@ class TxtlyProvider(Provider):
         except ValidationError as exc:
             raise payload_invalid(exc, prefix="data") from None
         word = data.status or event.type.removeprefix(SMS_EVENT_PREFIX)
-        error_message = data.error_message[:_MAX_ERROR_MESSAGE] if data.error_message else None
+        error_message = clipped_error(data.error_message)
         return [
             Report(
                 event_id=event.id,

@@ -87,6 +87,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 # SMS API ``status`` -> ours. Anything else is kept with status None and changes nothing.
 SMS_STATUS_MAP: dict[str, Status] = {
@@ -131,9 +132,7 @@ DLR_ERRORS: dict[str, str] = {
 # Messages API channels whose ``to`` is not a phone number.
 _NON_PHONE_CHANNELS = frozenset({"messenger"})
 _RETRY_AFTER_SECONDS = 5
-_MAX_ERROR_MESSAGE = 1000
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 Ident = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")]
 Short = Annotated[str, Field(max_length=255)]
 ClientRef = Annotated[str, Field(max_length=128)]
@@ -300,7 +299,7 @@ def _messages_error(error: MessagesError | None) -> tuple[str | None, str | None
             code = error.type.rsplit("#", 1)[1] or None
         message = message or error.title
     if message is not None:
-        message = message[:_MAX_ERROR_MESSAGE]
+        message = message[:MAX_ERROR_MESSAGE]
     return code, message
 
 
@@ -313,7 +312,7 @@ class VonageRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     message_id: Annotated[str, Field(min_length=1, max_length=255)]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     error_code: Annotated[str, Field(max_length=16)] | None = None
     error_code_description: str | None = None
     date_finalized: AwareUtcDatetime | None = None
