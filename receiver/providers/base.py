@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Final, Generic, Literal, Protocol, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import httpx
@@ -32,6 +32,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypeVar
 
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
@@ -593,11 +594,22 @@ def _lookup_refused(response: httpx.Response) -> Deferred | None:
 Content = Literal["body", "template"]
 
 
-class Provider(ABC):
-    """One configured provider: verifies, parses and answers its webhooks."""
+ConfigT = TypeVar("ConfigT", bound=ProviderConfig, default=ProviderConfig, covariant=True)
+"""A provider type's config model (``TwilioConfig``); a bare ``Provider`` is any type."""
+
+
+class Provider(ABC, Generic[ConfigT]):
+    """One configured provider: verifies, parses and answers its webhooks.
+
+    A type names its config model once, as the type argument (``class
+    TwilioProvider(Provider[TwilioConfig])``): it is the ``config_model`` the config
+    loader validates the type's table with, and the type of ``self.config``.
+    """
 
     kind: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
+    """The model a ``[providers.NAME]`` table of this type is validated with: the type
+    argument (a subclass without one sets it)."""
     media_types: ClassVar[frozenset[str]]
     """Content types a POST may carry (a GET carries its report in the query)."""
     methods: ClassVar[frozenset[str]] = frozenset({"POST"})
@@ -609,9 +621,22 @@ class Provider(ABC):
     send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
     """What a send through this type may carry: a text ``body``, a ``template``."""
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Provider:
+                (model,) = get_args(base)
+                if isinstance(model, type):  # not a type variable of a generic subclass
+                    cls.config_model = model
+
+    def __init__(self, name: str, config: ConfigT) -> None:
+        if not isinstance(config, self.config_model):
+            raise TypeError(
+                f"a {self.kind} provider needs a {self.config_model.__name__},"
+                f" not {type(config).__name__}"
+            )
         self.name = name
-        self.config = config
+        self.config: Final = config
 
     @property
     def verifies(self) -> bool:

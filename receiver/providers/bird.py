@@ -177,7 +177,7 @@ class BirdStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: BirdConfig) -> None:
         self._messages_url = str(config.api_base_url or API_BASE_URL).rstrip("/") + "/messages"
         self._headers = {
             "authorization": f"AccessKey {config.api_key}",
@@ -210,9 +210,8 @@ class BirdStatusLookup(ApiClient):
         )
 
 
-class BirdProvider(Provider):
+class BirdProvider(Provider[BirdConfig]):
     kind: ClassVar[str] = "bird"
-    config_model: ClassVar[type[ProviderConfig]] = BirdConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Bird retries a failed notification for 8 hours (docs.bird.com/api/notifications-api/retries).

@@ -430,9 +430,8 @@ class FutureSmsSender(Sender):
 # --------------------------------------------------------------------------- the type
 
 
-class FutureSmsProvider(Provider):
+class FutureSmsProvider(Provider[FutureSmsConfig]):
     kind: ClassVar[str] = "futuresms"
-    config_model: ClassVar[type[ProviderConfig]] = FutureSmsConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 
@@ -481,7 +480,6 @@ class FutureSmsProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, FutureSmsConfig)
         return FutureSmsSender(self.config, self._dlr_address(public_base_url))
 
     def _dlr_address(self, public_base_url: str | None) -> str | None:

@@ -65,7 +65,6 @@ from receiver.providers.base import (
     BasicAuthConfig,
     InboundRequest,
     Provider,
-    ProviderConfig,
     Tracked,
     WebhookRequest,
     looked_up,
@@ -246,7 +245,7 @@ class InfobipStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: InfobipConfig) -> None:
         self._logs_url = str(config.api_base_url).rstrip("/") + "/sms/1/logs"
         self._headers = {"authorization": f"App {config.api_key}", "accept": JSON}
 
@@ -266,9 +265,8 @@ class InfobipStatusLookup(ApiClient):
         return looked_up(message, InfobipProvider._report(ours, now))
 
 
-class InfobipProvider(Provider):
+class InfobipProvider(Provider[InfobipConfig]):
     kind: ClassVar[str] = "infobip"
-    config_model: ClassVar[type[ProviderConfig]] = InfobipConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:

@@ -47,7 +47,6 @@ from receiver.providers.base import (
     BasicAuthConfig,
     InboundRequest,
     Provider,
-    ProviderConfig,
     WebhookRequest,
     payload_invalid,
     resign_basic_auth,
@@ -135,9 +134,8 @@ class JasminReceipt(BaseModel):
         return value or None
 
 
-class JasminProvider(Provider):
+class JasminProvider(Provider[JasminConfig]):
     kind: ClassVar[str] = "jasmin"
-    config_model: ClassVar[type[ProviderConfig]] = JasminConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Jasmin's DLRThrower: max_retries 3, retry_delay 30 s by default (docs/providers/jasmin.md).

@@ -221,18 +221,15 @@ class PlivoStatusLookup(ApiClient):
         )
 
 
-class PlivoProvider(Provider):
+class PlivoProvider(Provider[PlivoConfig]):
     kind: ClassVar[str] = "plivo"
-    config_model: ClassVar[type[ProviderConfig]] = PlivoConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Plivo retries after 60, 120 and 240 s, about 7 minutes (docs/providers/plivo.md).
     redelivery_horizon_days: ClassVar[int] = 1
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: PlivoConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, PlivoConfig):
-            raise TypeError("PlivoProvider needs a PlivoConfig")
         self._accept_v2 = config.accept_v2_signatures
 
     @staticmethod
@@ -303,7 +300,7 @@ class PlivoProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, PlivoConfig) or not (config.auth_id and config.secrets):
+        if not (config.auth_id and config.secrets):
             return None
         return PlivoStatusLookup(config)
 

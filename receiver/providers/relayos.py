@@ -231,9 +231,8 @@ class RelayOSSender(Sender):
         raise NotImplementedError("relayos makes no lookups (lookup_request is None)")
 
 
-class RelayOSProvider(Provider):
+class RelayOSProvider(Provider[RelayOSConfig]):
     kind: ClassVar[str] = "relayos"
-    config_model: ClassVar[type[ProviderConfig]] = RelayOSConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 
@@ -285,7 +284,6 @@ class RelayOSProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, RelayOSConfig)
         return RelayOSSender(self.config)
 
     def check_template(self, template: Template) -> None:

@@ -221,7 +221,7 @@ class SendCommsSender(Sender):
 
     idempotency_lifetime: ClassVar[timedelta | None] = IDEMPOTENCY_LIFETIME
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: SendCommsConfig) -> None:
         base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._send_url = base + SEND_PATH
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
@@ -282,9 +282,8 @@ class SendCommsSender(Sender):
         return super().read_send(response)
 
 
-class SendCommsProvider(Provider):
+class SendCommsProvider(Provider[SendCommsConfig]):
     kind: ClassVar[str] = "sendcomms"
-    config_model: ClassVar[type[ProviderConfig]] = SendCommsConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:

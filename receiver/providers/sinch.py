@@ -315,21 +315,14 @@ class SinchStatusLookup(ApiClient):
         return looked_up(message, report)
 
 
-class SinchProvider(Provider):
+class SinchProvider(Provider[SinchConfig]):
     kind: ClassVar[str] = "sinch"
-    config_model: ClassVar[type[ProviderConfig]] = SinchConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     # Sinch retries 5xx/429 from 5 s, doubling, for about 22 h 45 min (docs/providers/sinch.md).
     redelivery_horizon_days: ClassVar[int] = 2
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
-        super().__init__(name, config)
-        if not isinstance(config, SinchConfig):
-            raise TypeError(f"a sinch provider needs a SinchConfig, not {type(config).__name__}")
-        self.sinch_config = config
-
     def verify(self, request: InboundRequest, now: float) -> None:
-        config = self.sinch_config
+        config = self.config
         if config.auth == "basic":
             basic_auth.verify(request.headers, config.secrets)
         else:
@@ -371,7 +364,7 @@ class SinchProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, SinchConfig) or not (config.service_plan_id and config.api_key):
+        if not (config.service_plan_id and config.api_key):
             return None
         return SinchStatusLookup(config)
 
@@ -383,7 +376,7 @@ class SinchProvider(Provider):
         if self.config.insecure_no_signature:
             return request
         secret = self.config.secrets[0]
-        if self.sinch_config.auth == "basic":
+        if self.config.auth == "basic":
             headers = resign_headers(request.headers, "authorization")
             headers["authorization"] = basic_auth.header(secret)
             return replace(request, headers=headers)

@@ -267,9 +267,8 @@ def _events(body: bytes) -> list[Any]:
     return payload if isinstance(payload, list) else [payload]
 
 
-class SmstoolsProvider(Provider):
+class SmstoolsProvider(Provider[SmstoolsConfig]):
     kind: ClassVar[str] = "smstools"
-    config_model: ClassVar[type[ProviderConfig]] = SmstoolsConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -306,7 +305,6 @@ class SmstoolsProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, SmstoolsConfig)
         return SmstoolsSender(self.config)
 
 

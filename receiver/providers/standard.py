@@ -146,7 +146,7 @@ class SendError(BaseModel):
 class StandardSender(Sender):
     """The contract's send API (section 6)."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: StandardConfig) -> None:
         self._messages_url = str(config.api_base_url).rstrip("/") + "/messages"
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": "application/json"}
         self._sender = config.sender
@@ -221,15 +221,14 @@ def _accepted(message: SentMessage) -> Accepted:
     return Accepted(message.id, message.status or "accepted")
 
 
-class StandardProvider(Provider):
+class StandardProvider(Provider[StandardConfig]):
     kind: ClassVar[str] = "standard"
-    config_model: ClassVar[type[ProviderConfig]] = StandardConfig
     media_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
     # The spec sets no retry schedule; Svix, its reference sender, retries for about 27 h 35 min
     # (docs.svix.com/retries), and other senders publish none.
     redelivery_horizon_days: ClassVar[int] = 3
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: StandardConfig) -> None:
         super().__init__(name, config)
         self._keys = [standard_webhooks.decode_secret(s) for s in config.secrets]
 

@@ -224,7 +224,7 @@ class TelnyxStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: TelnyxConfig) -> None:
         self._base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
 
@@ -250,15 +250,12 @@ class TelnyxStatusLookup(ApiClient):
         )
 
 
-class TelnyxProvider(Provider):
+class TelnyxProvider(Provider[TelnyxConfig]):
     kind: ClassVar[str] = "telnyx"
-    config_model: ClassVar[type[ProviderConfig]] = TelnyxConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: TelnyxConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, TelnyxConfig):
-            raise TypeError("TelnyxProvider needs a TelnyxConfig")
         self._keys: list[Ed25519PublicKey] = [
             telnyx_ed25519.load_public_key(key) for key in config.public_key or []
         ]

@@ -327,9 +327,8 @@ class TwilioSender(Sender):
         )
 
 
-class TwilioProvider(Provider):
+class TwilioProvider(Provider[TwilioConfig]):
     kind: ClassVar[str] = "twilio"
-    config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     # Twilio retries only a failed connection, once by default, at most 5 times with
     # #rc= (docs/providers/twilio.md): minutes.
@@ -391,14 +390,13 @@ class TwilioProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, TwilioConfig)
         return TwilioSender(self.name, self.config, public_base_url)
 
     def _check_account(self, account_sid: str | None) -> None:
         # A 400, not a 401: the signature verified (or verification is off on purpose),
         # so the request is authentic but not for this endpoint. Twilio does not retry
         # a 4xx, and the refusal shows in Twilio's debugger as a client error.
-        expected: str | None = getattr(self.config, "account_sid", None)
+        expected = self.config.account_sid
         if expected is None:
             return
         if account_sid is None:

@@ -260,7 +260,7 @@ class TxtlySender(Sender):
 
     idempotency_lifetime: ClassVar[timedelta | None] = IDEMPOTENCY_LIFETIME
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: TxtlyConfig) -> None:
         base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._url = base + SEND_PATH
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
@@ -290,9 +290,8 @@ class TxtlySender(Sender):
         raise NotImplementedError("txtly has no lookup")
 
 
-class TxtlyProvider(Provider):
+class TxtlyProvider(Provider[TxtlyConfig]):
     kind: ClassVar[str] = "txtly"
-    config_model: ClassVar[type[ProviderConfig]] = TxtlyConfig
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def check_sender(self, sender: str) -> None:

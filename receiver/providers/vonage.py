@@ -370,18 +370,15 @@ class VonageStatusLookup(ApiClient):
         )
 
 
-class VonageProvider(Provider):
+class VonageProvider(Provider[VonageConfig]):
     kind: ClassVar[str] = "vonage"
-    config_model: ClassVar[type[ProviderConfig]] = VonageConfig
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Vonage retries 429/5xx with backoff from 5 s to 15 min for 24 h (shared/PROVIDERS.md).
     redelivery_horizon_days: ClassVar[int] = 2
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: VonageConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, VonageConfig):
-            raise TypeError("a vonage provider needs a VonageConfig")
         self._method: vonage_signature.SignatureMethod = config.signature_method
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -480,7 +477,7 @@ class VonageProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, VonageConfig) or not (config.api_key and config.api_secret):
+        if not (config.api_key and config.api_secret):
             return None
         return VonageStatusLookup(config)
 
