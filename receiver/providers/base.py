@@ -34,6 +34,7 @@ from pydantic import (
 )
 from typing_extensions import TypeVar
 
+from receiver.core.error_codes import numeric_code
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
 from receiver.core.status import Status
@@ -620,6 +621,20 @@ class Provider(ABC, Generic[ConfigT]):
     shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
     send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
     """What a send through this type may carry: a text ``body``, a ``template``."""
+    error_label: ClassVar[str] = "code"
+    """How the console introduces one of this type's error codes: ``Twilio`` in
+    "(Twilio 30007)"; ``code`` for a type whose codes are its sender's own."""
+    error_explanations: ClassVar[Mapping[str, str]] = {}
+    """Our plain words for the type's documented error codes (numeric ones without
+    leading zeros), each from the provider's published table: a wrong explanation is
+    worse than none, so a code we could not confirm is left out."""
+
+    @classmethod
+    def explain_error(cls, code: str) -> str | None:
+        """One plain sentence for ``code`` as the parser stored it (stripped, never
+        blank), or None when it has no documented meaning we know of. Default: its
+        ``error_explanations`` entry, numeric codes matched without leading zeros."""
+        return cls.error_explanations.get(numeric_code(code))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

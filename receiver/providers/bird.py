@@ -39,6 +39,7 @@ recipient's ``status``, ``statusDatetime``, ``statusReason`` and ``statusErrorCo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
@@ -53,6 +54,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.error_codes import GSM_MAP
 from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
@@ -212,6 +214,8 @@ class BirdStatusLookup(ApiClient):
 
 class BirdProvider(Provider[BirdConfig]):
     kind: ClassVar[str] = "bird"
+    error_label: ClassVar[str] = "MessageBird"
+    error_explanations: ClassVar[Mapping[str, str]] = GSM_MAP
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Bird retries a failed notification for 8 hours (docs.bird.com/api/notifications-api/retries).

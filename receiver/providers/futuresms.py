@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
@@ -97,6 +98,15 @@ differ, and a request takes time to arrive."""
 # 3.4 states are mapped. Any other word (``pending``, a word added later) is kept in
 # the timeline with status None and changes nothing.
 STATUS_MAP: dict[str, Status] = dict(SMPP_RECEIPT_STATES)
+
+# Our plain words for the console (``explain_error``). DLRs carry no error code; a
+# refused send stores the answer's ``error_code``, the coarse category of FutureSMS's
+# error envelope ("Response Envelope", https://www.futuresms.net/api-basics/responses),
+# with its ``reason`` and ``details`` in the message. Only the categories that reject a
+# message are here.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "VALIDATION_ERROR": "a field of the send was refused (number, template, sender id or var)",
+}
 
 # The names an expiry may have in the token response (the page says only "both expiry
 # timestamps"): a time (ISO 8601, or Unix seconds) or a lifetime in seconds. Failing all
@@ -432,6 +442,8 @@ class FutureSmsSender(Sender):
 
 class FutureSmsProvider(Provider[FutureSmsConfig]):
     kind: ClassVar[str] = "futuresms"
+    error_label: ClassVar[str] = "FutureSMS"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 

@@ -40,6 +40,7 @@ own base URL) and ``api_key``: "Get outbound SMS message logs"
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -52,6 +53,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.error_codes import GSM_MAP
 from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
@@ -121,6 +123,25 @@ KNOWN_STATUSES: dict[str, tuple[int, str]] = {
     "EXPIRED_EXPIRED": (15, "EXPIRED"),
     "EXPIRED_DLR_UNKNOWN": (29, "EXPIRED"),
 }
+
+MAP_ERROR_IDS: dict[str, str] = {
+    "EC_UNKNOWN_SUBSCRIBER": "1",
+    "EC_UNIDENTIFIED_SUBSCRIBER": "5",
+    "EC_ABSENT_SUBSCRIBER_SM": "6",
+    "EC_ILLEGAL_SUBSCRIBER": "9",
+    "EC_TELESERVICE_NOT_PROVISIONED": "11",
+    "EC_ILLEGAL_EQUIPMENT": "12",
+    "EC_CALL_BARRED": "13",
+    "EC_FACILITY_NOT_SUPPORTED": "21",
+    "EC_ABSENT_SUBSCRIBER": "27",
+    "EC_SUBSCRIBER_BUSY_FOR_MT_SMS": "31",
+    "EC_SM_DELIVERY_FAILURE": "32",
+    "EC_MESSAGE_WAITING_LIST_FULL": "33",
+    "EC_SYSTEM_FAILURE": "34",
+    "EC_DATA_MISSING": "35",
+    "EC_UNEXPECTED_DATA_VALUE": "36",
+}
+"""Infobip's names of the MAP codes: a report without ``error.id`` stores the name."""
 
 NO_ERROR_ID = 0
 
@@ -267,7 +288,14 @@ class InfobipStatusLookup(ApiClient):
 
 class InfobipProvider(Provider[InfobipConfig]):
     kind: ClassVar[str] = "infobip"
+    error_label: ClassVar[str] = "Infobip"
+    error_explanations: ClassVar[Mapping[str, str]] = GSM_MAP
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
+
+    @classmethod
+    def explain_error(cls, code: str) -> str | None:
+        """A MAP error id, or its name (stored when a report has no ``error.id``)."""
+        return super().explain_error(MAP_ERROR_IDS.get(code.upper(), code))
 
     def verify(self, request: InboundRequest, now: float) -> None:
         basic_auth.verify(request.headers, self.config.secrets)

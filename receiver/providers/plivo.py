@@ -35,6 +35,7 @@ accepted and ignored (the raw request is stored).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import randbelow
@@ -86,6 +87,19 @@ ERROR_REASONS: dict[str, str] = {
     "30": "Spam Detected",
     "40": "Invalid Source Number",
     "50": "Invalid Destination Number",
+}
+
+# Our plain words for the console (``explain_error``): ``ErrorCode``
+# (https://www.plivo.com/docs/messaging/troubleshooting/error-codes; 450 from Plivo's SMS
+# FAQ on Geo Permissions, 900 from Plivo's support article on insufficient balance).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "10": "a downstream carrier rejected it as an invalid message",
+    "20": "the carrier had network issues (temporary)",
+    "30": "blocked by a carrier spam filter",
+    "40": "invalid source number (format, not SMS-enabled, or not on the account)",
+    "50": "invalid destination number",
+    "450": "the destination country is not enabled in the account's Geo Permissions",
+    "900": "insufficient credit on the Plivo account",
 }
 NO_ERROR = "000"
 
@@ -223,6 +237,8 @@ class PlivoStatusLookup(ApiClient):
 
 class PlivoProvider(Provider[PlivoConfig]):
     kind: ClassVar[str] = "plivo"
+    error_label: ClassVar[str] = "Plivo"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Plivo retries after 60, 120 and 240 s, about 7 minutes (docs/providers/plivo.md).

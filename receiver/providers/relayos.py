@@ -233,6 +233,7 @@ class RelayOSSender(Sender):
 
 class RelayOSProvider(Provider[RelayOSConfig]):
     kind: ClassVar[str] = "relayos"
+    error_label: ClassVar[str] = "RelayOS"
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 

@@ -28,6 +28,7 @@ under the same key (``idempotency_lifetime``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Literal
@@ -74,6 +75,17 @@ STATUS_MAP: dict[str, Status] = {
     # Sent at submission when the upstream carrier refused the message: the provider
     # failed to send it (a carrier's non-delivery would be undelivered, same rank).
     "sms.failed": Status.FAILED,
+}
+
+# Our plain words for the console (``explain_error``). The webhooks carry no error code
+# (``data.error`` is text), so a code is the ``error.code`` of a refused send (400), from
+# SendComms' "Error Handling" page (https://docs.sendcomms.com/docs/errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    # The client errors a send can be refused with (400).
+    "INVALID_PHONE_NUMBER": "the 'to' number is not in E.164 form",
+    "MESSAGE_TOO_LONG": "the message is over 1600 characters (10 segments)",
+    "MISSING_FIELD": "the send lacked a required field ('to' or 'message')",
+    "SMS_SEND_FAILED": "the sender id is not verified for the account, or the recipient opted out",
 }
 SMS_EVENT_PREFIX = "sms."
 
@@ -284,6 +296,8 @@ class SendCommsSender(Sender):
 
 class SendCommsProvider(Provider[SendCommsConfig]):
     kind: ClassVar[str] = "sendcomms"
+    error_label: ClassVar[str] = "SendComms"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:

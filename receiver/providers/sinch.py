@@ -58,6 +58,7 @@ Decisions
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import token_hex
@@ -134,6 +135,32 @@ ERROR_MESSAGES: dict[int, str] = {
     416: "Delivery report not supported",
     417: "Delivery report unreachable",
     418: "Delivery report unrecognized",
+}
+
+# Our plain words for the console (``explain_error``): the delivery report ``code`` (0
+# delivered, 400 queued, 401 dispatched, 402-418 failures: Sinch SMS REST API delivery
+# report codes, named as in the Java SDK's ``DeliveryReportErrorCode``). Other values
+# are SMPP codes of the carrier.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "0": "delivered",
+    "400": "queued at Sinch, to be dispatched at the account's rate",
+    "401": "dispatched to the carrier's SMS-C",
+    "402": "the SMS-C rejected it as unroutable; a retry would fail the same way",
+    "403": "an unexpected error at Sinch",
+    "404": "a temporary delivery failure; it can be retried",
+    "405": "a parameter in the message body has no value for this recipient",
+    "406": "expired before reaching the SMS-C (its expiry time may have been very short)",
+    "407": "cancelled by the sender before reaching the SMS-C",
+    "408": "the SMS-C rejected it; a retry would fail the same way",
+    "410": "no default sender is configured for this recipient",
+    "411": "more message parts than the configured maximum",
+    "412": "the account is not provisioned for the recipient's region",
+    "413": "the Sinch account is blocked (possibly out of credit)",
+    "414": "MMS: the media URL was unreachable or answered badly",
+    "415": "MMS: rejected by the MMS gateway or the mobile network",
+    "416": "MMS: not supported by the recipient's MMS-C",
+    "417": "MMS: the destination network or the subscriber cannot be reached",
+    "418": "MMS: the handset did not recognise the message content",
 }
 
 RECIPIENT_TYPES = ("recipient_delivery_report_sms", "recipient_delivery_report_mms")
@@ -317,6 +344,8 @@ class SinchStatusLookup(ApiClient):
 
 class SinchProvider(Provider[SinchConfig]):
     kind: ClassVar[str] = "sinch"
+    error_label: ClassVar[str] = "Sinch"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     # Sinch retries 5xx/429 from 5 s, doubling, for about 22 h 45 min (docs/providers/sinch.md).
     redelivery_horizon_days: ClassVar[int] = 2

@@ -45,6 +45,7 @@ Decisions:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,7 +61,6 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.core.error_codes import SMSTOOLS as ERROR_MESSAGES
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.status import Status
@@ -109,6 +109,43 @@ RETRY_ERRORS: dict[str, str] = {
     "108": "not enough credits on the account",
     "116": "access disabled after a long time without use",
     "200": "this address is not allowed to use the API",
+}
+
+# Our plain words, for the console (``explain_error``) and for a refused send's answer
+# without a message: a report's ``delivery_code_detail`` (10 and up), else its delivery
+# code (0-9) when that is no progress ("Delivery report codes" and "Delivery report
+# detail codes", https://www.smstools.be/en/webhooks: only the detail codes 10 and 11
+# could be read; the report's own ``delivery_code_detail_description`` is stored with the
+# others), or the ``error`` of a refused send (102-140, "Handling errors",
+# https://www.sms-tools.co.uk/en/sms-gateway-api/handling_errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    # Delivery codes, when no detail code says more.
+    "0": "submitted to the operator, which sent no delivery report",
+    "1": "delivered",
+    "2": "not delivered: out of the network's range, a network problem, or abroad",
+    "3": "buffered: the operator has it but could not reach the handset yet",
+    "4": "refused by the operator",
+    "5": "refused by the operator (the detail code says why)",
+    "9": "no delivery report is available for this message",
+    # Delivery report detail codes.
+    "10": "the receiver's number is invalid or unknown",
+    "11": "the receiver is temporarily out of the network's range",
+    # Errors of a refused send.
+    "102": "no message text was given",
+    "103": "the phone number is missing or invalid",
+    "106": "the destination number is missing or invalid",
+    "109": "the sender name is empty",
+    "110": "a sender number must start with +",
+    "111": "invalid sender: at most 11 characters, or 14 digits",
+    "112": "the message text is required",
+    "114": "the request was empty",
+    "118": "the message is too long for Smstools",
+    "121": "the scheduled date is invalid or in the past",
+    "131": "the number is on the account's opt-out list: the person asked for no messages",
+    "137": "the 24-hour window is closed: send a template message instead",
+    "138": "Smstools cannot send it because of a misconfiguration; contact their support",
+    "139": "parameters are missing or invalid",
+    "140": "the WhatsApp Business account is invalid or missing",
 }
 
 _MESSAGE_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -269,6 +306,8 @@ def _events(body: bytes) -> list[Any]:
 
 class SmstoolsProvider(Provider[SmstoolsConfig]):
     kind: ClassVar[str] = "smstools"
+    error_label: ClassVar[str] = "Smstools"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -364,7 +403,7 @@ class SmstoolsError(BaseModel):
             return self.errorMsg
         if self.error and self.code is None:
             return self.error
-        return ERROR_MESSAGES.get(self.code or "")
+        return ERROR_EXPLANATIONS.get(self.code or "")
 
 
 def _error_of(response: httpx.Response) -> SmstoolsError:

@@ -42,6 +42,7 @@ Bearer {api_key}``, answers ``{"data": {...}}`` with the payload above plus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
@@ -96,6 +97,19 @@ STATUS_MAP: dict[str, Status] = {
     "delivery_unconfirmed": Status.UNKNOWN,
 }
 """Telnyx's word -> ours; any other word gives ``status=None`` and is kept."""
+
+# Our plain words for the console (``explain_error``): ``payload.errors[0].code``, the
+# delivery errors 40xxx (https://developers.telnyx.com/docs/messaging/messages/error-codes).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "40001": "not routable: a landline or a number that cannot get SMS",
+    "40002": "blocked as spam by the carrier (temporary)",
+    "40003": "blocked as spam: the sending number is permanently blocked by the carrier",
+    "40004": "rejected by the destination carrier for an unknown reason",
+    "40005": "expired before it could be delivered",
+    "40006": "the recipient's carrier is unavailable",
+    "40008": "undeliverable: the carrier did not accept the message",
+    "40009": "the carrier rejected the message body",
+}
 
 
 def _one_or_many(value: Any) -> Any:
@@ -252,6 +266,8 @@ class TelnyxStatusLookup(ApiClient):
 
 class TelnyxProvider(Provider[TelnyxConfig]):
     kind: ClassVar[str] = "telnyx"
+    error_label: ClassVar[str] = "Telnyx"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def __init__(self, name: str, config: TelnyxConfig) -> None:

@@ -42,6 +42,7 @@ Lookups of overdue messages (contract section 12), followed: the Message resourc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -122,6 +123,28 @@ ERROR_MESSAGES: dict[str, str] = {
     "30009": "Missing inbound segment",
     "30010": "Message price exceeds max price",
     "30034": "Message from an unregistered number",
+}
+
+# Our plain words for the console (``explain_error``): the ``ErrorCode`` of a status
+# callback, or the ``code`` of an API error answer (21xxx, when a send is refused), from
+# Twilio's error dictionary (https://www.twilio.com/docs/api/errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "21211": "the 'To' number is not a valid phone number",
+    "21408": "sending to the recipient's country is not enabled on the account",
+    "21610": "the recipient replied STOP; Twilio sends nothing until they reply START",
+    "21614": "the 'To' number is not a mobile number (a landline, or invalid)",
+    "30001": "queue overflow: too many messages were queued for the sender",
+    "30002": "the account was suspended before Twilio could send the message",
+    "30003": "the handset is unreachable (switched off, no signal, or cannot take SMS)",
+    "30004": "message blocked: the recipient or their carrier blocks messages from this sender",
+    "30005": "unknown handset: the number does not exist or is no longer in service",
+    "30006": "a landline, or a carrier this sender cannot reach",
+    "30007": "carrier filtered the message as spam or against its content rules",
+    "30008": "the carrier gave no reason (unknown error)",
+    "30009": "a segment of a multipart message went missing",
+    "30010": "the message price exceeds the max price set for it",
+    "30032": "the toll-free sending number has not been verified",
+    "30034": "the US sending number is not registered to an approved A2P 10DLC campaign",
 }
 
 # Channels whose addresses are phone numbers; others (messenger:<id>, ...) are not.
@@ -329,6 +352,8 @@ class TwilioSender(Sender):
 
 class TwilioProvider(Provider[TwilioConfig]):
     kind: ClassVar[str] = "twilio"
+    error_label: ClassVar[str] = "Twilio"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     # Twilio retries only a failed connection, once by default, at most 5 times with
     # #rc= (docs/providers/twilio.md): minutes.

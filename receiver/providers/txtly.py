@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -103,6 +104,20 @@ STATUS_MAP: dict[str, Status] = {
 """Txtly's word -> ours. Txtly publishes no SMS event vocabulary: these are its send
 answer's ``sent``, its email events' words and the common SMS words. Any other word is
 kept in the timeline with status None and changes nothing."""
+
+# Our plain words for the console (``explain_error``): the ``name`` of an API error
+# answer, when a send is refused ("Errors", https://docs.txtly.com.au/errors). Txtly
+# publishes no delivery error codes.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "validation_error": "Txtly refused the request: a field is missing or invalid",
+    "authentication_error": "Txtly refused the API key: missing or invalid",
+    "authorization_error": "the API key may not do this (its permission level or domain)",
+    "not_found": "Txtly does not know the resource the request named",
+    "conflict": "the request conflicts with data Txtly already holds",
+    "unprocessable_entity": "Txtly could not act on it: well-formed, but the data is invalid",
+    "rate_limit_exceeded": "too many requests for the plan's rate limit",
+    "internal_error": "an internal error at Txtly",
+}
 
 _API_KEY = re.compile(r"tx_[A-Za-z0-9_]{8,}")  # "API keys start with the tx_ prefix"
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
@@ -292,6 +307,8 @@ class TxtlySender(Sender):
 
 class TxtlyProvider(Provider[TxtlyConfig]):
     kind: ClassVar[str] = "txtly"
+    error_label: ClassVar[str] = "Txtly"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def check_sender(self, sender: str) -> None:
