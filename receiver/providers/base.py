@@ -378,7 +378,7 @@ class Unknown:
 
 
 @dataclass(frozen=True, slots=True)
-class NotFound:
+class NoSuchMessage:
     """A lookup found no message with our reference: it was never received."""
 
 
@@ -394,8 +394,8 @@ class Tracked:
 
 
 SendResult = Accepted | Rejected | Deferred | Unknown
-LookupResult = Accepted | NotFound | Deferred
-StatusResult = Report | NotFound | Deferred
+LookupResult = Accepted | NoSuchMessage | Deferred
+StatusResult = Report | NoSuchMessage | Deferred
 """What asking the provider about an overdue message found: its status as a report
 (``source = 'lookup'``), no such message, or no answer (ask again later)."""
 
@@ -505,14 +505,14 @@ class ApiClient(ABC):  # noqa: B024 - every hook has a default: a type overrides
         """What the answer to ``status_request`` says: 404 is "no such message" (the
         contract's ``standard`` lookup; every other API answers it for an unknown id)."""
         if response.status_code == 404:
-            return NotFound()
+            return NoSuchMessage()
         if refused := _lookup_refused(response):
             return refused
         try:
             found = self.read_status(message, response, now)
         except ValueError:
             return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
-        return NotFound() if found is None else found
+        return NoSuchMessage() if found is None else found
 
 
 class Sender(ApiClient):
@@ -581,7 +581,7 @@ class Sender(ApiClient):
             found = self.read_found(item, response)
         except ValueError:
             return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
-        return NotFound() if found is None else found
+        return NoSuchMessage() if found is None else found
 
 
 def _lookup_refused(response: httpx.Response) -> Deferred | None:

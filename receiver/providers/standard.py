@@ -113,7 +113,7 @@ class StandardPayload(BaseModel):
     ]
 
 
-class SentMessage(BaseModel):
+class StandardMessage(BaseModel):
     """The provider's message: its answer to a send, or an item of a lookup (which
     may also say the error and when the status was reached, contract section 12)."""
 
@@ -130,7 +130,7 @@ class SentMessage(BaseModel):
 class Lookup(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    items: list[SentMessage]
+    items: list[StandardMessage]
 
 
 class SendError(BaseModel):
@@ -166,7 +166,7 @@ class StandardSender(Sender):
         return httpx.Request("GET", self._messages_url, params=params, headers=self._headers)
 
     def read_accepted(self, response: httpx.Response) -> Accepted:
-        return _accepted(SentMessage.model_validate_json(response.content))
+        return _accepted(StandardMessage.model_validate_json(response.content))
 
     def read_rejection(self, response: httpx.Response) -> Rejected:
         try:
@@ -197,7 +197,7 @@ class StandardSender(Sender):
         if message.provider_message_id is None:
             found = _ours(Lookup.model_validate_json(response.content).items, message.id)
         else:
-            found = SentMessage.model_validate_json(response.content)
+            found = StandardMessage.model_validate_json(response.content)
         if found is None or found.status is None:
             return None
         return lookup_report(
@@ -211,13 +211,13 @@ class StandardSender(Sender):
         )
 
 
-def _ours(items: list[SentMessage], reference: str) -> SentMessage | None:
+def _ours(items: list[StandardMessage], reference: str) -> StandardMessage | None:
     """The lookup's item for our ``reference`` (an item without one is taken as ours:
     the provider filtered by it)."""
     return next((item for item in items if item.reference in (None, reference)), None)
 
 
-def _accepted(message: SentMessage) -> Accepted:
+def _accepted(message: StandardMessage) -> Accepted:
     return Accepted(message.id, message.status or "accepted")
 
 
