@@ -74,7 +74,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
-from receiver.providers.fields import Word
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 STATUS_MAP: dict[str, Status] = {
     "scheduled": Status.QUEUED,
@@ -123,7 +123,7 @@ class BirdStatusReport(BaseModel):
     status: Word
     reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     status_datetime: AwareUtcDatetime | None = Field(default=None, alias="statusDatetime")
-    status_reason: Annotated[str, Field(max_length=1000)] | None = Field(
+    status_reason: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = Field(
         default=None, alias="statusReason"
     )
     status_error_code: Annotated[str, Field(max_length=64)] | None = Field(

@@ -73,7 +73,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_basic_auth,
 )
-from receiver.providers.fields import Word
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 MAX_REPORTS = 1000
 """Reports accepted in one request: Infobip's default bucket is 100, and a subscription's
@@ -150,7 +150,7 @@ _DONE_AT = re.compile(
     r"(?:\.(?P<fraction>[0-9]{1,9}))?"
     r"(?P<offset>Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-Text = Annotated[str, Field(max_length=1000)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)]
 
 
 def parse_infobip_time(raw: str) -> datetime:

@@ -93,7 +93,7 @@ class StandardReport(BaseModel):
     occurred_at: AwareUtcDatetime | None = None
     to: Annotated[str, Field(pattern=E164_PATTERN)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None
-    error_message: Annotated[str, Field(max_length=1000)] | None = None
+    error_message: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
     client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
     """The mobile network as ``"MCC-MNC"`` (contract section 13)."""
