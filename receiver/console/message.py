@@ -4,7 +4,7 @@ From top to bottom: the current status in words, colour and a symbol ("Delivered
 handset 2026-11-23 10:03:00 UTC", "Undelivered ...: carrier filtered the message ...
 (Twilio 30007)"); the message's facts (the recipient masked for viewers); the whole
 timeline, one row per report or send step, with the provider's own word, the error
-code explained (``receiver.core.error_codes``), when it occurred and when we received
+code explained (``Provider.explain_error``), when it occurred and when we received
 it, whether it changed the status, and how often the provider redelivered it.
 
 Admins also see the stored raw requests that carried the message's reports and a
@@ -40,10 +40,10 @@ from receiver.console.web import (
     render,
     when_text,
 )
-from receiver.core.error_codes import explain, label
 from receiver.core.phone import mask_text
 from receiver.core.status import FINAL, Status
 from receiver.errors import ReceiverError
+from receiver.providers import error_label, explain_error
 from receiver.services.reprocess import reprocess_stored_event
 from receiver.services.state import AppState
 from receiver.store.base import CarriedRequest, EventRecord, MessageRecord
@@ -119,7 +119,7 @@ def code_words(kind: str | None, code: str | None) -> str | None:
     """``Twilio 30007``; ``code 42`` for a provider type without a name of its own."""
     if code is None:
         return None
-    return f"{label(kind or '')} {code}"
+    return f"{error_label(kind or '')} {code}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class Banner:
 def banner(record: MessageRecord, kind: str | None) -> Banner:
     reason = None
     if record.status in FINAL and record.status is not Status.DELIVERED:
-        reason = explain(kind or "", record.error_code) or record.error_message
+        reason = explain_error(kind or "", record.error_code) or record.error_message
     code = code_words(kind, record.error_code) if record.status is not Status.DELIVERED else None
     return Banner(look(record.status), moment(record.status_changed_at), reason, code)
 
@@ -196,7 +196,7 @@ def timeline(
 ) -> list[Row]:
     rows = []
     for event in events:
-        explanation = explain(kind or "", event.error_code)
+        explanation = explain_error(kind or "", event.error_code)
         rows.append(
             Row(
                 event_id=event.event_id,

@@ -4,7 +4,7 @@ first when customers complain.
 1. Counts by current status per provider, for the last hour and the last 24 hours: one
    table per window, providers down, statuses across (in rank order), with totals.
 2. The most frequent failure reasons of the last 24 hours (top 10): provider, status,
-   error code with its explanation (``receiver.core.error_codes``, else the provider's
+   error code with its explanation (``Provider.explain_error``, else the provider's
    own message), and a link to the search for that provider and status.
 
 Windows are by ``updated_at``: when the message record last changed (a new report or
@@ -24,9 +24,9 @@ from starlette.responses import Response
 
 from receiver.console.message import SHORT_WORDS, Look, code_words, look, provider_kind
 from receiver.console.web import PREFIX, app_state, current_staff, render, when_text
-from receiver.core.error_codes import explain
 from receiver.core.phone import mask_text
 from receiver.core.status import FAILURE_ORDER, RANK, Status
+from receiver.providers import explain_error
 from receiver.services.state import AppState
 from receiver.store.base import FailureReason, StatusCount
 
@@ -115,7 +115,9 @@ def reason_row(state: AppState, reason: FailureReason) -> ReasonRow:
     if reason.error_code is None:
         text = reason.error_message or "no error code given"
     else:
-        text = explain(kind or "", reason.error_code) or reason.error_message or "not explained"
+        text = (
+            explain_error(kind or "", reason.error_code) or reason.error_message or "not explained"
+        )
     query = urlencode({"provider": reason.provider, "status": reason.status.value})
     return ReasonRow(
         provider=reason.provider,

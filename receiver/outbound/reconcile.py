@@ -51,7 +51,7 @@ from receiver.core.status import FINAL
 from receiver.errors import StoreUnavailable
 from receiver.outbound.retry import retry_after_delay
 from receiver.outbound.worker import OutboxWorker, Pacing
-from receiver.providers.base import ApiClient, Deferred, NotFound, Provider, Tracked
+from receiver.providers.base import ApiClient, Deferred, NoSuchMessage, Provider, Tracked
 from receiver.store.base import Looked, OverdueMessage, ReconcileWindow, Store, new_id
 
 log = logging.getLogger("receiver.reconcile")
@@ -294,7 +294,7 @@ class Reconciler:
         if isinstance(result, Report):
             outcome = "final" if result.status in FINAL else "pending"
             return Looked(message.id, result, outcome, None, next_at, now)
-        if isinstance(result, NotFound):
+        if isinstance(result, NoSuchMessage):
             error = "the provider does not know this message"
             return Looked(message.id, None, "not_found", error, next_at, now)
         return Looked(message.id, None, "failed", result.reason, next_at, now)

@@ -72,7 +72,7 @@ from receiver.providers.base import (
     ApiClient,
     Deferred,
     LookupResult,
-    NotFound,
+    NoSuchMessage,
     Provider,
     Rejected,
     Sender,
@@ -233,7 +233,7 @@ class OutboxWorker:
 
     async def _try(self, client: httpx.AsyncClient, item: OutboxItem) -> None:
         sender = self._senders.get(item.provider)
-        found: LookupResult = NotFound()
+        found: LookupResult = NoSuchMessage()
         if sender is not None and item.in_doubt:
             if sender.lookup_request(item) is not None:
                 found = await self._lookup(client, sender, item)

@@ -29,4 +29,21 @@ def _discover() -> dict[str, type[Provider]]:
 
 PROVIDER_TYPES: dict[str, type[Provider]] = _discover()
 
-__all__ = ["PROVIDER_TYPES", "Provider"]
+
+def explain_error(provider_type: str, code: str | None) -> str | None:
+    """One plain sentence for an error code a provider of ``provider_type`` reported
+    (``Provider.explain_error``), or None: no code, an unknown type, or a code with no
+    documented meaning we know of."""
+    provider = PROVIDER_TYPES.get(provider_type)
+    if provider is None or code is None or not code.strip():
+        return None
+    return provider.explain_error(code.strip())
+
+
+def error_label(provider_type: str) -> str:
+    """The words that introduce a code of this provider type, e.g. ``Twilio``."""
+    provider = PROVIDER_TYPES.get(provider_type)
+    return provider.error_label if provider is not None else "code"
+
+
+__all__ = ["PROVIDER_TYPES", "Provider", "error_label", "explain_error"]

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Final, Generic, Literal, Protocol, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import httpx
@@ -32,7 +32,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypeVar
 
+from receiver.core.error_codes import numeric_code
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
 from receiver.core.status import Status
@@ -376,7 +378,7 @@ class Unknown:
 
 
 @dataclass(frozen=True, slots=True)
-class NotFound:
+class NoSuchMessage:
     """A lookup found no message with our reference: it was never received."""
 
 
@@ -392,8 +394,8 @@ class Tracked:
 
 
 SendResult = Accepted | Rejected | Deferred | Unknown
-LookupResult = Accepted | NotFound | Deferred
-StatusResult = Report | NotFound | Deferred
+LookupResult = Accepted | NoSuchMessage | Deferred
+StatusResult = Report | NoSuchMessage | Deferred
 """What asking the provider about an overdue message found: its status as a report
 (``source = 'lookup'``), no such message, or no answer (ask again later)."""
 
@@ -503,14 +505,14 @@ class ApiClient(ABC):  # noqa: B024 - every hook has a default: a type overrides
         """What the answer to ``status_request`` says: 404 is "no such message" (the
         contract's ``standard`` lookup; every other API answers it for an unknown id)."""
         if response.status_code == 404:
-            return NotFound()
+            return NoSuchMessage()
         if refused := _lookup_refused(response):
             return refused
         try:
             found = self.read_status(message, response, now)
         except ValueError:
             return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
-        return NotFound() if found is None else found
+        return NoSuchMessage() if found is None else found
 
 
 class Sender(ApiClient):
@@ -579,7 +581,7 @@ class Sender(ApiClient):
             found = self.read_found(item, response)
         except ValueError:
             return Deferred(f"the lookup answered {http_reason(response)} that we cannot read")
-        return NotFound() if found is None else found
+        return NoSuchMessage() if found is None else found
 
 
 def _lookup_refused(response: httpx.Response) -> Deferred | None:
@@ -593,11 +595,22 @@ def _lookup_refused(response: httpx.Response) -> Deferred | None:
 Content = Literal["body", "template"]
 
 
-class Provider(ABC):
-    """One configured provider: verifies, parses and answers its webhooks."""
+ConfigT = TypeVar("ConfigT", bound=ProviderConfig, default=ProviderConfig, covariant=True)
+"""A provider type's config model (``TwilioConfig``); a bare ``Provider`` is any type."""
+
+
+class Provider(ABC, Generic[ConfigT]):
+    """One configured provider: verifies, parses and answers its webhooks.
+
+    A type names its config model once, as the type argument (``class
+    TwilioProvider(Provider[TwilioConfig])``): it is the ``config_model`` the config
+    loader validates the type's table with, and the type of ``self.config``.
+    """
 
     kind: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
+    """The model a ``[providers.NAME]`` table of this type is validated with: the type
+    argument (a subclass without one sets it)."""
     media_types: ClassVar[frozenset[str]]
     """Content types a POST may carry (a GET carries its report in the query)."""
     methods: ClassVar[frozenset[str]] = frozenset({"POST"})
@@ -608,10 +621,37 @@ class Provider(ABC):
     shorter, so no redelivery can outlive its event (docs/operations.md, "Retention")."""
     send_content: ClassVar[frozenset[Content]] = frozenset({"body"})
     """What a send through this type may carry: a text ``body``, a ``template``."""
+    error_label: ClassVar[str] = "code"
+    """How the console introduces one of this type's error codes: ``Twilio`` in
+    "(Twilio 30007)"; ``code`` for a type whose codes are its sender's own."""
+    error_explanations: ClassVar[Mapping[str, str]] = {}
+    """Our plain words for the type's documented error codes (numeric ones without
+    leading zeros), each from the provider's published table: a wrong explanation is
+    worse than none, so a code we could not confirm is left out."""
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    @classmethod
+    def explain_error(cls, code: str) -> str | None:
+        """One plain sentence for ``code`` as the parser stored it (stripped, never
+        blank), or None when it has no documented meaning we know of. Default: its
+        ``error_explanations`` entry, numeric codes matched without leading zeros."""
+        return cls.error_explanations.get(numeric_code(code))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Provider:
+                (model,) = get_args(base)
+                if isinstance(model, type):  # not a type variable of a generic subclass
+                    cls.config_model = model
+
+    def __init__(self, name: str, config: ConfigT) -> None:
+        if not isinstance(config, self.config_model):
+            raise TypeError(
+                f"a {self.kind} provider needs a {self.config_model.__name__},"
+                f" not {type(config).__name__}"
+            )
         self.name = name
-        self.config = config
+        self.config: Final = config
 
     @property
     def verifies(self) -> bool:

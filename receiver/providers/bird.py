@@ -39,6 +39,7 @@ recipient's ``status``, ``statusDatetime``, ``statusReason`` and ``statusErrorCo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
@@ -53,6 +54,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.error_codes import GSM_MAP
 from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
@@ -72,6 +74,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 STATUS_MAP: dict[str, Status] = {
     "scheduled": Status.QUEUED,
@@ -117,10 +120,10 @@ class BirdStatusReport(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=255)]
     recipient: Annotated[str, Field(pattern=r"^\+?[0-9]{1,20}$")]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     status_datetime: AwareUtcDatetime | None = Field(default=None, alias="statusDatetime")
-    status_reason: Annotated[str, Field(max_length=1000)] | None = Field(
+    status_reason: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = Field(
         default=None, alias="statusReason"
     )
     status_error_code: Annotated[str, Field(max_length=64)] | None = Field(
@@ -149,7 +152,7 @@ class BirdRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     recipient: Annotated[str, Field(min_length=1, max_length=64)]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     statusDatetime: AwareUtcDatetime | None = None
     statusReason: str | None = None
     statusErrorCode: Annotated[str, Field(max_length=64)] | None = None
@@ -176,7 +179,7 @@ class BirdStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: BirdConfig) -> None:
         self._messages_url = str(config.api_base_url or API_BASE_URL).rstrip("/") + "/messages"
         self._headers = {
             "authorization": f"AccessKey {config.api_key}",
@@ -209,9 +212,10 @@ class BirdStatusLookup(ApiClient):
         )
 
 
-class BirdProvider(Provider):
+class BirdProvider(Provider[BirdConfig]):
     kind: ClassVar[str] = "bird"
-    config_model: ClassVar[type[ProviderConfig]] = BirdConfig
+    error_label: ClassVar[str] = "MessageBird"
+    error_explanations: ClassVar[Mapping[str, str]] = GSM_MAP
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Bird retries a failed notification for 8 hours (docs.bird.com/api/notifications-api/retries).

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
@@ -74,6 +75,7 @@ from receiver.providers.base import (
     http_reason,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem, Template
 
 log = logging.getLogger("receiver.providers.futuresms")
@@ -90,13 +92,21 @@ TEMPLATE_ID_LENGTH = (4, 16)
 RENEW_MARGIN = timedelta(seconds=60)
 """Tokens are renewed this long before the expiry FutureSMS stated: its clock and ours
 differ, and a request takes time to arrive."""
-_MAX_ERROR_MESSAGE = 1000
 
 # FutureSMS's ``message_status`` is a "normalized delivery status" whose full list is
 # not published; the one value shown (DELIVRD) is an SMPP receipt state, so the SMPP
 # 3.4 states are mapped. Any other word (``pending``, a word added later) is kept in
 # the timeline with status None and changes nothing.
 STATUS_MAP: dict[str, Status] = dict(SMPP_RECEIPT_STATES)
+
+# Our plain words for the console (``explain_error``). DLRs carry no error code; a
+# refused send stores the answer's ``error_code``, the coarse category of FutureSMS's
+# error envelope ("Response Envelope", https://www.futuresms.net/api-basics/responses),
+# with its ``reason`` and ``details`` in the message. Only the categories that reject a
+# message are here.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "VALIDATION_ERROR": "a field of the send was refused (number, template, sender id or var)",
+}
 
 # The names an expiry may have in the token response (the page says only "both expiry
 # timestamps"): a time (ISO 8601, or Unix seconds) or a lifetime in seconds. Failing all
@@ -171,7 +181,7 @@ class FutureSmsDlr(BaseModel):
 
     order_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
     client_order_id: Annotated[str, Field(max_length=128)] | None = None
-    message_status: Annotated[str, Field(min_length=1, max_length=64)]
+    message_status: Word
     phone_number: Annotated[str, Field(max_length=32)] | None = None
     reported_at: datetime
 
@@ -418,7 +428,7 @@ class FutureSmsSender(Sender):
         text = error.details or error.message or http_reason(response)
         if error.reason:
             text = f"{error.reason}: {text}"
-        return Rejected(error.error_code, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.error_code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         order = Order.model_validate(Envelope.model_validate_json(response.content).data)
@@ -430,9 +440,10 @@ class FutureSmsSender(Sender):
 # --------------------------------------------------------------------------- the type
 
 
-class FutureSmsProvider(Provider):
+class FutureSmsProvider(Provider[FutureSmsConfig]):
     kind: ClassVar[str] = "futuresms"
-    config_model: ClassVar[type[ProviderConfig]] = FutureSmsConfig
+    error_label: ClassVar[str] = "FutureSMS"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 
@@ -481,7 +492,6 @@ class FutureSmsProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, FutureSmsConfig)
         return FutureSmsSender(self.config, self._dlr_address(public_base_url))
 
     def _dlr_address(self, public_base_url: str | None) -> str | None:

@@ -40,6 +40,7 @@ own base URL) and ``api_key``: "Get outbound SMS message logs"
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -52,6 +53,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.core.error_codes import GSM_MAP
 from receiver.core.network import network_code
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
@@ -65,13 +67,13 @@ from receiver.providers.base import (
     BasicAuthConfig,
     InboundRequest,
     Provider,
-    ProviderConfig,
     Tracked,
     WebhookRequest,
     looked_up,
     payload_invalid,
     resign_basic_auth,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 MAX_REPORTS = 1000
 """Reports accepted in one request: Infobip's default bucket is 100, and a subscription's
@@ -122,6 +124,25 @@ KNOWN_STATUSES: dict[str, tuple[int, str]] = {
     "EXPIRED_DLR_UNKNOWN": (29, "EXPIRED"),
 }
 
+MAP_ERROR_IDS: dict[str, str] = {
+    "EC_UNKNOWN_SUBSCRIBER": "1",
+    "EC_UNIDENTIFIED_SUBSCRIBER": "5",
+    "EC_ABSENT_SUBSCRIBER_SM": "6",
+    "EC_ILLEGAL_SUBSCRIBER": "9",
+    "EC_TELESERVICE_NOT_PROVISIONED": "11",
+    "EC_ILLEGAL_EQUIPMENT": "12",
+    "EC_CALL_BARRED": "13",
+    "EC_FACILITY_NOT_SUPPORTED": "21",
+    "EC_ABSENT_SUBSCRIBER": "27",
+    "EC_SUBSCRIBER_BUSY_FOR_MT_SMS": "31",
+    "EC_SM_DELIVERY_FAILURE": "32",
+    "EC_MESSAGE_WAITING_LIST_FULL": "33",
+    "EC_SYSTEM_FAILURE": "34",
+    "EC_DATA_MISSING": "35",
+    "EC_UNEXPECTED_DATA_VALUE": "36",
+}
+"""Infobip's names of the MAP codes: a report without ``error.id`` stores the name."""
+
 NO_ERROR_ID = 0
 
 _DONE_AT = re.compile(
@@ -129,8 +150,7 @@ _DONE_AT = re.compile(
     r"(?:\.(?P<fraction>[0-9]{1,9}))?"
     r"(?P<offset>Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(max_length=1000)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)]
 
 
 def parse_infobip_time(raw: str) -> datetime:
@@ -246,7 +266,7 @@ class InfobipStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: InfobipConfig) -> None:
         self._logs_url = str(config.api_base_url).rstrip("/") + "/sms/1/logs"
         self._headers = {"authorization": f"App {config.api_key}", "accept": JSON}
 
@@ -266,10 +286,16 @@ class InfobipStatusLookup(ApiClient):
         return looked_up(message, InfobipProvider._report(ours, now))
 
 
-class InfobipProvider(Provider):
+class InfobipProvider(Provider[InfobipConfig]):
     kind: ClassVar[str] = "infobip"
-    config_model: ClassVar[type[ProviderConfig]] = InfobipConfig
+    error_label: ClassVar[str] = "Infobip"
+    error_explanations: ClassVar[Mapping[str, str]] = GSM_MAP
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
+
+    @classmethod
+    def explain_error(cls, code: str) -> str | None:
+        """A MAP error id, or its name (stored when a report has no ``error.id``)."""
+        return super().explain_error(MAP_ERROR_IDS.get(code.upper(), code))
 
     def verify(self, request: InboundRequest, now: float) -> None:
         basic_auth.verify(request.headers, self.config.secrets)

@@ -37,6 +37,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.core.error_codes import SMPP_COMMAND_STATUS, SMSC_SPECIFIC
 from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth
 from receiver.core.status import SMPP_RECEIPT_STATES, Status
@@ -47,12 +48,12 @@ from receiver.providers.base import (
     BasicAuthConfig,
     InboundRequest,
     Provider,
-    ProviderConfig,
     WebhookRequest,
     payload_invalid,
     resign_basic_auth,
     single_values,
 )
+from receiver.providers.fields import Word
 
 ACK = b"ACK/Jasmin"
 """The exact body Jasmin's DLRThrower needs to stop resending a receipt."""
@@ -72,6 +73,8 @@ FIELDS: frozenset[str] = frozenset({"id", "level", "message_status", "donedate",
 ``dlvrd``, ``subdate``, ``text``) and any of the dlr-url's own are left to the raw request."""
 _SMPP_DATE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?")
 _NO_ERROR = re.compile(r"0*")
+_SMSC_ERROR = re.compile(r"[0-9A-Fa-f]{1,8}")
+"""A receipt's ``err``: the SMS-C's or the network's own code, in hex or decimal."""
 
 
 def parse_smpp_date(raw: str) -> datetime:
@@ -115,7 +118,7 @@ class JasminReceipt(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=255)]
     level: Literal["1", "2", "3"]
-    message_status: Annotated[str, Field(min_length=1, max_length=64)]
+    message_status: Word
     donedate: Param | None = None
     err: Param | None = None
 
@@ -134,13 +137,22 @@ class JasminReceipt(BaseModel):
         return value or None
 
 
-class JasminProvider(Provider):
+class JasminProvider(Provider[JasminConfig]):
     kind: ClassVar[str] = "jasmin"
-    config_model: ClassVar[type[ProviderConfig]] = JasminConfig
+    error_label: ClassVar[str] = "SMPP"
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Jasmin's DLRThrower: max_retries 3, retry_delay 30 s by default (docs/providers/jasmin.md).
     redelivery_horizon_days: ClassVar[int] = 1
+
+    @classmethod
+    def explain_error(cls, code: str) -> str | None:
+        """A refused submit's command status (``ESME_R*``, any case), or a receipt's
+        ``err``, whose meaning depends on the operator (``SMSC_SPECIFIC``)."""
+        named = SMPP_COMMAND_STATUS.get(code.upper())
+        if named is not None:
+            return named
+        return SMSC_SPECIFIC if _SMSC_ERROR.fullmatch(code) else None
 
     def verify(self, request: InboundRequest, now: float) -> None:
         basic_auth.verify(request.headers, self.config.secrets)

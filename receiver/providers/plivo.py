@@ -35,6 +35,7 @@ accepted and ignored (the raw request is stored).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import randbelow
@@ -66,6 +67,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import Word, blank_is_none
 
 # Plivo's word -> ours. Anything else is kept with status None.
 STATUS_MAP: dict[str, Status] = {
@@ -85,6 +87,19 @@ ERROR_REASONS: dict[str, str] = {
     "30": "Spam Detected",
     "40": "Invalid Source Number",
     "50": "Invalid Destination Number",
+}
+
+# Our plain words for the console (``explain_error``): ``ErrorCode``
+# (https://www.plivo.com/docs/messaging/troubleshooting/error-codes; 450 from Plivo's SMS
+# FAQ on Geo Permissions, 900 from Plivo's support article on insufficient balance).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "10": "a downstream carrier rejected it as an invalid message",
+    "20": "the carrier had network issues (temporary)",
+    "30": "blocked by a carrier spam filter",
+    "40": "invalid source number (format, not SMS-enabled, or not on the account)",
+    "50": "invalid destination number",
+    "450": "the destination country is not enabled in the account's Geo Permissions",
+    "900": "insufficient credit on the Plivo account",
 }
 NO_ERROR = "000"
 
@@ -127,10 +142,6 @@ class PlivoConfig(ProviderConfig):
         return secrets
 
 
-def _blank_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
 class PlivoCallback(BaseModel):
     """The fields of one status callback we read (Plivo's names)."""
 
@@ -155,7 +166,7 @@ class PlivoCallback(BaseModel):
         "sent_time",
         "delivery_report_time",
         mode="before",
-    )(_blank_is_none)
+    )(blank_is_none)
 
 
 _READ_FIELDS = frozenset(
@@ -183,11 +194,11 @@ class PlivoMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     message_uuid: Annotated[str, Field(min_length=1, max_length=255)]
-    message_state: Annotated[str, Field(min_length=1, max_length=64)]
+    message_state: Word
     error_code: Annotated[str, Field(max_length=64)] | None = None
     message_time: str | None = None
 
-    _blanks = field_validator("error_code", "message_time", mode="before")(_blank_is_none)
+    _blanks = field_validator("error_code", "message_time", mode="before")(blank_is_none)
 
 
 class PlivoStatusLookup(ApiClient):
@@ -224,18 +235,17 @@ class PlivoStatusLookup(ApiClient):
         )
 
 
-class PlivoProvider(Provider):
+class PlivoProvider(Provider[PlivoConfig]):
     kind: ClassVar[str] = "plivo"
-    config_model: ClassVar[type[ProviderConfig]] = PlivoConfig
+    error_label: ClassVar[str] = "Plivo"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({FORM})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Plivo retries after 60, 120 and 240 s, about 7 minutes (docs/providers/plivo.md).
     redelivery_horizon_days: ClassVar[int] = 1
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: PlivoConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, PlivoConfig):
-            raise TypeError("PlivoProvider needs a PlivoConfig")
         self._accept_v2 = config.accept_v2_signatures
 
     @staticmethod
@@ -306,7 +316,7 @@ class PlivoProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, PlivoConfig) or not (config.auth_id and config.secrets):
+        if not (config.auth_id and config.secrets):
             return None
         return PlivoStatusLookup(config)
 

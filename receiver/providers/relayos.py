@@ -52,6 +52,7 @@ from receiver.providers.base import (
     http_reason,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem, Template
 
 API_BASE_URL = "https://api.relayos.com.br"
@@ -79,9 +80,6 @@ _TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,128}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 # "Keys are string integers starting at "1"", one per {{1}}, {{2}}, ... placeholder.
 _PLACEHOLDER = re.compile(r"[1-9][0-9]{0,2}")
-_MAX_ERROR_MESSAGE = 1000
-
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class RelayOSConfig(ProviderConfig):
@@ -189,7 +187,7 @@ def error_text(response: httpx.Response) -> tuple[str | None, str]:
         raw_code, raw_message = body.get("code"), body.get("message") or body.get("error")
         code = str(raw_code)[:64] if isinstance(raw_code, str | int) else None
         message = raw_message if isinstance(raw_message, str) and raw_message else None
-    return code, (message or http_reason(response))[:_MAX_ERROR_MESSAGE]
+    return code, (message or http_reason(response))[:MAX_ERROR_MESSAGE]
 
 
 class RelayOSSender(Sender):
@@ -233,9 +231,9 @@ class RelayOSSender(Sender):
         raise NotImplementedError("relayos makes no lookups (lookup_request is None)")
 
 
-class RelayOSProvider(Provider):
+class RelayOSProvider(Provider[RelayOSConfig]):
     kind: ClassVar[str] = "relayos"
-    config_model: ClassVar[type[ProviderConfig]] = RelayOSConfig
+    error_label: ClassVar[str] = "RelayOS"
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     send_content: ClassVar[frozenset[Content]] = frozenset({"template"})
 
@@ -287,7 +285,6 @@ class RelayOSProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, RelayOSConfig)
         return RelayOSSender(self.config)
 
     def check_template(self, template: Template) -> None:

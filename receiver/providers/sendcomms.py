@@ -28,6 +28,7 @@ under the same key (``idempotency_lifetime``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Literal
@@ -57,6 +58,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, clipped_error
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.sendcomms.com"
@@ -64,7 +66,6 @@ SEND_PATH = "/api/v1/sms/send"
 IDEMPOTENCY_LIFETIME = timedelta(hours=24)
 """How long SendComms caches a successful answer under its ``idempotency_key``."""
 MIN_SECRET_LENGTH = 16
-MAX_ERROR_MESSAGE = 1000
 
 # The event -> ours. Other sms.* words are kept with status None; other services'
 # events (email.*, data.*, airtime.*) are not SMS reports at all and are skipped.
@@ -75,9 +76,19 @@ STATUS_MAP: dict[str, Status] = {
     # failed to send it (a carrier's non-delivery would be undelivered, same rank).
     "sms.failed": Status.FAILED,
 }
+
+# Our plain words for the console (``explain_error``). The webhooks carry no error code
+# (``data.error`` is text), so a code is the ``error.code`` of a refused send (400), from
+# SendComms' "Error Handling" page (https://docs.sendcomms.com/docs/errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    # The client errors a send can be refused with (400).
+    "INVALID_PHONE_NUMBER": "the 'to' number is not in E.164 form",
+    "MESSAGE_TOO_LONG": "the message is over 1600 characters (10 segments)",
+    "MISSING_FIELD": "the send lacked a required field ('to' or 'message')",
+    "SMS_SEND_FAILED": "the sender id is not verified for the account, or the recipient opted out",
+}
 SMS_EVENT_PREFIX = "sms."
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE * 4)]
 TransactionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 
@@ -222,7 +233,7 @@ class SendCommsSender(Sender):
 
     idempotency_lifetime: ClassVar[timedelta | None] = IDEMPOTENCY_LIFETIME
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: SendCommsConfig) -> None:
         base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._send_url = base + SEND_PATH
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
@@ -283,9 +294,10 @@ class SendCommsSender(Sender):
         return super().read_send(response)
 
 
-class SendCommsProvider(Provider):
+class SendCommsProvider(Provider[SendCommsConfig]):
     kind: ClassVar[str] = "sendcomms"
-    config_model: ClassVar[type[ProviderConfig]] = SendCommsConfig
+    error_label: ClassVar[str] = "SendComms"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -306,7 +318,7 @@ class SendCommsProvider(Provider):
             except ValueError as exc:
                 raise PayloadInvalid("timestamp", str(exc)) from None
         data = webhook.data
-        error = data.error[:MAX_ERROR_MESSAGE] if data.error else None
+        error = clipped_error(data.error)
         return [
             Report(
                 # The timestamp is when the webhook was built, not when the status

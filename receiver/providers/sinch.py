@@ -58,6 +58,7 @@ Decisions
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from secrets import token_hex
@@ -71,6 +72,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -98,6 +100,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import Word
 
 STATUS_MAP: dict[str, Status] = {
     "Queued": Status.QUEUED,
@@ -132,6 +135,32 @@ ERROR_MESSAGES: dict[int, str] = {
     416: "Delivery report not supported",
     417: "Delivery report unreachable",
     418: "Delivery report unrecognized",
+}
+
+# Our plain words for the console (``explain_error``): the delivery report ``code`` (0
+# delivered, 400 queued, 401 dispatched, 402-418 failures: Sinch SMS REST API delivery
+# report codes, named as in the Java SDK's ``DeliveryReportErrorCode``). Other values
+# are SMPP codes of the carrier.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "0": "delivered",
+    "400": "queued at Sinch, to be dispatched at the account's rate",
+    "401": "dispatched to the carrier's SMS-C",
+    "402": "the SMS-C rejected it as unroutable; a retry would fail the same way",
+    "403": "an unexpected error at Sinch",
+    "404": "a temporary delivery failure; it can be retried",
+    "405": "a parameter in the message body has no value for this recipient",
+    "406": "expired before reaching the SMS-C (its expiry time may have been very short)",
+    "407": "cancelled by the sender before reaching the SMS-C",
+    "408": "the SMS-C rejected it; a retry would fail the same way",
+    "410": "no default sender is configured for this recipient",
+    "411": "more message parts than the configured maximum",
+    "412": "the account is not provisioned for the recipient's region",
+    "413": "the Sinch account is blocked (possibly out of credit)",
+    "414": "MMS: the media URL was unreachable or answered badly",
+    "415": "MMS: rejected by the MMS gateway or the mobile network",
+    "416": "MMS: not supported by the recipient's MMS-C",
+    "417": "MMS: the destination network or the subscriber cannot be reached",
+    "418": "MMS: the handset did not recognise the message content",
 }
 
 RECIPIENT_TYPES = ("recipient_delivery_report_sms", "recipient_delivery_report_mms")
@@ -188,7 +217,7 @@ def _iso_string(value: Any) -> Any:
 SinchTime = Annotated[UtcDatetime, BeforeValidator(_iso_string)]
 BatchId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 Recipient = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-Word = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+StrictWord = Annotated[Word, Strict()]
 
 
 class _Model(BaseModel):
@@ -207,7 +236,7 @@ class RecipientDeliveryReport(_Model):
     batch_id: BatchId
     recipient: Recipient
     code: StrictInt
-    status: Word
+    status: StrictWord
     at: SinchTime
     operator_status_at: SinchTime | None = None
     client_reference: ClientReference | None = None
@@ -220,7 +249,7 @@ class StatusGroup(_Model):
     """One entry of a summary's ``statuses``: recipients sharing a status and code."""
 
     code: StrictInt
-    status: Word
+    status: StrictWord
     recipients: list[Recipient] | None = None
 
 
@@ -313,21 +342,16 @@ class SinchStatusLookup(ApiClient):
         return looked_up(message, report)
 
 
-class SinchProvider(Provider):
+class SinchProvider(Provider[SinchConfig]):
     kind: ClassVar[str] = "sinch"
-    config_model: ClassVar[type[ProviderConfig]] = SinchConfig
+    error_label: ClassVar[str] = "Sinch"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
     # Sinch retries 5xx/429 from 5 s, doubling, for about 22 h 45 min (docs/providers/sinch.md).
     redelivery_horizon_days: ClassVar[int] = 2
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
-        super().__init__(name, config)
-        if not isinstance(config, SinchConfig):
-            raise TypeError(f"a sinch provider needs a SinchConfig, not {type(config).__name__}")
-        self.sinch_config = config
-
     def verify(self, request: InboundRequest, now: float) -> None:
-        config = self.sinch_config
+        config = self.config
         if config.auth == "basic":
             basic_auth.verify(request.headers, config.secrets)
         else:
@@ -369,7 +393,7 @@ class SinchProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, SinchConfig) or not (config.service_plan_id and config.api_key):
+        if not (config.service_plan_id and config.api_key):
             return None
         return SinchStatusLookup(config)
 
@@ -381,7 +405,7 @@ class SinchProvider(Provider):
         if self.config.insecure_no_signature:
             return request
         secret = self.config.secrets[0]
-        if self.sinch_config.auth == "basic":
+        if self.config.auth == "basic":
             headers = resign_headers(request.headers, "authorization")
             headers["authorization"] = basic_auth.header(secret)
             return replace(request, headers=headers)

@@ -45,6 +45,7 @@ Decisions:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,7 +61,6 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.core.error_codes import SMSTOOLS as ERROR_MESSAGES
 from receiver.core.phone import e164
 from receiver.core.reports import Report, derived_event_id
 from receiver.core.status import Status
@@ -80,6 +80,7 @@ from receiver.providers.base import (
     http_reason,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.smsgatewayapi.com"
@@ -110,16 +111,52 @@ RETRY_ERRORS: dict[str, str] = {
     "200": "this address is not allowed to use the API",
 }
 
+# Our plain words, for the console (``explain_error``) and for a refused send's answer
+# without a message: a report's ``delivery_code_detail`` (10 and up), else its delivery
+# code (0-9) when that is no progress ("Delivery report codes" and "Delivery report
+# detail codes", https://www.smstools.be/en/webhooks: only the detail codes 10 and 11
+# could be read; the report's own ``delivery_code_detail_description`` is stored with the
+# others), or the ``error`` of a refused send (102-140, "Handling errors",
+# https://www.sms-tools.co.uk/en/sms-gateway-api/handling_errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    # Delivery codes, when no detail code says more.
+    "0": "submitted to the operator, which sent no delivery report",
+    "1": "delivered",
+    "2": "not delivered: out of the network's range, a network problem, or abroad",
+    "3": "buffered: the operator has it but could not reach the handset yet",
+    "4": "refused by the operator",
+    "5": "refused by the operator (the detail code says why)",
+    "9": "no delivery report is available for this message",
+    # Delivery report detail codes.
+    "10": "the receiver's number is invalid or unknown",
+    "11": "the receiver is temporarily out of the network's range",
+    # Errors of a refused send.
+    "102": "no message text was given",
+    "103": "the phone number is missing or invalid",
+    "106": "the destination number is missing or invalid",
+    "109": "the sender name is empty",
+    "110": "a sender number must start with +",
+    "111": "invalid sender: at most 11 characters, or 14 digits",
+    "112": "the message text is required",
+    "114": "the request was empty",
+    "118": "the message is too long for Smstools",
+    "121": "the scheduled date is invalid or in the past",
+    "131": "the number is on the account's opt-out list: the person asked for no messages",
+    "137": "the 24-hour window is closed: send a template message instead",
+    "138": "Smstools cannot send it because of a misconfiguration; contact their support",
+    "139": "parameters are missing or invalid",
+    "140": "the WhatsApp Business account is invalid or missing",
+}
+
 _MESSAGE_ID = r"^[A-Za-z0-9_-]{1,64}$"
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
 _ZERO_DATE = "0000-00-00"
 # Sender ids as Smstools takes them ("Send Message"): a number of at most 14 characters,
 # or a name of at most 11 without special characters.
 _SENDER = re.compile(r"\+?[0-9]{1,14}|[A-Za-z0-9 ]{1,11}")
-_MAX_TEXT = 1000
 
 
-def _blank_is_none(value: Any) -> Any:
+def _absent_is_none(value: Any) -> Any:
     # Smstools fills absent fields with "" (and a PHP backend may write a zero date).
     if isinstance(value, str) and (not value.strip() or value.startswith(_ZERO_DATE)):
         return None
@@ -167,8 +204,7 @@ class SmstoolsConfig(ProviderConfig):
         return self
 
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(max_length=_MAX_TEXT)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)]
 
 
 class SmstoolsEvent(BaseModel):
@@ -180,7 +216,7 @@ class SmstoolsEvent(BaseModel):
     timezone: Annotated[str, Field(max_length=64)] | None = None
     message: dict[str, Any] | None = None
 
-    _blank = field_validator("timezone", mode="before")(_blank_is_none)
+    _blank = field_validator("timezone", mode="before")(_absent_is_none)
 
 
 class SmstoolsDeliveryReport(BaseModel):
@@ -207,7 +243,7 @@ class SmstoolsDeliveryReport(BaseModel):
         "delivery_code_detail",
         "delivery_code_detail_description",
         mode="before",
-    )(_blank_is_none)
+    )(_absent_is_none)
 
     @field_validator("delivery_status_datetime", "datetime_utc")
     @classmethod
@@ -268,9 +304,10 @@ def _events(body: bytes) -> list[Any]:
     return payload if isinstance(payload, list) else [payload]
 
 
-class SmstoolsProvider(Provider):
+class SmstoolsProvider(Provider[SmstoolsConfig]):
     kind: ClassVar[str] = "smstools"
-    config_model: ClassVar[type[ProviderConfig]] = SmstoolsConfig
+    error_label: ClassVar[str] = "Smstools"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -307,7 +344,6 @@ class SmstoolsProvider(Provider):
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, SmstoolsConfig)
         return SmstoolsSender(self.config)
 
 
@@ -354,8 +390,8 @@ class SmstoolsError(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    error: Annotated[str, Field(max_length=_MAX_TEXT)] | None = None
-    errorMsg: Annotated[str, Field(max_length=_MAX_TEXT)] | None = None
+    error: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
+    errorMsg: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
 
     @property
     def code(self) -> str | None:
@@ -367,7 +403,7 @@ class SmstoolsError(BaseModel):
             return self.errorMsg
         if self.error and self.code is None:
             return self.error
-        return ERROR_MESSAGES.get(self.code or "")
+        return ERROR_EXPLANATIONS.get(self.code or "")
 
 
 def _error_of(response: httpx.Response) -> SmstoolsError:
@@ -425,7 +461,7 @@ class SmstoolsSender(Sender):
     def read_rejection(self, response: httpx.Response) -> Rejected:
         error = _error_of(response)
         text = error.text or http_reason(response)
-        return Rejected(error.code, text[:_MAX_TEXT])
+        return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         raise NotImplementedError("the Smstools API cannot look a message up")

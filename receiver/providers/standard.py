@@ -62,10 +62,10 @@ from receiver.providers.base import (
     lookup_report,
     payload_invalid,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 from receiver.store.base import OutboxItem
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
-MAX_ERROR_MESSAGE = 1000
 
 
 class StandardConfig(ProviderConfig):
@@ -89,11 +89,11 @@ class StandardReport(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message_id: ShortText
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     occurred_at: AwareUtcDatetime | None = None
     to: Annotated[str, Field(pattern=E164_PATTERN)] | None = None
     error_code: Annotated[str, Field(max_length=64)] | None = None
-    error_message: Annotated[str, Field(max_length=1000)] | None = None
+    error_message: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
     client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
     """The mobile network as ``"MCC-MNC"`` (contract section 13)."""
@@ -113,7 +113,7 @@ class StandardPayload(BaseModel):
     ]
 
 
-class SentMessage(BaseModel):
+class StandardMessage(BaseModel):
     """The provider's message: its answer to a send, or an item of a lookup (which
     may also say the error and when the status was reached, contract section 12)."""
 
@@ -130,7 +130,7 @@ class SentMessage(BaseModel):
 class Lookup(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    items: list[SentMessage]
+    items: list[StandardMessage]
 
 
 class SendError(BaseModel):
@@ -146,7 +146,7 @@ class SendError(BaseModel):
 class StandardSender(Sender):
     """The contract's send API (section 6)."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: StandardConfig) -> None:
         self._messages_url = str(config.api_base_url).rstrip("/") + "/messages"
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": "application/json"}
         self._sender = config.sender
@@ -166,7 +166,7 @@ class StandardSender(Sender):
         return httpx.Request("GET", self._messages_url, params=params, headers=self._headers)
 
     def read_accepted(self, response: httpx.Response) -> Accepted:
-        return _accepted(SentMessage.model_validate_json(response.content))
+        return _accepted(StandardMessage.model_validate_json(response.content))
 
     def read_rejection(self, response: httpx.Response) -> Rejected:
         try:
@@ -197,7 +197,7 @@ class StandardSender(Sender):
         if message.provider_message_id is None:
             found = _ours(Lookup.model_validate_json(response.content).items, message.id)
         else:
-            found = SentMessage.model_validate_json(response.content)
+            found = StandardMessage.model_validate_json(response.content)
         if found is None or found.status is None:
             return None
         return lookup_report(
@@ -211,25 +211,24 @@ class StandardSender(Sender):
         )
 
 
-def _ours(items: list[SentMessage], reference: str) -> SentMessage | None:
+def _ours(items: list[StandardMessage], reference: str) -> StandardMessage | None:
     """The lookup's item for our ``reference`` (an item without one is taken as ours:
     the provider filtered by it)."""
     return next((item for item in items if item.reference in (None, reference)), None)
 
 
-def _accepted(message: SentMessage) -> Accepted:
+def _accepted(message: StandardMessage) -> Accepted:
     return Accepted(message.id, message.status or "accepted")
 
 
-class StandardProvider(Provider):
+class StandardProvider(Provider[StandardConfig]):
     kind: ClassVar[str] = "standard"
-    config_model: ClassVar[type[ProviderConfig]] = StandardConfig
     media_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
     # The spec sets no retry schedule; Svix, its reference sender, retries for about 27 h 35 min
     # (docs.svix.com/retries), and other senders publish none.
     redelivery_horizon_days: ClassVar[int] = 3
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: StandardConfig) -> None:
         super().__init__(name, config)
         self._keys = [standard_webhooks.decode_secret(s) for s in config.secrets]
 

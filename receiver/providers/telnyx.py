@@ -42,6 +42,7 @@ Bearer {api_key}``, answers ``{"data": {...}}`` with the payload above plus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
@@ -75,6 +76,7 @@ from receiver.providers.base import (
     lookup_report,
     payload_invalid,
 )
+from receiver.providers.fields import Word, clipped_error
 
 STATUS_EVENTS: frozenset[str] = frozenset({"message.sent", "message.finalized", "message.read"})
 """``data.event_type`` values that carry delivery statuses; others give no report."""
@@ -96,7 +98,18 @@ STATUS_MAP: dict[str, Status] = {
 }
 """Telnyx's word -> ours; any other word gives ``status=None`` and is kept."""
 
-_MAX_ERROR_MESSAGE = 1000
+# Our plain words for the console (``explain_error``): ``payload.errors[0].code``, the
+# delivery errors 40xxx (https://developers.telnyx.com/docs/messaging/messages/error-codes).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "40001": "not routable: a landline or a number that cannot get SMS",
+    "40002": "blocked as spam by the carrier (temporary)",
+    "40003": "blocked as spam: the sending number is permanently blocked by the carrier",
+    "40004": "rejected by the destination carrier for an unknown reason",
+    "40005": "expired before it could be delivered",
+    "40006": "the recipient's carrier is unavailable",
+    "40008": "undeliverable: the carrier did not accept the message",
+    "40009": "the carrier rejected the message body",
+}
 
 
 def _one_or_many(value: Any) -> Any:
@@ -153,7 +166,7 @@ class TelnyxRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     phone_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
 
 
 class TelnyxError(BaseModel):
@@ -201,7 +214,7 @@ def _error_fields(errors: list[TelnyxError] | None) -> tuple[str | None, str | N
         return None, None
     first = errors[0]
     words = [part for part in (first.title, first.detail) if part]
-    message = ": ".join(words)[:_MAX_ERROR_MESSAGE] or None
+    message = clipped_error(": ".join(words))
     return first.code, message
 
 
@@ -225,7 +238,7 @@ class TelnyxStatusLookup(ApiClient):
 
     looks_up_status: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: TelnyxConfig) -> None:
         self._base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
 
@@ -251,15 +264,14 @@ class TelnyxStatusLookup(ApiClient):
         )
 
 
-class TelnyxProvider(Provider):
+class TelnyxProvider(Provider[TelnyxConfig]):
     kind: ClassVar[str] = "telnyx"
-    config_model: ClassVar[type[ProviderConfig]] = TelnyxConfig
+    error_label: ClassVar[str] = "Telnyx"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: TelnyxConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, TelnyxConfig):
-            raise TypeError("TelnyxProvider needs a TelnyxConfig")
         self._keys: list[Ed25519PublicKey] = [
             telnyx_ed25519.load_public_key(key) for key in config.public_key or []
         ]

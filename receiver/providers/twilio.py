@@ -84,6 +84,7 @@ from receiver.providers.base import (
     resign_headers,
     single_values,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, blank_is_none, clipped_error
 from receiver.store.base import OutboxItem
 
 ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
@@ -124,9 +125,30 @@ ERROR_MESSAGES: dict[str, str] = {
     "30034": "Message from an unregistered number",
 }
 
+# Our plain words for the console (``explain_error``): the ``ErrorCode`` of a status
+# callback, or the ``code`` of an API error answer (21xxx, when a send is refused), from
+# Twilio's error dictionary (https://www.twilio.com/docs/api/errors).
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "21211": "the 'To' number is not a valid phone number",
+    "21408": "sending to the recipient's country is not enabled on the account",
+    "21610": "the recipient replied STOP; Twilio sends nothing until they reply START",
+    "21614": "the 'To' number is not a mobile number (a landline, or invalid)",
+    "30001": "queue overflow: too many messages were queued for the sender",
+    "30002": "the account was suspended before Twilio could send the message",
+    "30003": "the handset is unreachable (switched off, no signal, or cannot take SMS)",
+    "30004": "message blocked: the recipient or their carrier blocks messages from this sender",
+    "30005": "unknown handset: the number does not exist or is no longer in service",
+    "30006": "a landline, or a carrier this sender cannot reach",
+    "30007": "carrier filtered the message as spam or against its content rules",
+    "30008": "the carrier gave no reason (unknown error)",
+    "30009": "a segment of a multipart message went missing",
+    "30010": "the message price exceeds the max price set for it",
+    "30032": "the toll-free sending number has not been verified",
+    "30034": "the US sending number is not registered to an approved A2P 10DLC campaign",
+}
+
 # Channels whose addresses are phone numbers; others (messenger:<id>, ...) are not.
 _PHONE_CHANNELS = ("whatsapp:", "rcs:")
-_MAX_ERROR_MESSAGE = 1000
 
 
 class TwilioConfig(ProviderConfig):
@@ -165,9 +187,6 @@ class TwilioConfig(ProviderConfig):
         return secrets
 
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-
-
 class TwilioStatusCallback(BaseModel):
     """The parameters of one status callback that we read; all others are ignored."""
 
@@ -204,11 +223,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise PayloadInvalid("body", "must be a JSON object")
     return payload
-
-
-def _blank_to_none(fields: Mapping[str, Any]) -> dict[str, Any]:
-    # Twilio may send a parameter with an empty value; empty means absent.
-    return {k: (None if v == "" else v) for k, v in fields.items()}
 
 
 _READ = TwilioStatusCallback.model_fields.keys() | {"SmsSid", "SmsStatus"}
@@ -294,7 +308,7 @@ class TwilioSender(Sender):
         except ValueError:
             error = TwilioError()
         text = error.message or ERROR_MESSAGES.get(error.code or "") or http_reason(response)
-        return Rejected(error.code, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.code, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         since = item.created_at - CLOCK_SKEW
@@ -332,13 +346,14 @@ class TwilioSender(Sender):
             STATUS_MAP.get(found.status.lower()),
             occurred_at=found.date_updated or now,
             error_code=found.error_code,
-            error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+            error_message=clipped_error(error_message),
         )
 
 
-class TwilioProvider(Provider):
+class TwilioProvider(Provider[TwilioConfig]):
     kind: ClassVar[str] = "twilio"
-    config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
+    error_label: ClassVar[str] = "Twilio"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     # Twilio retries only a failed connection, once by default, at most 5 times with
     # #rc= (docs/providers/twilio.md): minutes.
@@ -364,7 +379,8 @@ class TwilioProvider(Provider):
             fields: dict[str, Any] = _json_object(request.body)
         else:
             fields = single_values(request.form_params(), _READ)
-        fields = _blank_to_none(fields)
+        # Twilio may send a parameter with an empty value; empty means absent.
+        fields = {key: blank_is_none(value) for key, value in fields.items()}
         # Older callbacks name the message and status SmsSid/SmsStatus only.
         if fields.get("MessageSid") is None and fields.get("SmsSid") is not None:
             fields["MessageSid"] = fields["SmsSid"]
@@ -392,21 +408,20 @@ class TwilioProvider(Provider):
                 occurred_at=request.received_at,
                 to=normalize_to(callback.To),
                 error_code=callback.ErrorCode,
-                error_message=error_message[:_MAX_ERROR_MESSAGE] if error_message else None,
+                error_message=clipped_error(error_message),
             )
         ]
 
     def sender(self, public_base_url: str | None = None) -> Sender | None:
         if not self.config.sends:
             return None
-        assert isinstance(self.config, TwilioConfig)
         return TwilioSender(self.name, self.config, public_base_url)
 
     def _check_account(self, account_sid: str | None) -> None:
         # A 400, not a 401: the signature verified (or verification is off on purpose),
         # so the request is authentic but not for this endpoint. Twilio does not retry
         # a 4xx, and the refusal shows in Twilio's debugger as a client error.
-        expected: str | None = getattr(self.config, "account_sid", None)
+        expected = self.config.account_sid
         if expected is None:
             return
         if account_sid is None:

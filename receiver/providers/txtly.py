@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -79,6 +80,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, clipped_error
 from receiver.store.base import OutboxItem
 
 API_BASE_URL = "https://api.txtly.com.au"
@@ -103,10 +105,22 @@ STATUS_MAP: dict[str, Status] = {
 answer's ``sent``, its email events' words and the common SMS words. Any other word is
 kept in the timeline with status None and changes nothing."""
 
-_MAX_ERROR_MESSAGE = 1000
+# Our plain words for the console (``explain_error``): the ``name`` of an API error
+# answer, when a send is refused ("Errors", https://docs.txtly.com.au/errors). Txtly
+# publishes no delivery error codes.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    "validation_error": "Txtly refused the request: a field is missing or invalid",
+    "authentication_error": "Txtly refused the API key: missing or invalid",
+    "authorization_error": "the API key may not do this (its permission level or domain)",
+    "not_found": "Txtly does not know the resource the request named",
+    "conflict": "the request conflicts with data Txtly already holds",
+    "unprocessable_entity": "Txtly could not act on it: well-formed, but the data is invalid",
+    "rate_limit_exceeded": "too many requests for the plan's rate limit",
+    "internal_error": "an internal error at Txtly",
+}
+
 _API_KEY = re.compile(r"tx_[A-Za-z0-9_]{8,}")  # "API keys start with the tx_ prefix"
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class TxtlyConfig(ProviderConfig):
@@ -261,7 +275,7 @@ class TxtlySender(Sender):
 
     idempotency_lifetime: ClassVar[timedelta | None] = IDEMPOTENCY_LIFETIME
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: TxtlyConfig) -> None:
         base = str(config.api_base_url or API_BASE_URL).rstrip("/")
         self._url = base + SEND_PATH
         self._headers = {"authorization": f"Bearer {config.api_key}", "accept": JSON}
@@ -285,15 +299,16 @@ class TxtlySender(Sender):
         except ValueError:
             error = TxtlyError()
         text = error.text() or http_reason(response)
-        return Rejected(error.name, text[:_MAX_ERROR_MESSAGE])
+        return Rejected(error.name, text[:MAX_ERROR_MESSAGE])
 
     def read_found(self, item: OutboxItem, response: httpx.Response) -> Accepted | None:
         raise NotImplementedError("txtly has no lookup")
 
 
-class TxtlyProvider(Provider):
+class TxtlyProvider(Provider[TxtlyConfig]):
     kind: ClassVar[str] = "txtly"
-    config_model: ClassVar[type[ProviderConfig]] = TxtlyConfig
+    error_label: ClassVar[str] = "Txtly"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({JSON})
 
     def check_sender(self, sender: str) -> None:
@@ -331,7 +346,7 @@ class TxtlyProvider(Provider):
         except ValidationError as exc:
             raise payload_invalid(exc, prefix="data") from None
         word = data.status or event.type.removeprefix(SMS_EVENT_PREFIX)
-        error_message = data.error_message[:_MAX_ERROR_MESSAGE] if data.error_message else None
+        error_message = clipped_error(data.error_message)
         return [
             Report(
                 event_id=event.id,

@@ -87,6 +87,7 @@ from receiver.providers.base import (
     payload_invalid,
     resign_headers,
 )
+from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
 
 # SMS API ``status`` -> ours. Anything else is kept with status None and changes nothing.
 SMS_STATUS_MAP: dict[str, Status] = {
@@ -128,12 +129,50 @@ DLR_ERRORS: dict[str, str] = {
     "99": "General Error",
 }
 
+# Our plain words for the console (``explain_error``). SMS API delivery receipts carry
+# ``err-code`` 1-99 (support article "Vonage SMS Delivery Error Codes and Descriptions");
+# Messages API callbacks carry 1000-1120 ("API Errors: Messages API",
+# https://developer.vonage.com/api-errors/messages). The ranges do not overlap, so one
+# table serves both.
+ERROR_EXPLANATIONS: dict[str, str] = {
+    # SMS API delivery receipt err-code.
+    "1": "not delivered and no cause could be determined",
+    "2": "the handset is temporarily unavailable (absent subscriber)",
+    "3": "the number is no longer active (absent subscriber, permanent)",
+    "4": "the recipient has barred messages (call barred by user)",
+    "5": "a number portability problem at the network",
+    "6": "blocked by the carrier's anti-spam filter",
+    "7": "the handset was busy",
+    "8": "a network error",
+    "9": "the recipient asked not to get messages from this service",
+    "10": "the message was invalid, e.g. a wrong encoding flag",
+    "11": "Vonage found no route to deliver it",
+    "12": "the destination cannot be reached; check the number",
+    "13": "the recipient cannot receive it because of their age",
+    "14": "the recipient's carrier blocks SMS to the number",
+    "15": "the prepaid recipient has insufficient funds",
+    "99": "a general error",
+    # Messages API errors.
+    "1000": "throttled: over the account's submission capacity",
+    "1010": "the request missed mandatory parameters",
+    "1020": "a parameter value was invalid",
+    "1021": "the tag value was invalid",
+    "1022": "the template or its parameters were invalid",
+    "1030": "an internal error at Vonage",
+    "1040": "Vonage could not process it, e.g. an unrecognised number prefix",
+    "1050": "the number is barred from receiving messages",
+    "1060": "the account is barred from sending",
+    "1070": "the prepaid account has insufficient credit",
+    "1080": "the account is not provisioned for the REST API",
+    "1090": "the message is too long",
+    "1100": "a communication failure; the message was not submitted",
+    "1120": "local regulations do not accept this sender id",
+}
+
 # Messages API channels whose ``to`` is not a phone number.
 _NON_PHONE_CHANNELS = frozenset({"messenger"})
 _RETRY_AFTER_SECONDS = 5
-_MAX_ERROR_MESSAGE = 1000
 
-Word = Annotated[str, Field(min_length=1, max_length=64)]
 Ident = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")]
 Short = Annotated[str, Field(max_length=255)]
 ClientRef = Annotated[str, Field(max_length=128)]
@@ -300,7 +339,7 @@ def _messages_error(error: MessagesError | None) -> tuple[str | None, str | None
             code = error.type.rsplit("#", 1)[1] or None
         message = message or error.title
     if message is not None:
-        message = message[:_MAX_ERROR_MESSAGE]
+        message = message[:MAX_ERROR_MESSAGE]
     return code, message
 
 
@@ -313,7 +352,7 @@ class VonageRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     message_id: Annotated[str, Field(min_length=1, max_length=255)]
-    status: Annotated[str, Field(min_length=1, max_length=64)]
+    status: Word
     error_code: Annotated[str, Field(max_length=16)] | None = None
     error_code_description: str | None = None
     date_finalized: AwareUtcDatetime | None = None
@@ -371,18 +410,17 @@ class VonageStatusLookup(ApiClient):
         )
 
 
-class VonageProvider(Provider):
+class VonageProvider(Provider[VonageConfig]):
     kind: ClassVar[str] = "vonage"
-    config_model: ClassVar[type[ProviderConfig]] = VonageConfig
+    error_label: ClassVar[str] = "Vonage"
+    error_explanations: ClassVar[Mapping[str, str]] = ERROR_EXPLANATIONS
     media_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Vonage retries 429/5xx with backoff from 5 s to 15 min for 24 h (shared/PROVIDERS.md).
     redelivery_horizon_days: ClassVar[int] = 2
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: VonageConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, VonageConfig):
-            raise TypeError("a vonage provider needs a VonageConfig")
         self._method: vonage_signature.SignatureMethod = config.signature_method
 
     def verify(self, request: InboundRequest, now: float) -> None:
@@ -481,7 +519,7 @@ class VonageProvider(Provider):
 
     def status_client(self) -> ApiClient | None:
         config = self.config
-        if not isinstance(config, VonageConfig) or not (config.api_key and config.api_secret):
+        if not (config.api_key and config.api_secret):
             return None
         return VonageStatusLookup(config)
 

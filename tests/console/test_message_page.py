@@ -23,7 +23,7 @@ from conftest import Server, new_whsec, run_cli, write_config
 from console_client import Console, new_number
 from html_tree import Element, parse
 
-from receiver.core.error_codes import explain
+from receiver.providers import explain_error
 from receiver.testing import standard_report, standard_request, twilio_report, twilio_request
 
 AUTH_TOKEN = "9f3c2a7d51e84b0c96ad2f4e7b1c3d58"
@@ -124,7 +124,7 @@ def test_a_carrier_filtered_twilio_message_says_why_in_words(server, api):
     assert "tone-bad" in banner.classes()
     assert "\u2717" in banner.text  # a symbol, never colour alone
     assert banner.find(data_test="status-words").text == "Undelivered"
-    reason = explain("twilio", "30007")
+    reason = explain_error("twilio", "30007")
     assert reason is not None and "filtered" in reason
     assert banner.find(data_test="reason").text == reason
     assert banner.find(data_test="code").text == "(Twilio 30007)"

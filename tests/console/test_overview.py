@@ -19,8 +19,8 @@ from console_client import Console
 from html_tree import Element, parse
 
 from receiver.console.overview import STATUS_ORDER
-from receiver.core.error_codes import explain
 from receiver.core.status import RANK, Status
+from receiver.providers import explain_error
 from receiver.store.base import to_text
 from receiver.testing import standard_report, standard_request, twilio_report, twilio_request
 
@@ -151,10 +151,10 @@ def test_failure_reasons_most_frequent_first_explained_and_searchable(server):
         for row in rows
     ]
     assert seen == [
-        (3, "twilio", "\u2717 undelivered", "Twilio 30007", explain("twilio", "30007")),
+        (3, "twilio", "\u2717 undelivered", "Twilio 30007", explain_error("twilio", "30007")),
         (2, "default", "\u2717 undelivered", "code E9", "Carrier said no"),
         (1, "default", "\u2717 failed", "none", "no error code given"),
-        (1, "twilio", "\u2717 undelivered", "Twilio 30003", explain("twilio", "30003")),
+        (1, "twilio", "\u2717 undelivered", "Twilio 30003", explain_error("twilio", "30003")),
     ]
     link = rows[0].find("a")
     assert link.attrs["href"] == "/console/messages?provider=twilio&status=undelivered"

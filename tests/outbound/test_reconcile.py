@@ -378,9 +378,9 @@ def test_standard_looks_a_message_up_by_our_reference_until_it_knows_the_provide
     assert report.message_reference == "msg_01ABC"  # files it under our message
     known = Tracked("msg_01ABC", "prov/9", TO, now)
     assert str(sender.status_request(known).url) == "https://api.acme.example/messages/prov%2F9"
-    from receiver.providers.base import NotFound
+    from receiver.providers.base import NoSuchMessage
 
-    assert isinstance(sender.read_status_lookup(known, httpx.Response(404), now), NotFound)
+    assert isinstance(sender.read_status_lookup(known, httpx.Response(404), now), NoSuchMessage)
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,10 @@ import jwt
 import pytest
 
 from receiver.config import load
-from receiver.core.error_codes import explain
 from receiver.core.reports import Outcome
 from receiver.core.status import Status
 from receiver.errors import ConfigError, PayloadInvalid
-from receiver.providers import PROVIDER_TYPES
+from receiver.providers import PROVIDER_TYPES, explain_error
 from receiver.providers.base import (
     PERMANENT,
     Accepted,
@@ -447,7 +446,7 @@ def test_a_validation_error_rejects_the_message_with_reason_and_details() -> Non
     assert result == Rejected(
         "VALIDATION_ERROR", "TEMPLATE_NOT_APPROVED: template_id is not approved for this merchant"
     )
-    assert explain("futuresms", "VALIDATION_ERROR") is not None
+    assert explain_error("futuresms", "VALIDATION_ERROR") is not None
     assert sender().read_send(answer(400, b"")) == Rejected(None, "HTTP 400 Bad Request")
 
 

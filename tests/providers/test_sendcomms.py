@@ -20,11 +20,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from receiver.core.error_codes import explain, label
 from receiver.core.reports import derived_event_id
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid, SignatureError
-from receiver.providers import PROVIDER_TYPES
+from receiver.providers import PROVIDER_TYPES, error_label, explain_error
 from receiver.providers.base import Accepted, Deferred, InboundRequest, Rejected, Unknown
 from receiver.providers.sendcomms import (
     STATUS_MAP,
@@ -514,9 +513,11 @@ def test_reading_the_send_answer(status: int, headers: dict[str, str], body: Any
 
 
 def test_refusal_codes_are_explained_from_the_errors_page():
-    assert label("sendcomms") == "SendComms"
-    assert explain("sendcomms", "SMS_SEND_FAILED") == (
+    assert error_label("sendcomms") == "SendComms"
+    assert explain_error("sendcomms", "SMS_SEND_FAILED") == (
         "the sender id is not verified for the account, or the recipient opted out"
     )
-    assert explain("sendcomms", "INVALID_PHONE_NUMBER") == "the 'to' number is not in E.164 form"
-    assert explain("sendcomms", "REQUEST_IN_PROGRESS") is None  # never a message's error
+    assert (
+        explain_error("sendcomms", "INVALID_PHONE_NUMBER") == "the 'to' number is not in E.164 form"
+    )
+    assert explain_error("sendcomms", "REQUEST_IN_PROGRESS") is None  # never a message's error

@@ -17,10 +17,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from receiver.core.error_codes import explain, label
 from receiver.core.status import Status
 from receiver.errors import PayloadInvalid
-from receiver.providers import PROVIDER_TYPES
+from receiver.providers import PROVIDER_TYPES, error_label, explain_error
 from receiver.providers.base import (
     JSON,
     Accepted,
@@ -109,7 +108,7 @@ def test_registered_and_class_attributes() -> None:
     assert PROVIDER_TYPES["smstools"] is SmstoolsProvider
     assert SmstoolsProvider.media_types == frozenset({JSON})
     assert SmstoolsConfig.signed_reports is False
-    assert label("smstools") == "Smstools"
+    assert error_label("smstools") == "Smstools"
 
 
 @pytest.mark.parametrize(
@@ -255,12 +254,12 @@ def test_error_code_and_message(
 
 
 def test_every_explained_code_is_explained() -> None:
-    assert "invalid or unknown" in (explain("smstools", "10") or "")
-    assert "range" in (explain("smstools", "11") or "")
-    assert "opt-out" in (explain("smstools", "131") or "")
+    assert "invalid or unknown" in (explain_error("smstools", "10") or "")
+    assert "range" in (explain_error("smstools", "11") or "")
+    assert "opt-out" in (explain_error("smstools", "131") or "")
     for code in ("2", "4", "5", "9"):
-        assert explain("smstools", code) is not None
-    assert explain("smstools", "12") is None  # not in what we could read: no guess
+        assert explain_error("smstools", code) is not None
+    assert explain_error("smstools", "12") is None  # not in what we could read: no guess
 
 
 def test_a_batch_gives_one_report_per_delivery_report_and_skips_other_types() -> None:

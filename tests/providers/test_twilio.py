@@ -38,7 +38,7 @@ from receiver.providers.base import (
     Accepted,
     Deferred,
     InboundRequest,
-    NotFound,
+    NoSuchMessage,
     Rejected,
     Sender,
     Unknown,
@@ -1120,5 +1120,5 @@ def test_a_lookup_finds_the_earliest_message_with_our_body_since_we_accepted_it(
     }
     found = sender().read_lookup(ITEM, httpx.Response(200, json=page))
     assert found == Accepted("SM" + "2" * 32, "queued")
-    assert sender().read_lookup(ITEM, httpx.Response(200, json={"messages": []})) == NotFound()
+    assert sender().read_lookup(ITEM, httpx.Response(200, json={"messages": []})) == NoSuchMessage()
     assert isinstance(sender().read_lookup(ITEM, httpx.Response(503)), Deferred)

@@ -19,11 +19,10 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import load
-from receiver.core import error_codes
 from receiver.core.signatures import txtly as scheme
 from receiver.core.status import Status
 from receiver.errors import ConfigError, PayloadInvalid, SignatureError
-from receiver.providers import PROVIDER_TYPES
+from receiver.providers import PROVIDER_TYPES, error_label, explain_error
 from receiver.providers.base import (
     JSON,
     Accepted,
@@ -369,10 +368,10 @@ def test_a_long_error_message_is_cut_not_refused() -> None:
 
 
 def test_error_names_are_explained_for_the_console() -> None:
-    assert error_codes.label("txtly") == "Txtly"
+    assert error_label("txtly") == "Txtly"
     for name in ("validation_error", "unprocessable_entity", "internal_error"):
-        assert error_codes.explain("txtly", name), name
-    assert error_codes.explain("txtly", "E42") is None
+        assert explain_error("txtly", name), name
+    assert explain_error("txtly", "E42") is None
 
 
 # --- sending -------------------------------------------------------------------------------
