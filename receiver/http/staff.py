@@ -1,4 +1,4 @@
-"""The staff JSON API (contract section 5): bearer tokens, roles, lookups, timeline."""
+"""The staff JSON API (README "HTTP API"): bearer tokens, roles, lookups, timeline."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class MessageFilters(BaseModel):
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
     overdue: bool = False
-    """Only messages whose final report is overdue (contract section 12)."""
+    """Only messages whose final report is overdue (README "Missing reports")."""
 
     @field_validator("to")
     @classmethod
@@ -116,7 +116,7 @@ def message_filter(
 
 def message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
-    console (contract section 5)."""
+    console (README "HTTP API")."""
     message = MessageOut.model_validate(record, from_attributes=True)
     if role not in FULL_NUMBER_ROLES:
         masked = {"error_message": mask_text(message.error_message, role)}

@@ -1,4 +1,4 @@
-"""Operations routes, request ids and error hygiene on a real server (contract sections 8, 9)."""
+"""Operations routes, request ids and error hygiene on a real server (README "HTTP API")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The staff JSON API (contract section 5) against a real ``receiver serve`` process.
+"""The staff JSON API (README "HTTP API") against a real ``receiver serve`` process.
 
 One server serves the whole module; every test uses its own provider message ids and
 phone numbers, so tests never see each other's messages unless they look for them.

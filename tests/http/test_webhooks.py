@@ -1,4 +1,4 @@
-"""``POST /webhooks/{provider}`` end to end on real servers (contract sections 3, 4, 8, 9).
+"""``POST /webhooks/{provider}`` end to end on real servers (README "HTTP API", "Status model").
 
 Most tests share one module-scoped server (distinct message ids keep them apart);
 tests that need their own configuration or break the store start their own.

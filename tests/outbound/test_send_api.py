@@ -1,4 +1,4 @@
-"""``POST /v1/messages`` (contract section 6) against a real ``receiver serve`` process.
+"""``POST /v1/messages`` (README "Sending") against a real ``receiver serve`` process.
 
 One server serves most of the module; every test sends to its own fresh number with its
 own keys and references, so tests never see each other's messages. The sending
