@@ -83,8 +83,8 @@ def assert_problem(answer: httpx.Response, status: int, code: str | None = None)
 
 
 def unique(prefix: str) -> str:
-    """``prefix`` and a random tail: a name or id no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    """``prefix``, ``-`` and ten random hex digits: a name or id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
