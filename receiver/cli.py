@@ -1,4 +1,4 @@
-"""The ``receiver`` command: serve, worker, staff (contract section 1); the other
+"""The ``receiver`` command: serve, worker, staff (README "Commands"); the other
 commands come from ``receiver.tools``.
 
 Exit codes: 0 success, 2 bad usage or bad config (one line on stderr naming the

@@ -1,4 +1,4 @@
-"""The config file (TOML, contract section 2) and its environment overrides.
+"""The config file (TOML, README "Configuration") and its environment overrides.
 
 Everything is validated at start-up: unknown keys, unknown provider types, missing
 secrets and insecure settings are refused with one ``ConfigError`` that names the
@@ -94,7 +94,7 @@ class RetentionSettings(BaseModel):
 
 class ReconcileSettings(BaseModel):
     """``[reconcile]``: how the service looks for messages whose report never came
-    (contract section 12; receiver.outbound.reconcile)."""
+    (README "Missing reports"; receiver.outbound.reconcile)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -2,7 +2,7 @@
 
 Every record becomes one JSON object per line, and phone numbers are masked anywhere in
 the line (message, extras, exception text) by ``receiver.core.phone.mask_phone_numbers``,
-so a full number never reaches the logs (contract section 8). Secrets are never passed
+so a full number never reaches the logs (README "HTTP API"). Secrets are never passed
 to a logger. The two kinds of number it masks:
 
 1. E.164: ``+`` and 7-15 digits, single spaces, dots or dashes allowed between them:

@@ -16,10 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
 
@@ -27,14 +29,17 @@ from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 
 __all__ = [
+    "PROBLEM",
     "Server",
     "ServerFactory",
+    "assert_problem",
     "free_port",
     "new_whsec",
     "outbox_row",
     "remember_secret",
     "run_cli",
     "running_server",
+    "unique",
     "until",
     "write_config",
 ]
@@ -56,6 +61,30 @@ def run_cli(
 
 
 ServerFactory = Callable[..., Server]
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(answer: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """``answer`` is an RFC 9457 problem (README "HTTP API"): the status, the problem+json
+    content type, non-empty ``type``, ``title`` and ``detail``, ``status`` and ``code``
+    (``code``'s value when given), the request id of the answer, no traceback. Its body."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].split(";")[0].strip() == PROBLEM
+    body: dict[str, Any] = answer.json()
+    for member in ("type", "title", "detail", "code"):
+        assert isinstance(body.get(member), str) and body[member], (member, body)
+    assert body["status"] == status
+    assert body["request_id"] == answer.headers["x-request-id"]
+    if code is not None:
+        assert body["code"] == code, body
+    assert "Traceback" not in answer.text
+    return body
+
+
+def unique(prefix: str) -> str:
+    """``prefix``, ``-`` and ten random hex digits: a name or id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:

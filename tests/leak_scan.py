@@ -1,5 +1,5 @@
 """The suite's last check: no server log it produced holds a secret or a full phone number
-(contract section 8).
+(README "HTTP API").
 
 ``tests/conftest.py`` calls ``find_leaks`` on the session's temporary directory when the
 session ends and fails the run if anything is found. A log is a ``server.log`` (what

@@ -1,4 +1,4 @@
-"""JSON-lines logs that never hold a full phone number or a secret (contract section 8)."""
+"""JSON-lines logs that never hold a full phone number or a secret (README "HTTP API")."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ async def page(request: Request) -> Response:
         return error_page(request, 404, "Not found", "No message with this id.")
     kind = provider_kind(state, record.provider)
     events = await state.store.message_events(record.id)
-    # A viewer sees no full number anywhere, provider text included (contract section 5).
+    # A viewer sees no full number anywhere, provider text included (README "HTTP API").
     record = replace(record, error_message=mask_text(record.error_message, staff.role))
     events = [replace(e, error_message=mask_text(e.error_message, staff.role)) for e in events]
     is_admin = role_allows(staff.role, "admin")

@@ -1,5 +1,5 @@
 """The "Overdue" page, ``/console/overdue``: messages whose final report has not come
-(contract section 12). Per provider: how many, the oldest, and why (no report yet; the
+(README "Missing reports"). Per provider: how many, the oldest, and why (no report yet; the
 lookup failed; looked up, and the provider still says it is not final); then the
 overdue messages themselves, oldest first, with their lookups so far. A message's own
 page shows each lookup (``source = 'lookup'``) and our verdict in its timeline.

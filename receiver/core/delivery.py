@@ -1,4 +1,4 @@
-"""Delivery health figures (contract section 13) from the store's aggregates: pure
+"""Delivery health figures (README "Delivery health") from the store's aggregates: pure
 functions, no I/O.
 
 The store counts messages by period of ``created_at``, provider, country, network and

@@ -1,5 +1,5 @@
 """Where a message went: the destination country of its number and the mobile network
-a provider's report names (contract section 13). Pure functions, no I/O.
+a provider's report names (README "Delivery health"). Pure functions, no I/O.
 
 The country comes from the E.164 number (libphonenumber's region of the number). The
 network is never guessed from the number's prefix (numbers are ported between

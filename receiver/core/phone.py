@@ -6,7 +6,7 @@ Masking keeps the country calling code and the last 4 digits
 phone, not enough to contact one. A short number never shows more than half of its
 digits (``12345`` -> ``***45``). ``sender`` and ``admin`` see full numbers (a
 sender already supplies numbers when it sends); a ``viewer``, in the console and in
-every JSON answer (contract section 5), sees them masked.
+every JSON answer (README "HTTP API"), sees them masked.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def mask_phone_numbers(text: str) -> str:
 def mask_text(text: str | None, role: str) -> str | None:
     """Free text (a provider's error message) as ``role`` may see it: for a viewer,
     every phone number in it masked as in the logs ("Destination 63********69 is
-    barred"), so no answer shows a viewer a full number (contract section 5)."""
+    barred"), so no answer shows a viewer a full number (README "HTTP API")."""
     if text is None or role in FULL_NUMBER_ROLES:
         return text
     return mask_phone_numbers(text)

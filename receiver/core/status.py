@@ -1,4 +1,4 @@
-"""The status model and the one merge rule (contract section 4).
+"""The status model and the one merge rule (README "Status model").
 
 Theory of operation
 -------------------

@@ -1,4 +1,4 @@
-"""The change feed for consumers that pull (contract section 11): ``GET /v1/changes``
+"""The change feed for consumers that pull (README "Status change feed"): ``GET /v1/changes``
 and its Server-Sent Events twin ``GET /v1/changes/stream``, viewer and up.
 
 The cursor is a change's position in commit order (its row id, as decimal text). On

@@ -1,4 +1,4 @@
-"""Delivery health over HTTP (contract section 13): ``GET /v1/stats/delivery`` from the
+"""Delivery health over HTTP (README "Delivery health"): ``GET /v1/stats/delivery`` from the
 store's aggregates, and ``GET /v1/messages.csv``, a search streamed as CSV."""
 
 from __future__ import annotations

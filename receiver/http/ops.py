@@ -1,4 +1,4 @@
-"""Operations routes (contract section 8): health, readiness, metrics, OpenAPI."""
+"""Operations routes (README "HTTP API"): health, readiness, metrics, OpenAPI."""
 
 from __future__ import annotations
 

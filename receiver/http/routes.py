@@ -1,4 +1,4 @@
-"""The JSON API's routes (contract sections 3-13), mounted by ``receiver.app``."""
+"""The JSON API's routes (README "HTTP API"), mounted by ``receiver.app``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``POST /v1/messages``: accept a message to send (contract section 6).
+"""``POST /v1/messages``: accept a message to send (README "Sending").
 
 Order of checks: token and role (401, 403), the client's rate (429), content type and
 size (415, 413), the Idempotency-Key header (400), the body (400 if not JSON, 422 if
@@ -53,7 +53,7 @@ PRUNE_EVERY_SECONDS = 60.0
 
 
 class TemplateRequest(BaseModel):
-    """An approved template to send instead of a body (contract section 15)."""
+    """An approved template to send instead of a body (README "Sending")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

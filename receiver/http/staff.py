@@ -1,4 +1,4 @@
-"""The staff JSON API (contract section 5): bearer tokens, roles, lookups, timeline."""
+"""The staff JSON API (README "HTTP API"): bearer tokens, roles, lookups, timeline."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class MessageFilters(BaseModel):
     since: Rfc3339Datetime | None = None
     until: Rfc3339Datetime | None = None
     overdue: bool = False
-    """Only messages whose final report is overdue (contract section 12)."""
+    """Only messages whose final report is overdue (README "Missing reports")."""
 
     @field_validator("to")
     @classmethod

@@ -1,4 +1,4 @@
-"""``POST /webhooks/{provider}``: verify, parse, commit, answer (contract section 3).
+"""``POST /webhooks/{provider}``: verify, parse, commit, answer (README "HTTP API").
 
 Order of checks: unknown provider (404), body size (413), content type (415),
 source address, ``url_token`` and signature (401), payload (400), durable commit (503

@@ -1,5 +1,5 @@
 """The reconciler: finds messages whose final report is overdue, asks the provider,
-and gives an honest verdict when no final word comes (contract section 12).
+and gives an honest verdict when no final word comes (README "Missing reports").
 
 Theory of operation
 -------------------

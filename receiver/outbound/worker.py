@@ -118,8 +118,17 @@ class Pacing(Deferred):
 class OutboxWorker:
     """Sends the outbox of one store through the configured providers' senders."""
 
-    def __init__(self, store: Store, config: Config, *, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        owner: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``transport`` carries the requests to the providers (default: the network)."""
         self.owner = owner or new_id("wkr_")
+        self._transport = transport
         self._store = store
         self._settings = config.settings.outbox
         public_base_url = config.settings.public_base_url
@@ -180,7 +189,9 @@ class OutboxWorker:
         )
         in_flight: set[asyncio.Task[None]] = set()
         stopping = asyncio.ensure_future(self._stopping.wait())
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, transport=self._transport
+        ) as client:
             try:
                 while not self._stopping.is_set():
                     for item in await self._claim(MAX_IN_FLIGHT - len(in_flight)):

@@ -155,7 +155,7 @@ class ProviderConfig(BaseModel):
     api_key: str | None = None
     sender: str | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
-    # Missing reports (contract section 12; README "Missing reports").
+    # Missing reports (README "Missing reports"; README "Missing reports").
     report_timeout_seconds: float | None = Field(default=None, gt=0)
     """A message still not final this long after its last report or send step is
     overdue; None: the type's ``report_timeout_default``."""
@@ -384,7 +384,7 @@ class NoSuchMessage:
 
 @dataclass(frozen=True, slots=True)
 class Tracked:
-    """An overdue message the reconciler asks its provider about (contract section 12):
+    """An overdue message the reconciler asks its provider about (README "Missing reports"):
     our id (the reference we sent, if we sent it), the provider's id if we know it."""
 
     id: str
@@ -459,7 +459,7 @@ class ApiClient(ABC):  # noqa: B024 - every hook has a default: a type overrides
     and reads the answers; the outbox worker does the I/O (``OutboxWorker.exchange``).
 
     A ``Sender`` is one; a type that cannot send but can look a message's status up
-    (the reconciler's lookups of overdue messages, contract section 12) offers one
+    (the reconciler's lookups of overdue messages, README "Missing reports") offers one
     through ``Provider.status_client()``.
 
     A type whose API needs a session (FutureSMS logs in for tokens that rotate)

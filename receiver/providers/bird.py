@@ -29,7 +29,7 @@ The newer Bird platform's Notifications API webhooks (``messagebird-signature`` 
 ``messagebird-request-timestamp`` HMAC headers, JSON channel events) are a different
 format and are not handled by this type.
 
-Lookups of overdue messages (contract section 12), with ``api_key`` (a live access
+Lookups of overdue messages (README "Missing reports"), with ``api_key`` (a live access
 key): the SMS API's "View a message" (https://developers.messagebird.com/api/sms-messaging/
 #view-a-message): ``GET https://rest.messagebird.com/messages/{id}``, ``Authorization:
 AccessKey {api_key}``, answers the Message object whose ``recipients.items`` give each

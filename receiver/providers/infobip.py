@@ -30,7 +30,7 @@ it, and ``PENDING_ENROUTE`` means the operator has it while ``PENDING_ACCEPTED``
 Infobip still holds it), then from the group for names this table does not list. A
 status in neither table maps to ``None`` and is kept, word and all, in the timeline.
 
-Lookups of overdue messages (contract section 12), with ``api_base_url`` (the account's
+Lookups of overdue messages (README "Missing reports"), with ``api_base_url`` (the account's
 own base URL) and ``api_key``: "Get outbound SMS message logs"
 (https://www.infobip.com/docs/api/channels/sms/logs-and-status-reports): ``GET
 {base}/sms/1/logs?messageId=...``, ``Authorization: App {api_key}``, answers ``{"results":

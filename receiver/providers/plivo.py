@@ -26,7 +26,7 @@ accepted and ignored (the raw request is stored).
   (https://www.plivo.com/docs/messaging/troubleshooting/error-codes).
 * Answer: any 2xx stops Plivo's retries (non-2xx or no answer within 8 s: retried after
   60, 120 and 240 s); we send the contract's JSON counts.
-* Lookups of overdue messages (contract section 12), with ``auth_id`` and the Auth Token
+* Lookups of overdue messages (README "Missing reports"), with ``auth_id`` and the Auth Token
   (``secrets[0]``): "Retrieve a message" (https://www.plivo.com/docs/messaging/api/
   messages/): ``GET https://api.plivo.com/v1/Account/{auth_id}/Message/{message_uuid}/``
   answers the Message object with ``message_state`` and ``error_code`` (``000``: none).

@@ -48,7 +48,7 @@ Decisions
 * Status words are matched case-insensitively: the docs, callbacks and the Node and
   .NET SDKs write ``Delivered``, the Python SDK's types write ``DELIVERED``. The word is
   kept as sent.
-* Lookups of overdue messages (contract section 12), with ``service_plan_id`` and
+* Lookups of overdue messages (README "Missing reports"), with ``service_plan_id`` and
   ``api_key`` (the plan's API token): "Retrieve a recipient delivery report"
   (https://developers.sinch.com/docs/sms/api-reference/sms/tag/Delivery-reports/):
   ``GET https://us.sms.api.sinch.com/xms/v1/{service_plan_id}/batches/{batch_id}/

@@ -15,7 +15,7 @@ Followed (2026-12; docs/providers/smstools.md has the details and every choice):
 - The delivery codes on that page: 0 SUBMITTED, 1 DELIVERED, 2 NOT DELIVERED,
   3 BUFFERED, 4 REJECTED, 5 REJECTED (extended info in the detail code), 9 UNKNOWN.
 - No signature is documented: reports are guarded by ``url_token`` and/or
-  ``allowed_ips`` at the webhook edge (contract section 15), so ``verify`` has nothing
+  ``allowed_ips`` at the webhook edge (README "Beyond the contract"), so ``verify`` has nothing
   left to check and ``secrets`` are refused.
 - "Send Message" (https://smstools.com/en/sms-gateway-api/send_message):
   ``POST https://api.smsgatewayapi.com/v1/message/send`` with the headers

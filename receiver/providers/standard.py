@@ -1,6 +1,6 @@
 """Type ``standard``: our own JSON report, signed with Standard Webhooks v1.
 
-Payload (contract section 3)::
+Payload (README "HTTP API")::
 
     {"type": "message.status",
      "data": {"message_id": "prov-123", "status": "delivered",
@@ -9,14 +9,14 @@ Payload (contract section 3)::
 
 ``data`` may be a list (a batch); item i's event id is ``{webhook-id}:{i}``.
 
-Sending (contract section 6), when ``api_base_url`` and ``api_key`` are set:
+Sending (README "Sending"), when ``api_base_url`` and ``api_key`` are set:
 ``POST {api_base_url}/messages`` with JSON ``{"to", "body", "sender", "reference"}``,
 ``Authorization: Bearer {api_key}`` and ``Idempotency-Key``, both the reference and the
 key being our message id; a 2xx answer's ``id`` is the provider's message id.
 ``GET {api_base_url}/messages?reference=...`` answers ``{"items": [{"id", "reference",
 "status"}]}``, empty when the provider never received the message.
 
-Lookups of overdue messages (contract section 12): ``GET {api_base_url}/messages/{id}``
+Lookups of overdue messages (README "Missing reports"): ``GET {api_base_url}/messages/{id}``
 answers ``{"id", "reference", "status", "error_code", "error_message", "occurred_at"}``
 (404: the provider does not know it); while the provider's id is not known, the lookup by
 reference above, whose items may carry the same fields.
@@ -96,7 +96,7 @@ class StandardReport(BaseModel):
     error_message: Annotated[str, Field(max_length=MAX_ERROR_MESSAGE)] | None = None
     client_reference: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     network: Annotated[str, Field(pattern=NETWORK_PATTERN)] | None = None
-    """The mobile network as ``"MCC-MNC"`` (contract section 13)."""
+    """The mobile network as ``"MCC-MNC"`` (README "Delivery health")."""
 
 
 class StandardPayload(BaseModel):
@@ -115,7 +115,7 @@ class StandardPayload(BaseModel):
 
 class StandardMessage(BaseModel):
     """The provider's message: its answer to a send, or an item of a lookup (which
-    may also say the error and when the status was reached, contract section 12)."""
+    may also say the error and when the status was reached, README "Missing reports")."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
@@ -144,7 +144,7 @@ class SendError(BaseModel):
 
 
 class StandardSender(Sender):
-    """The contract's send API (section 6)."""
+    """The send API of README "Sending"."""
 
     def __init__(self, config: StandardConfig) -> None:
         self._messages_url = str(config.api_base_url).rstrip("/") + "/messages"
@@ -183,7 +183,7 @@ class StandardSender(Sender):
     looks_up_status: ClassVar[bool] = True
 
     def status_request(self, message: Tracked) -> httpx.Request:
-        """Contract section 12: ``GET /messages/{id}``, or by our reference (section 6)
+        """README "Missing reports": ``GET /messages/{id}``, or by our reference ("Sending")
         while the provider's id is not known."""
         if message.provider_message_id is None:
             params = {"reference": message.id}

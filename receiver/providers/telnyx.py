@@ -33,7 +33,7 @@ Decisions (docs/providers/telnyx.md):
 - ``payload.errors[0]`` gives ``error_code`` and ``error_message`` (title: detail) of
   every report of the event: Telnyx puts errors on the message, not on a recipient.
 
-Lookups of overdue messages (contract section 12), when ``api_key`` (an API v2 key) is
+Lookups of overdue messages (README "Missing reports"), when ``api_key`` (an API v2 key) is
 set: "Retrieve a message" (https://developers.telnyx.com/api-reference/messages/
 retrieve-a-message): ``GET https://api.telnyx.com/v2/messages/{id}``, ``Authorization:
 Bearer {api_key}``, answers ``{"data": {...}}`` with the payload above plus

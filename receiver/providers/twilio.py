@@ -32,7 +32,7 @@ idempotency key and stores no reference of ours, so a lookup lists the messages 
 earliest one created since then with our exact body (docs/providers/twilio.md says
 where that falls short).
 
-Lookups of overdue messages (contract section 12), followed: the Message resource's
+Lookups of overdue messages (README "Missing reports"), followed: the Message resource's
 "Fetch a Message resource" (same page): ``GET /2010-04-01/Accounts/{AccountSid}/Messages/
 {Sid}.json`` answers the resource with ``status``, ``error_code`` (an integer or null),
 ``error_message`` and ``date_updated`` (RFC 2822); an unknown SID answers 404 (error

@@ -172,7 +172,7 @@ class TxtlyConfig(ProviderConfig):
         return url
 
     # Overrides ProviderConfig's validator of the same name: a Txtly provider that sends
-    # needs nothing for reports (the contract, section 15); it then refuses every report
+    # needs nothing for reports (README "Beyond the contract"); it then refuses every report
     # (``TxtlyProvider.verify``) until secrets, url_token or allowed_ips are set.
     @model_validator(mode="after")
     def _secrets_or_explicitly_insecure(self) -> TxtlyConfig:

@@ -36,7 +36,7 @@ Messages API status webhooks, followed (2026-11):
 Signatures: ``receiver.core.signatures.vonage``. Vonage wants any 2xx (200 or 204):
 the default JSON counts with 200 do.
 
-Lookups of overdue messages (contract section 12), with ``api_key`` and ``api_secret``:
+Lookups of overdue messages (README "Missing reports"), with ``api_key`` and ``api_secret``:
 the Reports API's synchronous "Get records" (https://developer.vonage.com/en/api/reports,
 "Getting the Message Record with the Latest Delivery Status"): ``GET
 https://api.nexmo.com/v2/reports/records?account_id={api_key}&product=SMS&direction=

@@ -18,7 +18,7 @@ from receiver.store.base import MessageFilter, MessageRecord, Position, Store, t
 
 def message_json(record: MessageRecord, role: str) -> MessageOut:
     """``record`` as ``role`` may see it: a viewer gets the number masked as in the
-    console (contract section 5)."""
+    console (README "HTTP API")."""
     message = MessageOut.model_validate(record, from_attributes=True)
     if role not in FULL_NUMBER_ROLES:
         masked = {"error_message": mask_text(message.error_message, role)}

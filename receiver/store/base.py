@@ -164,7 +164,7 @@ class MessageFilter:
     since: datetime | None = None
     until: datetime | None = None
     overdue_before: Mapping[str, datetime] | None = None
-    """Only overdue messages: per provider, a last change before this (section 12)."""
+    """Only overdue messages: per provider, a last change before this (README "Missing reports")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,7 +525,7 @@ class Store(Protocol):
     async def delivery_cells(
         self, since: datetime, until: datetime, group_by: Sequence[str], bucket: Bucket | None
     ) -> DeliveryCells:
-        """The delivery aggregates (contract section 13) of messages created in
+        """The delivery aggregates (README "Delivery health") of messages created in
         [since, until) (whole hours), summed by bucket and the ``group_by`` keys: status
         counts and latency histograms."""
 

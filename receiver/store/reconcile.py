@@ -1,4 +1,4 @@
-"""The reconciler's SQL (contract section 12): overdue messages, their leases, what a
+"""The reconciler's SQL (README "Missing reports"): overdue messages, their leases, what a
 lookup found, and our verdict when no final report came.
 
 Theory of operation

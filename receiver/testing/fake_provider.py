@@ -1,5 +1,5 @@
 """A fake SMS provider for tests: a real HTTP server on loopback that speaks the
-``standard`` send API (contract section 6) and can be told how to misbehave.
+``standard`` send API (README "Sending") and can be told how to misbehave.
 
     with FakeProvider() as provider:
         provider.on_send(Stall(2.0), Drop())  # the next two sends misbehave, then all is well

@@ -1,4 +1,4 @@
-"""Fake provider status APIs for the reconciler (contract section 12): one loopback
+"""Fake provider status APIs for the reconciler (README "Missing reports"): one loopback
 server per provider type that can look a message up, answering with the provider's
 documented JSON (the pages cited in ``docs/providers/``).
 

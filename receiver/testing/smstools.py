@@ -1,7 +1,7 @@
 """Build Smstools ``delivery_report`` webhooks, for integration tests and tooling.
 
 Smstools signs nothing: the URL you give it for webhooks carries the provider's
-``url_token`` (contract section 15), so pass the same token to the builder::
+``url_token`` (README "Beyond the contract"), so pass the same token to the builder::
 
     event = smstools_report("e1qk89exbzgf6fzfunceym2sd67h88", "1", reference=message_id)
     request = smstools_request([event], token=url_token, provider="smstools")

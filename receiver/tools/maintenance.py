@@ -1,4 +1,4 @@
-"""``receiver prune``, ``receiver erase`` and ``receiver backup`` (contract section 14).
+"""``receiver prune``, ``receiver erase`` and ``receiver backup`` (README "Commands").
 
 Each works beside a running ``receiver serve`` on the same SQLite file: WAL lets its
 reads run beside the service's writer, and its writes are short transactions that wait

@@ -1,4 +1,4 @@
-"""``receiver reconcile``: one reconcile pass by hand (contract section 12).
+"""``receiver reconcile``: one reconcile pass by hand (README "Missing reports").
 
 After an outage: ``receiver reconcile --since 2026-11-23T10:00Z --until
 2026-11-23T14:00Z`` asks the providers about every overdue message sent in that window,

@@ -1,4 +1,4 @@
-"""`receiver export` and `receiver replay` (contract section 7).
+"""`receiver export` and `receiver replay` (README "Commands").
 
 Capture format: JSON Lines, one request per line::
 

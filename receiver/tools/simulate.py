@@ -1,4 +1,4 @@
-"""`receiver simulate` (contract section 7): a realistic, correctly signed report stream.
+"""`receiver simulate` (README "Commands"): a realistic, correctly signed report stream.
 
 For the configured provider NAME, ``--messages N`` messages each get a status sequence
 in that provider type's own vocabulary and format (``queued -> sent -> delivered``,

@@ -1,5 +1,5 @@
-"""``receiver subscribers list`` and ``receiver subscribers redeliver`` (contract
-section 11): the change feed's subscribers, beside a running service on the same file."""
+"""``receiver subscribers list`` and ``receiver subscribers redeliver`` (README
+"Status change feed"): the change feed's subscribers, beside a running service on the same file."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class RawAnswer:
     body: bytes
 
     def problem(self, status: int, code: str) -> dict[str, Any]:
-        """The problem+json body, checked as the contract's section 9 asks."""
+        """The problem+json body, checked as README "HTTP API" describes it."""
         assert self.status == status, (self.status, self.body)
         assert self.headers["content-type"] == PROBLEM
         problem: dict[str, Any] = json.loads(self.body)

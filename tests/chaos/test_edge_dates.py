@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from chaos_providers import ISO_BUILDERS, OTHER_BUILDERS, PROVIDERS, Builder
 from conftest import Server, run_cli, running_server
 from console_client import Console
+from every_provider import ISO_BUILDERS, OTHER_BUILDERS, PROVIDERS, Builder
 
 from receiver.providers import PROVIDER_TYPES
 

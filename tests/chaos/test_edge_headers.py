@@ -1,5 +1,5 @@
 """Request heads over the limits get 431 problem+json, and other clients are served
-meanwhile (contract section 14; receiver.http.edge), against a real ``receiver serve``."""
+meanwhile (README "HTTP limits"; receiver.http.edge), against a real ``receiver serve``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connections that send no complete request in time are closed (contract section 14):
+"""Connections that send no complete request in time are closed (README "HTTP limits"):
 idle sockets, a head or a body a byte at a time, idle keep-alive connections. Against a
 real ``receiver serve`` with 1-second timeouts; no test asserts how fast anything is."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from chaos_providers import (
+from every_provider import (
     ISO_BUILDERS,
     OTHER_BUILDERS,
     TELNYX_KEY,

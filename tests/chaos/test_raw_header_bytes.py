@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from chaos_providers import ISO_BUILDERS, OTHER_BUILDERS, PROVIDERS
 from conftest import Server, running_server
+from every_provider import ISO_BUILDERS, OTHER_BUILDERS, PROVIDERS
 
 BUILDERS = {**ISO_BUILDERS, **OTHER_BUILDERS}
 SIGNED_HEADERS = {

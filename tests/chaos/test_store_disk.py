@@ -1,5 +1,5 @@
-"""``/readyz`` says 503 whenever a report could not be committed right now (contract
-section 14), and a broken SQLite file ends the process loudly, not silently
+"""``/readyz`` says 503 whenever a report could not be committed right now (README
+"Operations"), and a broken SQLite file ends the process loudly, not silently
 (receiver.store.files). Real ``receiver serve`` processes with their database on a real
 tmpfs, filled up or mounted read-only (mounting needs root, as in CI)."""
 

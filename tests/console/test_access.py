@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, run_cli, write_config
+from conftest import Server, ServerFactory, run_cli, unique, write_config
 from console_client import PASSWORD, Console, csrf_of, new_number, post_report, set_password
 
 from receiver.console.middleware import CONTENT_SECURITY_POLICY
@@ -46,10 +46,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(workdir, config).start()
     yield server
     server.stop(signal.SIGKILL)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def member(server: Server, role: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, run_cli, write_config
+from conftest import Server, new_whsec, run_cli, unique, write_config
 from console_client import Console, new_number
 from html_tree import Element, parse
 
@@ -59,10 +59,6 @@ def api(server: Server) -> Iterator[httpx.Client]:
     """The staff JSON API with an admin token, to find messages and read the store."""
     with server.api(server.staff_token("message-page-api", "admin")) as client:
         yield client
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def logged_in(server: Server, role: str) -> Console:

@@ -1,4 +1,4 @@
-"""Destination country and network (contract section 13): pure functions."""
+"""Destination country and network (README "Delivery health"): pure functions."""
 
 from __future__ import annotations
 

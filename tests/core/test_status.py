@@ -1,4 +1,4 @@
-"""The status model and the merge rule (contract section 4)."""
+"""The status model and the merge rule (README "Status model")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Delivery health over HTTP (contract section 13) against one real ``receiver serve``:
+"""Delivery health over HTTP (README "Delivery health") against one real ``receiver serve``:
 ``country`` and ``network`` on messages and as filters, ``GET /v1/stats/delivery``,
 ``GET /v1/messages.csv`` and the outcome metrics."""
 

@@ -1,4 +1,4 @@
-"""Operations routes, request ids and error hygiene on a real server (contract sections 8, 9)."""
+"""Operations routes, request ids and error hygiene on a real server (README "HTTP API")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tomllib
 
 import httpx
 import pytest
-from conftest import write_config
+from conftest import PROBLEM, assert_problem, write_config
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Mount, Route
@@ -18,8 +18,6 @@ import receiver.config
 from receiver.core.signatures import standard_webhooks
 from receiver.testing import SignedRequest, standard_report, standard_request
 
-PROBLEM = "application/problem+json"
-
 
 def sample_value(text: str, sample: str, labels: dict[str, str] | None = None) -> float | None:
     """The value of one sample in Prometheus text, or None if it is absent."""
@@ -28,18 +26,6 @@ def sample_value(text: str, sample: str, labels: dict[str, str] | None = None) -
             if s.name == sample and s.labels == (labels or {}):
                 return float(s.value)
     return None
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].split(";")[0] == PROBLEM
-    body = answer.json()
-    assert {"type", "title", "status", "detail", "code", "request_id"} <= set(body)
-    assert body["status"] == status
-    assert body["request_id"] == answer.headers["x-request-id"]
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 def signed_raw(secret: str, body: bytes) -> SignedRequest:

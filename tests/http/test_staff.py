@@ -1,4 +1,4 @@
-"""The staff JSON API (contract section 5) against a real ``receiver serve`` process.
+"""The staff JSON API (README "HTTP API") against a real ``receiver serve`` process.
 
 One server serves the whole module; every test uses its own provider message ids and
 phone numbers, so tests never see each other's messages unless they look for them.
@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, run_cli, write_config
+from conftest import Server, assert_problem, new_whsec, run_cli, unique, write_config
 from itsdangerous import URLSafeSerializer
 
 from receiver.auth import ROLES, role_allows
@@ -77,10 +77,6 @@ def api(api_server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
 def new_number() -> tuple[str, str]:
     """A fresh Philippine mobile number: (E.164, as a person would type it)."""
     digits = f"{secrets.randbelow(10**7):07d}"
@@ -135,19 +131,6 @@ def when(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     assert moment.tzinfo is not None, text
     return moment
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    body = answer.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    for key in ("type", "title", "detail", "request_id"):
-        assert isinstance(body[key], str) and body[key], key
-    assert body["request_id"] == answer.headers["x-request-id"]
-    assert "Traceback" not in answer.text
-    return dict(body)
 
 
 def newest_first(items: list[dict[str, Any]]) -> bool:

@@ -1,4 +1,4 @@
-"""``POST /webhooks/{provider}`` end to end on real servers (contract sections 3, 4, 8, 9).
+"""``POST /webhooks/{provider}`` end to end on real servers (README "HTTP API", "Status model").
 
 Most tests share one module-scoped server (distinct message ids keep them apart);
 tests that need their own configuration or break the store start their own.
@@ -11,22 +11,17 @@ import contextlib
 import json
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, running_server
+from conftest import Server, assert_problem, new_whsec, running_server, unique
 from prometheus_client.parser import text_string_to_metric_families
 
 from receiver.core.signatures import standard_webhooks
 from receiver.testing import SignedRequest, standard_report, standard_request
-
-PROBLEM = "application/problem+json"
-PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code", "request_id"}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -42,10 +37,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def shared_api(shared: Server) -> Iterator[httpx.Client]:
     with shared.api(shared.staff_token("webhook-tests", "sender")) as api:
         yield api
-
-
-def unique(prefix: str = "prov") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def moment(seconds_ago: int) -> datetime:
@@ -92,22 +83,6 @@ def expected_signature(secret: str, request: SignedRequest) -> str:
         int(request.headers["webhook-timestamp"]),
         request.body,
     )
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].split(";")[0].strip() == PROBLEM
-    body = answer.json()
-    assert set(body) >= PROBLEM_MEMBERS, body
-    assert body["status"] == status
-    assert isinstance(body["type"], str) and body["type"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["request_id"] == answer.headers["x-request-id"]
-    if code is not None:
-        assert body["code"] == code
-    assert "Traceback" not in answer.text
-    return body
 
 
 def counts(received: int, applied: int = 0, duplicates: int = 0, superseded: int = 0) -> dict:
@@ -168,7 +143,7 @@ def events(api: httpx.Client, provider_message_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_committed_report_is_answered_with_counts_and_visible_to_staff(shared, shared_api):
-    pid, occurred = unique(), moment(120)
+    pid, occurred = unique("prov"), moment(120)
     request = standard_request(
         shared.secret(),
         standard_report(
@@ -206,7 +181,7 @@ def test_a_committed_report_is_answered_with_counts_and_visible_to_staff(shared,
 
 
 def test_occurred_at_defaults_to_the_webhook_timestamp(shared, shared_api):
-    pid, sent_at = unique(), int(time.time()) - 42
+    pid, sent_at = unique("prov"), int(time.time()) - 42
     request = standard_request(
         shared.secret(), standard_report(pid, "delivered"), timestamp=sent_at
     )
@@ -219,7 +194,7 @@ def test_occurred_at_defaults_to_the_webhook_timestamp(shared, shared_api):
 
 
 def test_a_charset_parameter_on_the_content_type_is_accepted(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     request = sign(
         shared.secret(),
         payload(standard_report(pid, "sent")),
@@ -233,7 +208,7 @@ def test_a_charset_parameter_on_the_content_type_is_accepted(shared, shared_api)
 
 
 def test_an_unknown_provider_is_a_404_problem(shared):
-    request = standard_request(shared.secret(), standard_report(unique(), "delivered"))
+    request = standard_request(shared.secret(), standard_report(unique("prov"), "delivered"))
     answer = httpx.post(
         shared.base_url + "/webhooks/nobody", content=request.body, headers=request.headers
     )
@@ -247,49 +222,49 @@ def test_an_unknown_provider_is_a_404_problem(shared):
 def _missing(secret: str) -> SignedRequest:
     return SignedRequest(
         "/webhooks/default",
-        payload(standard_report(unique(), "delivered")),
+        payload(standard_report(unique("prov"), "delivered")),
         {"content-type": "application/json"},
     )
 
 
 def _signature_header_missing(secret: str) -> SignedRequest:
-    request = standard_request(secret, standard_report(unique(), "delivered"))
+    request = standard_request(secret, standard_report(unique("prov"), "delivered"))
     headers = {k: v for k, v in request.headers.items() if k != "webhook-signature"}
     return SignedRequest(request.path, request.body, headers)
 
 
 def _wrong_secret(secret: str) -> SignedRequest:
-    return standard_request(new_whsec(), standard_report(unique(), "delivered"))
+    return standard_request(new_whsec(), standard_report(unique("prov"), "delivered"))
 
 
 def _stale(secret: str) -> SignedRequest:
     return standard_request(
-        secret, standard_report(unique(), "delivered"), timestamp=int(time.time()) - 3600
+        secret, standard_report(unique("prov"), "delivered"), timestamp=int(time.time()) - 3600
     )
 
 
 def _future(secret: str) -> SignedRequest:
     return standard_request(
-        secret, standard_report(unique(), "delivered"), timestamp=int(time.time()) + 3600
+        secret, standard_report(unique("prov"), "delivered"), timestamp=int(time.time()) + 3600
     )
 
 
 def _garbage(secret: str) -> SignedRequest:
-    request = standard_request(secret, standard_report(unique(), "delivered"))
+    request = standard_request(secret, standard_report(unique("prov"), "delivered"))
     return SignedRequest(
         request.path, request.body, {**request.headers, "webhook-signature": "garbage!!"}
     )
 
 
 def _bad_timestamp(secret: str) -> SignedRequest:
-    request = standard_request(secret, standard_report(unique(), "delivered"))
+    request = standard_request(secret, standard_report(unique("prov"), "delivered"))
     return SignedRequest(
         request.path, request.body, {**request.headers, "webhook-timestamp": "yesterday"}
     )
 
 
 def _unknown_version(secret: str) -> SignedRequest:
-    request = standard_request(secret, standard_report(unique(), "delivered"))
+    request = standard_request(secret, standard_report(unique("prov"), "delivered"))
     good = request.headers["webhook-signature"]
     return SignedRequest(
         request.path, request.body, {**request.headers, "webhook-signature": "v2" + good[2:]}
@@ -297,11 +272,13 @@ def _unknown_version(secret: str) -> SignedRequest:
 
 
 def _overlong_id(secret: str) -> SignedRequest:
-    return standard_request(secret, standard_report(unique(), "delivered"), event_id="e" * 300)
+    return standard_request(
+        secret, standard_report(unique("prov"), "delivered"), event_id="e" * 300
+    )
 
 
 def _tampered(secret: str) -> SignedRequest:
-    request = standard_request(secret, standard_report(unique(), "failed"))
+    request = standard_request(secret, standard_report(unique("prov"), "failed"))
     body = request.body.replace(b'"failed"', b'"delivered"')
     assert body != request.body
     return SignedRequest(request.path, body, request.headers)
@@ -347,14 +324,14 @@ def test_a_request_failing_verification_is_a_401_problem(shared, shared_api, bui
 def test_every_configured_secret_is_accepted_during_rotation(server_factory):
     old, new = new_whsec(), new_whsec()
     server = server_factory(providers={"default": {"type": "standard", "secrets": [new, old]}})
-    first, second = unique(), unique()
+    first, second = unique("prov"), unique("prov")
     assert_counts(
         server.post(standard_request(new, standard_report(first, "sent"))), counts(1, applied=1)
     )
     assert_counts(
         server.post(standard_request(old, standard_report(second, "sent"))), counts(1, applied=1)
     )
-    stranger = server.post(standard_request(new_whsec(), standard_report(unique(), "sent")))
+    stranger = server.post(standard_request(new_whsec(), standard_report(unique("prov"), "sent")))
     assert_problem(stranger, 401, "SIGNATURE_INVALID")
     with server.api(server.staff_token("rotator")) as api:
         assert message(api, first)["status"] == "sent"
@@ -362,7 +339,7 @@ def test_every_configured_secret_is_accepted_during_rotation(server_factory):
 
 
 def test_one_valid_signature_among_several_is_enough(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     request = standard_request(shared.secret(), standard_report(pid, "sent"))
     stranger = expected_signature(new_whsec(), request)
     offered = f"v1,AAAA v2,whatever {stranger} {request.headers['webhook-signature']}"
@@ -374,7 +351,7 @@ def test_one_valid_signature_among_several_is_enough(shared, shared_api):
 
 
 def test_an_occurred_at_with_an_offset_is_stored_in_utc(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     body = payload(
         {"message_id": pid, "status": "buffered", "occurred_at": "2026-11-23T17:59:58+08:00"}
     )
@@ -436,7 +413,7 @@ def test_an_invalid_payload_is_a_400_naming_the_field(shared, shared_api, body, 
 
 
 def test_a_bad_batch_item_spoils_the_whole_request(shared, shared_api):
-    good, bad = unique(), unique()
+    good, bad = unique("prov"), unique("prov")
     body = payload([standard_report(good, "delivered"), standard_report(bad, "delivered", to="12")])
     problem = assert_problem(shared.post(sign(shared.secret(), body)), 400, "PAYLOAD_INVALID")
     assert problem["field"] == "data[1].to"
@@ -461,7 +438,7 @@ def test_a_body_over_max_body_bytes_is_a_413_problem(server_factory):
     url = server.base_url + "/webhooks/default"
     secret = server.secret()
 
-    too_big_id = unique()
+    too_big_id = unique("prov")
     too_big = sign(secret, sized_payload(standard_report(too_big_id, "sent"), 2049))
     answer = httpx.post(url, content=too_big.body, headers=too_big.headers, timeout=15)
     assert answer.request.headers["content-length"] == "2049"
@@ -477,7 +454,7 @@ def test_a_body_over_max_body_bytes_is_a_413_problem(server_factory):
     assert_problem(chunked, 413, "BODY_TOO_LARGE")
 
     # Exactly at the limit is still accepted, also when chunked.
-    fits_id, chunked_id = unique(), unique()
+    fits_id, chunked_id = unique("prov"), unique("prov")
     fits = sign(secret, sized_payload(standard_report(fits_id, "sent"), 2048))
     assert_counts(server.post(fits), counts(1, applied=1))
     fits_chunked = sign(secret, sized_payload(standard_report(chunked_id, "sent"), 2048))
@@ -497,7 +474,7 @@ def test_a_body_over_max_body_bytes_is_a_413_problem(server_factory):
 
 @pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
 def test_a_wrong_content_type_is_a_415_problem(shared, shared_api, content_type):
-    pid = unique()
+    pid = unique("prov")
     request = sign(
         shared.secret(), payload(standard_report(pid, "sent")), content_type=content_type
     )
@@ -524,7 +501,7 @@ def test_get_on_a_webhook_url_is_a_405_problem(shared):
 
 
 def test_a_store_that_cannot_commit_is_a_503_and_the_retry_applies_cleanly(server):
-    pid = unique()
+    pid = unique("prov")
     request = standard_request(server.secret(), standard_report(pid, "delivered"))
     event_id = request.headers["webhook-id"]
     token = server.staff_token("locked-out")  # the CLI needs the database: before locking
@@ -571,7 +548,7 @@ def test_a_store_that_cannot_commit_is_a_503_and_the_retry_applies_cleanly(serve
 
 
 def test_sequential_redeliveries_are_duplicates(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     request = standard_request(shared.secret(), standard_report(pid, "delivered"))
     assert_counts(shared.post(request), counts(1, applied=1))
     assert_counts(shared.post(request), counts(1, duplicates=1))
@@ -583,7 +560,7 @@ def test_sequential_redeliveries_are_duplicates(shared, shared_api):
 
 
 async def test_concurrent_redeliveries_apply_exactly_once(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     request = standard_request(shared.secret(), standard_report(pid, "delivered"))
     async with httpx.AsyncClient(base_url=shared.base_url, timeout=30) as client:
         answers = await asyncio.gather(
@@ -606,7 +583,7 @@ async def test_concurrent_redeliveries_apply_exactly_once(shared, shared_api):
 
 
 def test_a_late_sent_report_does_not_move_a_delivered_message_back(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     secret = shared.secret()
     delivered_at = moment(10)
     delivered = standard_request(
@@ -626,7 +603,7 @@ def test_a_late_sent_report_does_not_move_a_delivered_message_back(shared, share
 
 
 def test_a_failure_is_corrected_by_a_later_delivered(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     secret = shared.secret()
     failed = standard_request(
         secret, standard_report(pid, "failed", occurred_at=moment(30), error_code="E1")
@@ -647,7 +624,7 @@ def test_a_failure_is_corrected_by_a_later_delivered(shared, shared_api):
 def test_the_earlier_of_two_failures_wins_in_either_order(shared, shared_api):
     secret = shared.secret()
     early, late = moment(60), moment(30)
-    first, second = unique(), unique()
+    first, second = unique("prov"), unique("prov")
 
     def reports(pid: str) -> tuple[SignedRequest, SignedRequest]:
         # The earlier one is "failed", which loses the tie-break between equal times:
@@ -685,7 +662,7 @@ def test_the_earlier_of_two_failures_wins_in_either_order(shared, shared_api):
 
 
 def test_a_batch_is_received_item_by_item(shared, shared_api):
-    one, two = unique(), unique()
+    one, two = unique("prov"), unique("prov")
     request = standard_request(
         shared.secret(),
         [
@@ -716,7 +693,7 @@ def test_a_batch_is_received_item_by_item(shared, shared_api):
 
 
 def test_an_unknown_status_word_is_kept_but_changes_nothing(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     secret = shared.secret()
     assert_counts(
         shared.post(standard_request(secret, standard_report(pid, "sent", occurred_at=moment(20)))),
@@ -736,7 +713,7 @@ def test_an_unknown_status_word_is_kept_but_changes_nothing(shared, shared_api):
 
 
 def test_an_unknown_word_for_a_new_message_leaves_it_without_status(shared, shared_api):
-    pid = unique()
+    pid = unique("prov")
     odd = standard_request(shared.secret(), standard_report(pid, "mystery"))
     assert_counts(shared.post(odd), counts(1, superseded=1))
     record = message(shared_api, pid)
@@ -752,7 +729,7 @@ def test_an_insecure_provider_accepts_unsigned_requests_and_warns(server_factory
     server = server_factory(
         providers={"default": {"type": "standard", "insecure_no_signature": True}}
     )
-    pid = unique()
+    pid = unique("prov")
     body = payload(standard_report(pid, "delivered"))
     headers = {
         "content-type": "application/json",
@@ -785,7 +762,7 @@ def test_an_insecure_provider_accepts_unsigned_requests_and_warns(server_factory
 
 
 def test_a_sane_request_id_is_echoed(shared):
-    request = standard_request(shared.secret(), standard_report(unique(), "sent"))
+    request = standard_request(shared.secret(), standard_report(unique("prov"), "sent"))
     traced = SignedRequest(
         request.path, request.body, {**request.headers, "x-request-id": "abc-123.XYZ:9_z"}
     )
@@ -816,7 +793,7 @@ def test_an_insane_request_id_is_replaced(shared, offered):
 
 
 def test_every_webhook_answer_carries_a_request_id(shared):
-    request = standard_request(shared.secret(), standard_report(unique(), "sent"))
+    request = standard_request(shared.secret(), standard_report(unique("prov"), "sent"))
     answers = [
         shared.post(request),
         httpx.post(shared.base_url + "/webhooks/default", content=b"x"),

@@ -1,4 +1,4 @@
-"""The reconciler (contract section 12) against fake provider status APIs on loopback.
+"""The reconciler (README "Missing reports") against fake provider status APIs on loopback.
 
 Each fake answers in its provider's documented JSON (receiver.testing.fake_status). The
 store is a real SQLite file; time is the reconciler's injected clock, moved past the

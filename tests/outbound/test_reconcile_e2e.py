@@ -1,5 +1,5 @@
 """Missing reports end to end: a real ``receiver serve``, the real ``receiver reconcile``
-CLI and a fake ``standard`` provider API on loopback (contract section 12).
+CLI and a fake ``standard`` provider API on loopback (README "Missing reports").
 
 The outage drill: while the service is stopped the provider "sends" 1,000 final
 reports that are lost (it never retries); after the restart ``receiver reconcile

@@ -1,4 +1,4 @@
-"""``POST /v1/messages`` (contract section 6) against a real ``receiver serve`` process.
+"""``POST /v1/messages`` (README "Sending") against a real ``receiver serve`` process.
 
 One server serves most of the module; every test sends to its own fresh number with its
 own keys and references, so tests never see each other's messages. The sending
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, new_whsec, write_config
+from conftest import Server, ServerFactory, assert_problem, new_whsec, write_config
 
 SENDING = {
     "type": "standard",
@@ -85,15 +85,6 @@ def rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     return found
 
 
-def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = answer.json()
-    assert problem["status"] == status
-    assert problem["code"] == code, problem
-    return problem
-
-
 # --- the happy path ----------------------------------------------------------------
 
 
@@ -141,9 +132,27 @@ def test_the_named_provider_and_sender_are_used(api):
     assert (answer.json()["provider"], answer.json()["sender"]) == ("acme", "Shop 42")
 
 
-def test_a_client_reference_alone_is_enough(api):
-    answer = send(api, message(client_reference=new_reference()))
+def test_a_client_reference_alone_is_enough(api, api_server):
+    body = message(client_reference=new_reference())
+    answer = send(api, body)  # no Idempotency-Key
+
     assert answer.status_code == 202, answer.text
+    sent = answer.json()
+    assert answer.headers["location"] == f"/v1/messages/{sent['id']}"
+    assert (sent["to"], sent["client_reference"], sent["status"]) == (
+        body["to"],
+        body["client_reference"],
+        "queued",
+    )
+    looked_up = api.get(answer.headers["location"])
+    assert looked_up.status_code == 200
+    assert looked_up.json() == {k: v for k, v in sent.items() if k != "encoding"}
+    assert rows(api_server.db_path, "SELECT body FROM outbox WHERE message_id = ?", sent["id"]) == [
+        (body["body"],)
+    ]
+    # The reference is what tells a repeat from a new message.
+    again = assert_problem(send(api, body), 409, "CONFLICT")
+    assert again["existing_message_id"] == sent["id"]
 
 
 # --- who may send ------------------------------------------------------------------

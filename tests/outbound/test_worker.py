@@ -32,7 +32,6 @@ from receiver.testing.fake_provider import (
     Drop,
     Fail,
     FakeProvider,
-    Reject,
     Stall,
     Throttle,
 )
@@ -142,6 +141,38 @@ async def in_doubt_and_old(store: SqliteStore) -> str:
     return message_id
 
 
+class Canned:
+    """A provider API that gives every request the same answer, through an httpx
+    transport (no server): for the tests that need nothing but that answer."""
+
+    def __init__(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self.requests: list[httpx.Request] = []
+        self.transport = httpx.MockTransport(self._answer)
+        self._answer_args = (status, body, headers or {})
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        status, body, headers = self._answer_args
+        return httpx.Response(status, json=body, headers=headers)
+
+
+async def canned_setup(directory: Path) -> tuple[Config, SqliteStore]:
+    """A ``standard`` provider whose send API is at an address no request leaves for
+    (a ``Canned`` transport answers), and its open store."""
+    table = {
+        "type": "standard",
+        "secrets": [new_whsec()],
+        "api_base_url": "http://provider.invalid",
+        "api_key": "test-key",
+    }
+    config = load(write_config(directory, {"outbox": FAST}, {"default": table}))
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    return config, store
+
+
 # --------------------------------------------------------------------------- sending
 
 
@@ -205,18 +236,21 @@ async def test_a_429_pauses_the_provider_until_its_retry_after_date(store, confi
 
 
 @pytest.mark.parametrize("retry_after", ["99999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
-async def test_a_retry_after_of_centuries_waits_until_the_give_up_time(
-    store, config, fake, retry_after
-):
-    fake.on_send(Throttle(retry_after))
-    message_id = await queue(store)
-    async with running(OutboxWorker(store, config)):
-        await until(lambda: outbox_row(store.path, message_id)["attempts"] == 1, "an attempt")
-        await until(lambda: outbox_row(store.path, message_id)["state"] == "pending", "waiting")
+async def test_a_retry_after_of_centuries_waits_until_the_give_up_time(tmp_path, retry_after):
+    provider = Canned(429, {"detail": "slow down"}, {"retry-after": retry_after})
+    config, store = await canned_setup(tmp_path)
+    try:
+        message_id = await queue(store)
+        async with running(OutboxWorker(store, config, transport=provider.transport)):
+            await until(lambda: outbox_row(store.path, message_id)["attempts"] == 1, "an attempt")
+            await until(lambda: outbox_row(store.path, message_id)["state"] == "pending", "waiting")
+    finally:
+        await store.close()
     row = outbox_row(store.path, message_id)
     give_up = timedelta(seconds=config.settings.outbox.give_up_seconds)
     assert from_text(row["next_attempt_at"]) == from_text(row["created_at"]) + give_up
     assert "429" in row["last_error"]
+    assert [request.url.path for request in provider.requests] == ["/messages"]
 
 
 async def test_connection_refused_is_retried_until_the_provider_is_back(store, config, fake):
@@ -234,20 +268,29 @@ async def test_connection_refused_is_retried_until_the_provider_is_back(store, c
     assert fake.lookup_calls == 0
 
 
-async def test_a_4xx_rejection_makes_the_message_rejected_with_the_providers_error(
-    store, config, fake
-):
-    fake.on_send(Reject(400, "INVALID_NUMBER", "the number is not reachable"))
-    message_id = await queue(store)
-    message = await finished(store, message_id, OutboxWorker(store, config))
+async def test_a_4xx_rejection_makes_the_message_rejected_with_the_providers_error(tmp_path):
+    refusal = {"code": "INVALID_NUMBER", "message": "the number is not reachable"}
+    provider = Canned(400, refusal)
+    config, store = await canned_setup(tmp_path)
+    try:
+        message_id = await queue(store)
+        worker = OutboxWorker(store, config, transport=provider.transport)
+        message = await finished(store, message_id, worker)
+        events = await store.message_events(message_id)
+    finally:
+        await store.close()
 
-    assert fake.sends_of(message_id) == 1 and fake.messages == []
+    [sent] = provider.requests  # one send, never repeated
+    assert (sent.method, sent.url.path, sent.headers["idempotency-key"]) == (
+        "POST",
+        "/messages",
+        message_id,
+    )
     assert (message.status, message.error_code, message.error_message) == (
         Status.REJECTED,
         "INVALID_NUMBER",
         "the number is not reachable",
     )
-    events = await store.message_events(message_id)
     rejected = [e for e in events if e.event_id.endswith(":rejected_by_provider")]
     assert [(e.status, e.error_code, e.error_message) for e in rejected] == [
         (Status.REJECTED, "INVALID_NUMBER", "the number is not reachable")

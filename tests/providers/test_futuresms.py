@@ -17,7 +17,6 @@ import jwt
 import pytest
 
 from receiver.config import load
-from receiver.core.reports import Outcome
 from receiver.core.status import Status
 from receiver.errors import ConfigError, PayloadInvalid
 from receiver.providers import PROVIDER_TYPES, explain_error
@@ -285,14 +284,6 @@ def test_read_time() -> None:
     assert read_time("2026-03-25T12:30:00+02:00") == datetime(2026, 3, 25, 10, 30, tzinfo=UTC)
     with pytest.raises(ValueError):
         read_time("25/03/2026")
-
-
-def test_the_answer_is_status_ok_with_the_counts() -> None:
-    answered = provider().answer(Outcome(received=1, applied=0, duplicates=1))
-    assert (answered.status, answered.media_type) == (200, "application/json")
-    body = json.loads(answered.body)
-    assert body["status"] == "ok"
-    assert (body["received"], body["applied"], body["duplicates"]) == (1, 0, 1)
 
 
 def test_verify_and_resign_leave_the_token_to_the_edge() -> None:

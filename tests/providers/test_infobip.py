@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, running_server, write_config
+from conftest import Server, assert_problem, running_server, unique, write_config
 from pydantic import ValidationError
 
 from receiver.config import load
@@ -580,10 +579,6 @@ def test_builder_without_credentials_sends_no_authorization() -> None:
 # --- end to end through `receiver serve` ---------------------------------------------------------
 
 
-def unique(prefix: str = "ib") -> str:
-    return f"{prefix}-{uuid.uuid4()}"
-
-
 @pytest.fixture(scope="module")
 def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """No trusted proxies: the TCP peer (127.0.0.1) is the caller."""
@@ -656,16 +651,8 @@ def timeline(api: httpx.Client, record: dict[str, Any]) -> list[dict[str, Any]]:
     return answer.json()["items"]
 
 
-def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    body = answer.json()
-    assert body["code"] == code
-    return body
-
-
 def test_e2e_a_batch_is_committed_visible_and_its_redelivery_is_duplicate(direct, api) -> None:
-    first, second = unique(), unique()
+    first, second = unique("ib"), unique("ib")
     done = (datetime.now(UTC) - timedelta(seconds=30)).replace(microsecond=0)
     results = [
         infobip_result(
@@ -726,7 +713,7 @@ def test_e2e_the_documented_example_with_a_rotated_credential(direct, api) -> No
     [("infobip-dlr:wrong", "SIGNATURE_INVALID"), (None, "SIGNATURE_MISSING")],
 )
 def test_e2e_bad_credentials_are_a_401_problem(direct, api, credential, code) -> None:
-    message_id = unique()
+    message_id = unique("ib")
     answer = direct.post(infobip_request(credential, infobip_result(message_id=message_id)))
     body = assert_problem(answer, 401, code)
     assert CREDENTIAL.split(":")[1] not in answer.text
@@ -737,14 +724,14 @@ def test_e2e_bad_credentials_are_a_401_problem(direct, api, credential, code) ->
 
 def test_e2e_an_invalid_payload_is_a_400_naming_the_field(direct) -> None:
     request = infobip_request(
-        CREDENTIAL, [{"messageId": unique(), "status": {"groupName": "PENDING"}}]
+        CREDENTIAL, [{"messageId": unique("ib"), "status": {"groupName": "PENDING"}}]
     )
     body = assert_problem(direct.post(request), 400, "PAYLOAD_INVALID")
     assert "results[0].status.name" in body["detail"]
 
 
 def test_e2e_xml_reports_are_refused_with_415(direct) -> None:
-    request = infobip_request(CREDENTIAL, infobip_result(message_id=unique()))
+    request = infobip_request(CREDENTIAL, infobip_result(message_id=unique("ib")))
     xml = dataclasses.replace(
         request, headers={**request.headers, "content-type": "application/xml"}
     )
@@ -754,14 +741,14 @@ def test_e2e_xml_reports_are_refused_with_415(direct) -> None:
 def test_e2e_allowed_ips_refuses_a_caller_outside_the_list(direct) -> None:
     # 127.0.0.1 is not in 10.0.0.0/8, so even the right credentials are refused.
     request = infobip_request(
-        CREDENTIAL, infobip_result(message_id=unique()), provider="ib-elsewhere"
+        CREDENTIAL, infobip_result(message_id=unique("ib")), provider="ib-elsewhere"
     )
     body = assert_problem(direct.post(request), 401, "SOURCE_NOT_ALLOWED")
     assert "127.0.0.1" in body["detail"]
 
 
 def test_e2e_allowed_ips_admits_a_caller_in_the_list(direct, api) -> None:
-    message_id = unique()
+    message_id = unique("ib")
     request = infobip_request(
         CREDENTIAL, infobip_result(message_id=message_id), provider="ib-local"
     )
@@ -770,13 +757,13 @@ def test_e2e_allowed_ips_admits_a_caller_in_the_list(direct, api) -> None:
     assert message(api, "ib-local", message_id)["status"] == "delivered"
     # The allow-list is checked before, not instead of, the credentials.
     wrong = infobip_request(
-        "infobip-dlr:wrong", infobip_result(message_id=unique()), provider="ib-local"
+        "infobip-dlr:wrong", infobip_result(message_id=unique("ib")), provider="ib-local"
     )
     assert_problem(direct.post(wrong), 401, "SIGNATURE_INVALID")
 
 
 def test_e2e_ip_allow_list_alone_with_insecure_no_signature(direct, api) -> None:
-    message_id = unique()
+    message_id = unique("ib")
     answer = direct.post(
         infobip_request(None, infobip_result(message_id=message_id), provider="ib-ip-only")
     )
@@ -791,7 +778,7 @@ def forwarded(request: Any, address: str) -> Any:
 
 def test_e2e_x_forwarded_for_counts_from_a_trusted_proxy(proxied) -> None:
     request = infobip_request(
-        CREDENTIAL, infobip_result(message_id=unique()), provider="ib-forwarded"
+        CREDENTIAL, infobip_result(message_id=unique("ib")), provider="ib-forwarded"
     )
     answer = proxied.post(forwarded(request, "203.0.113.7"))
     assert answer.status_code == 200, answer.text
@@ -801,7 +788,7 @@ def test_e2e_x_forwarded_for_counts_from_a_trusted_proxy(proxied) -> None:
 
 def test_e2e_x_forwarded_for_is_ignored_without_trusted_proxies(direct) -> None:
     request = infobip_request(
-        CREDENTIAL, infobip_result(message_id=unique()), provider="ib-forwarded"
+        CREDENTIAL, infobip_result(message_id=unique("ib")), provider="ib-forwarded"
     )
     body = assert_problem(direct.post(forwarded(request, "203.0.113.7")), 401, "SOURCE_NOT_ALLOWED")
     assert "127.0.0.1" in body["detail"]

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import Server, running_server, write_config
+from conftest import Server, assert_problem, running_server, write_config
 from pydantic import ValidationError
 
 from receiver.config import load
@@ -492,15 +492,6 @@ def assert_ack(answer: httpx.Response) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.content == b"ACK/Jasmin"
     assert answer.headers["content-type"].split(";")[0] == "text/plain"
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    assert answer.content != b"ACK/Jasmin"  # so Jasmin will resend
-    body = answer.json()
-    assert body["code"] == code
-    return body
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])

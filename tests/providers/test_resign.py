@@ -1,5 +1,5 @@
 """``Provider.resign``: a captured request signed afresh for a new URL and clock
-(``receiver replay --resign``, contract section 7).
+(``receiver replay --resign``, README "Commands").
 
 Every case builds a request with ``receiver.testing`` at an old time and for another
 URL, stores it as a capture would (lower-case names, no ``authorization``), re-signs it

@@ -1,5 +1,5 @@
-"""Provider type ``standard``: config, verify, parse and answer (contract section 3), and
-the sender (section 6)."""
+"""Provider type ``standard``: config, verify, parse and answer (README "HTTP API"), and
+the sender (README "Sending")."""
 
 from __future__ import annotations
 
@@ -556,7 +556,7 @@ def test_answer_for_empty_outcome() -> None:
     }
 
 
-# --- sending (contract section 6) -----------------------------------------------------------
+# --- sending (README "Sending") -----------------------------------------------------------
 
 API = "https://api.acme.example/v2/"
 API_KEY = "sk_live_4f1c9a"

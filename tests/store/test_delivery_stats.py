@@ -1,4 +1,4 @@
-"""The delivery aggregates (contract section 13) stay equal to a recount from scratch
+"""The delivery aggregates (README "Delivery health") stay equal to a recount from scratch
 through every kind of write: reports in any order and redelivered, reprocess, sends and
 their hand-over, reports that beat the send's answer, retention and erasure."""
 

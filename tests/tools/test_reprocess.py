@@ -1,27 +1,36 @@
-"""``POST /v1/events/{provider}/{event_id}/reprocess`` against a real server."""
+"""``POST /v1/events/{provider}/{event_id}/reprocess``, with the app in this process
+(tests/in_process.py): nothing here needs a socket."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
+from conftest import assert_problem
+from in_process import InProcessServer, in_process_server
 
 from receiver.testing import standard_report, standard_request
 
-if TYPE_CHECKING:  # the fixtures come from the installed pytest11 entry point
-    from receiver.testing.pytest_plugin import ReceiverServer
-
 OCCURRED = datetime(2026, 11, 23, 9, 59, 58, tzinfo=UTC)
+
+
+@pytest.fixture
+def receiver_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The plugin's fixture of that name, in this process (its ``receiver_staff`` holds
+    an admin token of this one)."""
+    with in_process_server(tmp_path_factory.mktemp("receiver")) as server:
+        yield server
 
 
 def reprocess_path(event_id: str, provider: str = "default") -> str:
     return f"/v1/events/{provider}/{event_id}/reprocess"
 
 
-def post_report(server: ReceiverServer, event_id: str, message_id: str, status: str) -> None:
+def post_report(server: InProcessServer, event_id: str, message_id: str, status: str) -> None:
     report = standard_report(message_id, status, occurred_at=OCCURRED, to="+639171234567")
     answer = server.post(standard_request(server.secret(), report, event_id=event_id))
     assert answer.status_code == 200, answer.text
@@ -34,15 +43,6 @@ def message_and_events(
     [message] = found.json()["items"]
     events = staff.get(f"/v1/messages/{message['id']}/events").json()["items"]
     return message, events
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    problem = answer.json()
-    assert problem["status"] == status
-    assert problem["code"] == code
-    assert problem["request_id"] == answer.headers["x-request-id"]
 
 
 def result(answer: httpx.Response) -> dict[str, Any]:
@@ -192,5 +192,5 @@ def test_an_unknown_event_or_provider_is_404(
 def test_no_or_bad_token_is_401(receiver_server, authorization):
     post_report(receiver_server, "evt-4", "prov-4", "sent")
     headers = {} if authorization is None else {"Authorization": authorization}
-    answer = httpx.post(receiver_server.base_url + reprocess_path("evt-4"), headers=headers)
+    answer = receiver_server.client.post(reprocess_path("evt-4"), headers=headers)
     assert_problem(answer, 401, "UNAUTHORIZED")

@@ -2,7 +2,7 @@
 
 FutureSMS, RelayOS and Smstools document no signature on their delivery reports, so
 the URL we give them for reports carries a secret: ``/webhooks/NAME?token=SECRET``
-(the ``url_token`` of the provider's config, contract section 15). It is compared in
+(the ``url_token`` of the provider's config, README "Beyond the contract"). It is compared in
 constant time. A token proves less than a signature (it travels with every request
 and sits in the provider's settings), so ``allowed_ips`` is worth adding where the
 provider publishes its addresses.

@@ -1,4 +1,4 @@
-"""Standard Webhooks v1 verification (contract section 3, PROVIDERS.md vector)."""
+"""Standard Webhooks v1 verification (README "HTTP API", PROVIDERS.md vector)."""
 
 from __future__ import annotations
 

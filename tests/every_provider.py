@@ -1,5 +1,6 @@
-"""A provider of every type for the chaos tests, and, for each, a correctly signed report
-whose own timestamp field carries a given text.
+"""A provider of every type, and, for each, a correctly signed report whose own timestamp
+field carries a given text (the chaos tests) or the time now (``current_report``, the
+provider conformance suite).
 
 The same config serves a real ``receiver serve`` (``PROVIDERS`` in its config file) and
 the in-process parsers (``provider(name)``), so a request built here verifies in both.
@@ -11,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -257,3 +259,36 @@ OTHER_BUILDERS: dict[str, Builder] = {
     "twilio": _twilio,  # not read
     "smstools": _smstools,  # YYYY-MM-DD hh:mm:ss in the account's zone
 }
+
+
+CURRENT: dict[str, tuple[Builder, str]] = {
+    "standard": (_standard, "iso"),
+    "twilio": (_twilio, "iso"),
+    "vonage": (_vonage_messages, "iso"),
+    "plivo": (_plivo, "plain"),
+    "telnyx": (_telnyx, "iso"),
+    "sinch": (_sinch, "iso"),
+    "infobip": (_infobip, "iso"),
+    "bird": (_bird, "iso"),
+    "jasmin": (_jasmin, "smpp"),
+    "futuresms": (_futuresms, "iso"),
+    "relayos": (_relayos, "iso"),
+    "smstools": (_smstools, "utc+1"),
+    "txtly": (_txtly, "iso"),
+    "sendcomms": (_sendcomms, "iso"),
+}
+"""Per type: the builder of its report, and how it writes a time."""
+
+
+def current_report(kind: str, base_url: str) -> Stamped:
+    """A correctly signed ``delivered`` report of type ``kind`` for the provider of that
+    name, timed a minute ago in the type's own format."""
+    build, form = CURRENT[kind]
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    stamp = {
+        "iso": moment.isoformat().replace("+00:00", "Z"),
+        "plain": moment.strftime("%Y-%m-%d %H:%M:%S"),
+        "smpp": moment.strftime("%y%m%d%H%M"),
+        "utc+1": (moment + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+    }[form]
+    return build(stamp, base_url)
