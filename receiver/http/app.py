@@ -25,7 +25,7 @@ from receiver.http import admin, changes, health, ops, sends, staff, webhooks
 from receiver.http.admission import Admission
 from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.metrics import Metrics
-from receiver.http.middleware import RequestContext
+from receiver.http.middleware import ForwardedHeaders, RequestContext
 from receiver.http.problems import http_error, receiver_error
 from receiver.http.state import AppState
 from receiver.outbound.reconcile import Reconciler
@@ -108,7 +108,10 @@ def create_app(config: Config) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[
+            Middleware(ForwardedHeaders, trusted=config.settings.trusted_proxies),
+            Middleware(RequestContext),
+        ],
         exception_handlers={ReceiverError: receiver_error, HTTPException: http_error},
         lifespan=lifespan,
     )
