@@ -65,8 +65,8 @@ class ForwardedHeaders:
         self.trusted = tuple(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        if scope["type"] == "http" and client and self._trusts(_address(client[0])):
+        client = scope.get("client") if self.trusted else None  # none trusted: pass
+        if client and scope["type"] == "http" and self._trusts(_address(client[0])):
             self._forwarded(scope, client[0])
         await self.app(scope, receive, send)
 
