@@ -82,7 +82,7 @@ def cpu_per_report(batch: list[Report], aggregates: bool) -> float:
                 _apply(
                     conn,
                     "acme",
-                    RawRequest("POST", "/webhooks/acme", {}, b"{}", received),
+                    RawRequest(path="/webhooks/acme", body=b"{}", received_at=received),
                     [report],
                 )
             conn.execute("COMMIT")

@@ -385,7 +385,13 @@ class Generator:
         }
         inbound = InboundRequest.captured(request, PUBLIC_BASE_URL, received)
         reports = self.parsers[provider].parse(inbound)
-        raw = RawRequest(request.method, request.path, headers, request.body, received)
+        raw = RawRequest(
+            path=request.path,
+            body=request.body,
+            headers=headers,
+            method=request.method,
+            received_at=received,
+        )
         return Delivery(provider, raw, reports)
 
 

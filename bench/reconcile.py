@@ -211,7 +211,7 @@ async def lookups_per_second(
                 pmid = provider_message_id(kind, TO)
                 fake.know(pmid, "delivered", TO)
                 reports.append(Report(f"wh-{pmid}", pmid, Status.SENT, "sent", now, to=TO))
-            raw = RawRequest("POST", "/webhooks/p", {}, b"{}", now)
+            raw = RawRequest(path="/webhooks/p", body=b"{}", received_at=now)
             for start in range(0, messages, 500):
                 await store.ingest("p", raw, reports[start : start + 500])
             await asyncio.sleep(RATE_RUN_TIMEOUT * 2)  # every message is overdue now

@@ -22,7 +22,7 @@ from receiver.feed.metrics import FeedMetrics
 from receiver.feed.worker import DeliveryWorker
 from receiver.http import sends
 from receiver.http.edge import EDGE_STATE_KEY, Edge
-from receiver.http.middleware import RequestContext
+from receiver.http.middleware import ForwardedHeaders, RequestContext
 from receiver.http.problems import http_error, receiver_error
 from receiver.http.routes import api_routes
 from receiver.outbound.reconcile import Reconciler
@@ -85,7 +85,10 @@ def create_app(config: Config) -> Starlette:
     routes = [*api_routes(), console.mount(config)]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[
+            Middleware(ForwardedHeaders, trusted=config.settings.trusted_proxies),
+            Middleware(RequestContext),
+        ],
         exception_handlers={ReceiverError: receiver_error, HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -66,7 +66,12 @@ def seed(config: Path, request: SignedRequest, received_at: datetime) -> None:
         store = SqliteStore(loaded.sqlite_path)
         await store.open()
         try:
-            raw = RawRequest("POST", request.path, request.headers, request.body, received_at)
+            raw = RawRequest(
+                path=request.path,
+                body=request.body,
+                headers=request.headers,
+                received_at=received_at,
+            )
             await store.ingest("default", raw, reports)
         finally:
             await store.close()

@@ -28,6 +28,7 @@ def imported_modules(package: str) -> set[str]:
     ("package", "forbidden"),
     [
         ("http", ("receiver.console", "receiver.app")),
+        ("console", ("receiver.http", "receiver.app")),
         ("services", ("receiver.http", "receiver.console", "receiver.app", "receiver.cli")),
         ("tools", ("receiver.cli",)),
         ("core", ("receiver.http", "receiver.console", "receiver.services", "receiver.store")),

@@ -26,7 +26,6 @@ from receiver.console.web import (
     safe_next,
     start_session,
 )
-from receiver.http.webhooks import client_address
 from receiver.store.base import StaffMember
 
 _NOTICES = {
@@ -75,7 +74,7 @@ async def login(request: Request) -> Response:
         member = await app_state(request).store.staff_by_token_hash(hash_token(token))
     elif name and password and len(password) <= PASSWORD_MAX_LENGTH:
         state = app_state(request)
-        address = client_address(request, state) or "unknown"
+        address = request.client.host if request.client else "unknown"  # ForwardedHeaders
         try:
             member = await _password_checks(request).check(state.store, address, name, password)
         except TooManyAttempts as refused:

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network
 
+from pydantic import HttpUrl
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,9 +27,9 @@ from receiver.errors import (
     SignatureError,
     UnsupportedMediaType,
 )
+from receiver.http.middleware import forwarded_origin
 from receiver.providers.base import InboundRequest, media_type_of
 from receiver.services.state import AppState
-from receiver.store.base import RawRequest
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -53,50 +54,14 @@ def request_target(request: Request) -> str:
     return target
 
 
-def _peer_is_trusted(request: Request, state: AppState) -> bool:
-    peer = request.client.host if request.client else None
-    networks = state.config.settings.trusted_proxies
-    if not peer or not networks:
-        return False
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
-
-
-def client_address(request: Request, state: AppState) -> str | None:
-    """The caller's address: the TCP peer, or, behind a trusted proxy, the last
-    ``X-Forwarded-For`` hop that is not itself a trusted proxy."""
-    peer = request.client.host if request.client else None
-    if not _peer_is_trusted(request, state):
-        return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    networks = state.config.settings.trusted_proxies
-    for hop in reversed(hops):
-        try:
-            address = ipaddress.ip_address(hop)
-        except ValueError:
-            return None  # a garbled chain proves nothing about the caller
-        if not any(address in network for network in networks):
-            return hop
-    return peer
-
-
-def public_url(request: Request, state: AppState) -> str:
-    """The URL the provider called, for URL-signing schemes.
-
-    ``X-Forwarded-Proto``/``-Host`` count only from a peer in ``trusted_proxies``;
-    otherwise ``public_base_url``; otherwise the address we are bound to.
-    """
-    settings = state.config.settings
-    target = request_target(request)
-    if "x-forwarded-host" in request.headers and _peer_is_trusted(request, state):
-        proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0]
-        host = request.headers["x-forwarded-host"].split(",")[0].strip()
-        return f"{proto.strip()}://{host}{target}"
-    if settings.public_base_url is not None:
-        return str(settings.public_base_url).rstrip("/") + target
+def public_url(request: Request, target: str, public_base_url: HttpUrl | None) -> str:
+    """The URL the provider called, for URL-signing schemes: ``target`` after the origin
+    a trusted proxy named (``ForwardedHeaders``), else after ``public_base_url``, else
+    after the address we are bound to."""
+    if (origin := forwarded_origin(request)) is not None:
+        return origin + target
+    if public_base_url is not None:
+        return str(public_base_url).rstrip("/") + target
     host, port = request.scope.get("server") or ("127.0.0.1", 80)
     return f"{request.url.scheme}://{host}:{port}{target}"
 
@@ -128,10 +93,11 @@ async def receive_webhook(request: Request) -> Response:
     if request.method == "POST" and media_type not in provider.media_types:
         expected = " or ".join(sorted(provider.media_types))
         raise UnsupportedMediaType(f"provider {name!r} posts {expected}, not {media_type!r}")
-    peer = client_address(request, state)
+    peer = request.client.host if request.client else None
+    target = request_target(request)
     inbound = InboundRequest(
         method=request.method,
-        url=public_url(request, state),
+        url=public_url(request, target, state.config.settings.public_base_url),
         headers=request.headers,
         query_string=request.scope.get("query_string", b""),
         body=body,
@@ -150,14 +116,8 @@ async def receive_webhook(request: Request) -> Response:
         state.metrics.signature_failures.labels(name, exc.code.lower()).inc()
         raise
     reports = provider.parse(inbound)
-    target = request_target(request)
-    raw = RawRequest(
-        method=request.method,
-        path=target if token is None else url_token.redact(target),  # a secret: never stored
-        headers=dict(request.headers),
-        body=body,
-        received_at=inbound.received_at,
-    )
+    # the url_token is a secret: never stored
+    raw = inbound.stored(target if token is None else url_token.redact(target))
     outcome = await state.store.ingest(name, raw, reports)
     for kind in ("applied", "duplicates", "superseded"):
         if count := getattr(outcome, kind):

@@ -16,9 +16,9 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Final, Generic, Literal, Protocol, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Final, Generic, Literal, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import httpx
@@ -39,7 +39,8 @@ from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
 from receiver.core.status import Status
 from receiver.errors import CannotResign, PayloadInvalid
-from receiver.store.base import OutboxItem, Template
+from receiver.store.base import OutboxItem, RawRequest, Template
+from receiver.store.base import WebhookRequest as WebhookRequest  # where providers import it
 
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 SENDER_ID = re.compile(r"\+?[0-9]{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
@@ -50,25 +51,15 @@ SEND_KEYS = ("api_base_url", "api_key", "sender", "rate_per_second")
 """The common keys that only matter for sending."""
 
 
-class CapturedRequest(Protocol):
-    """A request kept as data: a ``WebhookRequest`` or a stored ``RawRequest``."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def body(self) -> bytes: ...
-
-
 @dataclass(frozen=True, slots=True)
 class InboundRequest:
-    """A webhook request as received: raw bytes, lower-case header names.
+    """A webhook request as a provider verifies and parses it: raw bytes, lower-case
+    header names, and what the edge worked out about it.
 
-    ``url`` is the public URL the provider called: ``public_base_url`` + the raw
-    path + ``?`` + the raw query string (URL-signing schemes verify against it).
+    ``url`` is the public URL the provider called: the public origin + the raw path +
+    ``?`` + the raw query string (URL-signing schemes verify against it). ``peer`` is
+    the caller's address (behind a trusted proxy, the one it names). Made by the HTTP
+    edge from a live request, or by ``captured`` from a stored or built one.
     """
 
     method: str
@@ -83,7 +74,7 @@ class InboundRequest:
     @classmethod
     def captured(
         cls,
-        request: CapturedRequest,
+        request: WebhookRequest,
         public_base_url: str,
         received_at: datetime,
     ) -> InboundRequest:
@@ -100,6 +91,17 @@ class InboundRequest:
             received_at=received_at,
         )
 
+    def stored(self, path: str) -> RawRequest:
+        """This request as the store keeps it; ``path`` is the raw path and query as
+        received, less any ``url_token`` (a secret: never stored)."""
+        return RawRequest(
+            path=path,
+            body=self.body,
+            headers=dict(self.headers),
+            method=self.method,
+            received_at=self.received_at,
+        )
+
     def form_params(self) -> list[tuple[str, str]]:
         """A form body's parameters, in order, blanks kept (none for other bodies)."""
         if self.media_type != FORM:
@@ -110,20 +112,6 @@ class InboundRequest:
         """The query's parameters, then a form body's, in order, blanks kept."""
         query = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
         return query + self.form_params()
-
-
-@dataclass(frozen=True)
-class WebhookRequest:
-    """A webhook request as sent or captured: ``path`` includes any query string.
-
-    What the testing builders return, what ``receiver export`` writes and what
-    ``receiver replay`` sends.
-    """
-
-    path: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,13 +50,28 @@ def migrations() -> list[tuple[int, str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class RawRequest:
-    """The request that carried reports, kept for export and replay."""
+class WebhookRequest:
+    """A webhook request as data, to send or as captured: ``path`` includes any query
+    string.
 
-    method: str
+    What the testing builders return (``receiver.testing.SignedRequest``), what
+    ``receiver replay`` reads from a capture file and sends, and what a provider's
+    ``resign`` signs afresh. A provider verifies and parses an ``InboundRequest``
+    (``InboundRequest.captured`` makes one of this).
+    """
+
     path: str
-    headers: Mapping[str, str]
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawRequest(WebhookRequest):
+    """A received webhook request as the store keeps it (``path`` less any
+    ``url_token``), for export, replay and re-processing: made by
+    ``InboundRequest.stored``, read back by the store."""
+
     received_at: datetime
     id: str | None = None
     """The stored row's id; None for a request not stored yet."""

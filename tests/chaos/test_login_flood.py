@@ -1,7 +1,7 @@
 """Wrong console passwords by the hundred against a real ``receiver serve`` (issue 12).
 
 Each attempt comes from its own client address (``X-Forwarded-For`` through a trusted
-proxy, as ``client_address`` reads it), so only the limits for all addresses together
+proxy, as ``ForwardedHeaders`` reads it), so only the limits for all addresses together
 stand between the flood and the hashing. Asserted: the server's peak RSS (``VmHWM``),
 that every attempt got an answer, 403 or 429 with ``Retry-After``, and that every
 signed webhook sent meanwhile got 200 and is stored. Nothing is timed here;

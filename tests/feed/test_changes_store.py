@@ -46,7 +46,7 @@ def report(
 
 
 def raw(body: bytes = b"{}") -> RawRequest:
-    return RawRequest("POST", "/webhooks/acme", {}, body, datetime.now(UTC))
+    return RawRequest(path="/webhooks/acme", body=body, received_at=datetime.now(UTC))
 
 
 @pytest.fixture

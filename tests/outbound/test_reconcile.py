@@ -117,7 +117,7 @@ class Rig:
             occurred_at=now,
             to=TO,
         )
-        raw = RawRequest("POST", "/webhooks/p", {}, b"{}", now)
+        raw = RawRequest(path="/webhooks/p", body=b"{}", received_at=now)
         await self.store.ingest("p", raw, [report])
         rows = await self.store._query(
             "SELECT id FROM messages WHERE provider_message_id = ?", (pmid,)
@@ -202,7 +202,7 @@ async def test_a_lookup_that_keeps_failing_ends_unknown_and_a_later_report_corre
 
     # The provider's final report, late, still corrects the verdict (unknown is not final).
     late = Report(f"late-{pmid}", pmid, Status.DELIVERED, "delivered", datetime.now(UTC))
-    raw = RawRequest("POST", "/webhooks/p", {}, b"{}", datetime.now(UTC))
+    raw = RawRequest(path="/webhooks/p", body=b"{}", received_at=datetime.now(UTC))
     await rig.store.ingest("p", raw, [late])
     assert await rig.status(message_id) == (Status.DELIVERED, None)
 
@@ -230,7 +230,7 @@ async def test_the_same_answer_twice_is_a_duplicate_and_a_later_webhook_still_me
     assert len(lookups) == 1 and lookups[0].deliveries == 2
 
     late = Report(f"late-{pmid}", pmid, Status.DELIVERED, "delivered", datetime.now(UTC))
-    raw = RawRequest("POST", "/webhooks/p", {}, b"{}", datetime.now(UTC))
+    raw = RawRequest(path="/webhooks/p", body=b"{}", received_at=datetime.now(UTC))
     await std.store.ingest("p", raw, [late])
     assert await std.status(message_id) == (Status.DELIVERED, None)
 

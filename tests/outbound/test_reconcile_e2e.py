@@ -187,7 +187,7 @@ def test_two_reconcile_processes_never_ask_about_one_message_at_once(tmp_path):
             await store.open()
             now = datetime.now(UTC) - timedelta(seconds=1)
             reports = [Report(f"wh-{p}", p, Status.SENT, "sent", now) for p in ids]
-            await store.ingest("acme", RawRequest("POST", "/", {}, b"{}", now), reports)
+            await store.ingest("acme", RawRequest(path="/", body=b"{}", received_at=now), reports)
             await store.close()
 
         asyncio.run(seed())

@@ -39,7 +39,7 @@ async def _fill(db: Path, requests: int) -> None:
 
     def old(n: int) -> tuple[RawRequest, list[Report]]:
         now = datetime.now(UTC)
-        raw = RawRequest("POST", "/webhooks/default", {}, b"x" * 2000, now)
+        raw = RawRequest(path="/webhooks/default", body=b"x" * 2000, received_at=now)
         return raw, [Report(f"old-{n}", f"old-{n}", Status.DELIVERED, "delivered", now)]
 
     store = SqliteStore(db)

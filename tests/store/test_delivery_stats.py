@@ -28,7 +28,7 @@ WORDS = [Status.SENT, Status.BUFFERED, Status.DELIVERED, Status.UNDELIVERED, Sta
 
 
 def raw(at: datetime) -> RawRequest:
-    return RawRequest("POST", "/webhooks/acme", {}, b"{}", at)
+    return RawRequest(path="/webhooks/acme", body=b"{}", received_at=at)
 
 
 def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:

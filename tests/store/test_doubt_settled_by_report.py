@@ -62,7 +62,7 @@ async def report_naming(store: SqliteStore, message_id: str, status: Status) -> 
         occurred_at=T0 + timedelta(minutes=2),
         message_reference=message_id,
     )
-    raw = RawRequest("POST", "/webhooks/smstools?token=REDACTED", {}, b"[]", T0)
+    raw = RawRequest(path="/webhooks/smstools?token=REDACTED", body=b"[]", received_at=T0)
     outcome = await store.ingest("smstools", raw, [dlr])
     assert outcome.applied == 1
 

@@ -62,7 +62,7 @@ def report(event_id: str, provider_message_id: str, status: Status, **fields: ob
 
 
 def webhook() -> RawRequest:
-    return RawRequest("POST", "/webhooks/acme", {}, b"{}", T0)
+    return RawRequest(path="/webhooks/acme", body=b"{}", received_at=T0)
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:

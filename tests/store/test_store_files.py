@@ -23,7 +23,7 @@ WARN_BYTES = 256 * 1024
 
 
 def raw(body: bytes) -> RawRequest:
-    return RawRequest("POST", "/webhooks/acme", {}, body, datetime.now(UTC))
+    return RawRequest(path="/webhooks/acme", body=body, received_at=datetime.now(UTC))
 
 
 def report(event_id: str) -> Report:

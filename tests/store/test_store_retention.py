@@ -42,7 +42,12 @@ def report(event_id: str, message_id: str, word: str = "delivered", **fields: ob
 async def ingest(
     store: SqliteStore, at: datetime, *reports: Report, body: bytes = b"{}"
 ) -> Outcome:
-    raw = RawRequest("POST", "/webhooks/acme", {"content-type": "application/json"}, body, at)
+    raw = RawRequest(
+        path="/webhooks/acme",
+        body=body,
+        headers={"content-type": "application/json"},
+        received_at=at,
+    )
     return await store.ingest("acme", raw, list(reports))
 
 
