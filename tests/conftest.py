@@ -174,6 +174,13 @@ def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
     _BASETEMP.append(tmp_path_factory.getbasetemp())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked ``long_running`` first (the order is otherwise kept): pytest-xdist
+    hands out whole files, and a long one handed out last would keep one worker busy
+    while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any server log of the session holds a secret or a full number.
 

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from receiver.testing import standard_report, standard_request, telnyx_public_key
 
+pytestmark = pytest.mark.long_running
+
 TELNYX_KEY = Ed25519PrivateKey.generate()
 START = "2026-11-20T08:00:00Z"
 
