@@ -11,12 +11,6 @@ processes can share one store) and sends each in a task of its own, at most
 the same message is pending or in flight for that subscriber, so each message's
 changes arrive in ``seq`` order and different messages go in parallel.
 
-A change written while the worker's heartbeat is fresh is leased to it by the
-transaction that wrote it, also when an earlier change of the message is still in this
-worker's hands: the worker then sends it as soon as the earlier one is acknowledged
-(no claim in between), and hands it back if the earlier one was not, so the claim
-keeps the order from there.
-
 An attempt: POST the signed body (``webhook-id`` = the change id, the same on every
 attempt), then
 
@@ -84,41 +78,6 @@ class _Channel:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _MessageOrder:
-    """Per message, whether the latest of its changes this worker took was
-    acknowledged (a future while it is on its way), so that the next one waits for it."""
-
-    def __init__(self, forget_after: float) -> None:
-        self._latest: dict[str, asyncio.Future[bool]] = {}
-        self._forget_after = forget_after
-
-    def take(
-        self, delivery: Delivery, by_claim: bool
-    ) -> tuple[asyncio.Future[bool] | None, asyncio.Future[bool]]:
-        """What ``delivery`` waits for, and the future its own outcome goes into. A
-        claim is never handed out behind a change still on its way, so a claimed
-        delivery waits only for one still in this worker's hands; one leased by its
-        transaction also sees an earlier one that failed (and is handed back)."""
-        message_id = delivery.change.message_id
-        before = self._latest.get(message_id)
-        if by_claim and before is not None and before.done():
-            before = None
-        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._latest[message_id] = outcome
-        outcome.add_done_callback(lambda _: self._ended(message_id, outcome))
-        return before, outcome
-
-    def _ended(self, message_id: str, outcome: asyncio.Future[bool]) -> None:
-        # A failure is kept until a change its transaction leased before the failure
-        # was recorded can no longer be picked up: its lease has run out by then.
-        delay = 0.0 if outcome.result() else self._forget_after
-        asyncio.get_running_loop().call_later(delay, self._forget, message_id, outcome)
-
-    def _forget(self, message_id: str, outcome: asyncio.Future[bool]) -> None:
-        if self._latest.get(message_id) is outcome:
-            del self._latest[message_id]
 
 
 def routes(config: Config) -> list[SubscriberRoute]:
@@ -207,7 +166,6 @@ class DeliveryWorker:
                 asyncio.Semaphore(settings.concurrency),
             )
             taken: dict[asyncio.Task[None], int] = {}  # in flight: task -> change cursor
-            order = _MessageOrder(forget_after=settings.lease_seconds)
             picked = 0  # the newest change taken as leased to us by its transaction
             claim, claimed, beaten = True, 0.0, -HEARTBEAT_SECONDS
             try:
@@ -217,25 +175,20 @@ class DeliveryWorker:
                     if started - beaten >= HEARTBEAT_SECONDS:
                         await self._beat(channel)
                         beaten = time.monotonic()
-                    picked_up = await self._pick_up(channel, picked)
-                    picked = max([picked, *(d.change.cursor for d in picked_up)])
-                    deliveries = [(delivery, False) for delivery in picked_up]
+                    deliveries = await self._pick_up(channel, picked)
+                    picked = max([picked, *(d.change.cursor for d in deliveries)])
                     # Claims find retries now due, the next change of a message, and those
                     # of other processes: after a delivery ended, and at least every poll
                     # (commits may wake us all the time while nothing is leased to us).
                     if claim or started - claimed >= POLL_SECONDS:
                         claimed = started
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
-                        claims = await self._claim(channel, free - len(deliveries))
-                        deliveries += [(delivery, True) for delivery in claims]
+                        deliveries += await self._claim(channel, free - len(deliveries))
                     busy = set(taken.values())
-                    for delivery, by_claim in deliveries:
+                    for delivery in deliveries:
                         if delivery.change.cursor not in busy:
                             busy.add(delivery.change.cursor)
-                            before, outcome = order.take(delivery, by_claim)
-                            task = asyncio.create_task(
-                                self._attempt(channel, delivery, before, outcome)
-                            )
+                            task = asyncio.create_task(self._attempt(channel, delivery))
                             taken[task] = delivery.change.cursor
                     woken = asyncio.ensure_future(wake.wait())
                     done, _ = await asyncio.wait(
@@ -292,23 +245,10 @@ class DeliveryWorker:
             log.exception("claiming deliveries failed", extra={"subscriber": channel.name})
         return []
 
-    async def _attempt(
-        self,
-        channel: _Channel,
-        delivery: Delivery,
-        before: asyncio.Future[bool] | None,
-        outcome: asyncio.Future[bool],
-    ) -> None:
-        """One attempt, after the message's change ``before`` it (if any) was
-        acknowledged; ``outcome`` says whether this one was. A failure to record its
-        outcome leaves it to its lease."""
-        acknowledged = False
+    async def _attempt(self, channel: _Channel, delivery: Delivery) -> None:
+        """One attempt; a failure to record its outcome leaves it to its lease."""
         try:
-            if before is not None and not await before:
-                # The earlier change goes again later; this one after it, by a claim.
-                await self._store.delivery_handed_back(delivery, self.owner)
-                return
-            acknowledged = await self._send(channel, delivery)
+            await self._send(channel, delivery)
         except asyncio.CancelledError:
             with contextlib.suppress(StoreUnavailable):
                 await asyncio.shield(self._store.delivery_handed_back(delivery, self.owner))
@@ -317,13 +257,10 @@ class DeliveryWorker:
             log.warning("cannot record a delivery: %s", exc, extra={"subscriber": channel.name})
         except Exception:
             log.exception("a delivery failed", extra={"subscriber": channel.name})
-        finally:
-            outcome.set_result(acknowledged)
 
-    async def _send(self, channel: _Channel, delivery: Delivery) -> bool:
+    async def _send(self, channel: _Channel, delivery: Delivery) -> None:
         """POST (at most ``concurrency`` at once), then record the outcome, which needs
-        no slot: the next POST starts while this one's is being committed. True if
-        the subscriber acknowledged it and that is recorded."""
+        no slot: the next POST starts while this one's is being committed."""
         name, settings, change = channel.name, channel.settings, delivery.change
         body = webhook_body(change)
         try:
@@ -336,27 +273,26 @@ class DeliveryWorker:
                     status, retry_after_header = answer.status, answer.headers.get("retry-after")
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self._failed(settings, delivery, f"no answer: {type(exc).__name__}", None)
-            return False
+            return
         now = _now()
         if 200 <= status < 300:
-            recorded = await self._store.delivery_done(delivery, self.owner, now)
+            await self._store.delivery_done(delivery, self.owner, now)
             self._count(name, "delivered")
             if self._metrics is not None:
                 latency = (now - change.changed_at).total_seconds()
                 self._metrics.latency.labels(name).observe(max(0.0, latency))
-            return recorded
+            return
         if status == 410:
             reason = "answered 410 Gone: disabled until `receiver subscribers redeliver`"
             log.error("subscriber %s %s", name, reason, extra={"subscriber": name})
             await self._store.disable_subscriber(name, reason, now)
             await self._store.delivery_handed_back(delivery, self.owner)
             self._count(name, "gone")
-            return False
+            return
         retry_after = None
         if status in (429, 503):
             retry_after = retry_after_delay(retry_after_header, now)
         await self._failed(settings, delivery, f"HTTP {status}", retry_after)
-        return False
 
     async def _failed(
         self,

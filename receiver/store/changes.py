@@ -56,15 +56,13 @@ _ROUTE = (
     " :now, iif(taken, worker, NULL), iif(taken, worker_lease_until, NULL) FROM"
     " (SELECT s.name, s.worker, s.worker_lease_until, coalesce(s.worker_until > :now"
     " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
-    " WHERE e.subscriber = s.name AND e.message_id = :message AND (e.state = 'pending'"
-    " OR (e.state = 'sending' AND (e.lease_owner IS NOT s.worker OR e.lease_until <= :now)))),"
-    " 0) AS taken"
+    " WHERE e.subscriber = s.name AND e.message_id = :message"
+    " AND e.state IN ('pending', 'sending')), 0) AS taken"
     " FROM subscribers s WHERE " + _MATCHES.format(p=":provider", st=":status", c=":client") + ")"
 )
 """Queue a change for each subscriber that wants it: leased at once to the subscriber's
-worker (``taken``) when its heartbeat is fresh and every earlier change of the message
-still on its way to that subscriber is leased to that worker too (which sends them in
-``seq`` order, each after the one before was acknowledged), else pending for a claim."""
+worker (``taken``) when its heartbeat is fresh and no earlier change of the message is
+still on its way to that subscriber, else pending for a claim."""
 
 
 def record_change(
