@@ -238,6 +238,33 @@ async def test_a_failing_subscriber_still_gets_every_change_in_order(
     assert all(c.webhook_id == c.data["change_id"] for c in flaky.attempts)
 
 
+async def test_a_change_waits_for_the_one_before_it_that_is_still_on_its_way(
+    feed_server: Server, subscribers: dict[str, TestSubscriber]
+) -> None:
+    # The first change's POST is held past the subscriber's timeout (2 s): it fails and
+    # goes again. The second change, written meanwhile, must go only after the first
+    # was acknowledged, never in between.
+    flaky = subscribers["flaky"]
+    flaky.on_send(Stall(3.0))
+    secret = feed_server.secret()
+
+    def seqs(changes: list[Any]) -> list[int]:
+        return [
+            c.data["seq"] for c in changes if c.data["message"]["provider_message_id"] == "chain-1"
+        ]
+
+    first = standard_report("chain-1", "sent", occurred_at=T0)
+    await post_all(feed_server, [standard_request(secret, first, event_id="chain-a")])
+    await asyncio.to_thread(flaky.wait_until, lambda: seqs(flaky.attempts) == [1], "1st POST")
+    second = standard_report("chain-1", "delivered", occurred_at=T0 + timedelta(seconds=1))
+    await post_all(feed_server, [standard_request(secret, second, event_id="chain-b")])
+    await asyncio.to_thread(
+        flaky.wait_until, lambda: 2 in seqs(flaky.acknowledged), "the second change", 30
+    )
+    assert seqs(flaky.attempts) == [1, 1, 2]  # held, again (acknowledged), then the second
+    assert seqs(flaky.distinct()) == [1, 2]
+
+
 def rows_by_key(db_path: Path) -> dict[str, str]:
     """change_id -> the provider message id of its message."""
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
