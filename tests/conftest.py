@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
 
+from receiver.store.base import NewSend, Store
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 
@@ -85,6 +87,36 @@ def assert_problem(answer: httpx.Response, status: int, code: str | None = None)
 def unique(prefix: str) -> str:
     """``prefix``, ``-`` and ten random hex digits: a name or id no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def queue_send(
+    store: Store,
+    provider: str,
+    to: str,
+    body: str,
+    *,
+    sender: str | None = None,
+    now: datetime | None = None,
+    client_id: str = "stf_test",
+) -> str:
+    """Commit a message to send as ``POST /v1/messages`` does, with neither an
+    idempotency key nor a client reference; its id."""
+    send = NewSend(
+        client_id=client_id,
+        provider=provider,
+        to=to,
+        body=body,
+        sender=sender,
+        client_reference=None,
+        segments=1,
+        idempotency_key=None,
+        fingerprint=None,
+        key_expires_at=None,
+        now=now or datetime.now(UTC),
+    )
+    answer = await store.create_send(send, lambda record: (202, "{}"))
+    assert answer.message_id is not None
+    return answer.message_id
 
 
 def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:

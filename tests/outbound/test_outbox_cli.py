@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import run_cli, write_config
+from conftest import queue_send, run_cli, write_config
 
 from receiver.core.status import Status
-from receiver.store.base import NewSend
 from receiver.store.sqlite import SqliteStore
 
 
@@ -18,14 +17,12 @@ async def held_message(config: Path) -> str:
     await store.open()
     try:
         now = datetime.now(UTC)
-        send = NewSend(
-            "stf_x", "default", "+639171234567", "Hi", None, None, 1, None, None, None, now
+        message_id = await queue_send(
+            store, "default", "+639171234567", "Hi", now=now, client_id="stf_x"
         )
-        answer = await store.create_send(send, lambda record: (202, "{}"))
-        assert answer.message_id is not None
         [item] = await store.claim_outbox("w1", now, 30, 1)
         assert await store.outbox_hold(item, "w1", "may have reached default", now)
-        return answer.message_id
+        return message_id
     finally:
         await store.close()
 

@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ServerFactory, outbox_row, until, write_config
+from conftest import ServerFactory, outbox_row, queue_send, until, write_config
 
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import NewSend
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_sendcomms import (
     Drop,
@@ -209,22 +208,7 @@ async def worker(config: Config) -> AsyncIterator[SqliteStore]:
 
 
 async def queue(store: SqliteStore, to: str = "+233540800994") -> str:
-    send = NewSend(
-        client_id="stf_test",
-        provider="sendcomms",
-        to=to,
-        body="Your OTP is 123456",
-        sender=None,
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
-        now=datetime.now(UTC),
-    )
-    answer = await store.create_send(send, lambda record: (202, "{}"))
-    assert answer.message_id is not None
-    return answer.message_id
+    return await queue_send(store, "sendcomms", to, "Your OTP is 123456")
 
 
 async def until_recorded(store: SqliteStore, message_id: str) -> str:

@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ServerFactory
+from conftest import ServerFactory, queue_send
 
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import MAX_IN_FLIGHT, OutboxWorker
-from receiver.store.base import MessageRecord, NewSend
+from receiver.store.base import MessageRecord
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_txtly import (
     EXAMPLE_SENDER_ID,
@@ -185,22 +185,7 @@ async def store_and_config(
 
 
 async def queue(store: SqliteStore, *, now: datetime | None = None) -> str:
-    send = NewSend(
-        client_id="stf_test",
-        provider="txtly",
-        to=TO,
-        body=BODY,
-        sender=EXAMPLE_SENDER_ID,
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
-        now=now or datetime.now(UTC),
-    )
-    answer = await store.create_send(send, lambda record: (202, "{}"))
-    assert answer.message_id is not None
-    return answer.message_id
+    return await queue_send(store, "txtly", TO, BODY, sender=EXAMPLE_SENDER_ID, now=now)
 
 
 @asynccontextmanager

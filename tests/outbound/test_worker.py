@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import outbox_row, until
+from conftest import outbox_row, queue_send, until
 
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import MessageRecord, NewSend, from_text
+from receiver.store.base import MessageRecord, from_text
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_provider import (
     Behaviour,
@@ -88,22 +88,7 @@ async def store(config: Config) -> AsyncIterator[SqliteStore]:
 
 async def queue(store: SqliteStore, *, body: str = BODY, now: datetime | None = None) -> str:
     """Commit a message to send, as ``POST /v1/messages`` does; its id."""
-    send = NewSend(
-        client_id="stf_test",
-        provider="default",
-        to=TO,
-        body=body,
-        sender="ACME",
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
-        now=now or datetime.now(UTC),
-    )
-    answer = await store.create_send(send, lambda record: (202, "{}"))
-    assert answer.message_id is not None
-    return answer.message_id
+    return await queue_send(store, "default", TO, body, sender="ACME", now=now)
 
 
 @asynccontextmanager

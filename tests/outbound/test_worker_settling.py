@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 import pytest
+from conftest import queue_send
 
 from receiver.config import Config, Settings
 from receiver.core.reports import Report
@@ -37,7 +38,7 @@ from receiver.providers.base import (
     Rejected,
     Sender,
 )
-from receiver.store.base import NewSend, OutboxItem
+from receiver.store.base import OutboxItem
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_server import Answer, Drop, FakeRequest, FakeServer
 
@@ -210,22 +211,7 @@ async def worker_for(
 
 
 async def queue(store: SqliteStore, now: datetime | None = None) -> str:
-    send = NewSend(
-        client_id="stf_test",
-        provider="keyed",
-        to="+639171234567",
-        body="Your code is 482913",
-        sender=None,
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
-        now=now or datetime.now(UTC),
-    )
-    answer = await store.create_send(send, lambda record: (202, "{}"))
-    assert answer.message_id is not None
-    return answer.message_id
+    return await queue_send(store, "keyed", "+639171234567", "Your code is 482913", now=now)
 
 
 async def until_status(store: SqliteStore, message_id: str, wanted: set[Status]) -> Status:

@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import queue_send
 
 from receiver.core.delivery import LATENCY_BOUNDS, summarize
 from receiver.core.network import country_of
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import MessageFilter, NewSend, RawRequest, from_text, migrations
+from receiver.store.base import MessageFilter, RawRequest, from_text, migrations
 from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -143,27 +144,15 @@ async def test_reprocess_moves_one_count(store, tmp_path):
 
 
 async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(store, tmp_path):
-    send = NewSend(
-        client_id="stf_client",
-        provider="acme",
-        to="+639171234567",
-        body="hello",
-        sender="ACME",
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
-        now=T0,
+    message_id = await queue_send(
+        store, "acme", "+639171234567", "hello", sender="ACME", now=T0, client_id="stf_client"
     )
-    answer = await store.create_send(send, lambda m: (202, "{}"))
-    assert answer.message_id is not None
     # A report beats the provider's answer: it creates a message the send then absorbs.
     early = Report("d1", "prov-1", Status.DELIVERED, "delivered", T0 + timedelta(seconds=9))
     await store.ingest("acme", raw(T0 + timedelta(seconds=10)), [early])
     (item,) = await store.claim_outbox("w", T0, 30, 10)
     assert await store.outbox_sent(item, "w", "prov-1", "accepted", T0 + timedelta(seconds=2))
-    record = await store.get_message(answer.message_id)
+    record = await store.get_message(message_id)
     assert record is not None and record.status is Status.DELIVERED
     assert record.country == country_of("+639171234567") == "PH"
     assert_aggregates_match(tmp_path / "receiver.db")
@@ -179,7 +168,7 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
     }
     await store.erase_recipient("+639171234567", "test", T0 + timedelta(days=1))
     assert_aggregates_match(tmp_path / "receiver.db")
-    assert (await store.get_message(answer.message_id)).country == "PH"  # type: ignore[union-attr]
+    assert (await store.get_message(message_id)).country == "PH"  # type: ignore[union-attr]
     await store.prune_messages(T0 + timedelta(days=30), T0 + timedelta(days=30), 100)
     assert_aggregates_match(tmp_path / "receiver.db")
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), (), None)

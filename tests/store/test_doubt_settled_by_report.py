@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import queue_send
 
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import NewSend, RawRequest
+from receiver.store.base import RawRequest
 from receiver.store.sqlite import SETTLED_BY_REPORT, SqliteStore
 
 T0 = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
@@ -35,22 +36,15 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def queued(store: SqliteStore) -> str:
-    send = NewSend(
-        client_id="stf_shop",
-        provider="smstools",
-        to="+32470123456",
-        body="Your parcel arrives today",
+    return await queue_send(
+        store,
+        "smstools",
+        "+32470123456",
+        "Your parcel arrives today",
         sender="PARCELS",
-        client_reference=None,
-        segments=1,
-        idempotency_key=None,
-        fingerprint=None,
-        key_expires_at=None,
         now=T0,
+        client_id="stf_shop",
     )
-    answer = await store.create_send(send, lambda record: (202, "{}"))
-    assert answer.message_id is not None
-    return answer.message_id
 
 
 async def report_naming(store: SqliteStore, message_id: str, status: Status) -> None:
