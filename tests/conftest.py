@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
+from playwright.sync_api import Browser, sync_playwright
 
 from receiver.store.base import NewSend, Store
 from receiver.testing.pytest_plugin import ReceiverServer as Server
@@ -82,6 +83,22 @@ def assert_problem(answer: httpx.Response, status: int, code: str | None = None)
         assert body["code"] == code, body
     assert "Traceback" not in answer.text
     return body
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's chromium, for the console's browser tests (Playwright's own download does
+not work here)."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module."""
+    if not CHROMIUM.exists():
+        pytest.fail("needs Debian's chromium: apt-get install -y chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
 
 
 def unique(prefix: str) -> str:

@@ -20,11 +20,9 @@ import httpx
 import pytest
 from conftest import Server, write_config
 from console_client import PASSWORD, new_number, set_password
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from receiver.testing import standard_report, standard_request
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 class Shop:
@@ -65,16 +63,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     server = Server(workdir, write_config(workdir, {"console_default_region": "PH"})).start()
     yield Shop(server)
     server.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("needs Debian's chromium: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

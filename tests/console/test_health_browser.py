@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import Server, new_whsec, write_config
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from receiver.testing import (
     sinch_recipient_report,
@@ -30,7 +30,6 @@ from receiver.testing import (
     standard_request,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 SINCH_CREDENTIALS = "sinch-dlr:7Rk2pQv9ZmW4"
 BATCH = "01W4FFL35P4NC4K35SMSBATCH9"
 LONG_ERROR = (
@@ -93,16 +92,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ).start()
     yield Site(server)
     server.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("needs Debian's chromium: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser: Browser, site: Site, path: str, width: int) -> Page:
