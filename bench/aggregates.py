@@ -34,7 +34,7 @@ from ingest import drop_aggregates  # noqa: E402
 
 from receiver.core.reports import Report  # noqa: E402
 from receiver.core.status import Status  # noqa: E402
-from receiver.store.base import RawRequest  # noqa: E402
+from receiver.records import RawRequest  # noqa: E402
 from receiver.store.sqlite import _apply, _connect, migrate  # noqa: E402
 
 PER_TRANSACTION = 50

@@ -70,7 +70,8 @@ from receiver.core.delivery import Bucket, summarize
 from receiver.http.staff import MessageQuery, message_filter
 from receiver.providers import PROVIDER_TYPES, Provider
 from receiver.providers.base import InboundRequest
-from receiver.store.base import MessageFilter, Position, RawRequest, to_text
+from receiver.records import MessageFilter, Position, RawRequest
+from receiver.store.base import to_text
 from receiver.store.sqlite import SqliteStore, _apply, migrate
 from receiver.testing import (
     infobip_request,

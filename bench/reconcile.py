@@ -56,8 +56,9 @@ from receiver.core.status import Status  # noqa: E402
 from receiver.outbound.reconcile import Reconciler  # noqa: E402
 from receiver.outbound.worker import OutboxWorker  # noqa: E402
 from receiver.providers.base import Tracked, lookup_report  # noqa: E402
+from receiver.records import Looked, RawRequest, ReconcileWindow  # noqa: E402
 from receiver.store import reconcile  # noqa: E402
-from receiver.store.base import Looked, RawRequest, ReconcileWindow, new_id, to_text  # noqa: E402
+from receiver.store.base import new_id, to_text  # noqa: E402
 from receiver.store.sqlite import SqliteStore, _connect, migrate  # noqa: E402
 from receiver.testing.fake_status import (  # noqa: E402
     LOOKUP_TYPES,

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 from receiver.config import RetentionSettings
 from receiver.errors import StoreUnavailable
-from receiver.store.base import Pruned, Store
+from receiver.records import Pruned
+from receiver.store.base import Store
 
 log = logging.getLogger("receiver.retention")
 

@@ -27,7 +27,8 @@ import pytest
 from leak_scan import find_leaks, logs_under
 from playwright.sync_api import Browser, sync_playwright
 
-from receiver.store.base import NewSend, Store
+from receiver.records import NewSend
+from receiver.store.base import Store
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 

@@ -19,7 +19,8 @@ from conftest import run_cli, write_config
 from receiver.config import load
 from receiver.errors import ConfigError
 from receiver.providers.base import InboundRequest
-from receiver.store.base import RawRequest, migrations
+from receiver.records import RawRequest
+from receiver.store.base import migrations
 from receiver.store.sqlite import SqliteStore
 from receiver.testing import standard_report, standard_request
 from receiver.testing.base import SignedRequest

@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from receiver.console.message import SHORT_WORDS, Look, Moment, look, moment
 from receiver.console.web import app_state, current_staff, render
+from receiver.records import DeliveryRecord
 from receiver.services.state import AppState
-from receiver.store.base import DeliveryRecord
 
 DELIVERY_WORDS = {
     "pending": "waiting",

@@ -26,7 +26,7 @@ from receiver.console.web import (
     safe_next,
     start_session,
 )
-from receiver.store.base import StaffMember
+from receiver.records import StaffMember
 
 _NOTICES = {
     "expired": "Your session expired. Log in again.",

@@ -44,9 +44,9 @@ from receiver.core.phone import mask_text
 from receiver.core.status import FINAL, Status
 from receiver.errors import ReceiverError
 from receiver.providers import error_label, explain_error
+from receiver.records import CarriedRequest, EventRecord, MessageRecord
 from receiver.services.reprocess import reprocess_stored_event
 from receiver.services.state import AppState
-from receiver.store.base import CarriedRequest, EventRecord, MessageRecord
 
 FLASH_KEY = "flash"
 """The session key of the one-time notice shown after a reprocess."""

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from receiver.console.web import app_state, current_staff, render
 from receiver.outbound.reconcile import overdue_cutoffs
-from receiver.store.base import ReconcileWindow
+from receiver.records import ReconcileWindow
 
 SHOWN_PER_PROVIDER = 50
 

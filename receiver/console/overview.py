@@ -27,8 +27,8 @@ from receiver.console.web import PREFIX, app_state, current_staff, render, when_
 from receiver.core.phone import mask_text
 from receiver.core.status import FAILURE_ORDER, RANK, Status
 from receiver.providers import explain_error
+from receiver.records import FailureReason, StatusCount
 from receiver.services.state import AppState
-from receiver.store.base import FailureReason, StatusCount
 
 WINDOWS = (
     ("hour", "Last hour", timedelta(hours=1)),

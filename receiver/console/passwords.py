@@ -41,7 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from receiver.auth import verify_password
 from receiver.config import Settings
 from receiver.core.ratelimit import RateLimiter
-from receiver.store.base import StaffMember, Store
+from receiver.records import StaffMember
+from receiver.store.base import Store
 
 PER_ADDRESS_BURST = 20
 """Password attempts a client address may make at once; then one every 3 s."""

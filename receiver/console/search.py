@@ -28,8 +28,9 @@ from receiver.core.network import COUNTRY_PATTERN, UNKNOWN, network_code
 from receiver.core.phone import mask_phone
 from receiver.core.status import Status, parse_status
 from receiver.core.timestamps import parse_iso
+from receiver.records import MessageFilter, MessageRecord, Position
 from receiver.services.messages import csv_response
-from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text
+from receiver.store.base import Store, to_text
 
 SEARCH_PATH = PREFIX + "/messages"
 PAGE_SIZE = 25

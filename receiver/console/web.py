@@ -32,8 +32,8 @@ from starlette.templating import Jinja2Templates
 from receiver.auth import role_allows
 from receiver.core.phone import mask_phone
 from receiver.core.status import FINAL, Status, parse_status
+from receiver.records import StaffMember
 from receiver.services.state import AppState
-from receiver.store.base import StaffMember
 
 PREFIX = "/console"
 HOME = PREFIX + "/"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from receiver import __version__
 from receiver.core.signatures import standard_webhooks
+from receiver.records import ChangeRecord
 from receiver.services.messages import message_json
 from receiver.services.schemas import ChangeCause, ChangeNotification, ChangeOut
-from receiver.store.base import ChangeRecord
 
 SUBSCRIBER_ROLE = "admin"
 """A subscriber sees a message as a sender or admin does (numbers whole): it is the

@@ -46,7 +46,8 @@ from receiver.errors import StoreUnavailable
 from receiver.feed.metrics import FeedMetrics
 from receiver.feed.payload import signed_headers, webhook_body
 from receiver.outbound.retry import backoff_delay, retry_after_delay
-from receiver.store.base import Delivery, Store, SubscriberRoute, new_id
+from receiver.records import Delivery, SubscriberRoute
+from receiver.store.base import Store, new_id
 
 log = logging.getLogger("receiver.feed")
 

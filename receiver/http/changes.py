@@ -22,9 +22,9 @@ from receiver.errors import BadRequest
 from receiver.feed.payload import change_json
 from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.staff import _json, authenticate
+from receiver.records import ChangeRecord
 from receiver.services.schemas import ChangeList
 from receiver.services.state import AppState
-from receiver.store.base import ChangeRecord
 
 _CURSOR = re.compile(r"0|[1-9][0-9]{0,17}")
 STREAM_BATCH = 100

@@ -43,9 +43,10 @@ from receiver.errors import (
 from receiver.http.staff import authenticate
 from receiver.http.webhooks import read_body
 from receiver.providers.base import JSON, Provider, media_type_of, payload_invalid
+from receiver.records import MessageRecord, NewSend, Template
 from receiver.services.schemas import MessageOut, SentMessage
 from receiver.services.state import AppState
-from receiver.store.base import MessageRecord, NewSend, Store, Template
+from receiver.store.base import Store
 
 log = logging.getLogger("receiver.sends")
 

@@ -21,10 +21,11 @@ from receiver.core.timestamps import Rfc3339Datetime
 from receiver.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from receiver.outbound.reconcile import overdue_cutoffs
 from receiver.providers.base import Provider
+from receiver.records import MessageFilter, Position, StaffMember
 from receiver.services.messages import message_json
 from receiver.services.schemas import EventList, EventOut, MessageList
 from receiver.services.state import AppState
-from receiver.store.base import MessageFilter, Position, StaffMember, to_text
+from receiver.store.base import to_text
 
 
 async def authenticate(request: Request, needed: str = "viewer") -> StaffMember:

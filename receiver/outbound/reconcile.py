@@ -52,7 +52,8 @@ from receiver.errors import StoreUnavailable
 from receiver.outbound.retry import retry_after_delay
 from receiver.outbound.worker import OutboxWorker, Pacing
 from receiver.providers.base import ApiClient, Deferred, NoSuchMessage, Provider, Tracked
-from receiver.store.base import Looked, OverdueMessage, ReconcileWindow, Store, new_id
+from receiver.records import Looked, OverdueMessage, ReconcileWindow
+from receiver.store.base import Store, new_id
 
 log = logging.getLogger("receiver.reconcile")
 

@@ -80,7 +80,8 @@ from receiver.providers.base import (
     Unknown,
     http_reason,
 )
-from receiver.store.base import OutboxItem, Store, new_id
+from receiver.records import OutboxItem
+from receiver.store.base import Store, new_id
 
 log = logging.getLogger("receiver.outbound")
 

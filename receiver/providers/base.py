@@ -39,8 +39,8 @@ from receiver.core.reports import Outcome, Report, derived_event_id
 from receiver.core.signatures import basic_auth, url_token
 from receiver.core.status import Status
 from receiver.errors import CannotResign, PayloadInvalid
-from receiver.store.base import OutboxItem, RawRequest, Template
-from receiver.store.base import WebhookRequest as WebhookRequest  # where providers import it
+from receiver.records import OutboxItem, RawRequest, Template
+from receiver.records import WebhookRequest as WebhookRequest
 
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 SENDER_ID = re.compile(r"\+?[0-9]{3,15}|(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")

@@ -76,7 +76,7 @@ from receiver.providers.base import (
     payload_invalid,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
-from receiver.store.base import OutboxItem, Template
+from receiver.records import OutboxItem, Template
 
 log = logging.getLogger("receiver.providers.futuresms")
 

@@ -53,7 +53,7 @@ from receiver.providers.base import (
     payload_invalid,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
-from receiver.store.base import OutboxItem, Template
+from receiver.records import OutboxItem, Template
 
 API_BASE_URL = "https://api.relayos.com.br"
 KEY_LIFETIME = timedelta(hours=24)

@@ -81,7 +81,7 @@ from receiver.providers.base import (
     payload_invalid,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 
 API_BASE_URL = "https://api.smsgatewayapi.com"
 SEND_PATH = "/v1/message/send"

@@ -63,7 +63,7 @@ from receiver.providers.base import (
     payload_invalid,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 
 ShortText = Annotated[str, Field(min_length=1, max_length=255)]
 

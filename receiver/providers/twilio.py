@@ -85,7 +85,7 @@ from receiver.providers.base import (
     single_values,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, blank_is_none, clipped_error
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 
 ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
 API_BASE_URL = "https://api.twilio.com"

@@ -81,7 +81,7 @@ from receiver.providers.base import (
     resign_headers,
 )
 from receiver.providers.fields import MAX_ERROR_MESSAGE, Word, clipped_error
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 
 API_BASE_URL = "https://api.txtly.com.au"
 SEND_PATH = "/v1/sms"

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from receiver.config import SendRateLimits
 from receiver.core.ratelimit import RateLimiter
 from receiver.errors import IdempotencyKeyInUse, RateLimited
-from receiver.store.base import StaffMember
+from receiver.records import StaffMember
 
 POLICY = "send"
 """The policy's name in the RateLimit header fields."""

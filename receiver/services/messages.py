@@ -12,8 +12,9 @@ from datetime import datetime
 from starlette.responses import Response, StreamingResponse
 
 from receiver.core.phone import FULL_NUMBER_ROLES, mask_phone, mask_text
+from receiver.records import MessageFilter, MessageRecord, Position
 from receiver.services.schemas import MessageOut
-from receiver.store.base import MessageFilter, MessageRecord, Position, Store, to_text
+from receiver.store.base import Store, to_text
 
 
 def message_json(record: MessageRecord, role: str) -> MessageOut:

@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from receiver.core.reports import FinalOutcome
-from receiver.store.base import Pruned
+from receiver.records import Pruned
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 REPORT_LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)

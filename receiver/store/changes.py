@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from receiver.store.base import SubscriberRoute, new_id, to_text
+from receiver.records import SubscriberRoute
+from receiver.store.base import new_id, to_text
 
 Tracked = tuple[str | None, str | None, str | None]
 """A message's (status, error_code, error_message): a change is a change of these."""

@@ -26,14 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from receiver.core.status import Status
-from receiver.store.base import (
-    Looked,
-    OverdueCount,
-    OverdueMessage,
-    ReconcileWindow,
-    from_text,
-    to_text,
-)
+from receiver.records import Looked, OverdueCount, OverdueMessage, ReconcileWindow
+from receiver.store.base import from_text, to_text
 
 AWAITING = ("queued", "sent", "buffered")
 AWAITING_SQL = "status IN ('queued', 'sent', 'buffered')"

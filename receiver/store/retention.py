@@ -25,7 +25,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from receiver.store.base import Pruned, to_text
+from receiver.records import Pruned
+from receiver.store.base import to_text
 
 ERASED_FINGERPRINT = "erased"
 """The fingerprint of an Idempotency-Key answer whose message was erased: the request's

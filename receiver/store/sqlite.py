@@ -55,8 +55,7 @@ from receiver.errors import (
     ReceiverError,
     StoreUnavailable,
 )
-from receiver.store import changes, reconcile, retention
-from receiver.store.base import (
+from receiver.records import (
     CarriedRequest,
     ChangeRecord,
     Delivery,
@@ -85,11 +84,9 @@ from receiver.store.base import (
     SubscriberHealth,
     SubscriberRoute,
     Template,
-    from_text,
-    migrations,
-    new_id,
-    to_text,
 )
+from receiver.store import changes, reconcile, retention
+from receiver.store.base import from_text, migrations, new_id, to_text
 from receiver.store.files import (
     WAL_KEEP_BYTES,
     ShmGuard,

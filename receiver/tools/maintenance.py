@@ -21,8 +21,8 @@ from receiver import logs, retention
 from receiver.config import Config, load_existing
 from receiver.errors import UsageError
 from receiver.http.staff import normalize_phone
+from receiver.records import Erasure, Pruned
 from receiver.store.backup import backup
-from receiver.store.base import Erasure, Pruned
 from receiver.store.sqlite import SqliteStore
 
 log = logging.getLogger("receiver.audit")

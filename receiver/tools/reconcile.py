@@ -20,7 +20,7 @@ from receiver.config import Config, load_existing
 from receiver.errors import UsageError
 from receiver.outbound.reconcile import PassSummary, Reconciler
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import ReconcileWindow
+from receiver.records import ReconcileWindow
 from receiver.store.sqlite import SqliteStore
 from receiver.tools.replay import _moment
 

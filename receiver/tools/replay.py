@@ -51,7 +51,7 @@ from receiver.core.signatures import url_token
 from receiver.core.timestamps import parse_iso
 from receiver.errors import CannotResign, UsageError
 from receiver.providers.base import WebhookRequest
-from receiver.store.base import RawRequest
+from receiver.records import RawRequest
 from receiver.store.sqlite import SqliteStore
 
 ATTEMPTS = 3

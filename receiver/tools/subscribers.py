@@ -11,7 +11,7 @@ from typing import Any
 from receiver.config import Config, load_existing
 from receiver.errors import UsageError
 from receiver.feed.worker import routes
-from receiver.store.base import SubscriberHealth
+from receiver.records import SubscriberHealth
 from receiver.store.sqlite import SqliteStore
 from receiver.tools.replay import _moment
 

@@ -13,13 +13,7 @@ import pytest
 
 from receiver.core.reports import Report
 from receiver.core.status import Status, parse_status
-from receiver.store.base import (
-    ChangeRecord,
-    MessageRecord,
-    NewSend,
-    RawRequest,
-    SubscriberRoute,
-)
+from receiver.records import ChangeRecord, MessageRecord, NewSend, RawRequest, SubscriberRoute
 from receiver.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)

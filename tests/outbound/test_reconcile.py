@@ -20,7 +20,7 @@ from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.outbound.reconcile import Reconciler
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import RawRequest, ReconcileWindow
+from receiver.records import RawRequest, ReconcileWindow
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_server import Fail, Stall, Throttle
 from receiver.testing.fake_status import (

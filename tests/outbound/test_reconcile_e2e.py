@@ -173,7 +173,7 @@ def test_two_reconcile_processes_never_ask_about_one_message_at_once(tmp_path):
     from receiver.config import load
     from receiver.core.reports import Report
     from receiver.core.status import Status
-    from receiver.store.base import RawRequest
+    from receiver.records import RawRequest
     from receiver.store.sqlite import SqliteStore
     from receiver.testing.fake_server import Stall
 

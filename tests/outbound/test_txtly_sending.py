@@ -26,7 +26,7 @@ from conftest import ServerFactory, queue_send
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import MAX_IN_FLIGHT, OutboxWorker
-from receiver.store.base import MessageRecord
+from receiver.records import MessageRecord
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_txtly import (
     EXAMPLE_SENDER_ID,

@@ -25,7 +25,8 @@ from conftest import outbox_row, queue_send, until
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.base import MessageRecord, from_text
+from receiver.records import MessageRecord
+from receiver.store.base import from_text
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_provider import (
     Behaviour,

@@ -38,7 +38,7 @@ from receiver.providers.base import (
     Rejected,
     Sender,
 )
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.store.sqlite import SqliteStore
 from receiver.testing.fake_server import Answer, Drop, FakeRequest, FakeServer
 

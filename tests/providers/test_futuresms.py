@@ -36,7 +36,7 @@ from receiver.providers.futuresms import (
     FutureSmsSender,
     read_time,
 )
-from receiver.store.base import OutboxItem, Template
+from receiver.records import OutboxItem, Template
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.futuresms import futuresms_report, futuresms_request
 from receiver.testing.pytest_plugin import write_config

@@ -34,7 +34,7 @@ from receiver.providers.relayos import (
     RelayOSSender,
     parse_occurred_at,
 )
-from receiver.store.base import OutboxItem, Template
+from receiver.records import OutboxItem, Template
 from receiver.testing import relayos_report, relayos_request
 from receiver.testing.fake_relayos import Drop, Fail, FakeRelayOS, Reject, Throttle
 from receiver.testing.pytest_plugin import write_config

@@ -32,7 +32,7 @@ from receiver.providers.sendcomms import (
     SendCommsSender,
     parse_sendcomms_time,
 )
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.testing import sendcomms_event, sendcomms_request
 from receiver.testing.sendcomms import sendcomms_body, sendcomms_transaction_id
 

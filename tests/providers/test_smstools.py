@@ -36,7 +36,7 @@ from receiver.providers.smstools import (
     SmstoolsSender,
     parse_smstools_time,
 )
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.testing import smstools_report, smstools_request
 
 TOKEN = "tok_" + "Hq7Z" * 8

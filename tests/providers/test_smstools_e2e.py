@@ -31,7 +31,7 @@ from conftest import Server, ServerFactory, run_cli, running_server
 
 from receiver.providers.base import Accepted, Deferred, Rejected, Unknown
 from receiver.providers.smstools import SmstoolsConfig, SmstoolsProvider
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.testing import smstools_report, smstools_request
 from receiver.testing.fake_smstools import Busy, Drop, Fail, FakeSmstools, Reject
 

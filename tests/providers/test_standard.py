@@ -28,7 +28,7 @@ from receiver.providers.base import (
     Unknown,
 )
 from receiver.providers.standard import StandardConfig, StandardProvider
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_" + base64.b64encode(bytes(range(200, 232))).decode()

@@ -50,7 +50,7 @@ from receiver.providers.twilio import (
     TwilioProvider,
     normalize_to,
 )
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.testing.twilio import EXAMPLE_ACCOUNT_SID, twilio_report, twilio_request
 
 AUTH_TOKEN = "9f3c2a7d51e84b0c96ad2f4e7b1c3d58"  # 32 hex characters, like a real Auth Token

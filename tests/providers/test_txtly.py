@@ -40,7 +40,7 @@ from receiver.providers.txtly import (
     TxtlySender,
     read_timestamp,
 )
-from receiver.store.base import OutboxItem
+from receiver.records import OutboxItem
 from receiver.testing import txtly_event, txtly_request
 from receiver.testing.pytest_plugin import write_config
 

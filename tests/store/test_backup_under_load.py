@@ -18,7 +18,7 @@ from conftest import run_cli
 
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import RawRequest
+from receiver.records import RawRequest
 from receiver.store.sqlite import SqliteStore
 from receiver.testing import standard_report, standard_request
 

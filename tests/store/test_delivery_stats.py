@@ -19,7 +19,8 @@ from receiver.core.delivery import LATENCY_BOUNDS, summarize
 from receiver.core.network import country_of
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import MessageFilter, RawRequest, from_text, migrations
+from receiver.records import MessageFilter, RawRequest
+from receiver.store.base import from_text, migrations
 from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)

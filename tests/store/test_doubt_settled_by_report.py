@@ -18,7 +18,7 @@ from conftest import queue_send
 
 from receiver.core.reports import Report
 from receiver.core.status import Status
-from receiver.store.base import RawRequest
+from receiver.records import RawRequest
 from receiver.store.sqlite import SETTLED_BY_REPORT, SqliteStore
 
 T0 = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)

@@ -15,14 +15,8 @@ import pytest
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.errors import ClientReferenceTaken, IdempotencyKeyReused
-from receiver.store.base import (
-    MessageFilter,
-    MessageRecord,
-    NewSend,
-    RawRequest,
-    Template,
-    migrations,
-)
+from receiver.records import MessageFilter, MessageRecord, NewSend, RawRequest, Template
+from receiver.store.base import migrations
 from receiver.store.sqlite import SqliteStore, migrate
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)

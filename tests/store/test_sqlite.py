@@ -19,14 +19,8 @@ import pytest
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status, parse_status
 from receiver.errors import StoreUnavailable
-from receiver.store.base import (
-    MessageFilter,
-    MessageRecord,
-    Position,
-    RawRequest,
-    migrations,
-    to_text,
-)
+from receiver.records import MessageFilter, MessageRecord, Position, RawRequest
+from receiver.store.base import migrations, to_text
 from receiver.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)

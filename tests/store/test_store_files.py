@@ -15,7 +15,7 @@ import pytest
 
 from receiver.core.reports import Report
 from receiver.core.status import parse_status
-from receiver.store.base import RawRequest
+from receiver.records import RawRequest
 from receiver.store.files import WAL_KEEP_BYTES, WalWatch, wal_path
 from receiver.store.sqlite import SqliteStore
 

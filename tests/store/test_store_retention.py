@@ -18,7 +18,7 @@ from receiver.config import RetentionSettings
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status, parse_status
 from receiver.errors import Gone
-from receiver.store.base import MessageFilter, MessageRecord, NewSend, Pruned, RawRequest
+from receiver.records import MessageFilter, MessageRecord, NewSend, Pruned, RawRequest
 from receiver.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
