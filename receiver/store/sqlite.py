@@ -96,6 +96,7 @@ from receiver.store.files import (
     file_size,
     wal_path,
 )
+from receiver.store.tx import SQLITE
 
 log = logging.getLogger("receiver.store")
 
@@ -169,7 +170,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     The version is read under the write lock, so two processes opening a fresh
     file at once cannot both apply the same section.
     """
-    sections = migrations()
+    sections = migrations(SQLITE)
     newest = sections[-1][0]
     conn.execute("BEGIN IMMEDIATE")
     try:
