@@ -637,13 +637,11 @@ FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
 --   whatever the database's locale.
 -- * BLOB is BYTEA; INTEGER is INTEGER (32 bits: counts and flags) except the feed's
 --   ids, BIGINT identities (AUTOINCREMENT: never reused).
--- * changes: several processes write changes at once, and a sequence value can
---   commit after a higher one, so id order is not commit order and a reader following
---   id could step over a change committed late. Each change records its transaction
---   (xact_id); `position` is given to changes whose transaction is older than every
---   transaction still running, in (xact_id, id) order, by one sequencer at a time
---   (receiver/store/postgres/feed.py). Positions only grow, so a reader paging by
---   position misses nothing. NULL: not yet given.
+-- * changes: several processes write changes at once, and an id drawn earlier can
+--   commit later, so id order is not commit order and a reader following id could
+--   step over a change committed late. `position` is the feed's cursor here: given to
+--   committed changes only, by one sequencer at a time, always above every position
+--   given before (receiver/store/postgres/feed.py). NULL: not yet given.
 -- * The delivery aggregates' triggers are plpgsql. Each aggregate row also carries
 --   the shard of the connection that wrote it (receiver/store/postgres/backend.py: each
 --   process's writer holds its own shard, 0 for any other connection), and readers sum
@@ -790,12 +788,11 @@ CREATE TABLE changes (
     cause_source    TEXT COLLATE "C" NOT NULL,
     cause_event_id  TEXT COLLATE "C",
     message         TEXT COLLATE "C" NOT NULL,
-    xact_id         XID8 NOT NULL DEFAULT pg_current_xact_id(),
     position        BIGINT,
     UNIQUE (message_id, seq)
 );
 CREATE UNIQUE INDEX changes_by_position ON changes (position);
-CREATE INDEX changes_to_sequence ON changes (xact_id, id) WHERE position IS NULL;
+CREATE INDEX changes_to_sequence ON changes (id) WHERE position IS NULL;
 
 CREATE TABLE subscribers (
     name               TEXT COLLATE "C" PRIMARY KEY,
@@ -920,30 +917,30 @@ CREATE FUNCTION delivery_shard() RETURNS INTEGER LANGUAGE sql STABLE
 -- Count message m in (delta 1) or out of (delta -1) its hour's and day's status cell.
 CREATE FUNCTION delivery_count(m messages, delta INTEGER) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    shard INTEGER := delivery_shard();
+    writer_shard INTEGER := delivery_shard();
 BEGIN
     INSERT INTO delivery_hourly (period, provider, country, network, status, shard, messages)
-    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), shard, delta)
+    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), writer_shard, delta)
     ON CONFLICT (period, provider, country, network, status, shard) DO UPDATE SET messages = delivery_hourly.messages + excluded.messages;
     INSERT INTO delivery_daily (period, provider, country, network, status, shard, messages)
-    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), shard, delta)
+    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), writer_shard, delta)
     ON CONFLICT (period, provider, country, network, status, shard) DO UPDATE SET messages = delivery_daily.messages + excluded.messages;
 END $$;
 
 -- The same for its latency bucket, if it has one.
 CREATE FUNCTION latency_count(m messages, delta INTEGER) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    shard INTEGER := delivery_shard();
+    writer_shard INTEGER := delivery_shard();
 BEGIN
     IF m.latency_bucket IS NULL THEN
         RETURN;
     END IF;
     INSERT INTO latency_hourly (period, provider, country, network, shard, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
-    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), shard,
+    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), writer_shard,
         (m.latency_bucket = 0)::int * delta, (m.latency_bucket = 1)::int * delta, (m.latency_bucket = 2)::int * delta, (m.latency_bucket = 3)::int * delta, (m.latency_bucket = 4)::int * delta, (m.latency_bucket = 5)::int * delta, (m.latency_bucket = 6)::int * delta, (m.latency_bucket = 7)::int * delta, (m.latency_bucket = 8)::int * delta, (m.latency_bucket = 9)::int * delta, (m.latency_bucket = 10)::int * delta, (m.latency_bucket = 11)::int * delta, (m.latency_bucket = 12)::int * delta, (m.latency_bucket = 13)::int * delta, (m.latency_bucket = 14)::int * delta, (m.latency_bucket = 15)::int * delta, (m.latency_bucket = 16)::int * delta, (m.latency_bucket = 17)::int * delta, (m.latency_bucket = 18)::int * delta, (m.latency_bucket = 19)::int * delta, (m.latency_bucket = 20)::int * delta, (m.latency_bucket = 21)::int * delta, (m.latency_bucket = 22)::int * delta, (m.latency_bucket = 23)::int * delta, (m.latency_bucket = 24)::int * delta, (m.latency_bucket = 25)::int * delta, (m.latency_bucket = 26)::int * delta, (m.latency_bucket = 27)::int * delta, (m.latency_bucket = 28)::int * delta, (m.latency_bucket = 29)::int * delta, (m.latency_bucket = 30)::int * delta, (m.latency_bucket = 31)::int * delta, (m.latency_bucket = 32)::int * delta, (m.latency_bucket = 33)::int * delta, (m.latency_bucket = 34)::int * delta, (m.latency_bucket = 35)::int * delta, (m.latency_bucket = 36)::int * delta, (m.latency_bucket = 37)::int * delta, (m.latency_bucket = 38)::int * delta, (m.latency_bucket = 39)::int * delta, (m.latency_bucket = 40)::int * delta, (m.latency_bucket = 41)::int * delta, (m.latency_bucket = 42)::int * delta, (m.latency_bucket = 43)::int * delta, (m.latency_bucket = 44)::int * delta, (m.latency_bucket = 45)::int * delta, (m.latency_bucket = 46)::int * delta, (m.latency_bucket = 47)::int * delta, (m.latency_bucket = 48)::int * delta)
     ON CONFLICT (period, provider, country, network, shard) DO UPDATE SET l0 = latency_hourly.l0 + excluded.l0, l1 = latency_hourly.l1 + excluded.l1, l2 = latency_hourly.l2 + excluded.l2, l3 = latency_hourly.l3 + excluded.l3, l4 = latency_hourly.l4 + excluded.l4, l5 = latency_hourly.l5 + excluded.l5, l6 = latency_hourly.l6 + excluded.l6, l7 = latency_hourly.l7 + excluded.l7, l8 = latency_hourly.l8 + excluded.l8, l9 = latency_hourly.l9 + excluded.l9, l10 = latency_hourly.l10 + excluded.l10, l11 = latency_hourly.l11 + excluded.l11, l12 = latency_hourly.l12 + excluded.l12, l13 = latency_hourly.l13 + excluded.l13, l14 = latency_hourly.l14 + excluded.l14, l15 = latency_hourly.l15 + excluded.l15, l16 = latency_hourly.l16 + excluded.l16, l17 = latency_hourly.l17 + excluded.l17, l18 = latency_hourly.l18 + excluded.l18, l19 = latency_hourly.l19 + excluded.l19, l20 = latency_hourly.l20 + excluded.l20, l21 = latency_hourly.l21 + excluded.l21, l22 = latency_hourly.l22 + excluded.l22, l23 = latency_hourly.l23 + excluded.l23, l24 = latency_hourly.l24 + excluded.l24, l25 = latency_hourly.l25 + excluded.l25, l26 = latency_hourly.l26 + excluded.l26, l27 = latency_hourly.l27 + excluded.l27, l28 = latency_hourly.l28 + excluded.l28, l29 = latency_hourly.l29 + excluded.l29, l30 = latency_hourly.l30 + excluded.l30, l31 = latency_hourly.l31 + excluded.l31, l32 = latency_hourly.l32 + excluded.l32, l33 = latency_hourly.l33 + excluded.l33, l34 = latency_hourly.l34 + excluded.l34, l35 = latency_hourly.l35 + excluded.l35, l36 = latency_hourly.l36 + excluded.l36, l37 = latency_hourly.l37 + excluded.l37, l38 = latency_hourly.l38 + excluded.l38, l39 = latency_hourly.l39 + excluded.l39, l40 = latency_hourly.l40 + excluded.l40, l41 = latency_hourly.l41 + excluded.l41, l42 = latency_hourly.l42 + excluded.l42, l43 = latency_hourly.l43 + excluded.l43, l44 = latency_hourly.l44 + excluded.l44, l45 = latency_hourly.l45 + excluded.l45, l46 = latency_hourly.l46 + excluded.l46, l47 = latency_hourly.l47 + excluded.l47, l48 = latency_hourly.l48 + excluded.l48;
     INSERT INTO latency_daily (period, provider, country, network, shard, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
-    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), shard,
+    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), writer_shard,
         (m.latency_bucket = 0)::int * delta, (m.latency_bucket = 1)::int * delta, (m.latency_bucket = 2)::int * delta, (m.latency_bucket = 3)::int * delta, (m.latency_bucket = 4)::int * delta, (m.latency_bucket = 5)::int * delta, (m.latency_bucket = 6)::int * delta, (m.latency_bucket = 7)::int * delta, (m.latency_bucket = 8)::int * delta, (m.latency_bucket = 9)::int * delta, (m.latency_bucket = 10)::int * delta, (m.latency_bucket = 11)::int * delta, (m.latency_bucket = 12)::int * delta, (m.latency_bucket = 13)::int * delta, (m.latency_bucket = 14)::int * delta, (m.latency_bucket = 15)::int * delta, (m.latency_bucket = 16)::int * delta, (m.latency_bucket = 17)::int * delta, (m.latency_bucket = 18)::int * delta, (m.latency_bucket = 19)::int * delta, (m.latency_bucket = 20)::int * delta, (m.latency_bucket = 21)::int * delta, (m.latency_bucket = 22)::int * delta, (m.latency_bucket = 23)::int * delta, (m.latency_bucket = 24)::int * delta, (m.latency_bucket = 25)::int * delta, (m.latency_bucket = 26)::int * delta, (m.latency_bucket = 27)::int * delta, (m.latency_bucket = 28)::int * delta, (m.latency_bucket = 29)::int * delta, (m.latency_bucket = 30)::int * delta, (m.latency_bucket = 31)::int * delta, (m.latency_bucket = 32)::int * delta, (m.latency_bucket = 33)::int * delta, (m.latency_bucket = 34)::int * delta, (m.latency_bucket = 35)::int * delta, (m.latency_bucket = 36)::int * delta, (m.latency_bucket = 37)::int * delta, (m.latency_bucket = 38)::int * delta, (m.latency_bucket = 39)::int * delta, (m.latency_bucket = 40)::int * delta, (m.latency_bucket = 41)::int * delta, (m.latency_bucket = 42)::int * delta, (m.latency_bucket = 43)::int * delta, (m.latency_bucket = 44)::int * delta, (m.latency_bucket = 45)::int * delta, (m.latency_bucket = 46)::int * delta, (m.latency_bucket = 47)::int * delta, (m.latency_bucket = 48)::int * delta)
     ON CONFLICT (period, provider, country, network, shard) DO UPDATE SET l0 = latency_daily.l0 + excluded.l0, l1 = latency_daily.l1 + excluded.l1, l2 = latency_daily.l2 + excluded.l2, l3 = latency_daily.l3 + excluded.l3, l4 = latency_daily.l4 + excluded.l4, l5 = latency_daily.l5 + excluded.l5, l6 = latency_daily.l6 + excluded.l6, l7 = latency_daily.l7 + excluded.l7, l8 = latency_daily.l8 + excluded.l8, l9 = latency_daily.l9 + excluded.l9, l10 = latency_daily.l10 + excluded.l10, l11 = latency_daily.l11 + excluded.l11, l12 = latency_daily.l12 + excluded.l12, l13 = latency_daily.l13 + excluded.l13, l14 = latency_daily.l14 + excluded.l14, l15 = latency_daily.l15 + excluded.l15, l16 = latency_daily.l16 + excluded.l16, l17 = latency_daily.l17 + excluded.l17, l18 = latency_daily.l18 + excluded.l18, l19 = latency_daily.l19 + excluded.l19, l20 = latency_daily.l20 + excluded.l20, l21 = latency_daily.l21 + excluded.l21, l22 = latency_daily.l22 + excluded.l22, l23 = latency_daily.l23 + excluded.l23, l24 = latency_daily.l24 + excluded.l24, l25 = latency_daily.l25 + excluded.l25, l26 = latency_daily.l26 + excluded.l26, l27 = latency_daily.l27 + excluded.l27, l28 = latency_daily.l28 + excluded.l28, l29 = latency_daily.l29 + excluded.l29, l30 = latency_daily.l30 + excluded.l30, l31 = latency_daily.l31 + excluded.l31, l32 = latency_daily.l32 + excluded.l32, l33 = latency_daily.l33 + excluded.l33, l34 = latency_daily.l34 + excluded.l34, l35 = latency_daily.l35 + excluded.l35, l36 = latency_daily.l36 + excluded.l36, l37 = latency_daily.l37 + excluded.l37, l38 = latency_daily.l38 + excluded.l38, l39 = latency_daily.l39 + excluded.l39, l40 = latency_daily.l40 + excluded.l40, l41 = latency_daily.l41 + excluded.l41, l42 = latency_daily.l42 + excluded.l42, l43 = latency_daily.l43 + excluded.l43, l44 = latency_daily.l44 + excluded.l44, l45 = latency_daily.l45 + excluded.l45, l46 = latency_daily.l46 + excluded.l46, l47 = latency_daily.l47 + excluded.l47, l48 = latency_daily.l48 + excluded.l48;
 END $$;

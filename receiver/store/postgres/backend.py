@@ -95,7 +95,7 @@ def unavailable(exc: BaseException, doing: str) -> StoreUnavailable:
     when it is not an outage: that is a bug)."""
     if not isinstance(exc, OUTAGE):
         log.error("PostgreSQL refused %s", doing, exc_info=exc)
-    return StoreUnavailable(f"PostgreSQL could not {doing}: {type(exc).__name__}: {exc}")
+    return StoreUnavailable(f"PostgreSQL could not {doing}: {str(exc) or type(exc).__name__}")
 
 
 async def migrate(conn: Connection) -> int:
