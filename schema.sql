@@ -641,7 +641,8 @@ FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
 --   commit later, so id order is not commit order and a reader following id could
 --   step over a change committed late. `position` is the feed's cursor here: given to
 --   committed changes only, by one sequencer at a time, always above every position
---   given before (receiver/store/postgres/feed.py). NULL: not yet given.
+--   given before, even of a change since pruned (change_positions holds the highest;
+--   receiver/store/postgres/feed.py). NULL: not yet given.
 -- * The delivery aggregates' triggers are plpgsql. Each aggregate row also carries
 --   the shard of the connection that wrote it (receiver/store/postgres/backend.py: each
 --   process's writer holds its own shard, 0 for any other connection), and readers sum
@@ -793,6 +794,10 @@ CREATE TABLE changes (
 );
 CREATE UNIQUE INDEX changes_by_position ON changes (position);
 CREATE INDEX changes_to_sequence ON changes (id) WHERE position IS NULL;
+CREATE TABLE change_positions (
+    position BIGINT NOT NULL
+);
+INSERT INTO change_positions (position) VALUES (0);
 
 CREATE TABLE subscribers (
     name               TEXT COLLATE "C" PRIMARY KEY,

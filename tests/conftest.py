@@ -184,6 +184,17 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
+    PostgreSQL database (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'receiver.db'}"
+        return
+    with fresh_database() as url:
+        yield url
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start servers with config overrides; every one is stopped at teardown."""

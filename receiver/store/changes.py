@@ -295,7 +295,7 @@ async def redeliver(
         f" WHERE c.changed_at >= ? AND {matches}"
         " ON CONFLICT (subscriber, change) DO UPDATE SET state = 'pending', attempts = 0,"
         " next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at,"
-        " last_error = NULL WHERE state IN ('delivered', 'dead')"
+        " last_error = NULL WHERE change_deliveries.state IN ('delivered', 'dead')"
     )
     return await tx.run(requeue, (at, at, name, since_text))
 

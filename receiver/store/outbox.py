@@ -237,7 +237,8 @@ async def retry(
         tx,
         item,
         owner,
-        "state = 'pending', next_attempt_at = ?, in_doubt = in_doubt OR ?, last_error = ?,"
+        "state = 'pending', next_attempt_at = ?,"
+        " in_doubt = CASE WHEN in_doubt = 1 OR ? THEN 1 ELSE 0 END, last_error = ?,"
         " updated_at = ?",
         to_text(at),
         in_doubt,

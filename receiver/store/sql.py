@@ -69,7 +69,7 @@ from receiver.store.rows import (
     raw_request,
     staff_member,
 )
-from receiver.store.tx import Dialect, Row, Tx, Work
+from receiver.store.tx import SQLITE, Dialect, Row, Tx, Work
 
 _FILTER_COLUMNS = {
     "provider": "provider = ?",
@@ -86,10 +86,11 @@ _FILTER_COLUMNS = {
 
 _KEY_FILTERS = ("provider_message_id", "to", "client_reference")
 """Filters that find a few messages. With one of them the broad filters (provider,
-status) are written ``+column = ?``, which no index can serve, so that the planner
-(which has no statistics: we never ANALYZE) reads the few messages of one number rather
-than walking every delivered message in ``messages_by_status`` looking for them: 1.9 s
-at 1,000,000 messages (docs/performance.md, "Store at scale")."""
+status) are written ``+column = ?`` on SQLite, which no index can serve, so that the
+planner (which has no statistics: we never ANALYZE) reads the few messages of one number
+rather than walking every delivered message in ``messages_by_status`` looking for them:
+1.9 s at 1,000,000 messages (docs/performance.md, "Store at scale"). PostgreSQL has no
+unary plus on text, and autovacuum keeps its statistics: it chooses well unaided."""
 
 
 _LATENCY_SUMS = tuple(f"sum(l{i})" for i in range(len(LATENCY_BOUNDS)))
@@ -401,7 +402,8 @@ class SqlStore(ABC):
             if name in ("country", "network") and value == UNKNOWN:
                 clauses.append(f"{name} IS NULL")
                 continue
-            clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
+            unindexed = keyed and name in _BROAD_FILTERS and self._dialect is SQLITE
+            clauses.append("+" + clause if unindexed else clause)
             params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")

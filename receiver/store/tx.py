@@ -43,6 +43,8 @@ class Dialect:
     """SQL for the text field ``{key}`` of the JSON object text ``{doc}``."""
     bytes_find: str
     """SQL true when the bytes ``{haystack}`` hold the bytes ``{needle}``."""
+    json_null: str
+    """SQL for the JSON object text ``{doc}`` with its field ``{key}`` set to null."""
 
     def bytes_hold(self, haystack: str, needle: str) -> str:
         """``bytes_find`` for these SQL expressions."""
@@ -51,6 +53,10 @@ class Dialect:
     def contains(self, array: str, value: str) -> str:
         """``json_has`` for these SQL expressions."""
         return self.json_has.format(array=array, value=value)
+
+    def without(self, doc: str, key: str) -> str:
+        """``json_null`` for this SQL expression and key."""
+        return self.json_null.format(doc=doc, key=key)
 
     def field(self, doc: str, key: str) -> str:
         """``json_field`` for this SQL expression and key."""
@@ -64,6 +70,7 @@ SQLITE = Dialect(
     json_has="EXISTS (SELECT 1 FROM json_each({array}) WHERE value = {value})",
     json_field="json_extract({doc}, '$.{key}')",
     bytes_find="instr({haystack}, {needle}) > 0",
+    json_null="json_set({doc}, '$.{key}', NULL)",
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -72,6 +79,7 @@ POSTGRESQL = Dialect(
     json_has="{value} IN (SELECT json_array_elements_text(CAST({array} AS json)))",
     json_field="(CAST({doc} AS json) ->> '{key}')",
     bytes_find="position({needle} IN {haystack}) > 0",
+    json_null="CAST(jsonb_set(CAST({doc} AS jsonb), '{{{key}}}', 'null') AS text)",
 )
 
 

@@ -152,6 +152,7 @@ async def test_the_postgresql_schema_has_sqlites_tables_columns_and_indexes(
     ):
         if (row["table_name"], row["column_name"]) not in PG_ONLY_COLUMNS:
             pg_columns.setdefault(row["table_name"], []).append(row["column_name"])
+    assert pg_columns.pop("change_positions") == ["position"]  # the feed's (feed.py)
     assert pg_columns == sqlite_columns
     pg_indexes = {
         row["indexname"]
@@ -437,6 +438,10 @@ async def test_a_change_committed_late_is_not_skipped_by_a_reader(
         await insert_change(conn, "next")
         assert await read(2) == [(3, "next")]
         assert await read(0) == [(1, "late"), (2, "early"), (3, "next")]
+        # A position is never given twice, even when the newest changes were pruned.
+        await conn.execute("DELETE FROM changes")
+        await insert_change(conn, "after-pruning")
+        assert await read(3) == [(4, "after-pruning")]
     finally:
         await early.close()
 

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Writes: each process has one writer, an asyncio task with a connection of its own.
 It takes every job waiting (up to ``MAX_BATCH``), runs them in one transaction, a
-savepoint per job (a job's ``ReceiverError`` or bug undoes only its own writes), commits
+savepoint per job (a job's ``ReceiverError``, refused statement or bug undoes only its
+own writes, and is raised to its caller as ``StoreUnavailable`` or as it is), commits
 once, and only then resolves each job's future. Several processes write at once: a
 deadlock, a serialization failure or a unique key two processes raced for rolls the
 batch back and runs it again (the rules are functions of what they read, so a second
@@ -19,17 +20,19 @@ so that no two processes' batches update the same aggregate rows.
 Reads take a pooled connection each, in autocommit. ``transact`` runs work in a
 transaction of its own, outside the group commit (the change feed's sequencer).
 
-Only ``ReceiverError`` leaves this module: every driver or server error becomes
-``StoreUnavailable``, logged with its trace when it is not a plain outage.
+No driver or server error leaves this module: each becomes ``StoreUnavailable``,
+logged with its trace when it is not a plain outage. (A job's own bug, not the
+database's, reaches its caller unchanged, as on SQLite.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -49,7 +52,6 @@ log = logging.getLogger("receiver.store")
 LOCK_CLASS = 0x72656376
 """The first key of every advisory lock receiver takes ("recv")."""
 SCHEMA_LOCK = 1
-FEED_LOCK = 2
 SHARD_LOCKS = 1000
 """Shard n is advisory lock (LOCK_CLASS, SHARD_LOCKS + n)."""
 SHARDS = 64
@@ -208,6 +210,15 @@ class PgBackend:
         except Exception as exc:
             raise unavailable(exc, "answer a read") from exc
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection of the caller's own, for a read too big for ``read``
+        (a server-side cursor); the caller maps errors (``unavailable``)."""
+        if self._pool is None:
+            raise StoreUnavailable("the store is not open")
+        async with self._pool.acquire() as conn:
+            yield conn
+
     async def transact(self, work: Work) -> Any:
         """Run ``work`` in a transaction of its own on a pooled connection, outside the
         group commit; run again if it lost a race with another process."""
@@ -309,9 +320,13 @@ class PgBackend:
             except ReceiverError as exc:  # refused on purpose (e.g. a conflict)
                 await conn.execute("ROLLBACK TO job")
                 results.append(exc)
-            except Exception as exc:  # a bug for this job only: isolate it
+            except asyncpg.PostgresError as exc:  # a statement PostgreSQL refused: a bug
                 await conn.execute("ROLLBACK TO job")
                 results.append(unavailable(exc, "apply a write"))
+            except Exception as exc:  # a bug of this job's, raised as it is (as on SQLite)
+                log.exception("a write job failed")
+                await conn.execute("ROLLBACK TO job")
+                results.append(exc)
         await conn.execute("COMMIT")
         return results
 

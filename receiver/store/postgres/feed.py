@@ -4,13 +4,13 @@ On SQLite one writer commits one transaction after another, so ``changes.id`` or
 commit order. Here several processes write changes at once, and an id drawn earlier
 can commit later: a reader that had paged past a higher id would never see it. So the
 cursor is ``position``, which ``sequence`` gives to the changes committed and not yet
-positioned, in id order, continuing from the highest position given so far. One
-sequencer runs at a time (a transaction-level advisory lock, taken before the
-statement that reads, so it sees what the one before it committed). A change gets a
-position only once it is visible, and every later position is higher: a reader paging
-by position misses nothing and sees nothing twice. Per message, ``seq`` order is id
-order (a change of a message is written only after the one before it committed), so
-it is position order too.
+positioned, in id order, above the highest position ever given (``change_positions``,
+whose one row also serializes the sequencers: each locks it first, and then sees what
+the one before it committed). A change gets a position only once it is visible, and
+every later position is higher, even after the newest changes were pruned: a reader
+paging by position misses nothing and sees nothing twice. Per message, ``seq`` order
+is id order (a change of a message is written only after the one before it committed),
+so it is position order too.
 
 Readers sequence as they read: nothing runs in the background, and a change is
 readable at once after its commit.
@@ -18,18 +18,13 @@ readable at once after its commit.
 
 from __future__ import annotations
 
-from receiver.store.postgres.backend import FEED_LOCK, LOCK_CLASS
 from receiver.store.tx import Row, Tx
 
-SEQUENCE = """
-WITH ready AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS n FROM changes WHERE position IS NULL
-), top AS (
-    SELECT coalesce(max(position), 0) AS position FROM changes
+SEQUENCE = (
+    "UPDATE changes SET position = ? + ready.n FROM (SELECT id, row_number() OVER"
+    " (ORDER BY id) AS n FROM changes WHERE position IS NULL) AS ready"
+    " WHERE changes.id = ready.id"
 )
-UPDATE changes SET position = top.position + ready.n
-FROM ready, top WHERE changes.id = ready.id
-"""
 
 CHANGES_AFTER = "SELECT * FROM changes WHERE position > ? ORDER BY position LIMIT ?"
 
@@ -37,8 +32,11 @@ CHANGES_AFTER = "SELECT * FROM changes WHERE position > ? ORDER BY position LIMI
 async def sequence(tx: Tx) -> int:
     """Give positions to the committed changes that have none; how many. Runs in the
     caller's transaction, which must end soon: it holds the sequencer's lock."""
-    await tx.value("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_CLASS, FEED_LOCK))
-    return await tx.run(SEQUENCE)
+    top = await tx.value("SELECT position FROM change_positions FOR UPDATE")
+    given = await tx.run(SEQUENCE, (top,))
+    if given:
+        await tx.run("UPDATE change_positions SET position = ?", (top + given,))
+    return given
 
 
 async def changes_after(tx: Tx, cursor: int, limit: int) -> list[Row]:
