@@ -163,11 +163,11 @@ async def claim(
 ) -> list[OutboxItem]:
     at = to_text(now)
     rows = await tx.rows(
-        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"
+        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"  # noqa: S608 - fixed SQL
         " JOIN messages m ON m.id = o.message_id"
         " WHERE (o.state = 'pending' AND o.next_attempt_at <= ?)"
         " OR (o.state = 'sending' AND o.lease_until <= ?)"
-        " ORDER BY o.next_attempt_at LIMIT ?",
+        " ORDER BY o.next_attempt_at LIMIT ?" + tx.dialect.skip("o"),
         (at, at, limit),
     )
     lease_until = to_text(now + timedelta(seconds=lease_seconds))

@@ -369,7 +369,9 @@ class SqlStore(ABC):
     async def overdue_messages(
         self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
     ) -> list[OverdueMessage]:
-        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit)
+        sql, params = reconcile.overdue_list_sql(
+            self._dialect, provider, overdue_before, window, limit
+        )
         return [reconcile.overdue_row(row) for row in await self._query(sql, params)]
 
     async def overdue_counts(
@@ -377,7 +379,9 @@ class SqlStore(ABC):
     ) -> list[OverdueCount]:
         counts = []
         for provider, before in overdue_before.items():
-            sql, params = reconcile.overdue_count_sql(provider, before, window or ReconcileWindow())
+            sql, params = reconcile.overdue_count_sql(
+                self._dialect, provider, before, window or ReconcileWindow()
+            )
             rows = await self._query(sql, params)
             counts.append(reconcile.overdue_count(provider, rows[0]))
         return counts
@@ -528,12 +532,13 @@ class SqlStore(ABC):
     async def status_counts(self, since: datetime) -> list[StatusCount]:
         """Messages updated since ``since`` by provider and status (console overview).
 
-        ``INDEXED BY``: without statistics the planner would rather walk another index
-        in GROUP BY order over the whole table than read only the window's rows.
+        ``INDEXED BY`` (SQLite): without statistics the planner would rather walk another
+        index in GROUP BY order over the whole table than read only the window's rows.
         """
         rows = await self._query(
-            "SELECT provider, status, count(*) AS n FROM messages INDEXED BY messages_by_updated"
-            " WHERE updated_at >= ?"
+            "SELECT provider, status, count(*) AS n FROM messages"  # noqa: S608 - fixed SQL
+            + self._dialect.using("messages_by_updated")
+            + " WHERE updated_at >= ?"
             " GROUP BY provider, status ORDER BY provider, status",
             (to_text(since),),
         )
@@ -545,8 +550,10 @@ class SqlStore(ABC):
     async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
         """The most frequent (provider, failure status, error code) since ``since``."""
         rows = await self._query(
-            "SELECT provider, status, error_code, max(error_message) AS error_message,"
-            " count(*) AS n FROM messages INDEXED BY messages_by_updated WHERE updated_at >= ?"
+            "SELECT provider, status, error_code, max(error_message) AS error_message,"  # noqa: S608 - fixed SQL
+            " count(*) AS n FROM messages"
+            + self._dialect.using("messages_by_updated")
+            + " WHERE updated_at >= ?"
             " AND status IN ('undelivered', 'expired', 'rejected', 'failed')"
             " GROUP BY provider, status, error_code"
             " ORDER BY n DESC, provider, status, error_code LIMIT ?",
