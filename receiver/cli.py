@@ -113,7 +113,8 @@ def _serve(args: argparse.Namespace) -> int:
     # A fatal signal (SIGBUS from a broken SQLite mapping, SIGSEGV) still leaves a line
     # and every thread's traceback on stderr instead of a silent death.
     faulthandler.enable(all_threads=True)
-    check_writable(config.sqlite_path)  # refuse now, in one line, what the store would refuse
+    if config.on_sqlite:  # refuse now, in one line, what the store would refuse
+        check_writable(config.sqlite_path)
     _, backlog = descriptor_budget(None)
     for name in config.insecure_providers:
         log.warning(
@@ -125,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         "serving on http://%s:%d with %s",
         args.host,
         args.port,
-        config.sqlite_path,
+        config.store_name,
         extra={"providers": sorted(config.providers)},
     )
     # uvicorn re-raises the SIGTERM it caught once it has drained; that is a clean exit.
@@ -182,7 +183,7 @@ async def _work(config: Config) -> int:
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop)
-        log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
+        log.info("outbox worker %s sending from %s", worker.owner, config.store_name)
         await asyncio.gather(worker.run(), reconciler.run(), deliverer.run())
     finally:
         await store.close()
