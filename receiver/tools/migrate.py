@@ -1,0 +1,132 @@
+"""``receiver migrate --from URL --to URL``: copy a whole store into another, e.g. a
+SQLite file into PostgreSQL when one process on one file is no longer enough
+(receiver/store/migrate.py does the copy; docs/operations.md, "Moving from SQLite to
+PostgreSQL", the procedure)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.errors import ReceiverError, StoreUnavailable, UsageError
+from receiver.store import SQLITE_PREFIX, open_store
+from receiver.store.migrate import TABLES, Copied, Rebuilt, TargetNotEmpty, migrate
+from receiver.store.sql import SqlStore
+
+
+def shown(url: str) -> str:
+    """``url`` as it may be printed: without a password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def _identity(url: str) -> tuple[str, ...]:
+    """What names one store: a SQLite file's real path, or a server's host, port and
+    database (user and password aside)."""
+    if url.startswith(SQLITE_PREFIX):
+        return ("sqlite", str(Path(url.removeprefix(SQLITE_PREFIX)).resolve()))
+    parts = urlsplit(url)
+    return (parts.scheme, (parts.hostname or "").lower(), str(parts.port or ""), parts.path)
+
+
+async def _open(url: str, side: str, *, ingest: bool) -> SqlStore:
+    try:
+        store = open_store(url)
+    except ValueError as exc:
+        raise UsageError(f"--{'from' if side == 'source' else 'to'}: {exc}") from None
+    try:
+        await store.open(ingest=ingest)
+    except (ReceiverError, OSError) as exc:
+        await store.close()
+        raise StoreUnavailable(f"cannot open the {side} {shown(url)}: {exc}") from None
+    return store
+
+
+def _line(result: Copied | Rebuilt) -> str:
+    if isinstance(result, Copied):
+        skipped = result.read - result.copied
+        kept = f", {skipped} already in the target" if skipped else ""
+        return f"{result.table}: {result.copied} rows copied{kept}"
+    verdict = (
+        "equal to the source's"
+        if not result.differ
+        else f"{result.differ} differ from the source's (its counts had drifted;"
+        " the target's are recounted from the messages)"
+    )
+    return f"{result.table}: rebuilt from the messages, {result.rows} rows, {verdict}"
+
+
+async def _migrate(source_url: str, target_url: str, resume: bool) -> list[Copied | Rebuilt]:
+    source = await _open(source_url, "source", ingest=False)
+    try:
+        target = await _open(target_url, "target", ingest=True)
+        try:
+            return await migrate(
+                source, target, resume=resume, on_table=lambda r: print(_line(r), flush=True)
+            )
+        except TargetNotEmpty:
+            raise UsageError(
+                f"the target {shown(target_url)} already holds messages (--resume continues"
+                " an interrupted migration into it)"
+            ) from None
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    if _identity(args.source) == _identity(args.target):
+        raise UsageError(f"--from and --to name the same store ({shown(args.source)})")
+    source_file = Path(args.source.removeprefix(SQLITE_PREFIX))
+    if args.source.startswith(SQLITE_PREFIX) and not source_file.is_file():
+        raise StoreUnavailable(f"the source {shown(args.source)} does not exist")
+    started = time.perf_counter()
+    results = asyncio.run(_migrate(args.source, args.target, args.resume))
+    copied = [result for result in results if isinstance(result, Copied)]
+    print(
+        f"copied {sum(r.copied for r in copied)} rows in {len(copied)} tables from"
+        f" {shown(args.source)} to {shown(args.target)} in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``migrate`` on the CLI's subparsers (it reads no config)."""
+    tables = ", ".join(table.name for table in TABLES)
+    command = commands.add_parser(
+        "migrate",
+        help="copy a whole store into another (e.g. SQLite to PostgreSQL)",
+        description=f"Copy every row of the source store ({tables}) into the target, "
+        "keeping every id and the change feed's cursors; the target's delivery aggregates "
+        "are recounted from the copied messages and checked against the source's. Stop "
+        "receiver serve and receiver worker on the source first. Rows stream in batches, "
+        "each committed on its own. Safe to re-run after a failure: --resume keeps the "
+        "rows already copied and copies the rest. One line per table, then a total.",
+    )
+    command.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH"
+    )
+    command.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+    )
+    command.add_argument(
+        "--resume",
+        action="store_true",
+        help="the target holds an interrupted copy of this source: keep its rows, copy the rest",
+    )
+    command.set_defaults(run=run_migrate)
+
+
+__all__ = ["add_commands", "shown"]
