@@ -99,6 +99,12 @@ class Rebuilt:
     differ: int
 
 
+SOURCE_NOT_SQLITE = (
+    "the source must be a SQLite store (sqlite:///PATH);"
+    " copy a PostgreSQL database with pg_dump and pg_restore"
+)
+
+
 class TargetNotEmpty(Conflict):
     """The target already holds messages and the run is not a resume."""
 
@@ -131,6 +137,8 @@ _FEEDS = {
         set_sequence=(
             "SELECT setval(pg_get_serial_sequence('changes', 'id'),"
             " greatest(CAST(? AS BIGINT), (SELECT coalesce(max(id), 0) FROM changes), 1))",
+            # the feed's positions go on above the highest given (postgres/feed.py)
+            "UPDATE change_positions SET position = greatest(position, CAST(? AS BIGINT))",
         ),
     ),
 }
@@ -253,10 +261,7 @@ async def migrate(
     handed to ``on_table`` when done. Raise ``TargetNotEmpty`` if the target holds
     messages, unless ``resume``."""
     if source._dialect.name != "sqlite":
-        raise UsageError(
-            "the source must be a SQLite store (sqlite:///PATH);"
-            " copy a PostgreSQL database with pg_dump and pg_restore"
-        )
+        raise UsageError(SOURCE_NOT_SQLITE)
     if not resume and await target_holds_messages(target):
         raise TargetNotEmpty("the target already holds messages")
     done: list[Copied | Rebuilt] = []

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from receiver.errors import ReceiverError, StoreUnavailable, UsageError
 from receiver.store import SQLITE_PREFIX, open_store
-from receiver.store.migrate import TABLES, Copied, Rebuilt, TargetNotEmpty, migrate
+from receiver.store.migrate import (
+    SOURCE_NOT_SQLITE,
+    TABLES,
+    Copied,
+    Rebuilt,
+    TargetNotEmpty,
+    migrate,
+)
 from receiver.store.sql import SqlStore
 
 
@@ -27,13 +34,9 @@ def shown(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
-def _identity(url: str) -> tuple[str, ...]:
-    """What names one store: a SQLite file's real path, or a server's host, port and
-    database (user and password aside)."""
-    if url.startswith(SQLITE_PREFIX):
-        return ("sqlite", str(Path(url.removeprefix(SQLITE_PREFIX)).resolve()))
-    parts = urlsplit(url)
-    return (parts.scheme, (parts.hostname or "").lower(), str(parts.port or ""), parts.path)
+def _sqlite_path(url: str) -> Path | None:
+    """The file a ``sqlite:///PATH`` URL names (None for another database)."""
+    return Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
 
 
 async def _open(url: str, side: str, *, ingest: bool) -> SqlStore:
@@ -83,10 +86,12 @@ async def _migrate(source_url: str, target_url: str, resume: bool) -> list[Copie
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    if _identity(args.source) == _identity(args.target):
+    source, target = _sqlite_path(args.source), _sqlite_path(args.target)
+    if source is None:  # checked first: opening a store creates its schema
+        raise UsageError(SOURCE_NOT_SQLITE)
+    if target is not None and target.resolve() == source.resolve():
         raise UsageError(f"--from and --to name the same store ({shown(args.source)})")
-    source_file = Path(args.source.removeprefix(SQLITE_PREFIX))
-    if args.source.startswith(SQLITE_PREFIX) and not source_file.is_file():
+    if not source.is_file():
         raise StoreUnavailable(f"the source {shown(args.source)} does not exist")
     started = time.perf_counter()
     results = asyncio.run(_migrate(args.source, args.target, args.resume))

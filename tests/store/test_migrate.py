@@ -194,7 +194,7 @@ async def table_rows(store: SqlStore, table: str) -> list[dict[str, Any]]:
     """Every row of ``table`` as column: value, in one order for every backend (the
     feed's own cursor column aside: PostgreSQL's, checked on its own)."""
     rows = await store._query(f"SELECT * FROM {table}")
-    names = rows[0].keys() if rows else []  # a sqlite3.Row iterates its values
+    names = list(rows[0].keys()) if rows else []  # a sqlite3.Row iterates its values
     found = [{k: row[k] for k in names if k != "position"} for row in rows]
     return sorted(found, key=lambda row: repr(sorted(row.items())))
 
@@ -440,3 +440,30 @@ def test_migrate_refuses_a_target_that_holds_messages(source, tmp_path):
         f"receiver: the target {target} already holds messages (--resume continues an"
         " interrupted migration into it)"
     )
+
+
+def test_migrate_refuses_a_postgresql_source_before_connecting(tmp_path):
+    target = tmp_path / "target.db"
+    code, line = refusal(
+        "--from", "postgresql://postgres@127.0.0.1:1/x", "--to", sqlite_url(target)
+    )
+    assert (code, line) == (
+        2,
+        "receiver: the source must be a SQLite store (sqlite:///PATH); copy a PostgreSQL"
+        " database with pg_dump and pg_restore",
+    )
+    assert not target.exists()
+
+
+def test_migrate_refuses_an_unreachable_target_and_never_prints_its_password(source):
+    try:
+        open_store("postgresql://postgres@127.0.0.1:5432/postgres")
+    except ValueError:
+        pytest.skip("PostgresStore is not on main yet")
+    closed = "postgresql://postgres:hunter2@127.0.0.1:1/receiver"
+    code, line = refusal("--from", sqlite_url(source), "--to", closed)
+    assert code == 1
+    assert line.startswith(
+        "receiver: cannot open the target postgresql://postgres:***@127.0.0.1:1/receiver: "
+    )
+    assert "hunter2" not in line
