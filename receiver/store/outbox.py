@@ -186,7 +186,7 @@ async def claim(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, in_doubt = ?,"
             " first_attempt_at = ?, lease_owner = ?, lease_until = ?, updated_at = ?"
             " WHERE message_id = ?",
-            (in_doubt, first_attempt_at, owner, lease_until, at, row["message_id"]),
+            (int(in_doubt), first_attempt_at, owner, lease_until, at, row["message_id"]),
         )
         items.append(
             OutboxItem(
@@ -237,10 +237,10 @@ async def retry(
         tx,
         item,
         owner,
-        "state = 'pending', next_attempt_at = ?, in_doubt = in_doubt OR ?, last_error = ?,"
-        " updated_at = ?",
+        "state = 'pending', next_attempt_at = ?,"
+        " in_doubt = CASE WHEN ? = 1 THEN 1 ELSE in_doubt END, last_error = ?, updated_at = ?",
         to_text(at),
-        in_doubt,
+        int(in_doubt),
         error,
         to_text(datetime.now(UTC)),
     )

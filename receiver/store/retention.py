@@ -171,7 +171,7 @@ async def erase_messages(tx: Tx, number: str, now: datetime) -> tuple[int, int]:
         # The change feed keeps each message as a change left it: without the number too.
         await tx.run(
             _in(
-                "UPDATE changes SET message = json_set(message, '$.to_number', NULL)"
+                f"UPDATE changes SET message = {tx.dialect.cleared('message', 'to_number')}"  # noqa: S608
                 " WHERE message_id IN (?)",
                 chunk,
             ),

@@ -368,7 +368,9 @@ class SqlStore(ABC):
     async def overdue_messages(
         self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
     ) -> list[OverdueMessage]:
-        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit)
+        sql, params = reconcile.overdue_list_sql(
+            self._dialect, provider, overdue_before, window, limit
+        )
         return [reconcile.overdue_row(row) for row in await self._query(sql, params)]
 
     async def overdue_counts(
@@ -376,7 +378,9 @@ class SqlStore(ABC):
     ) -> list[OverdueCount]:
         counts = []
         for provider, before in overdue_before.items():
-            sql, params = reconcile.overdue_count_sql(provider, before, window or ReconcileWindow())
+            sql, params = reconcile.overdue_count_sql(
+                self._dialect, provider, before, window or ReconcileWindow()
+            )
             rows = await self._query(sql, params)
             counts.append(reconcile.overdue_count(provider, rows[0]))
         return counts
@@ -401,7 +405,9 @@ class SqlStore(ABC):
             if name in ("country", "network") and value == UNKNOWN:
                 clauses.append(f"{name} IS NULL")
                 continue
-            clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
+            clauses.append(
+                self._dialect.unindexed(clause) if keyed and name in _BROAD_FILTERS else clause
+            )
             params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
@@ -530,8 +536,8 @@ class SqlStore(ABC):
         in GROUP BY order over the whole table than read only the window's rows.
         """
         rows = await self._query(
-            "SELECT provider, status, count(*) AS n FROM messages INDEXED BY messages_by_updated"
-            " WHERE updated_at >= ?"
+            "SELECT provider, status, count(*) AS n"  # noqa: S608 - fixed clauses
+            f" FROM messages{self._dialect.index('messages_by_updated')} WHERE updated_at >= ?"
             " GROUP BY provider, status ORDER BY provider, status",
             (to_text(since),),
         )
@@ -543,8 +549,9 @@ class SqlStore(ABC):
     async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
         """The most frequent (provider, failure status, error code) since ``since``."""
         rows = await self._query(
-            "SELECT provider, status, error_code, max(error_message) AS error_message,"
-            " count(*) AS n FROM messages INDEXED BY messages_by_updated WHERE updated_at >= ?"
+            "SELECT provider, status, error_code, max(error_message) AS error_message,"  # noqa: S608
+            f" count(*) AS n FROM messages{self._dialect.index('messages_by_updated')}"
+            " WHERE updated_at >= ?"
             " AND status IN ('undelivered', 'expired', 'rejected', 'failed')"
             " GROUP BY provider, status, error_code"
             " ORDER BY n DESC, provider, status, error_code LIMIT ?",

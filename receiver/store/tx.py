@@ -43,6 +43,24 @@ class Dialect:
     """SQL for the text field ``{key}`` of the JSON object text ``{doc}``."""
     bytes_find: str
     """SQL true when the bytes ``{haystack}`` hold the bytes ``{needle}``."""
+    json_clear: str
+    """SQL for the JSON object text ``{doc}`` with its field ``{key}`` set to null."""
+    planner_hints: bool
+    """SQLite keeps no statistics (we never ANALYZE), so a few reads tell its planner
+    which index to use (``INDEXED BY``) or not to use (``+column``); PostgreSQL plans
+    from its statistics and has no such syntax."""
+
+    def index(self, name: str) -> str:
+        """`` INDEXED BY name`` where the planner needs telling, else nothing."""
+        return f" INDEXED BY {name}" if self.planner_hints else ""
+
+    def unindexed(self, column: str) -> str:
+        """``column`` written so that no index serves it, where the planner needs telling."""
+        return f"+{column}" if self.planner_hints else column
+
+    def cleared(self, doc: str, key: str) -> str:
+        """``json_clear`` for this SQL expression and key."""
+        return self.json_clear.format(doc=doc, key=key)
 
     def bytes_hold(self, haystack: str, needle: str) -> str:
         """``bytes_find`` for these SQL expressions."""
@@ -64,6 +82,8 @@ SQLITE = Dialect(
     json_has="EXISTS (SELECT 1 FROM json_each({array}) WHERE value = {value})",
     json_field="json_extract({doc}, '$.{key}')",
     bytes_find="instr({haystack}, {needle}) > 0",
+    json_clear="json_set({doc}, '$.{key}', NULL)",
+    planner_hints=True,
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -72,6 +92,8 @@ POSTGRESQL = Dialect(
     json_has="{value} IN (SELECT json_array_elements_text(CAST({array} AS json)))",
     json_field="(CAST({doc} AS json) ->> '{key}')",
     bytes_find="position({needle} IN {haystack}) > 0",
+    json_clear="CAST(jsonb_set(CAST({doc} AS jsonb), '{{{key}}}', 'null') AS text)",
+    planner_hints=False,
 )
 
 
