@@ -1,4 +1,4 @@
-"""Copy a whole store into another (``receiver migrate``), e.g. SQLite to PostgreSQL.
+"""Copy a whole SQLite store into another store, SQLite or PostgreSQL (``receiver migrate``).
 
 Every table that holds data is copied in foreign-key order (``TABLES``), streamed from
 the source in batches through its ``_stream`` hook and written to the target in one
@@ -14,9 +14,10 @@ source's and the target's are then compared (summed over the target's shards; a 
 at 0 is no row): a difference means the source's counts had drifted from its messages,
 and the target's are the recount.
 
-Safe to run again after a failure: each batch commits whole, and a row whose primary
-key (or other unique key) the target already holds is skipped (``ON CONFLICT DO
-NOTHING``), so a second run into the half-filled target (``resume``) copies the rest.
+Safe to run again after a failure, though not resumable where it stopped: each batch
+commits whole, and a row whose primary key (or other unique key) the target already
+holds is skipped (``ON CONFLICT DO NOTHING``), so a second run into the half-filled
+target (``resume``) reads the whole source again and writes only the rows missing.
 """
 
 from __future__ import annotations

@@ -113,8 +113,9 @@ def add_commands(commands: Any) -> None:
         "keeping every id and the change feed's cursors; the target's delivery aggregates "
         "are recounted from the copied messages and checked against the source's. Stop "
         "receiver serve and receiver worker on the source first. Rows stream in batches, "
-        "each committed on its own. Safe to re-run after a failure: --resume keeps the "
-        "rows already copied and copies the rest. One line per table, then a total.",
+        "each committed on its own. Safe to re-run after a failure, though not resumable "
+        "where it stopped: with --resume it reads the source again, keeps the rows the "
+        "target already holds and copies the rest. One line per table, then a total.",
     )
     command.add_argument(
         "--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH"
