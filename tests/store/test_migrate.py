@@ -30,6 +30,7 @@ from receiver.store import open_store
 from receiver.store.base import migrations
 from receiver.store.migrate import NOT_COPIED, REBUILT, TABLES, Copied, Rebuilt, migrate
 from receiver.store.sql import SqlStore
+from receiver.store.tx import SQLITE
 from receiver.testing import TestSubscriber, standard_report, standard_request
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -243,20 +244,10 @@ def last_change_id(path: Path) -> int:
         )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty target: a SQLite file, or a fresh PostgreSQL database (dropped after)."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "target.db")
-        return
-    try:
-        open_store("postgresql://postgres@127.0.0.1:5432/postgres")
-    except ValueError:
-        pytest.skip("PostgresStore is not on main yet")
-    from pg import fresh_database
-
-    with fresh_database("hmigrate") as url:
-        yield url
+@pytest.fixture
+def target(store_url: str) -> str:
+    """An empty target: a SQLite file, then a fresh PostgreSQL database (conftest)."""
+    return store_url
 
 
 def migrated(source: Path, target: str, *flags: str) -> list[str]:
@@ -422,7 +413,7 @@ def test_migrate_refuses_a_source_newer_than_this_receiver(source, tmp_path):
         copy.commit()
     target = tmp_path / "target.db"
     code, line = refusal("--from", sqlite_url(newer), "--to", sqlite_url(target))
-    newest = migrations()[-1][0]
+    newest = migrations(SQLITE)[-1][0]
     assert (code, line) == (
         1,
         f"receiver: cannot open the source {sqlite_url(newer)}: database schema version 99"
@@ -456,10 +447,6 @@ def test_migrate_refuses_a_postgresql_source_before_connecting(tmp_path):
 
 
 def test_migrate_refuses_an_unreachable_target_and_never_prints_its_password(source):
-    try:
-        open_store("postgresql://postgres@127.0.0.1:5432/postgres")
-    except ValueError:
-        pytest.skip("PostgresStore is not on main yet")
     closed = "postgresql://postgres:hunter2@127.0.0.1:1/receiver"
     code, line = refusal("--from", sqlite_url(source), "--to", closed)
     assert code == 1
