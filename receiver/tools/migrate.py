@@ -52,18 +52,22 @@ async def _open(url: str, side: str, *, ingest: bool) -> SqlStore:
     return store
 
 
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
 def _line(result: Copied | Rebuilt) -> str:
     if isinstance(result, Copied):
         skipped = result.read - result.copied
         kept = f", {skipped} already in the target" if skipped else ""
-        return f"{result.table}: {result.copied} rows copied{kept}"
+        return f"{result.table}: {_rows(result.copied)} copied{kept}"
     verdict = (
         "equal to the source's"
         if not result.differ
         else f"{result.differ} differ from the source's (its counts had drifted;"
         " the target's are recounted from the messages)"
     )
-    return f"{result.table}: rebuilt from the messages, {result.rows} rows, {verdict}"
+    return f"{result.table}: rebuilt from the messages, {_rows(result.rows)}, {verdict}"
 
 
 async def _migrate(source_url: str, target_url: str, resume: bool) -> list[Copied | Rebuilt]:
@@ -97,7 +101,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     results = asyncio.run(_migrate(args.source, args.target, args.resume))
     copied = [result for result in results if isinstance(result, Copied)]
     print(
-        f"copied {sum(r.copied for r in copied)} rows in {len(copied)} tables from"
+        f"copied {_rows(sum(r.copied for r in copied))} in {len(copied)} tables from"
         f" {shown(args.source)} to {shown(args.target)} in {time.perf_counter() - started:.1f} s"
     )
     return 0

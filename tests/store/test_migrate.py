@@ -250,6 +250,10 @@ def target(store_url: str) -> str:
     return store_url
 
 
+def n_rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
 def migrated(source: Path, target: str, *flags: str) -> list[str]:
     """``receiver migrate`` from ``source`` to ``target``: its output lines."""
     done = run_cli("migrate", "--from", sqlite_url(source), "--to", target, *flags)
@@ -272,9 +276,9 @@ def test_every_table_and_every_answer_of_the_store_is_the_same_after_migrate(sou
     rows = before["tables"]
     assert all(rows.values()), [name for name in tables if not rows[name]]
     assert all(before["aggregates"].values())
-    assert lines[: len(TABLES)] == [f"{t.name}: {len(rows[t.name])} rows copied" for t in TABLES]
+    assert lines[: len(TABLES)] == [f"{t.name}: {n_rows(len(rows[t.name]))} copied" for t in TABLES]
     assert lines[len(TABLES) : -1] == [
-        f"{a.name}: rebuilt from the messages, {len(before['aggregates'][a.name])} rows,"
+        f"{a.name}: rebuilt from the messages, {n_rows(len(before['aggregates'][a.name]))},"
         " equal to the source's"
         for a in REBUILT
     ]
@@ -368,10 +372,10 @@ def test_an_interrupted_migration_resumes_and_ends_equal_to_the_source(source, t
         f"events: 0 rows copied, {len(rows['events'])} already in the target",
     ]
     assert (
-        f"changes: {len(changes) - len(kept)} rows copied, {len(kept)} already in the target"
+        f"changes: {n_rows(len(changes) - len(kept))} copied, {len(kept)} already in the target"
         in lines
     )
-    assert f"change_deliveries: {len(rows['change_deliveries'])} rows copied" in lines
+    assert f"change_deliveries: {n_rows(len(rows['change_deliveries']))} copied" in lines
 
 
 # --- refusals: one line, exit code, the target untouched ----------------------------
