@@ -77,8 +77,9 @@ REBUILT = (
 )
 
 
-NOT_COPIED = ("schema_version",)
-"""Each store keeps its own (the target's schema is created by its own migrations)."""
+NOT_COPIED = ("schema_version", "change_positions")
+"""Each store keeps its own: the schema version (its own migrations made its schema),
+and on PostgreSQL the feed's highest position given, set past the copied cursors."""
 
 
 @dataclass(frozen=True, slots=True)
