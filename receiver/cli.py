@@ -86,13 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (held, resend, give_up):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import maintenance, reconcile, replay, simulate, subscribers
+    from receiver.tools import maintenance, migrate, reconcile, replay, simulate, subscribers
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
     maintenance.add_commands(commands, config_help=_CONFIG_HELP)
     reconcile.add_commands(commands, config_help=_CONFIG_HELP)
     subscribers.add_commands(commands, config_help=_CONFIG_HELP)
+    migrate.add_commands(commands)
     return parser
 
 
