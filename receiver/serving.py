@@ -1,0 +1,90 @@
+"""How ``receiver serve`` runs its processes: one, or ``--workers N`` on one address.
+
+With N > 1, uvicorn's supervisor (``uvicorn.supervisors.Multiprocess``) binds the
+listening socket once and starts N worker processes that accept from it. Each is a
+fresh interpreter (spawned, not forked) that loads the config itself and runs the whole
+app: its own store (for SQLite its own writer thread and group commit), its own
+outbox worker, reconciler, change-feed deliveries and pruning. Those share the
+database safely because the store leases what it hands out (the same leases that let
+``receiver worker`` processes run beside ``serve``). The supervisor restarts a worker
+that dies, and stops (exit 1) when one cannot start. On SIGTERM or SIGINT it sends
+SIGTERM to every worker and waits for all of them: each one drains as a single
+process does (stops accepting, answers what it has, commits its writer's queue), so a
+2xx from any worker means committed.
+
+What stays per process (README "Scaling out"): ``/metrics`` (each scrape is answered by
+one worker, with its own counters), send rate limits and Idempotency-Keys in flight
+(receiver.services.admission), and the wake-up of SSE streams and deliveries on a
+commit (a change committed by another worker is picked up by their polls instead).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import gc
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from receiver import logs
+from receiver.config import load_existing
+
+
+def prepare_process() -> None:
+    """What every serving process sets up before uvicorn runs in it: JSON-lines logs,
+    tracebacks on a fatal signal, and SIGTERM as a clean exit."""
+    logs.configure()
+    # A fatal signal (SIGBUS from a broken SQLite mapping, SIGSEGV) still leaves a line
+    # and every thread's traceback on stderr instead of a silent death.
+    faulthandler.enable(all_threads=True)
+    # uvicorn re-raises the SIGTERM it caught once it has drained; that is a clean exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
+def tune_gc() -> None:
+    """Collect less often, and never again look at what start-up made.
+
+    Every request allocates many short-lived objects; at the default threshold (700)
+    the collector ran over 200 times a second, and each full collection walked every
+    object the imports made, stalling every request for tens of milliseconds (the p99
+    of docs/performance.md). Objects of start-up live as long as the process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 20, 20)
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's config for the worker processes. uvicorn pickles it into each worker
+    and calls ``configure_logging`` there first, before its own signal handlers: the
+    place to prepare the process as ``receiver serve`` prepares its one."""
+
+    def configure_logging(self) -> None:
+        prepare_process()
+        super().configure_logging()  # then uvicorn's: access_log=False silences its own
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process (uvicorn calls this factory in each): the config
+    named by RECEIVER_CONFIG, which ``run_workers`` sets."""
+    from receiver.app import create_app
+
+    app = create_app(load_existing(None))
+    tune_gc()
+    return app
+
+
+def run_workers(config_path: Path, workers: int, options: dict[str, Any]) -> int:
+    """Serve with ``workers`` processes on one listening socket until SIGTERM or SIGINT
+    has drained them all; 0, or 1 if a worker could not start (it logged why)."""
+    os.environ["RECEIVER_CONFIG"] = str(config_path.resolve())  # the workers inherit it
+    config = WorkerConfig(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return 1 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
