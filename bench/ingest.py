@@ -26,7 +26,8 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    from its fresh database before it starts (``GET /v1/stats/delivery`` reads what they
    keep), so rows 3 and 6 of one run give the aggregates' cost on ingest;
 7. ``receiver, --workers 2``: row 3 served by ``receiver serve --workers 2``, two
-   worker processes on one SQLite file (issue 11). Its CPU is the whole process tree's
+   worker processes on one SQLite file (issue 11; ``RECEIVER_SQLITE_WORKERS=1``, as
+   ``serve`` refuses it on SQLite otherwise). Its CPU is the whole process tree's
    (supervisor and workers), its peak RSS the sum of each process's peak. Each worker
    has its own ``/metrics``, so this row's outcomes come from the database instead
    (every report of a new-reports row is delivered once: no event may count two).
@@ -406,6 +407,7 @@ def start_server(
             drop_aggregates(db)
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        env["RECEIVER_SQLITE_WORKERS"] = "1"  # serve refuses N > 1 on SQLite otherwise
     else:
         if kind == "naive":
             db = workdir / "naive.db"

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import re
 import signal
 import sqlite3
@@ -112,6 +113,13 @@ def _serve(args: argparse.Namespace) -> int:
     from receiver.store.files import check_writable
 
     workers = _worker_count(args.workers)  # before anything is written: bad usage writes nothing
+    if workers > 1 and os.environ.get(serving.SQLITE_WORKERS_ENV) != "1":
+        # Every store is SQLite until PostgreSQL lands (issue 11); then only SQLite is refused.
+        raise UsageError(
+            "--workers above 1 does not pay on SQLite, which commits one writer at a time"
+            ' (docs/performance.md, "Several workers on SQLite"): run one process, or set'
+            f" {serving.SQLITE_WORKERS_ENV}=1 to run {workers} anyway"
+        )
     path, named = resolve_path(args.config)
     if not named and not path.exists():
         write_default(path, host=args.host, port=args.port)

@@ -36,6 +36,10 @@ from uvicorn.supervisors import Multiprocess
 from receiver import logs
 from receiver.config import load_existing
 
+SQLITE_WORKERS_ENV = "RECEIVER_SQLITE_WORKERS"
+"""Set to 1, ``serve --workers N`` runs on SQLite although it measured no faster there
+(docs/performance.md): for a machine with more cores to try, the tests and the bench."""
+
 
 def prepare_process() -> None:
     """What every serving process sets up before uvicorn runs in it: JSON-lines logs,

@@ -1,6 +1,7 @@
 """``receiver serve --workers N`` (README "Scaling out"): N worker processes on one
 address, each with its own store, all drained on SIGTERM. Real processes on loopback,
-one real SQLite file."""
+one real SQLite file: SQLite refuses N > 1 unless RECEIVER_SQLITE_WORKERS=1 (it measured
+no faster there), which these tests set to run the workers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import random
 import re
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ import httpx
 import pytest
 from conftest import Server, free_port, run_cli, write_config
 
+from receiver.serving import SQLITE_WORKERS_ENV
 from receiver.testing import SignedRequest, standard_report, standard_request
 
 WORKERS = 2
@@ -27,8 +31,9 @@ CONNECTIONS = 16
 
 
 @pytest.fixture
-def workers_server(tmp_path: Path) -> Iterator[Server]:
-    """``receiver serve --workers 2``, every worker started."""
+def workers_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """``receiver serve --workers 2`` on SQLite, every worker started."""
+    monkeypatch.setenv(SQLITE_WORKERS_ENV, "1")
     server = Server(tmp_path, write_config(tmp_path), workers=WORKERS).start()
     try:
         yield server
@@ -187,6 +192,25 @@ def test_a_bad_workers_value_is_refused_in_one_line(tmp_path: Path, value: str) 
         f"receiver: --workers must be a whole number of at least 1, not {value!r}\n"
     )
     assert list(tmp_path.iterdir()) == []  # bad usage never writes a config
+
+
+def test_sqlite_refuses_more_than_one_worker_in_one_line(tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != SQLITE_WORKERS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver", "serve", "--workers", "2", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("receiver: --workers above 1 does not pay on SQLite")
+    assert line.endswith(f"set {SQLITE_WORKERS_ENV}=1 to run 2 anyway")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_help_names_workers(tmp_path: Path) -> None:
