@@ -12,10 +12,21 @@ SIGTERM to every worker and waits for all of them: each one drains as a single
 process does (stops accepting, answers what it has, commits its writer's queue), so a
 2xx from any worker means committed.
 
+Why uvicorn's supervisor and not SO_REUSEPORT (a socket of its own per worker, the
+kernel spreading connections by address hash): the supervisor already restarts dead
+workers, stops on a failed start, fans SIGTERM out and waits, which we would otherwise
+write again; and its one shared socket spread wrk's 64 keep-alive connections 35/29 over
+two workers. What SO_REUSEPORT would add, an even spread of a burst of connections that
+arrives while every worker is idle (libuv accepts everything queued in one go), matters
+little for webhooks from many providers.
+
 What stays per process (README "Scaling out"): ``/metrics`` (each scrape is answered by
 one worker, with its own counters), send rate limits and Idempotency-Keys in flight
 (receiver.services.admission), and the wake-up of SSE streams and deliveries on a
 commit (a change committed by another worker is picked up by their polls instead).
+
+On SQLite ``serve`` refuses N > 1 unless RECEIVER_SQLITE_WORKERS=1: two workers measured
+no faster than one there (docs/performance.md, "Several workers on SQLite").
 """
 
 from __future__ import annotations
