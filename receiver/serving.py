@@ -51,6 +51,12 @@ SQLITE_WORKERS_ENV = "RECEIVER_SQLITE_WORKERS"
 """Set to 1, ``serve --workers N`` runs on SQLite although it measured no faster there
 (docs/performance.md): for a machine with more cores to try, the tests and the bench."""
 
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long the supervisor waits for a worker to answer its ping before it kills and
+replaces it. uvicorn's default, 5 s, is shorter than a worker's start (a fresh
+interpreter importing the service) on a loaded machine: with it the supervisor killed
+workers that were still starting, again and again."""
+
 
 def prepare_process() -> None:
     """What every serving process sets up before uvicorn runs in it: JSON-lines logs,
@@ -99,7 +105,13 @@ def run_workers(config_path: Path, workers: int, options: dict[str, Any]) -> int
     """Serve with ``workers`` processes on one listening socket until SIGTERM or SIGINT
     has drained them all; 0, or 1 if a worker could not start (it logged why)."""
     os.environ["RECEIVER_CONFIG"] = str(config_path.resolve())  # the workers inherit it
-    config = WorkerConfig(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+    config = WorkerConfig(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **options,
+    )
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
     return 1 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
