@@ -22,7 +22,9 @@ little for webhooks from many providers.
 
 What stays per process (README "Scaling out"): ``/metrics`` (each scrape is answered by
 one worker, with its own counters), send rate limits and Idempotency-Keys in flight
-(receiver.services.admission), and the wake-up of SSE streams and deliveries on a
+(receiver.services.admission), each provider's send rate and 429 pauses
+(receiver.outbound.worker), the console's password-attempt limits
+(receiver.console.passwords), and the wake-up of SSE streams and deliveries on a
 commit (a change committed by another worker is picked up by their polls instead).
 
 On SQLite ``serve`` refuses N > 1 unless RECEIVER_SQLITE_WORKERS=1: two workers measured
