@@ -6,7 +6,7 @@
 bench/ingest.py measures the whole service (its ``no_aggregates`` row), where the
 aggregates are a small part of each request and a shared machine's noise is larger than
 the difference. This runs the function the ingest writer runs for each request,
-``receiver.store.sqlite._apply``, over the same reports into two fresh databases: one as
+``receiver.store.ingest.apply_request``, over the same reports into two fresh databases: one as
 migrated, one with the aggregates' triggers dropped (``bench/ingest.py``'s
 ``drop_aggregates``). Each message gets ``sent`` then ``delivered`` (so both the insert
 and the update trigger fire, with a latency to bucket), 50 requests per transaction,
@@ -35,7 +35,9 @@ from ingest import drop_aggregates  # noqa: E402
 from receiver.core.reports import Report  # noqa: E402
 from receiver.core.status import Status  # noqa: E402
 from receiver.records import RawRequest  # noqa: E402
-from receiver.store.sqlite import _apply, _connect, migrate  # noqa: E402
+from receiver.store.ingest import apply_request  # noqa: E402
+from receiver.store.sqlite import _connect, migrate  # noqa: E402
+from receiver.store.tx import SqliteTx, run_sync  # noqa: E402
 
 PER_TRANSACTION = 50
 T0 = datetime(2026, 12, 5, tzinfo=UTC)
@@ -79,11 +81,13 @@ def cpu_per_report(batch: list[Report], aggregates: bool) -> float:
             conn.execute("BEGIN IMMEDIATE")
             for n, report in enumerate(batch[first : first + PER_TRANSACTION]):
                 received = T0 + timedelta(seconds=first + n)
-                _apply(
-                    conn,
-                    "acme",
-                    RawRequest(path="/webhooks/acme", body=b"{}", received_at=received),
-                    [report],
+                run_sync(
+                    apply_request(
+                        SqliteTx(conn),
+                        "acme",
+                        RawRequest(path="/webhooks/acme", body=b"{}", received_at=received),
+                        [report],
+                    )
                 )
             conn.execute("COMMIT")
         elapsed = time.process_time() - started

@@ -19,7 +19,7 @@ Standard sender batches of up to 10, as their webhooks do.
 
 Each request is built by the ``receiver.testing`` builder of its provider type, with the
 headers a real request through a TLS proxy carries, parsed by the real provider parser,
-and written by ``receiver.store.sqlite._apply``: the function the ingest writer runs for
+and written by ``receiver.store.ingest.apply_request``: the function the ingest writer runs for
 each request. So the messages, timeline rows (``events``), raw requests (one per request
 that brought a new report, batches stored once) and every index are exactly what ingest
 writes, and cannot drift from it as hand-written ``executemany`` inserts would (a
@@ -72,7 +72,9 @@ from receiver.providers import PROVIDER_TYPES, Provider
 from receiver.providers.base import InboundRequest
 from receiver.records import MessageFilter, Position, RawRequest
 from receiver.store.base import to_text
-from receiver.store.sqlite import SqliteStore, _apply, migrate
+from receiver.store.ingest import apply_request
+from receiver.store.sqlite import SqliteStore, migrate
+from receiver.store.tx import SqliteTx, run_sync
 from receiver.testing import (
     infobip_request,
     infobip_result,
@@ -419,7 +421,7 @@ def generate(
         deliveries = gen.deliveries(first, min(stop, first + chunk))
         conn.execute("BEGIN IMMEDIATE")
         for d in deliveries:
-            outcome = _apply(conn, d.provider, d.raw, d.reports)
+            outcome = run_sync(apply_request(SqliteTx(conn), d.provider, d.raw, d.reports))
             totals["requests"] += 1
             for name in ("received", "applied", "duplicates", "superseded"):
                 totals[name] += getattr(outcome, name)

@@ -60,6 +60,7 @@ from receiver.records import Looked, RawRequest, ReconcileWindow  # noqa: E402
 from receiver.store import reconcile  # noqa: E402
 from receiver.store.base import new_id, to_text  # noqa: E402
 from receiver.store.sqlite import SqliteStore, _connect, migrate  # noqa: E402
+from receiver.store.tx import SQLITE, SqliteTx, run_sync  # noqa: E402
 from receiver.testing.fake_status import (  # noqa: E402
     LOOKUP_TYPES,
     FakeStatusApi,
@@ -123,10 +124,15 @@ def plans(path: Path) -> list[str]:
     conn = _connect(path)
     now = datetime.now(UTC)
     claim_sql, claim_params = reconcile.overdue_list_sql(
-        "twilio", now - TIMEOUT, ReconcileWindow(started=now), CONCURRENCY, free_at=to_text(now)
+        SQLITE,
+        "twilio",
+        now - TIMEOUT,
+        ReconcileWindow(started=now),
+        CONCURRENCY,
+        free_at=to_text(now),
     )
     count_sql, count_params = reconcile.overdue_count_sql(
-        "twilio", now - TIMEOUT, ReconcileWindow()
+        SQLITE, "twilio", now - TIMEOUT, ReconcileWindow()
     )
     lines = []
     for name, sql, params in (
@@ -155,9 +161,10 @@ def one_pass(path: Path, concurrency: int) -> dict[str, Any]:
             now = datetime.now(UTC)
             t0, c0 = time.perf_counter(), time.process_time()
             conn.execute("BEGIN IMMEDIATE")
-            reconcile.record(conn, provider, "bench", previous)
-            claimed = reconcile.claim(
-                conn, provider, now - TIMEOUT, "bench", now, 60, concurrency, window
+            tx = SqliteTx(conn)
+            run_sync(reconcile.record(tx, provider, "bench", previous))
+            claimed = run_sync(
+                reconcile.claim(tx, provider, now - TIMEOUT, "bench", now, 60, concurrency, window)
             )
             t1, c1 = time.perf_counter(), time.process_time()
             conn.execute("COMMIT")

@@ -30,13 +30,14 @@ from receiver.outbound.worker import OutboxWorker
 from receiver.services.admission import Admission
 from receiver.services.metrics import Metrics
 from receiver.services.state import AppState
+from receiver.store import open_store
 from receiver.store.sqlite import SqliteStore
 
 
 def create_app(config: Config) -> Starlette:
     """The app for one configuration; the store opens and drains with its lifespan."""
     metrics = Metrics()
-    store = SqliteStore(config.sqlite_path, on_commit=metrics.observe_commit)
+    store = open_store(config.store_url, on_commit=metrics.observe_commit)
     state = AppState(
         config=config,
         store=store,
@@ -45,7 +46,8 @@ def create_app(config: Config) -> Starlette:
         admission=Admission(config.settings.send_rate_limits),
     )
 
-    metrics.watch_wal(store.wal_bytes)
+    if isinstance(store, SqliteStore):
+        metrics.watch_wal(store.wal_bytes)
     feed_metrics = FeedMetrics(metrics.registry, list(config.settings.subscribers))
     store.watch_changes(state.change_signal.notify)
 

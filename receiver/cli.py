@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,8 +29,8 @@ from receiver.auth import (
     new_token,
 )
 from receiver.config import Config, load_existing, resolve_path, write_default
-from receiver.errors import ConfigError, ReceiverError, UsageError
-from receiver.store.sqlite import SqliteStore
+from receiver.errors import ConfigError, Conflict, ReceiverError, UsageError
+from receiver.store import open_store
 
 log = logging.getLogger("receiver")
 _CONFIG_HELP = "config file (default: $RECEIVER_CONFIG or ./receiver.toml)"
@@ -177,7 +176,7 @@ async def _work(config: Config) -> int:
     from receiver.outbound.worker import OutboxWorker
 
     logs.configure()
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         worker = OutboxWorker(store, config)
@@ -216,7 +215,7 @@ def _read_password(name: str) -> str:
 
 
 async def _staff(config: Config, args: argparse.Namespace) -> int:
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open(ingest=False)
     try:
         if args.staff_command == "add":
@@ -225,7 +224,7 @@ async def _staff(config: Config, args: argparse.Namespace) -> int:
             token = new_token()
             try:
                 await store.add_staff(args.name, args.role, hash_token(token))
-            except sqlite3.IntegrityError:
+            except Conflict:
                 raise UsageError(
                     f"staff {args.name!r} already exists (revoke it first to issue a new token)"
                 ) from None
@@ -249,7 +248,7 @@ async def _staff(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _outbox(config: Config, args: argparse.Namespace) -> int:
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         if args.outbox_command == "held":

@@ -253,6 +253,11 @@ class Config:
         return path if path.is_absolute() else self.source.parent / path
 
     @property
+    def store_url(self) -> str:
+        """``database_url`` with a relative SQLite path made absolute (``open_store``)."""
+        return f"sqlite:///{self.sqlite_path}"
+
+    @property
     def insecure_providers(self) -> list[str]:
         return [name for name, p in self.providers.items() if not p.verifies]
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from receiver.records import SubscriberRoute
 from receiver.store.base import new_id, to_text
+from receiver.store.tx import Tx
 
 Tracked = tuple[str | None, str | None, str | None]
 """A message's (status, error_code, error_message): a change is a change of these."""
@@ -40,51 +41,56 @@ def tracked(row: sqlite3.Row | None) -> Tracked:
     return (row["status"], row["error_code"], row["error_message"])
 
 
-_MATCHES = (
-    "(s.providers IS NULL OR EXISTS (SELECT 1 FROM json_each(s.providers) WHERE value = {p}))"
-    " AND (s.statuses IS NULL OR EXISTS (SELECT 1 FROM json_each(s.statuses) WHERE value = {st}))"
-    " AND (s.clients IS NULL OR EXISTS (SELECT 1 FROM json_each(s.clients) j"
-    " JOIN staff ON staff.name = j.value WHERE staff.id = {c}))"
-)
-"""A subscriber ``s`` wants a change of a message of provider {p}, new status {st},
-sent by the staff id {c} (NULL for a message known only from reports)."""
+def _matches(tx: Tx, provider: str, status: str, client: str) -> str:
+    """SQL true when subscriber ``s`` wants a change of a message of ``provider``, new
+    status ``status``, sent by the staff id ``client`` (NULL for a message known only
+    from reports): SQL expressions, each of which may be a ``?``."""
+    has = tx.dialect.contains
+    return (
+        f"(s.providers IS NULL OR {has('s.providers', provider)})"  # noqa: S608 - fixed clauses
+        f" AND (s.statuses IS NULL OR {has('s.statuses', status)})"
+        " AND (s.clients IS NULL OR EXISTS (SELECT 1 FROM staff WHERE staff.id = "
+        f"{client} AND {has('s.clients', 'staff.name')}))"
+    )
 
 
-_ROUTE = (
-    "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state, attempts,"  # noqa: S608 - fixed clauses
-    " next_attempt_at, queued_at, lease_owner, lease_until)"
-    " SELECT name, :change, :message, :seq, iif(taken, 'sending', 'pending'), taken, :now,"
-    " :now, iif(taken, worker, NULL), iif(taken, worker_lease_until, NULL) FROM"
-    " (SELECT s.name, s.worker, s.worker_lease_until, coalesce(s.worker_until > :now"
-    " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
-    " WHERE e.subscriber = s.name AND e.message_id = :message"
-    " AND e.state IN ('pending', 'sending')), 0) AS taken"
-    " FROM subscribers s WHERE " + _MATCHES.format(p=":provider", st=":status", c=":client") + ")"
-)
-"""Queue a change for each subscriber that wants it: leased at once to the subscriber's
-worker (``taken``) when its heartbeat is fresh and no earlier change of the message is
-still on its way to that subscriber, else pending for a claim."""
+def _route(tx: Tx) -> str:
+    """Queue a change for each subscriber that wants it: leased at once to the
+    subscriber's worker (``taken``) when its heartbeat is fresh and no earlier change of
+    the message is still on its way to that subscriber, else pending for a claim.
+    Parameters: change, message, seq, now, now, now, message, provider, status, client."""
+    return (
+        "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state, attempts,"  # noqa: S608 - fixed clauses
+        " next_attempt_at, queued_at, lease_owner, lease_until)"
+        " SELECT name, CAST(? AS BIGINT), ?, CAST(? AS BIGINT),"
+        " CASE WHEN taken = 1 THEN 'sending' ELSE 'pending' END, taken, ?, ?,"
+        " CASE WHEN taken = 1 THEN worker END, CASE WHEN taken = 1 THEN worker_lease_until END"
+        " FROM (SELECT s.name, s.worker, s.worker_lease_until, CASE WHEN s.worker_until > ?"
+        " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
+        " WHERE e.subscriber = s.name AND e.message_id = ?"
+        " AND e.state IN ('pending', 'sending')) THEN 1 ELSE 0 END AS taken"
+        " FROM subscribers s WHERE " + _matches(tx, "?", "?", "?") + ") routed"
+    )
 
 
-def record_change(
-    conn: sqlite3.Connection, message_id: str, before: Tracked, cause: Cause, now: str
-) -> bool:
+async def record_change(tx: Tx, message_id: str, before: Tracked, cause: Cause, now: str) -> bool:
     """Write a change if the message's tracked fields differ from ``before`` (its state
     before this unit's merge; ``NO_STATE`` when it was just created), with the next
     ``seq`` of the message, and queue it for every subscriber that wants it. Called
     right after the message row was written, in the same transaction. True if a change
     was written."""
-    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row = await tx.row("SELECT * FROM messages WHERE id = ?", (message_id,))
     after = tracked(row)
     if after == before:
         return False
-    (seq,) = conn.execute(
+    assert row is not None  # written just before, in this transaction
+    seq = await tx.value(
         "SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?", (message_id,)
-    ).fetchone()
-    change = conn.execute(
+    )
+    change = await tx.value(
         "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
         " error_message, changed_at, cause_source, cause_event_id, message)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             new_id("chg_"),
             message_id,
@@ -96,23 +102,26 @@ def record_change(
             cause.event_id,
             json.dumps(dict(zip(row.keys(), row, strict=True)), separators=(",", ":")),
         ),
-    ).lastrowid
-    conn.execute(
-        _ROUTE,
-        {
-            "change": change,
-            "message": message_id,
-            "seq": seq,
-            "now": now,
-            "provider": row["provider"],
-            "status": after[0],
-            "client": row["client_id"],
-        },
+    )
+    await tx.run(
+        _route(tx),
+        (
+            change,
+            message_id,
+            seq,
+            now,
+            now,
+            now,
+            message_id,
+            row["provider"],
+            after[0],
+            row["client_id"],
+        ),
     )
     return True
 
 
-def sync_subscribers(conn: sqlite3.Connection, routes: Sequence[SubscriberRoute]) -> None:
+async def sync_subscribers(tx: Tx, routes: Sequence[SubscriberRoute]) -> None:
     """Make the ``subscribers`` table the configured ones: filters rewritten, a
     disabled one stays disabled, one no longer configured is removed (its deliveries
     stay, and are sent again if it comes back)."""
@@ -121,12 +130,12 @@ def sync_subscribers(conn: sqlite3.Connection, routes: Sequence[SubscriberRoute]
         return None if values is None else json.dumps(list(values))
 
     names = [route.name for route in routes]
-    conn.execute(
-        "DELETE FROM subscribers WHERE name NOT IN (SELECT value FROM json_each(?))",
+    await tx.run(
+        "DELETE FROM subscribers WHERE NOT " + tx.dialect.contains("?", "name"),  # noqa: S608
         (json.dumps(names),),
     )
     for route in routes:
-        conn.execute(
+        await tx.run(
             "INSERT INTO subscribers (name, providers, statuses, clients) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET providers = excluded.providers,"
             " statuses = excluded.statuses, clients = excluded.clients",
@@ -137,8 +146,8 @@ def sync_subscribers(conn: sqlite3.Connection, routes: Sequence[SubscriberRoute]
 # --------------------------------------------------------------------------- delivery
 
 
-def claim_deliveries(
-    conn: sqlite3.Connection,
+async def claim_deliveries(
+    tx: Tx,
     subscriber: str,
     owner: str,
     now: datetime,
@@ -151,7 +160,7 @@ def claim_deliveries(
     or being sent to the subscriber (a lease that ran out counts as pending), so each
     message's changes go out in ``seq`` order, one at a time."""
     at = to_text(now)
-    rows: list[sqlite3.Row] = conn.execute(
+    rows: list[sqlite3.Row] = await tx.rows(
         "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"
         " JOIN changes c ON c.id = d.change"
         " WHERE d.subscriber = ? AND ((d.state = 'pending' AND d.next_attempt_at <= ?)"
@@ -163,10 +172,10 @@ def claim_deliveries(
         " AND s.disabled_at IS NOT NULL)"
         " ORDER BY d.change LIMIT ?",
         (subscriber, at, at, limit),
-    ).fetchall()
+    )
     lease_until = to_text(now + timedelta(seconds=lease_seconds))
     for row in rows:
-        conn.execute(
+        await tx.run(
             "UPDATE change_deliveries SET state = 'sending', attempts = attempts + 1,"
             " lease_owner = ?, lease_until = ? WHERE subscriber = ? AND change = ?",
             (owner, lease_until, subscriber, row["id"]),
@@ -178,32 +187,30 @@ Leased = tuple[str, int]
 """A leased delivery: (subscriber, change cursor)."""
 
 
-def _update_if_leased(
-    conn: sqlite3.Connection, leased: Leased, owner: str, sets: str, *params: object
-) -> bool:
+async def _update_if_leased(tx: Tx, leased: Leased, owner: str, sets: str, *params: object) -> bool:
     """Update the delivery if ``owner`` still holds its lease; False if it was lost."""
     return bool(
-        conn.execute(
+        await tx.run(
             f"UPDATE change_deliveries SET {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
             " WHERE subscriber = ? AND change = ? AND lease_owner = ? AND state = 'sending'",
             (*params, *leased, owner),
-        ).rowcount
+        )
     )
 
 
-def delivered(conn: sqlite3.Connection, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
+async def delivered(tx: Tx, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
     """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
     the lease was lost."""
     return [
-        _update_if_leased(
-            conn, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now)
+        await _update_if_leased(
+            tx, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now)
         )
         for leased, owner, now in acks
     ]
 
 
-def failed_attempt(
-    conn: sqlite3.Connection,
+async def failed_attempt(
+    tx: Tx,
     leased: Leased,
     owner: str,
     error: str,
@@ -213,74 +220,73 @@ def failed_attempt(
     """An attempt failed with ``error``: try again at ``retry_at``, or dead-letter it
     (None: past the horizon). The subscriber's ``last_error`` says why."""
     if retry_at is None:
-        settled = _update_if_leased(conn, leased, owner, "state = 'dead', last_error = ?", error)
+        settled = await _update_if_leased(
+            tx, leased, owner, "state = 'dead', last_error = ?", error
+        )
     else:
-        settled = _update_if_leased(
-            conn,
+        settled = await _update_if_leased(
+            tx,
             leased,
             owner,
             "state = 'pending', next_attempt_at = ?, last_error = ?",
             to_text(retry_at),
             error,
         )
-    conn.execute(
+    await tx.run(
         "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
         (error, to_text(now), leased[0]),
     )
     return settled
 
 
-def hand_back(conn: sqlite3.Connection, leased: Leased, owner: str) -> bool:
+async def hand_back(tx: Tx, leased: Leased, owner: str) -> bool:
     """The worker stops before the attempt finished: the delivery is due again at once
     and the attempt does not count (it may still have arrived: at least once)."""
-    return _update_if_leased(conn, leased, owner, "state = 'pending', attempts = attempts - 1")
+    return await _update_if_leased(tx, leased, owner, "state = 'pending', attempts = attempts - 1")
 
 
-def heartbeat(
-    conn: sqlite3.Connection, name: str, owner: str, until: datetime, lease_until: datetime
-) -> None:
+async def heartbeat(tx: Tx, name: str, owner: str, until: datetime, lease_until: datetime) -> None:
     """``owner`` takes ``name``'s new changes as they are written, leased until
     ``lease_until``, as long as it beats again before ``until``."""
-    conn.execute(
+    await tx.run(
         "UPDATE subscribers SET worker = ?, worker_until = ?, worker_lease_until = ?"
         " WHERE name = ?",
         (owner, to_text(until), to_text(lease_until), name),
     )
 
 
-def disable(conn: sqlite3.Connection, name: str, reason: str, now: datetime) -> None:
+async def disable(tx: Tx, name: str, reason: str, now: datetime) -> None:
     """Stop delivering to ``name`` (it answered 410 Gone) until an admin redelivers."""
-    conn.execute(
+    await tx.run(
         "UPDATE subscribers SET disabled_at = ?, disabled_reason = ?, last_error = ?,"
         " last_error_at = ? WHERE name = ? AND disabled_at IS NULL",
         (to_text(now), reason, reason, to_text(now), name),
     )
 
 
-def redeliver(
-    conn: sqlite3.Connection, name: str, since: datetime | None, dead_only: bool, now: datetime
+async def redeliver(
+    tx: Tx, name: str, since: datetime | None, dead_only: bool, now: datetime
 ) -> int:
     """Queue changes for ``name`` again and enable it if it was disabled. ``dead_only``:
     only its dead letters; otherwise every change its filters match, delivered or not
     (a subscriber added later gets the history). ``since``: only changes made at or
     after it. A delivery pending or in flight is left alone. How many were queued."""
     at = to_text(now)
-    conn.execute(
+    await tx.run(
         "UPDATE subscribers SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?",
         (name,),
     )
     since_text = to_text(since) if since is not None else ""
     if dead_only:
-        return conn.execute(
+        return await tx.run(
             "UPDATE change_deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
             " queued_at = ?, last_error = NULL WHERE subscriber = ? AND state = 'dead'"
             " AND change IN (SELECT id FROM changes WHERE changed_at >= ?)",
             (at, at, name, since_text),
-        ).rowcount
-    matches = _MATCHES.format(
-        p="json_extract(c.message, '$.provider')",
-        st="c.status",
-        c="json_extract(c.message, '$.client_id')",
+        )
+    field = tx.dialect.field
+    matches = _matches(
+        tx, field("c.message", "provider"), "c.status", field("c.message", "client_id")
     )
     requeue = (
         "INSERT INTO change_deliveries (subscriber, change, message_id, seq, state,"  # noqa: S608 - fixed clauses
@@ -291,7 +297,7 @@ def redeliver(
         " next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at,"
         " last_error = NULL WHERE state IN ('delivered', 'dead')"
     )
-    return conn.execute(requeue, (at, at, name, since_text)).rowcount
+    return await tx.run(requeue, (at, at, name, since_text))
 
 
 # --------------------------------------------------------------------------- reads
@@ -303,7 +309,7 @@ LEASED_TO = (
     " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.state = 'sending'"
     " AND d.lease_owner = ? AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
 )
-"""Deliveries leased to a worker by the transactions that wrote them (``_ROUTE``), after
+"""Deliveries leased to a worker by the transactions that wrote them (``_route``), after
 the last one it took."""
 
 MESSAGE_CHANGES = "SELECT * FROM changes WHERE message_id = ? ORDER BY seq"

@@ -12,9 +12,9 @@ final, and not the honest ``unknown``), no outbox row still works on it, and its
 The ``lookups`` table keeps, per overdue message, how often we asked, when to ask again
 and a lease: a claim (a writer work unit, so one transaction under SQLite's write lock)
 leases the rows it returns, so two processes never ask about the same message at once.
-Every later write checks the lease. A lookup's answer goes through ``_insert_event``
+Every later write checks the lease. A lookup's answer goes through ``ingest.insert_event``
 (the same merge as a webhook) with ``source = 'lookup'``; our verdict through
-``_outbound_event`` with ``source = 'receiver'`` and the fixed event id
+``outbox.outbound_event`` with ``source = 'receiver'`` and the fixed event id
 ``rcv:MESSAGE:no_final_report``. When a message leaves the overdue set its row goes.
 """
 
@@ -27,7 +27,9 @@ from typing import Any
 
 from receiver.core.status import Status
 from receiver.records import Looked, OverdueCount, OverdueMessage, ReconcileWindow
+from receiver.store import ingest, outbox
 from receiver.store.base import from_text, to_text
+from receiver.store.tx import Dialect, Tx
 
 AWAITING = ("queued", "sent", "buffered")
 AWAITING_SQL = "status IN ('queued', 'sent', 'buffered')"
@@ -37,15 +39,17 @@ NOT_SENDING = "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND 
 VERDICT_STEP = "no_final_report"
 VERDICT_CODE = "NO_FINAL_REPORT"
 
-_OVERDUE = (
-    "SELECT m.id, m.provider, m.provider_message_id, m.to_number, m.status, m.created_at,"  # noqa: S608
-    " m.updated_at, l.attempts, l.last_outcome, l.last_error, l.last_at, l.next_at,"
-    " l.lease_owner, l.lease_until"
-    " FROM messages m INDEXED BY messages_awaiting_report"
-    " LEFT JOIN lookups l ON l.message_id = m.id"
-    " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
-    " AND m.updated_at <= ? AND " + NOT_SENDING
-)
+
+def _overdue(dialect: Dialect) -> str:
+    return (
+        "SELECT m.id, m.provider, m.provider_message_id, m.to_number, m.status, m.created_at,"  # noqa: S608
+        " m.updated_at, l.attempts, l.last_outcome, l.last_error, l.last_at, l.next_at,"
+        " l.lease_owner, l.lease_until"
+        f" FROM messages m{dialect.index('messages_awaiting_report')}"
+        " LEFT JOIN lookups l ON l.message_id = m.id"
+        " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
+        " AND m.updated_at <= ? AND " + NOT_SENDING
+    )
 
 
 def _window_sql(window: ReconcileWindow, free_at: str | None) -> tuple[str, list[Any]]:
@@ -86,8 +90,8 @@ def overdue_row(row: sqlite3.Row | Mapping[str, Any]) -> OverdueMessage:
     )
 
 
-def claim(
-    conn: sqlite3.Connection,
+async def claim(
+    tx: Tx,
     provider: str,
     overdue_before: datetime,
     owner: str,
@@ -99,10 +103,10 @@ def claim(
     """Lease up to ``limit`` overdue messages of ``provider`` (oldest change first)
     that no live lease holds; with ``window.due_only`` only those due for a lookup."""
     at = to_text(now)
-    sql, params = overdue_list_sql(provider, overdue_before, window, limit, free_at=at)
-    rows = conn.execute(sql, params).fetchall()
+    sql, params = overdue_list_sql(tx.dialect, provider, overdue_before, window, limit, free_at=at)
+    rows = await tx.rows(sql, params)
     until = to_text(now + timedelta(seconds=lease_seconds))
-    conn.executemany(
+    await tx.run_many(
         "INSERT INTO lookups (message_id, provider, next_at, lease_owner, lease_until,"
         " claimed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET"
         " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,"
@@ -112,52 +116,49 @@ def claim(
     return [overdue_row(row) for row in rows]
 
 
-def _leased(conn: sqlite3.Connection, message_id: str, owner: str) -> bool:
-    row = conn.execute(
+async def _leased(tx: Tx, message_id: str, owner: str) -> bool:
+    row = await tx.row(
         "SELECT 1 FROM lookups WHERE message_id = ? AND lease_owner = ?", (message_id, owner)
-    ).fetchone()
+    )
     return row is not None
 
 
-def _awaiting(conn: sqlite3.Connection, message_id: str) -> bool:
-    row = conn.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
+async def _awaiting(tx: Tx, message_id: str) -> bool:
+    row = await tx.row("SELECT status FROM messages WHERE id = ?", (message_id,))
     return row is not None and row["status"] in AWAITING
 
 
-def record(
-    conn: sqlite3.Connection, provider: str, owner: str, looked: Sequence[Looked]
-) -> list[str | None]:
+async def record(tx: Tx, provider: str, owner: str, looked: Sequence[Looked]) -> list[str | None]:
     """A round of lookups done, in the open transaction: see ``record_one``."""
-    return [record_one(conn, provider, owner, lookup) for lookup in looked]
+    return [await record_one(tx, provider, owner, lookup) for lookup in looked]
 
 
-def record_one(conn: sqlite3.Connection, provider: str, owner: str, lookup: Looked) -> str | None:
+async def record_one(tx: Tx, provider: str, owner: str, lookup: Looked) -> str | None:
     """One lookup done: merge what it found (``source = 'lookup'``; a repeated answer is
     a duplicate) and schedule the next. Its outcome (``applied``, ``superseded``,
     ``duplicates``), None when it found no report; ``lost`` if the lease is gone."""
-    from receiver.store.sqlite import _insert_event  # the one merge path of every report
 
     message_id, report, now = lookup.message_id, lookup.report, lookup.at
     outcome = "pending" if lookup.outcome == "final" else lookup.outcome
-    if not _leased(conn, message_id, owner):
+    if not await _leased(tx, message_id, owner):
         return "lost"
     at = to_text(now)
     merged: str | None = None
     if report is not None:
-        redelivered = conn.execute(
+        redelivered = await tx.run(
             "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?"
             " WHERE provider = ? AND event_id = ?",
             (at, provider, report.event_id),
-        ).rowcount
+        )
         merged = (
             "duplicates"
             if redelivered
-            else _insert_event(conn, provider, None, at, report, source="lookup")
+            else await ingest.insert_event(tx, provider, None, at, report, source="lookup")
         )
-    if not _awaiting(conn, message_id):
-        conn.execute("DELETE FROM lookups WHERE message_id = ?", (message_id,))
+    if not await _awaiting(tx, message_id):
+        await tx.run("DELETE FROM lookups WHERE message_id = ?", (message_id,))
         return merged
-    conn.execute(
+    await tx.run(
         "UPDATE lookups SET attempts = attempts + 1, last_outcome = ?, last_error = ?,"
         " last_at = ?, next_at = ?, lease_owner = NULL, lease_until = NULL"
         " WHERE message_id = ?",
@@ -166,8 +167,8 @@ def record_one(conn: sqlite3.Connection, provider: str, owner: str, lookup: Look
     return merged
 
 
-def release(
-    conn: sqlite3.Connection,
+async def release(
+    tx: Tx,
     message_id: str,
     owner: str,
     next_at: datetime,
@@ -177,17 +178,17 @@ def release(
     """Hand a leased message back, due again at ``next_at``, no lookup counted (the
     provider is paused, or cannot be asked about it: ``outcome`` says so)."""
     return bool(
-        conn.execute(
+        await tx.run(
             "UPDATE lookups SET next_at = ?, lease_owner = NULL, lease_until = NULL,"
             " last_outcome = COALESCE(?, last_outcome), last_error = COALESCE(?, last_error)"
             " WHERE message_id = ? AND lease_owner = ?",
             (to_text(next_at), outcome, error, message_id, owner),
-        ).rowcount
+        )
     )
 
 
-def give_up(
-    conn: sqlite3.Connection,
+async def give_up(
+    tx: Tx,
     provider: str,
     message_id: str,
     owner: str,
@@ -199,18 +200,15 @@ def give_up(
     'receiver'``, status ``unknown``, ``NO_FINAL_REPORT`` and a fixed id, merged like a
     report (a later report still corrects it). False when it no longer applies: the
     lease is lost, or a report came since the message was claimed."""
-    from receiver.store.sqlite import _outbound_event
 
-    if not _leased(conn, message_id, owner):
+    if not await _leased(tx, message_id, owner):
         return False
-    row = conn.execute(
-        "SELECT status, updated_at FROM messages WHERE id = ?", (message_id,)
-    ).fetchone()
-    conn.execute("DELETE FROM lookups WHERE message_id = ?", (message_id,))
+    row = await tx.row("SELECT status, updated_at FROM messages WHERE id = ?", (message_id,))
+    await tx.run("DELETE FROM lookups WHERE message_id = ?", (message_id,))
     if row is None or row["status"] not in AWAITING or row["updated_at"] > to_text(gave_up_before):
         return False
-    _outbound_event(
-        conn,
+    await outbox.outbound_event(
+        tx,
         provider,
         message_id,
         VERDICT_STEP,
@@ -227,6 +225,7 @@ def give_up(
 
 
 def overdue_list_sql(
+    dialect: Dialect,
     provider: str,
     overdue_before: datetime,
     window: ReconcileWindow,
@@ -237,22 +236,24 @@ def overdue_list_sql(
     ``free_at`` only those a claim may take then (the claim's query), else all
     (the console)."""
     extra, params = _window_sql(window, free_at)
-    sql = _OVERDUE + extra + " ORDER BY m.updated_at LIMIT ?"
+    sql = _overdue(dialect) + extra + " ORDER BY m.updated_at LIMIT ?"
     return sql, [provider, to_text(overdue_before), *params, limit]
 
 
 def overdue_count_sql(
-    provider: str, overdue_before: datetime, window: ReconcileWindow
+    dialect: Dialect, provider: str, overdue_before: datetime, window: ReconcileWindow
 ) -> tuple[str, list[Any]]:
     """How many messages of one provider are overdue (created in ``window``), why, and
     the oldest change."""
     extra, params = _window_sql(window, None)
     sql = (
         "SELECT COUNT(*) AS overdue, MIN(m.updated_at) AS oldest,"  # noqa: S608 - fixed text
-        " SUM(l.last_outcome IS NULL OR l.last_outcome = 'no_lookup') AS no_report,"
-        " SUM(l.last_outcome = 'failed') AS lookup_failed,"
-        " SUM(l.last_outcome IN ('pending', 'not_found')) AS still_pending"
-        " FROM messages m INDEXED BY messages_awaiting_report"
+        " SUM(CASE WHEN l.last_outcome IS NULL OR l.last_outcome = 'no_lookup' THEN 1 ELSE 0"
+        " END) AS no_report,"
+        " SUM(CASE WHEN l.last_outcome = 'failed' THEN 1 ELSE 0 END) AS lookup_failed,"
+        " SUM(CASE WHEN l.last_outcome IN ('pending', 'not_found') THEN 1 ELSE 0 END)"
+        " AS still_pending"
+        f" FROM messages m{dialect.index('messages_awaiting_report')}"
         " LEFT JOIN lookups l ON l.message_id = m.id"
         " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
         " AND m.updated_at <= ? AND " + NOT_SENDING + extra

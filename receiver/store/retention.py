@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from receiver.records import Pruned
 from receiver.store.base import to_text
+from receiver.store.tx import Tx
 
 ERASED_FINGERPRINT = "erased"
 """The fingerprint of an Idempotency-Key answer whose message was erased: the request's
@@ -66,40 +66,36 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-def delete_raw_requests(conn: sqlite3.Connection, ids: Sequence[str]) -> int:
+async def delete_raw_requests(tx: Tx, ids: Sequence[str]) -> int:
     """Delete these raw requests; the events they carried keep their row without one."""
     deleted = 0
     for chunk in _chunks(ids):
-        conn.execute(
+        await tx.run(
             _in("UPDATE events SET request_id = NULL WHERE request_id IN (?)", chunk), chunk
         )
-        deleted += conn.execute(
-            _in("DELETE FROM raw_requests WHERE id IN (?)", chunk), chunk
-        ).rowcount
+        deleted += await tx.run(_in("DELETE FROM raw_requests WHERE id IN (?)", chunk), chunk)
     return deleted
 
 
-def prune_raw_batch(conn: sqlite3.Connection, before: datetime, limit: int) -> int:
+async def prune_raw_batch(tx: Tx, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest raw requests received before ``before``."""
-    rows = conn.execute(_OLDEST_RAW, (to_text(before), limit)).fetchall()
-    return delete_raw_requests(conn, [row[0] for row in rows])
+    rows = await tx.rows(_OLDEST_RAW, (to_text(before), limit))
+    return await delete_raw_requests(tx, [row[0] for row in rows])
 
 
-def prune_messages_batch(
-    conn: sqlite3.Connection, before: datetime, now: datetime, limit: int
-) -> Pruned:
+async def prune_messages_batch(tx: Tx, before: datetime, now: datetime, limit: int) -> Pruned:
     """Delete up to ``limit`` prunable messages (oldest change first) and what goes with
     them; ``limit`` must fit one ``IN`` list (500)."""
-    rows = conn.execute(_OLDEST_MESSAGES, (to_text(before), to_text(now), limit)).fetchall()
+    rows = await tx.rows(_OLDEST_MESSAGES, (to_text(before), to_text(now), limit))
     ids = [row[0] for row in rows]
     if not ids:
         return Pruned()
     counts = {}
     for table in _DEPENDENTS:
         dependents = _in(f"DELETE FROM {table} WHERE message_id IN (?)", ids)  # noqa: S608
-        counts[table] = conn.execute(dependents, ids).rowcount
+        counts[table] = await tx.run(dependents, ids)
     # The change feed's record of them goes too (it holds the message, number included).
-    conn.execute(
+    await tx.run(
         _in(
             "DELETE FROM change_deliveries"
             " WHERE change IN (SELECT id FROM changes WHERE message_id IN (?))",
@@ -107,8 +103,8 @@ def prune_messages_batch(
         ),
         ids,
     )
-    conn.execute(_in("DELETE FROM changes WHERE message_id IN (?)", ids), ids)
-    messages = conn.execute(_in("DELETE FROM messages WHERE id IN (?)", ids), ids).rowcount
+    await tx.run(_in("DELETE FROM changes WHERE message_id IN (?)", ids), ids)
+    messages = await tx.run(_in("DELETE FROM messages WHERE id IN (?)", ids), ids)
     return Pruned(messages=messages, **counts)
 
 
@@ -153,27 +149,29 @@ def _without_number(response: str) -> str:
     return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
 
 
-def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tuple[int, int]:
+async def erase_messages(tx: Tx, number: str, now: datetime) -> tuple[int, int]:
     """Blank ``number`` in every message to it and pin it there (``erased_at``: the merge
     keeps the number of an erased message NULL), also in the change feed's copies of it;
     drop the bodies of their unsent outbox rows (the worker then gives them up rather
     than send them) and the number from their Idempotency-Key answers; delete the raw
     requests that carried their reports. Status, counts and timelines stay. (messages
     erased, raw requests deleted)."""
-    ids = [row[0] for row in conn.execute("SELECT id FROM messages WHERE to_number = ?", (number,))]
+    ids = [
+        row[0] for row in await tx.rows("SELECT id FROM messages WHERE to_number = ?", (number,))
+    ]
     request_ids: list[str] = []
     at = to_text(now)
     for chunk in _chunks(ids):
         erased = _in("UPDATE messages SET to_number = NULL, erased_at = ? WHERE id IN (?)", chunk)
-        conn.execute(erased, (at, *chunk))
-        conn.execute(
+        await tx.run(erased, (at, *chunk))
+        await tx.run(
             _in("UPDATE outbox SET body = NULL, template = NULL WHERE message_id IN (?)", chunk),
             chunk,
         )
         # The change feed keeps each message as a change left it: without the number too.
-        conn.execute(
+        await tx.run(
             _in(
-                "UPDATE changes SET message = json_set(message, '$.to_number', NULL)"
+                f"UPDATE changes SET message = {tx.dialect.cleared('message', 'to_number')}"  # noqa: S608
                 " WHERE message_id IN (?)",
                 chunk,
             ),
@@ -182,8 +180,8 @@ def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tupl
         answers = _in(
             "SELECT client_id, key, response FROM idempotency_keys WHERE message_id IN (?)", chunk
         )
-        for client_id, key, response in conn.execute(answers, chunk).fetchall():
-            conn.execute(
+        for client_id, key, response in await tx.rows(answers, chunk):
+            await tx.run(
                 "UPDATE idempotency_keys SET fingerprint = ?, response = ?"
                 " WHERE client_id = ? AND key = ?",
                 (ERASED_FINGERPRINT, _without_number(response), client_id, key),
@@ -193,12 +191,12 @@ def erase_messages(conn: sqlite3.Connection, number: str, now: datetime) -> tupl
             " WHERE message_id IN (?) AND request_id IS NOT NULL",
             chunk,
         )
-        request_ids += [row[0] for row in conn.execute(carried, chunk)]
-    return len(ids), delete_raw_requests(conn, sorted(set(request_ids)))
+        request_ids += [row[0] for row in await tx.rows(carried, chunk)]
+    return len(ids), await delete_raw_requests(tx, sorted(set(request_ids)))
 
 
-def record_erasure(
-    conn: sqlite3.Connection,
+async def record_erasure(
+    tx: Tx,
     erasure_id: str,
     now: datetime,
     requested_by: str,
@@ -206,7 +204,7 @@ def record_erasure(
     raw_requests: int,
 ) -> None:
     """The audit row of one erasure run: never the number."""
-    conn.execute(
+    await tx.run(
         "INSERT INTO erasures (id, erased_at, requested_by, messages, raw_requests)"
         " VALUES (?, ?, ?, ?, ?)",
         (erasure_id, to_text(now), requested_by, messages, raw_requests),

@@ -14,7 +14,7 @@ suspend, so the writer runs a rule to the end with ``run_sync`` without an event
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -37,10 +37,64 @@ class Dialect:
     locks them (``FOR UPDATE``); SQLite's one writer needs nothing."""
     skip_locked: str
     """Appended to a claim's SELECT: rows another transaction holds are skipped."""
+    json_has: str
+    """SQL true when JSON array text ``{array}`` holds the text ``{value}``."""
+    json_field: str
+    """SQL for the text field ``{key}`` of the JSON object text ``{doc}``."""
+    bytes_find: str
+    """SQL true when the bytes ``{haystack}`` hold the bytes ``{needle}``."""
+    json_clear: str
+    """SQL for the JSON object text ``{doc}`` with its field ``{key}`` set to null."""
+    planner_hints: bool
+    """SQLite keeps no statistics (we never ANALYZE), so a few reads tell its planner
+    which index to use (``INDEXED BY``) or not to use (``+column``); PostgreSQL plans
+    from its statistics and has no such syntax."""
+
+    def index(self, name: str) -> str:
+        """`` INDEXED BY name`` where the planner needs telling, else nothing."""
+        return f" INDEXED BY {name}" if self.planner_hints else ""
+
+    def unindexed(self, column: str) -> str:
+        """``column`` written so that no index serves it, where the planner needs telling."""
+        return f"+{column}" if self.planner_hints else column
+
+    def cleared(self, doc: str, key: str) -> str:
+        """``json_clear`` for this SQL expression and key."""
+        return self.json_clear.format(doc=doc, key=key)
+
+    def bytes_hold(self, haystack: str, needle: str) -> str:
+        """``bytes_find`` for these SQL expressions."""
+        return self.bytes_find.format(haystack=haystack, needle=needle)
+
+    def contains(self, array: str, value: str) -> str:
+        """``json_has`` for these SQL expressions."""
+        return self.json_has.format(array=array, value=value)
+
+    def field(self, doc: str, key: str) -> str:
+        """``json_field`` for this SQL expression and key."""
+        return self.json_field.format(doc=doc, key=key)
 
 
-SQLITE = Dialect("sqlite", lock_rows="", skip_locked="")
-POSTGRESQL = Dialect("postgresql", lock_rows=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED")
+SQLITE = Dialect(
+    "sqlite",
+    lock_rows="",
+    skip_locked="",
+    json_has="EXISTS (SELECT 1 FROM json_each({array}) WHERE value = {value})",
+    json_field="json_extract({doc}, '$.{key}')",
+    bytes_find="instr({haystack}, {needle}) > 0",
+    json_clear="json_set({doc}, '$.{key}', NULL)",
+    planner_hints=True,
+)
+POSTGRESQL = Dialect(
+    "postgresql",
+    lock_rows=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    json_has="{value} IN (SELECT json_array_elements_text(CAST({array} AS json)))",
+    json_field="(CAST({doc} AS json) ->> '{key}')",
+    bytes_find="position({needle} IN {haystack}) > 0",
+    json_clear="CAST(jsonb_set(CAST({doc} AS jsonb), '{{{key}}}', 'null') AS text)",
+    planner_hints=False,
+)
 
 
 class Tx(Protocol):
@@ -51,7 +105,7 @@ class Tx(Protocol):
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row the statement returns."""
 
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row:
         """The first row, or None."""
 
     async def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -64,7 +118,7 @@ class Tx(Protocol):
         """Run a statement once per parameter tuple."""
 
 
-Work = Callable[[Tx], Awaitable[Any]]
+Work = Callable[[Tx], Coroutine[Any, Any, Any]]
 """A unit of writes: a rule bound to its arguments, run in the open transaction."""
 
 
@@ -79,7 +133,7 @@ class SqliteTx:
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.conn.execute(sql, params).fetchall()
 
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row:
         return self.conn.execute(sql, params).fetchone()
 
     async def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -105,7 +159,7 @@ class AioSqliteTx:
         async with self.conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
-    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row:
         async with self.conn.execute(sql, params) as cursor:
             return await cursor.fetchone()
 

@@ -22,8 +22,8 @@ from receiver.config import Config, load_existing
 from receiver.errors import UsageError
 from receiver.http.staff import normalize_phone
 from receiver.records import Erasure, Pruned
+from receiver.store import open_store
 from receiver.store.backup import backup
-from receiver.store.sqlite import SqliteStore
 
 log = logging.getLogger("receiver.audit")
 
@@ -33,7 +33,7 @@ log = logging.getLogger("receiver.audit")
 
 async def _prune(config: Config, dry_run: bool, now: datetime) -> Pruned:
     settings = config.settings.retention
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open(ingest=not dry_run)
     try:
         if dry_run:
@@ -76,7 +76,7 @@ def _operator() -> str:
 
 
 async def _erase(config: Config, number: str, requested_by: str) -> Erasure:
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         return await store.erase_recipient(number, requested_by, datetime.now(UTC))

@@ -21,7 +21,7 @@ from receiver.errors import UsageError
 from receiver.outbound.reconcile import PassSummary, Reconciler
 from receiver.outbound.worker import OutboxWorker
 from receiver.records import ReconcileWindow
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
 from receiver.tools.replay import _moment
 
 
@@ -37,7 +37,7 @@ def _progress(total: int) -> AbstractContextManager[Any]:
 async def _reconcile(
     config: Config, providers: list[str], window: ReconcileWindow, dry_run: bool
 ) -> tuple[dict[str, int], PassSummary | None]:
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open(ingest=not dry_run)
     try:
         reconciler = Reconciler(store, config, OutboxWorker(store, config))

@@ -52,7 +52,7 @@ from receiver.core.timestamps import parse_iso
 from receiver.errors import CannotResign, UsageError
 from receiver.providers.base import WebhookRequest
 from receiver.records import RawRequest
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
 
 ATTEMPTS = 3
 """Tries per request when the connection fails (refused, reset, timed out)."""
@@ -102,7 +102,7 @@ async def _export(args: argparse.Namespace) -> int:
     since = _moment(args.since, "--since") if args.since else None
     until = _moment(args.until, "--until") if args.until else None
     config = load_existing(args.config)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open(ingest=False)
     out = sys.stdout
     try:

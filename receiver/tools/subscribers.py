@@ -12,7 +12,8 @@ from receiver.config import Config, load_existing
 from receiver.errors import UsageError
 from receiver.feed.worker import routes
 from receiver.records import SubscriberHealth
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 from receiver.tools.replay import _moment
 
 HEADER = "NAME\tSTATE\tBACKLOG\tOLDEST PENDING\tDEAD\tLAST ERROR"
@@ -32,9 +33,9 @@ def _row(health: SubscriberHealth, now: datetime) -> str:
     return f"{health.name}\t{state}\t{health.backlog}\t{oldest}\t{health.dead}\t{last_error}"
 
 
-async def _open(config: Config) -> SqliteStore:
+async def _open(config: Config) -> SqlStore:
     """The store, with the configured subscribers recorded (as the service does)."""
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         await store.sync_subscribers(routes(config))

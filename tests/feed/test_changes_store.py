@@ -4,7 +4,6 @@ routing to subscribers by their filters, ordered claims, dead letters and redeli
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from receiver.core.reports import Report
 from receiver.core.status import Status, parse_status
 from receiver.records import ChangeRecord, MessageRecord, NewSend, RawRequest, SubscriberRoute
 from receiver.store.sqlite import SqliteStore
+from receiver.store.tx import Tx
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 LEASE = 30.0
@@ -129,10 +129,10 @@ async def test_an_error_change_without_a_status_change_is_a_change(store: Sqlite
 
 
 async def test_a_rolled_back_unit_writes_no_change(store: SqliteStore) -> None:
-    def fails(conn: sqlite3.Connection) -> None:
-        from receiver.store.sqlite import _apply
+    async def fails(tx: Tx) -> None:
+        from receiver.store.ingest import apply_request
 
-        _apply(conn, "acme", raw(), [report("e1", "p1", "sent")])
+        await apply_request(tx, "acme", raw(), [report("e1", "p1", "sent")])
         raise RuntimeError("a bug after the merge")
 
     with pytest.raises(RuntimeError):

@@ -19,7 +19,8 @@ from conftest import queue_send
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.records import RawRequest
-from receiver.store.sqlite import SETTLED_BY_REPORT, SqliteStore
+from receiver.store.ingest import SETTLED_BY_REPORT
+from receiver.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 LATER = T0 + timedelta(days=1)

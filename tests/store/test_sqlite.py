@@ -18,7 +18,7 @@ import pytest
 
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status, parse_status
-from receiver.errors import StoreUnavailable
+from receiver.errors import Conflict, StoreUnavailable
 from receiver.records import MessageFilter, MessageRecord, Position, RawRequest
 from receiver.store.base import migrations, to_text
 from receiver.store.sqlite import SqliteStore
@@ -582,11 +582,11 @@ async def test_staff_add_list_revoke_and_lookup(store):
     assert found is not None and (found.id, found.name, found.role) == (bob.id, "bob", "viewer")
     assert await store.staff_by_token_hash(token_hash("t-nobody")) is None
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Conflict):
         await store.add_staff("alice", "viewer", token_hash("t-alice-2"))
-    with pytest.raises(sqlite3.IntegrityError):  # a token hash is unique too
+    with pytest.raises(Conflict):  # a token hash is unique too
         await store.add_staff("carol", "viewer", token_hash("t-bob"))
-    with pytest.raises(sqlite3.IntegrityError):  # and so is the role list
+    with pytest.raises(Conflict):  # and so is the role list
         await store.add_staff("dave", "superuser", token_hash("t-dave"))
 
     assert await store.revoke_staff("alice") is True
