@@ -28,6 +28,9 @@ SEQUENCE = (
 
 CHANGES_AFTER = "SELECT * FROM changes WHERE position > ? ORDER BY position LIMIT ?"
 
+WAITING = "SELECT 1 FROM changes WHERE position IS NULL LIMIT 1"
+"""A change committed without a position yet (read from the partial index alone)."""
+
 
 async def sequence(tx: Tx) -> int:
     """Give positions to the committed changes that have none; how many. Runs in the
@@ -42,6 +45,8 @@ async def sequence(tx: Tx) -> int:
 async def changes_after(tx: Tx, cursor: int, limit: int) -> list[Row]:
     """Up to ``limit`` changes after position ``cursor``, in the order they were
     positioned (each row's ``position`` is its cursor). Run in a transaction
-    (``PgBackend.transact``)."""
-    await sequence(tx)
+    (``PgBackend.transact``). A reader polling an idle feed only reads: it sequences
+    (which writes) when a change is waiting for its position."""
+    if await tx.value(WAITING) is not None:
+        await sequence(tx)
     return await tx.rows(CHANGES_AFTER, (cursor, limit))
