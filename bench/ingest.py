@@ -30,7 +30,16 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    ``serve`` refuses it on SQLite otherwise). Its CPU is the whole process tree's
    (supervisor and workers), its peak RSS the sum of each process's peak. Each worker
    has its own ``/metrics``, so this row's outcomes come from the database instead
-   (every report of a new-reports row is delivered once: no event may count two).
+   (every report of a new-reports row is delivered once: no event may count two);
+8. ``receiver, PostgreSQL``: row 3 on PostgreSQL (``BENCH_POSTGRES_URL``, by default
+   ``postgresql://postgres@127.0.0.1:5432``: a fresh database per run, created before
+   the server starts and dropped after it is counted);
+9. ``receiver, PostgreSQL, --workers 2``: row 8 served by two worker processes.
+
+On the PostgreSQL rows the table also gives PostgreSQL's CPU per report: the CPU the
+run's database's backends (``pg_stat_activity`` by ``datname``) and the server's WAL
+writer, checkpointer and background writer used during the measured run (those three
+serve every database of the server: another client's load would land in them too).
 
 The machines this runs on are shared and noisy, so the result is the ratios between
 rows of the same run. Repetitions are interleaved (ceiling, naive, receiver, ... then
@@ -104,6 +113,9 @@ TARGET_DELIVERY_P99_MS = 250.0  # issue 13: change commit -> subscriber 2xx
 DRAIN_SECONDS = 120.0
 TARGET_AGGREGATES_RATIO = 0.9  # issue 15: ingest with the delivery aggregates vs without
 TARGET_WORKERS_RATIO = 1.3  # issue 11: receiver serve --workers 2 vs one process
+TARGET_POSTGRES_RATIO = 0.7  # issue 11: one process on PostgreSQL vs one on SQLite
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+POSTGRES_SHARED = ("walwriter", "checkpointer", "background writer")
 
 
 # --------------------------------------------------------------------------- data
@@ -177,14 +189,19 @@ def twilio_requests(
 
 
 def write_receiver_config(
-    directory: Path, secret: str, twilio_token: str, subscriber_url: str | None = None
+    directory: Path,
+    secret: str,
+    twilio_token: str,
+    subscriber_url: str | None = None,
+    database_url: str = "sqlite:///receiver.db",
 ) -> Path:
-    """A real config: a SQLite file beside it, a standard and a twilio provider, and
+    """A real config: a SQLite file beside it (or ``database_url``), a standard and a
+    twilio provider, and
     one change-feed subscriber at ``subscriber_url`` if given (``concurrency = 64``: at
     the default 16 the deliveries fell behind 64 connections of ingest on this machine,
     and the latency measured the backlog, not a delivery)."""
     settings: dict[str, Any] = {
-        "database_url": "sqlite:///receiver.db",
+        "database_url": database_url,
         "public_base_url": PUBLIC_BASE_URL,
         "session_secret": secrets.token_urlsafe(40),
     }
@@ -203,6 +220,42 @@ def write_receiver_config(
     return write_config(directory, settings, providers)
 
 
+def psql(database: str, sql: str) -> list[list[str]]:
+    """Run ``sql`` with psql on ``database`` of the bench's PostgreSQL server: its rows,
+    each a list of fields."""
+    command = ["psql", f"{POSTGRES_URL}/{database}", "-X", "-q", "-A", "-t", "-F", "\t"]
+    done = subprocess.run(
+        [*command, "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"psql failed on {database}: {done.stderr.strip()}")
+    return [line.split("\t") for line in done.stdout.splitlines() if line]
+
+
+@contextmanager
+def postgres_database(wanted: bool) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for one run (its name), dropped afterwards; None
+    when not ``wanted``."""
+    if not wanted:
+        yield None
+        return
+    name = f"bench_ingest_{secrets.token_hex(4)}"
+    psql("postgres", f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _ticks(pid: int) -> int:
+    """User + system CPU clock ticks of process ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", "1"]
 
 
@@ -219,6 +272,8 @@ class Server:
     """The hello-world subscriber's process, for a receiver with one attached."""
     workers: int = 1
     """``receiver serve --workers``: processes beside the supervisor when above 1."""
+    database: str | None = None
+    """The PostgreSQL database the receiver stores in (None: SQLite, ``db``)."""
 
     @property
     def url(self) -> str:
@@ -237,11 +292,20 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of every process of the server (every thread) so far."""
-        ticks = 0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return sum(_ticks(pid) for pid in self.pids()) / os.sysconf("SC_CLK_TCK")
+
+    def database_ticks(self) -> dict[int, int]:
+        """CPU ticks so far of each PostgreSQL process serving the receiver's database:
+        its backends and the server's shared writers (empty on SQLite)."""
+        if self.database is None:
+            return {}
+        kinds = ", ".join(f"'{kind}'" for kind in POSTGRES_SHARED)
+        rows = psql(
+            "postgres",
+            f"SELECT pid FROM pg_stat_activity WHERE (datname = '{self.database}'"
+            f" AND pid != pg_backend_pid()) OR backend_type IN ({kinds})",
+        )
+        return {int(pid): _ticks(int(pid)) for (pid,) in rows}
 
     def peak_rss_mb(self) -> float:
         """VmHWM, the peak resident set since start, summed over the server's processes."""
@@ -313,6 +377,13 @@ class Server:
     def stored_events(self) -> tuple[int, int]:
         """Events in the database, and how many deliveries beyond the first they
         counted (the receiver only; call after kill)."""
+        if self.database is not None:
+            ((stored, again),) = psql(
+                self.database,
+                "SELECT count(*), coalesce(sum(deliveries - 1), 0) FROM events"
+                " WHERE source = 'webhook'",
+            )
+            return int(stored), int(again)
         if self.db is None:
             return 0, 0
         conn = sqlite3.connect(self.db)
@@ -395,15 +466,20 @@ def start_server(
     subscribed: bool = False,
     aggregates: bool = True,
     workers: int = 1,
+    database: str | None = None,
 ) -> Server:
+    """Start a ``kind`` server in ``workdir``; a receiver stores in the PostgreSQL
+    ``database`` if given, else in a SQLite file there."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     db: Path | None = None
     subscriber, subscriber_url = start_subscriber(workdir) if subscribed else (None, None)
     if kind == "receiver":
-        config = write_receiver_config(workdir, secret, twilio_token, subscriber_url)
-        db = workdir / "receiver.db"
+        url = "sqlite:///receiver.db" if database is None else f"{POSTGRES_URL}/{database}"
+        config = write_receiver_config(workdir, secret, twilio_token, subscriber_url, url)
+        db = workdir / "receiver.db" if database is None else None
         if not aggregates:
+            assert db is not None, "the no-aggregates baseline is SQLite's"
             drop_aggregates(db)
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -419,7 +495,7 @@ def start_server(
         process = subprocess.Popen(  # its own session: kill() reaches every worker
             command, cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True
         )
-    server = Server(kind, workdir, port, process, db, subscriber, workers)
+    server = Server(kind, workdir, port, process, db, subscriber, workers, database)
     if _wait_listening(process, port, kind, workdir / "server.log", workers):
         return server
     server.kill()
@@ -485,6 +561,7 @@ class Row:
     subscribed: bool = False  # one change-feed subscriber attached
     aggregates: bool = True  # False: the delivery aggregates' triggers dropped
     workers: int = 1  # receiver serve --workers
+    postgres: bool = False  # stores in a fresh PostgreSQL database, not SQLite
 
 
 ROWS = (
@@ -517,6 +594,23 @@ ROWS = (
         "warm",
         workers=2,
     ),
+    Row(
+        "postgres",
+        "receiver, new reports, PostgreSQL",
+        "receiver",
+        "new",
+        "warm",
+        postgres=True,
+    ),
+    Row(
+        "postgres_workers2",
+        "receiver, new reports, PostgreSQL, --workers 2",
+        "receiver",
+        "new",
+        "warm",
+        workers=2,
+        postgres=True,
+    ),
 )
 
 
@@ -528,6 +622,7 @@ class Run:
     result: WrkResult
     rss_mb: float
     server_cpu: float  # share of one core during the measured run
+    database_cpu: float | None  # PostgreSQL's, likewise (None: SQLite, in server_cpu)
     answered: int  # 2xx answers, warm-up included, whose reports must be stored
     stored: int | None
     again: int  # deliveries the store counted beyond each event's first
@@ -600,7 +695,10 @@ def measure(
     twilio_token: str,
     profile: Path | None,
 ) -> Run:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp,
+        postgres_database(row.postgres) as database,
+    ):
         server = start_server(
             row.server,
             Path(tmp),
@@ -609,6 +707,7 @@ def measure(
             row.subscribed,
             row.aggregates,
             row.workers,
+            database,
         )
         delivery: tuple[list[float], float | None] = ([], None)
         try:
@@ -630,6 +729,7 @@ def measure(
             before = server.metrics()
             first_change = server.last_change() if row.subscribed else 0
             cpu = server.cpu_seconds()
+            database_ticks = server.database_ticks()
             with _profiled(server, profile, options.seconds):
                 result = run_wrk(
                     server.url,
@@ -639,6 +739,7 @@ def measure(
                     threads=options.threads,
                 )
             cpu = server.cpu_seconds() - cpu
+            database_cpu = _ticks_since(database_ticks, server.database_ticks())
             after = server.metrics()
             if row.subscribed:
                 delivery = server.delivery_latencies(first_change)
@@ -650,18 +751,27 @@ def measure(
         if row.warm is not None:
             answered += result.requests - result.status_errors
         outcomes = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-        stored, again = server.stored_events() if server.db is not None else (None, 0)
+        counted = server.db is not None or server.database is not None
+        stored, again = server.stored_events() if counted else (None, 0)
         return Run(
             row.key,
             result,
             rss,
             cpu / result.seconds,
+            None if database is None else database_cpu / result.seconds,
             answered,
             stored,
             again,
             outcomes,
             *delivery,
         )
+
+
+def _ticks_since(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds between two ``database_ticks``: a process that started in between
+    counts whole, one that ended in between is lost (the pool keeps its connections)."""
+    ticks = sum(now - before.get(pid, 0) for pid, now in after.items() if now)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- report
@@ -676,6 +786,7 @@ class Summary:
     rss_mb: float
     server_cpu: float
     cpu_us: float  # server CPU per request
+    database_cpu_us: float | None  # PostgreSQL's CPU per request (None: SQLite)
     wrk_cpu: float
     non_2xx: int
     socket_errors: int
@@ -720,6 +831,12 @@ def summarize(row: Row, runs: Sequence[Run]) -> Summary:
         cpu_us=statistics.median(
             run.server_cpu * run.result.seconds / run.result.requests * 1e6 for run in runs
         ),
+        database_cpu_us=None
+        if not row.postgres
+        else statistics.median(
+            (run.database_cpu or 0.0) * run.result.seconds / run.result.requests * 1e6
+            for run in runs
+        ),
         wrk_cpu=statistics.median(run.result.cpu_seconds / run.result.seconds for run in runs),
         non_2xx=sum(run.result.status_errors for run in runs),
         socket_errors=sum(run.result.socket_errors for run in runs),
@@ -740,15 +857,16 @@ def table(summaries: Sequence[Summary]) -> str:
     naive = by_key["naive"].rate if "naive" in by_key else None
     lines = [
         "| row | requests/s | p50 ms | p99 ms | peak RSS MB | vs ceiling | vs naive"
-        " | non-2xx | server CPU | CPU us/request | wrk CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | non-2xx | server CPU | CPU us/request | PostgreSQL CPU us/request | wrk CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
+        database = "-" if s.database_cpu_us is None else f"{s.database_cpu_us:.0f}"
         lines.append(
             f"| {s.row.label} | {s.rate:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f}"
             f" | {s.rss_mb:.0f} | {_ratio(s.rate, ceiling)} | {_ratio(s.rate, naive)}"
             f" | {s.non_2xx + s.socket_errors} | {s.server_cpu:.0%} | {s.cpu_us:.0f}"
-            f" | {s.wrk_cpu:.0%} |"
+            f" | {database} | {s.wrk_cpu:.0%} |"
         )
     return "\n".join(lines)
 
@@ -801,6 +919,15 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
                 f"{ratio:.2f}x",
             )
         )
+    postgres = by_key.get("postgres")
+    if receiver is not None and postgres is not None:
+        ratio = postgres.rate / receiver.rate
+        target = f"receiver on PostgreSQL >= {TARGET_POSTGRES_RATIO:g}x on SQLite, one process"
+        found.append((target, ratio >= TARGET_POSTGRES_RATIO, f"{ratio:.2f}x"))
+    if postgres is not None and "postgres_workers2" in by_key:
+        ratio = by_key["postgres_workers2"].rate / postgres.rate
+        target = f"receiver on PostgreSQL --workers 2 >= {TARGET_WORKERS_RATIO:g}x one process"
+        found.append((target, ratio >= TARGET_WORKERS_RATIO, f"{ratio:.2f}x"))
     if receiver is not None and "duplicates" in by_key:
         ratio = by_key["duplicates"].rate / receiver.rate
         found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))
@@ -1011,7 +1138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"[{repetition + 1}/{options.repetitions}] {row.key:<10}"
                     f" {run.result.rate:8,.0f} req/s  p50 {run.result.p50_ms:5.1f} ms"
                     f"  p99 {run.result.p99_ms:5.1f} ms  rss {run.rss_mb:4.0f} MB"
-                    f"  cpu {run.server_cpu:4.0%}  non-2xx {run.result.status_errors}"
+                    f"  cpu {run.server_cpu:4.0%}"
+                    + ("" if run.database_cpu is None else f" + pg {run.database_cpu:4.0%}")
+                    + f"  non-2xx {run.result.status_errors}"
                     f"  stored {run.stored}/{run.answered}",
                     file=sys.stderr,
                     flush=True,
