@@ -22,6 +22,8 @@ ROWS = (
     "receiver, Twilio form posts, new reports",
     "receiver, new reports, no delivery aggregates (baseline)",
     "receiver, new reports, --workers 2",
+    "receiver, new reports, PostgreSQL",
+    "receiver, new reports, PostgreSQL, --workers 2",
 )
 
 
