@@ -617,3 +617,28 @@ FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
 INSERT INTO latency_daily (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
 SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), sum(m.latency_bucket = 0), sum(m.latency_bucket = 1), sum(m.latency_bucket = 2), sum(m.latency_bucket = 3), sum(m.latency_bucket = 4), sum(m.latency_bucket = 5), sum(m.latency_bucket = 6), sum(m.latency_bucket = 7), sum(m.latency_bucket = 8), sum(m.latency_bucket = 9), sum(m.latency_bucket = 10), sum(m.latency_bucket = 11), sum(m.latency_bucket = 12), sum(m.latency_bucket = 13), sum(m.latency_bucket = 14), sum(m.latency_bucket = 15), sum(m.latency_bucket = 16), sum(m.latency_bucket = 17), sum(m.latency_bucket = 18), sum(m.latency_bucket = 19), sum(m.latency_bucket = 20), sum(m.latency_bucket = 21), sum(m.latency_bucket = 22), sum(m.latency_bucket = 23), sum(m.latency_bucket = 24), sum(m.latency_bucket = 25), sum(m.latency_bucket = 26), sum(m.latency_bucket = 27), sum(m.latency_bucket = 28), sum(m.latency_bucket = 29), sum(m.latency_bucket = 30), sum(m.latency_bucket = 31), sum(m.latency_bucket = 32), sum(m.latency_bucket = 33), sum(m.latency_bucket = 34), sum(m.latency_bucket = 35), sum(m.latency_bucket = 36), sum(m.latency_bucket = 37), sum(m.latency_bucket = 38), sum(m.latency_bucket = 39), sum(m.latency_bucket = 40), sum(m.latency_bucket = 41), sum(m.latency_bucket = 42), sum(m.latency_bucket = 43), sum(m.latency_bucket = 44), sum(m.latency_bucket = 45), sum(m.latency_bucket = 46), sum(m.latency_bucket = 47), sum(m.latency_bucket = 48)
 FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
+
+-- version: 12
+-- State that every process on this database shares (README "Sending"), so that several
+-- `receiver serve` and `receiver worker` processes keep one rate and one key in flight.
+--
+-- Rate limits (receiver/store/limits.py): the GCRA theoretical arrival time of each
+-- key ("send:<client id>" for POST /v1/messages, "provider:<name>" for a provider's
+-- rate_per_second), in integer nanoseconds of the Unix epoch (BIGINT: more than 32
+-- bits). A key whose tat has passed is in the same state as one never seen.
+CREATE TABLE rate_limits (
+    key  TEXT PRIMARY KEY,
+    tat  BIGINT NOT NULL
+);
+
+-- Idempotency-Keys in flight: claimed when a send's request starts, deleted by the
+-- transaction that commits its message and the key's answer (or when the request
+-- fails). `token` is the claiming request's; a claim past `expires_at` (its process
+-- died mid-request) may be taken over.
+CREATE TABLE idempotency_claims (
+    client_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    token       TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
