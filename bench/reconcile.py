@@ -60,7 +60,11 @@ from receiver.records import Looked, RawRequest, ReconcileWindow  # noqa: E402
 from receiver.store import reconcile  # noqa: E402
 from receiver.store.base import new_id, to_text  # noqa: E402
 from receiver.store.sqlite import SqliteStore, _connect, migrate  # noqa: E402
-from receiver.store.tx import SQLITE, SqliteTx, run_sync  # noqa: E402
+from receiver.store.tx import (  # noqa: E402
+    SQLITE,
+    SqliteTx,
+    run_sync,
+)
 from receiver.testing.fake_status import (  # noqa: E402
     LOOKUP_TYPES,
     FakeStatusApi,

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
+from pg import fresh_database
 from playwright.sync_api import Browser, sync_playwright
 
 from receiver.records import NewSend
@@ -174,6 +175,24 @@ def running_server(
         yield server
     finally:
         server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database (tests/pg.py), dropped after the test."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
+    PostgreSQL database (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'receiver.db'}"
+        return
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

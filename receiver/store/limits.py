@@ -24,7 +24,7 @@ async def take(tx: Tx, key: str, rate: Rate, now: int) -> RateLimitDecision:
     """Count one request of ``key`` at ``now`` (ns of the Unix epoch) if ``rate`` allows
     it; the verdict either way."""
     while True:
-        locked = tx.dialect.lock_rows  # a constant of the dialect, not input
+        locked = tx.dialect.lock("rate_limits")  # a constant of the dialect, not input
         tat = await tx.value(f"SELECT tat FROM rate_limits WHERE key = ?{locked}", (key,))  # noqa: S608
         decision, after = rate.decide(tat, now)
         if not decision.allowed:

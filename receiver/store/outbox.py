@@ -167,11 +167,11 @@ async def claim(
 ) -> list[OutboxItem]:
     at = to_text(now)
     rows = await tx.rows(
-        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"
+        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"  # noqa: S608 - fixed SQL
         " JOIN messages m ON m.id = o.message_id"
         " WHERE (o.state = 'pending' AND o.next_attempt_at <= ?)"
         " OR (o.state = 'sending' AND o.lease_until <= ?)"
-        " ORDER BY o.next_attempt_at LIMIT ?",
+        " ORDER BY o.next_attempt_at LIMIT ?" + tx.dialect.skip("o"),
         (at, at, limit),
     )
     lease_until = to_text(now + timedelta(seconds=lease_seconds))
@@ -190,7 +190,7 @@ async def claim(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, in_doubt = ?,"
             " first_attempt_at = ?, lease_owner = ?, lease_until = ?, updated_at = ?"
             " WHERE message_id = ?",
-            (int(in_doubt), first_attempt_at, owner, lease_until, at, row["message_id"]),
+            (in_doubt, first_attempt_at, owner, lease_until, at, row["message_id"]),
         )
         items.append(
             OutboxItem(
@@ -242,9 +242,10 @@ async def retry(
         item,
         owner,
         "state = 'pending', next_attempt_at = ?,"
-        " in_doubt = CASE WHEN ? = 1 THEN 1 ELSE in_doubt END, last_error = ?, updated_at = ?",
+        " in_doubt = CASE WHEN in_doubt = 1 OR ? THEN 1 ELSE 0 END, last_error = ?,"
+        " updated_at = ?",
         to_text(at),
-        int(in_doubt),
+        in_doubt,
         error,
         to_text(datetime.now(UTC)),
     )

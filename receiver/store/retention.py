@@ -171,7 +171,7 @@ async def erase_messages(tx: Tx, number: str, now: datetime) -> tuple[int, int]:
         # The change feed keeps each message as a change left it: without the number too.
         await tx.run(
             _in(
-                f"UPDATE changes SET message = {tx.dialect.cleared('message', 'to_number')}"  # noqa: S608
+                f"UPDATE changes SET message = {tx.dialect.without('message', 'to_number')}"  # noqa: S608 - fixed SQL
                 " WHERE message_id IN (?)",
                 chunk,
             ),

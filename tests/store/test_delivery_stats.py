@@ -22,6 +22,7 @@ from receiver.core.status import Status
 from receiver.records import MessageFilter, RawRequest
 from receiver.store.base import from_text, migrations
 from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
+from receiver.store.tx import SQLITE
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 NUMBERS = ["+639171234567", "+447700900123", "+14155550100", None]
@@ -201,7 +202,7 @@ def test_migrating_gives_earlier_messages_their_country(tmp_path):
     aggregates count it there."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for version, sql in migrations():
+    for version, sql in migrations(SQLITE):
         if version < COUNTRY_VERSION:
             for statement in _statements(sql):
                 conn.execute(statement)

@@ -22,9 +22,10 @@ from receiver.errors import Conflict, StoreUnavailable
 from receiver.records import MessageFilter, MessageRecord, Position, RawRequest
 from receiver.store.base import migrations, to_text
 from receiver.store.sqlite import SqliteStore
+from receiver.store.tx import SQLITE
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
-NEWEST = migrations()[-1][0]
+NEWEST = migrations(SQLITE)[-1][0]
 
 
 # --------------------------------------------------------------------------- helpers
