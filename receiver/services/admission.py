@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from receiver.config import SendRateLimits
@@ -44,7 +44,7 @@ class Ticket:
 
     rate_fields: dict[str, str]
     claim: KeyClaim | None
-    in_use: bool = field(default=False)
+    in_use: bool = False
     """Another request holds the key."""
 
     def check_key(self) -> None:
