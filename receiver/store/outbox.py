@@ -27,7 +27,7 @@ from receiver.records import (
     SendAnswer,
     Template,
 )
-from receiver.store import changes, ingest, retention
+from receiver.store import changes, ingest, limits, retention
 from receiver.store.base import from_text, new_id, to_text
 from receiver.store.rows import message_record
 from receiver.store.tx import Tx
@@ -37,6 +37,8 @@ async def create_send(tx: Tx, send: NewSend, render: RenderAnswer) -> SendAnswer
     """The message, its outbox row and the key's answer, in the open transaction."""
     now = to_text(send.now)
     if send.idempotency_key is not None:
+        if send.claim_token is not None:  # rolled back with the rest if the send fails
+            await limits.settle_claim(tx, send.client_id, send.idempotency_key, send.claim_token)
         row = await tx.row(
             "SELECT * FROM idempotency_keys WHERE client_id = ? AND key = ?",
             (send.client_id, send.idempotency_key),
@@ -112,7 +114,9 @@ async def create_send(tx: Tx, send: NewSend, render: RenderAnswer) -> SendAnswer
 
 
 async def prune_keys(tx: Tx, now: str) -> int:
-    """Delete the Idempotency-Key answers expired at ``now``; how many."""
+    """Delete the Idempotency-Key answers expired at ``now``; how many. The claims
+    expired by then go too (``limits.prune_claims``)."""
+    await limits.prune_claims(tx, now)
     return await tx.run("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
 
 
