@@ -988,3 +988,28 @@ FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.provide
     OR OLD.country IS DISTINCT FROM NEW.country OR OLD.network IS DISTINCT FROM NEW.network
     OR OLD.latency_bucket IS DISTINCT FROM NEW.latency_bucket)
 EXECUTE FUNCTION delivery_latency();
+
+-- version: 12
+-- State that every process on this database shares (README "Sending"), so that several
+-- `receiver serve` and `receiver worker` processes keep one rate and one key in flight.
+--
+-- Rate limits (receiver/store/limits.py): the GCRA theoretical arrival time of each
+-- key ("send:<client id>" for POST /v1/messages, "provider:<name>" for a provider's
+-- rate_per_second), in integer nanoseconds of the Unix epoch (BIGINT: more than 32
+-- bits). A key whose tat has passed is in the same state as one never seen.
+CREATE TABLE rate_limits (
+    key  TEXT PRIMARY KEY,
+    tat  BIGINT NOT NULL
+);
+
+-- Idempotency-Keys in flight: claimed when a send's request starts, deleted by the
+-- transaction that commits its message and the key's answer (or when the request
+-- fails). `token` is the claiming request's; a claim past `expires_at` (its process
+-- died mid-request) may be taken over.
+CREATE TABLE idempotency_claims (
+    client_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    token       TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);

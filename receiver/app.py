@@ -43,7 +43,7 @@ def create_app(config: Config) -> Starlette:
         store=store,
         metrics=metrics,
         cursors=URLSafeSerializer(config.settings.session_secret, salt="receiver.cursor"),
-        admission=Admission(config.settings.send_rate_limits),
+        admission=Admission(store, config.settings.send_rate_limits),
     )
 
     if isinstance(store, SqliteStore):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 
+from receiver.core.ratelimit import RateLimitDecision
 from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import FINAL, Status
 
@@ -223,6 +224,9 @@ class NewSend:
     key_expires_at: datetime | None
     now: datetime
     template: Template | None = None
+    claim_token: str | None = None
+    """The request's claim on its Idempotency-Key (``receiver.store.limits``), settled
+    by the transaction that commits the send."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,3 +443,23 @@ class Erasure:
     """Messages whose number was blanked."""
     raw_requests: int
     """Stored webhook requests deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """One request's claim on an Idempotency-Key of a client, until ``expires_at``."""
+
+    client_id: str
+    key: str
+    token: str
+    """The claiming request's own (random), so that only it settles the claim."""
+    now: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request's verdict on its rate and, when allowed, whether it holds its key."""
+
+    decision: RateLimitDecision
+    claimed: bool

@@ -46,47 +46,31 @@ class RateLimitDecision:
     """Seconds until the whole burst is available again."""
 
 
-class RateLimiter:
-    """GCRA over keys (client ids), ``per_second`` sustained with bursts of ``burst``.
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``per_second`` sustained with bursts of ``burst``: GCRA's decision on one request
+    of a key, given the key's theoretical arrival time, wherever that is kept."""
 
-    State is one integer per key that has sent, kept in this process only; at most
-    ``max_keys`` of them when that is set (see the module docstring)."""
+    per_second: float
+    burst: int
 
-    def __init__(
-        self,
-        per_second: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int | None = None,
-    ) -> None:
-        self.per_second = per_second
-        self.burst = burst
-        self._clock = clock
-        self._interval = round(_NS / per_second)
-        self._tolerance = burst * self._interval
-        self._max_keys = max_keys
-        self._tat: dict[str, int] = {}
+    @property
+    def interval(self) -> int:
+        """Nanoseconds one request moves the TAT."""
+        return round(_NS / self.per_second)
 
-    def acquire(self, key: str) -> RateLimitDecision:
-        """Count one request of ``key`` if its rate allows it; say so either way."""
-        now = round(self._clock() * _NS)
-        tat = max(self._tat.get(key, now), now) + self._interval
-        if tat - now > self._tolerance:
-            retry_after = (tat - now - self._tolerance) / _NS
-            return RateLimitDecision(False, 0, retry_after, (tat - self._interval - now) / _NS)
-        if (
-            self._max_keys is not None
-            and self._tat.pop(key, None) is None  # re-inserted below: now the most recent
-            and len(self._tat) >= self._max_keys
-        ):
-            oldest = next(iter(self._tat))
-            if self._tat[oldest] > now:  # not forgotten yet: no room for a new key
-                wait = (self._tat[oldest] - now) / _NS
-                return RateLimitDecision(False, 0, wait, wait)
-            del self._tat[oldest]
-        self._tat[key] = tat
-        remaining = (self._tolerance - (tat - now)) // self._interval
-        return RateLimitDecision(True, remaining, 0.0, (tat - now) / _NS)
+    def decide(self, tat: int | None, now: int) -> tuple[RateLimitDecision, int]:
+        """The verdict on one request at ``now`` (ns) of a key whose TAT is ``tat`` (None:
+        never seen), and the key's TAT after it (unchanged when refused)."""
+        interval = self.interval
+        tolerance = self.burst * interval
+        before = now if tat is None else tat
+        after = max(before, now) + interval
+        if after - now > tolerance:
+            retry_after = (after - now - tolerance) / _NS
+            return RateLimitDecision(False, 0, retry_after, (after - interval - now) / _NS), before
+        remaining = (tolerance - (after - now)) // interval
+        return RateLimitDecision(True, remaining, 0.0, (after - now) / _NS), after
 
     def header_fields(self, policy: str, decision: RateLimitDecision) -> dict[str, str]:
         """``RateLimit-Policy`` and ``RateLimit`` for an answer under ``decision``, plus
@@ -99,3 +83,54 @@ class RateLimiter:
         if not decision.allowed:
             fields["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
         return fields
+
+
+def to_ns(seconds: float) -> int:
+    """``seconds`` in integer nanoseconds, as ``Rate.decide`` counts time."""
+    return round(seconds * _NS)
+
+
+class RateLimiter:
+    """GCRA over keys (client ids), ``per_second`` sustained with bursts of ``burst``.
+
+    State is one integer per key that has sent, kept in this process only; at most
+    ``max_keys`` of them when that is set (see the module docstring). State shared by
+    several processes lives in the store instead (``receiver.store.limits``)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int | None = None,
+    ) -> None:
+        self.rate = Rate(per_second, burst)
+        self.per_second = per_second
+        self.burst = burst
+        self._clock = clock
+        self._max_keys = max_keys
+        self._tat: dict[str, int] = {}
+
+    def acquire(self, key: str) -> RateLimitDecision:
+        """Count one request of ``key`` if its rate allows it; say so either way."""
+        now = to_ns(self._clock())
+        decision, tat = self.rate.decide(self._tat.get(key), now)
+        if not decision.allowed:
+            return decision
+        if (
+            self._max_keys is not None
+            and self._tat.pop(key, None) is None  # re-inserted below: now the most recent
+            and len(self._tat) >= self._max_keys
+        ):
+            oldest = next(iter(self._tat))
+            if self._tat[oldest] > now:  # not forgotten yet: no room for a new key
+                wait = (self._tat[oldest] - now) / _NS
+                return RateLimitDecision(False, 0, wait, wait)
+            del self._tat[oldest]
+        self._tat[key] = tat
+        return decision
+
+    def header_fields(self, policy: str, decision: RateLimitDecision) -> dict[str, str]:
+        """``RateLimit-Policy`` and ``RateLimit`` for an answer under ``decision``, plus
+        ``Retry-After`` (whole seconds, rounded up) when it refused the request."""
+        return self.rate.header_fields(policy, decision)

@@ -3,9 +3,10 @@
 Order of checks: token and role (401, 403), the client's rate (429), content type and
 size (415, 413), the Idempotency-Key header (400), the body (400 if not JSON, 422 if
 invalid), a key or a ``client_reference`` (400), the provider (422), the same key in
-flight in this process (409). Then one transaction commits the message (``queued``),
-its outbox row and the key's answer, or finds the key's stored answer (a replay; 422
-for a different request) or the ``client_reference`` already used (409 with
+flight in any process (409; claimed with the rate's count, ``services.admission``).
+Then one transaction commits the message (``queued``), its outbox row and the key's
+answer and settles the claim, or finds the key's stored answer (a replay; 422 for a
+different request) or the ``client_reference`` already used (409 with
 ``existing_message_id``). The outbox worker sends the message later.
 
 Expired keys are deleted by ``prune_idempotency_keys``, a task of the app's lifespan.
@@ -43,7 +44,8 @@ from receiver.errors import (
 from receiver.http.staff import authenticate
 from receiver.http.webhooks import read_body
 from receiver.providers.base import JSON, Provider, media_type_of, payload_invalid
-from receiver.records import MessageRecord, NewSend, Template
+from receiver.records import MessageRecord, NewSend, SendAnswer, StaffMember, Template
+from receiver.services.admission import Ticket
 from receiver.services.schemas import MessageOut, SentMessage
 from receiver.services.state import AppState
 from receiver.store.base import Store
@@ -159,9 +161,27 @@ async def send_message(request: Request) -> Response:
     """Accept a message to send: 202 with the queued message, or the key's stored answer."""
     member = await authenticate(request, "sender")
     state: AppState = request.app.state.receiver
-    rate_fields = state.admission.count(member)
     header = request.headers.get(idempotency.HEADER)
-    key = None if header is None else idempotency.parse_key(header)
+    try:
+        key = None if header is None else idempotency.parse_key(header)
+    except BadRequest:
+        await state.admission.count(member)  # the rate first, as for any request
+        raise
+    async with state.admission.admitted(member, key) as ticket:
+        answer = await _accept(request, state, member, key, ticket)
+    headers = dict(ticket.rate_fields)
+    if answer.message_id is not None:
+        headers["Location"] = f"/v1/messages/{answer.message_id}"
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(answer.body, answer.status_code, headers, media_type=JSON)
+
+
+async def _accept(
+    request: Request, state: AppState, member: StaffMember, key: str | None, ticket: Ticket
+) -> SendAnswer:
+    """Validate the send and commit it, settling ``ticket``'s claim on the key (or find
+    the key's stored answer)."""
     send = await _read_send(request, state.config.settings.max_body_bytes)
     if key is None and send.client_reference is None:
         raise BadRequest(
@@ -191,22 +211,18 @@ async def send_message(request: Request) -> Response:
         ),
         key_expires_at=now + timedelta(seconds=state.config.settings.idempotency_ttl_seconds),
         now=now,
+        claim_token=None if ticket.claim is None else ticket.claim.token,
     )
-    with state.admission.holding(member.id, key):
-        answer = await state.store.create_send(
-            new, functools.partial(_accepted, encoding=None if split is None else split.encoding)
-        )
-    headers = dict(rate_fields)
-    if answer.message_id is not None:
-        headers["Location"] = f"/v1/messages/{answer.message_id}"
-    if answer.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    else:
+    ticket.check_key()
+    answer = await state.store.create_send(
+        new, functools.partial(_accepted, encoding=None if split is None else split.encoding)
+    )
+    if not answer.replayed:
         log.info(
             "accepted a message to send",
             extra={"message_id": answer.message_id, "provider": provider.name},
         )
-    return Response(answer.body, answer.status_code, headers, media_type=JSON)
+    return answer
 
 
 async def _read_send(request: Request, limit: int) -> SendRequest:

@@ -43,7 +43,10 @@ An attempt never outlives its lease (``OutboxSettings.lease_seconds``, three req
 times): every HTTP exchange is cut off after connect + read timeout, and a rate wait
 longer than half of that hands the row back for later instead.
 
-Rates are per process: N workers on one provider send up to N x ``rate_per_second``.
+A provider's ``rate_per_second`` is counted in the store (``Store.take_rate``, key
+``provider:NAME``), so every worker process on one database shares it: N workers send
+at most ``rate_per_second`` together. The pauses a 429 or an exhausted window asked
+for are this process's (each worker meets the provider's answer itself).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from receiver.config import Config
-from receiver.core.ratelimit import RateLimiter
+from receiver.core.ratelimit import Rate, to_ns
 from receiver.core.status import Status
 from receiver.errors import Conflict, StoreUnavailable
 from receiver.outbound.retry import backoff_delay, exhausted_window_delay, retry_after_delay
@@ -134,11 +137,11 @@ class OutboxWorker:
         self._settings = config.settings.outbox
         public_base_url = config.settings.public_base_url
         self._senders: dict[str, Sender] = {}
-        self._rates: dict[str, RateLimiter] = {}
+        self._rates: dict[str, Rate] = {}
         for name, provider in config.providers.items():
             # Lookups (the reconciler) keep the rate of types that cannot send, too.
             if provider.config.rate_per_second is not None:
-                self._rates[name] = RateLimiter(provider.config.rate_per_second, burst=1)
+                self._rates[name] = Rate(provider.config.rate_per_second, burst=1)
             sender = provider.sender(str(public_base_url) if public_base_url else None)
             if sender is None:
                 continue
@@ -385,8 +388,12 @@ class OutboxWorker:
             now = time.monotonic()
             wait = self._paused_until.get(provider, now) - now
             if wait <= 0:
-                decision = rate.acquire(provider) if rate is not None else None
-                if decision is None or decision.allowed:
+                if rate is None:
+                    return 0.0
+                decision = await self._store.take_rate(
+                    f"provider:{provider}", rate, to_ns(time.time())
+                )
+                if decision.allowed:
                     return 0.0
                 wait = decision.retry_after
             if now + wait > budget:

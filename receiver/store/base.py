@@ -15,9 +15,11 @@ from typing import Protocol
 from ulid import ULID
 
 from receiver.core.delivery import Bucket, DeliveryCells
+from receiver.core.ratelimit import Rate, RateLimitDecision
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status
 from receiver.records import (
+    Admitted,
     CarriedRequest,
     ChangeRecord,
     Delivery,
@@ -26,6 +28,7 @@ from receiver.records import (
     EventRecord,
     FailureReason,
     HeldSend,
+    KeyClaim,
     Looked,
     MessageFilter,
     MessageRecord,
@@ -158,8 +161,19 @@ class Store(Protocol):
         answer in one transaction; or the stored answer for the same key and request.
         Raises IdempotencyKeyReused (same key, other request) and ClientReferenceTaken."""
 
+    async def take_rate(self, key: str, rate: Rate, now: int) -> RateLimitDecision:
+        """Count one request of ``key`` at ``now`` (ns of the Unix epoch) if ``rate``
+        allows it, in state every process on the database shares; the verdict."""
+
+    async def admit(self, rate_key: str, rate: Rate, now: int, claim: KeyClaim | None) -> Admitted:
+        """``take_rate``, and when allowed ``claim`` the request's Idempotency-Key in the
+        same transaction (``claimed`` False: another request holds it)."""
+
+    async def release_claim(self, claim: KeyClaim) -> None:
+        """Give up ``claim`` (its request failed); nothing if it no longer holds it."""
+
     async def prune_idempotency_keys(self, now: datetime) -> int:
-        """Delete expired Idempotency-Key answers; how many."""
+        """Delete expired Idempotency-Key answers (and claims); how many answers."""
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease_seconds: float, limit: int

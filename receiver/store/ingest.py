@@ -21,6 +21,7 @@ from receiver.core.delivery import (
 from receiver.core.network import country_of
 from receiver.core.reports import FinalOutcome, Outcome, Report
 from receiver.core.status import MessageState, Status, merge
+from receiver.outbound.states import SETTLED
 from receiver.records import (
     OutcomeCounter,
     RawRequest,
@@ -193,9 +194,8 @@ async def _settle_doubt(tx: Tx, message_id: str, now: str) -> None:
     provider: an outbox row held for a person, or waiting in doubt, is done (its next
     attempt would hold it, and a person's ``resend`` would send it twice)."""
     await tx.run(
-        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, last_error = ?,"
-        " updated_at = ? WHERE message_id = ?"
-        " AND (state = 'held' OR (state = 'pending' AND in_doubt = 1))",
+        f"UPDATE outbox SET {SETTLED.sets}, last_error = ?, updated_at = ?"  # noqa: S608
+        f" WHERE message_id = ? AND {SETTLED.allowed} AND (state = 'held' OR in_doubt = 1)",
         (SETTLED_BY_REPORT, now, message_id),
     )
 

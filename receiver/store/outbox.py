@@ -17,6 +17,8 @@ from receiver.errors import (
     Conflict,
     IdempotencyKeyReused,
 )
+from receiver.outbound import states
+from receiver.outbound.states import OutboxState, Step
 from receiver.records import (
     HeldSend,
     NewSend,
@@ -25,7 +27,7 @@ from receiver.records import (
     SendAnswer,
     Template,
 )
-from receiver.store import changes, ingest, retention
+from receiver.store import changes, ingest, limits, retention
 from receiver.store.base import from_text, new_id, to_text
 from receiver.store.rows import message_record
 from receiver.store.tx import Tx
@@ -35,6 +37,8 @@ async def create_send(tx: Tx, send: NewSend, render: RenderAnswer) -> SendAnswer
     """The message, its outbox row and the key's answer, in the open transaction."""
     now = to_text(send.now)
     if send.idempotency_key is not None:
+        if send.claim_token is not None:  # rolled back with the rest if the send fails
+            await limits.settle_claim(tx, send.client_id, send.idempotency_key, send.claim_token)
         row = await tx.row(
             "SELECT * FROM idempotency_keys WHERE client_id = ? AND key = ?",
             (send.client_id, send.idempotency_key),
@@ -110,7 +114,9 @@ async def create_send(tx: Tx, send: NewSend, render: RenderAnswer) -> SendAnswer
 
 
 async def prune_keys(tx: Tx, now: str) -> int:
-    """Delete the Idempotency-Key answers expired at ``now``; how many."""
+    """Delete the Idempotency-Key answers expired at ``now``; how many. The claims
+    expired by then go too (``limits.prune_claims``)."""
+    await limits.prune_claims(tx, now)
     return await tx.run("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
 
 
@@ -183,7 +189,7 @@ async def claim(
         # provider's idempotency key (counted from the claim: a little early, so safe).
         first_attempt_at = row["first_attempt_at"] or at
         await tx.run(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, in_doubt = ?,"
+            f"UPDATE outbox SET {states.CLAIM.sets}, attempts = attempts + 1, in_doubt = ?,"  # noqa: S608
             " first_attempt_at = ?, lease_owner = ?, lease_until = ?, updated_at = ?"
             " WHERE message_id = ?",
             (in_doubt, first_attempt_at, owner, lease_until, at, row["message_id"]),
@@ -211,20 +217,22 @@ async def _give_up_erased(tx: Tx, message_id: str, provider: str, at: str) -> No
     (``receiver erase``): it is never sent, and its timeline says why."""
     reason = "the recipient's number was erased before the message was sent"
     await tx.run(
-        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, lease_owner = NULL,"
-        " lease_until = NULL,"
-        " last_error = ?, updated_at = ? WHERE message_id = ?",
+        f"UPDATE outbox SET {states.ERASED.sets}, lease_owner = NULL, lease_until = NULL,"  # noqa: S608
+        f" last_error = ?, updated_at = ? WHERE message_id = ? AND {states.ERASED.allowed}",
         (reason, at, message_id),
     )
     await outbound_event(tx, provider, message_id, "erased", Status.FAILED, at, "ERASED", reason)
 
 
-async def _release(tx: Tx, item: OutboxItem, owner: str, sets: str, *params: Any) -> bool:
-    """Update the row if ``owner`` still holds its lease; False if it was lost."""
+async def _release(
+    tx: Tx, item: OutboxItem, owner: str, step: Step, sets: str, *params: Any
+) -> bool:
+    """Take ``step`` (and set ``sets``) if ``owner`` still holds the row's lease; False
+    if it was lost."""
     return bool(
         await tx.run(
-            f"UPDATE outbox SET {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
-            " WHERE message_id = ? AND lease_owner = ? AND state = 'sending'",
+            f"UPDATE outbox SET {step.sets}, {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
+            f" WHERE message_id = ? AND lease_owner = ? AND {step.allowed}",
             (*params, item.message_id, owner),
         )
     )
@@ -237,7 +245,8 @@ async def retry(
         tx,
         item,
         owner,
-        "state = 'pending', next_attempt_at = ?,"
+        states.RETRY,
+        "next_attempt_at = ?,"
         " in_doubt = CASE WHEN in_doubt = 1 OR ? THEN 1 ELSE 0 END, last_error = ?,"
         " updated_at = ?",
         to_text(at),
@@ -256,8 +265,7 @@ async def sent(
     now: datetime,
 ) -> bool:
     at = to_text(now)
-    done = "state = 'done', body = NULL, template = NULL, updated_at = ?"
-    if not await _release(tx, item, owner, done, at):
+    if not await _release(tx, item, owner, states.SENT, "updated_at = ?", at):
         return False
     if provider_message_id is not None:
         await _learn_provider_id(tx, item, provider_message_id)
@@ -312,7 +320,8 @@ async def failed(
         tx,
         item,
         owner,
-        "state = 'done', body = NULL, template = NULL, last_error = ?, updated_at = ?",
+        states.FAILED,
+        "last_error = ?, updated_at = ?",
         error_message,
         at,
     )
@@ -330,7 +339,7 @@ HELD_ERROR_CODE = "SEND_IN_DOUBT"
 async def hold(tx: Tx, item: OutboxItem, owner: str, reason: str, now: datetime) -> bool:
     at = to_text(now)
     held = await _release(
-        tx, item, owner, "state = 'held', last_error = ?, updated_at = ?", reason, at
+        tx, item, owner, states.HOLD, "last_error = ?, updated_at = ?", reason, at
     )
     if held:
         await outbound_event(
@@ -349,8 +358,8 @@ async def hold(tx: Tx, item: OutboxItem, owner: str, reason: str, now: datetime)
 
 async def held(tx: Tx) -> list[HeldSend]:
     rows = await tx.rows(
-        "SELECT message_id, provider, attempts, updated_at, last_error FROM outbox"
-        " WHERE state = 'held' ORDER BY updated_at, message_id"
+        "SELECT message_id, provider, attempts, updated_at, last_error FROM outbox"  # noqa: S608
+        f" WHERE state = '{OutboxState.HELD}' ORDER BY updated_at, message_id"
     )
     return [
         HeldSend(
@@ -367,7 +376,8 @@ async def held(tx: Tx) -> list[HeldSend]:
 async def release_held(tx: Tx, message_id: str, resend: bool, reason: str, now: datetime) -> bool:
     at = to_text(now)
     row = await tx.row(
-        "SELECT provider, attempts FROM outbox WHERE message_id = ? AND state = 'held'",
+        "SELECT provider, attempts FROM outbox WHERE message_id = ?"  # noqa: S608
+        f" AND state = '{OutboxState.HELD}'",
         (message_id,),
     )
     if row is None:
@@ -375,13 +385,13 @@ async def release_held(tx: Tx, message_id: str, resend: bool, reason: str, now: 
     if resend:
         # A person checked with the provider that no attempt arrived: a fresh start.
         await tx.run(
-            "UPDATE outbox SET state = 'pending', in_doubt = 0, first_attempt_at = NULL,"
+            f"UPDATE outbox SET {states.RESEND.sets}, in_doubt = 0, first_attempt_at = NULL,"  # noqa: S608
             " next_attempt_at = ?, last_error = ?, updated_at = ? WHERE message_id = ?",
             (at, reason, at, message_id),
         )
         return True
     await tx.run(
-        "UPDATE outbox SET state = 'done', body = NULL, template = NULL, last_error = ?,"
+        f"UPDATE outbox SET {states.GIVE_UP.sets}, last_error = ?,"  # noqa: S608
         " updated_at = ? WHERE message_id = ?",
         (reason, at, message_id),
     )

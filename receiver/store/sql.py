@@ -27,12 +27,14 @@ from receiver.core.delivery import (
     spans,
 )
 from receiver.core.network import UNKNOWN
+from receiver.core.ratelimit import Rate, RateLimitDecision
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status
 from receiver.errors import (
     Gone,
 )
 from receiver.records import (
+    Admitted,
     CarriedRequest,
     ChangeRecord,
     Delivery,
@@ -41,6 +43,7 @@ from receiver.records import (
     EventRecord,
     FailureReason,
     HeldSend,
+    KeyClaim,
     Looked,
     MessageFilter,
     MessageRecord,
@@ -60,7 +63,7 @@ from receiver.records import (
     SubscriberHealth,
     SubscriberRoute,
 )
-from receiver.store import changes, ingest, outbox, reconcile, retention
+from receiver.store import changes, ingest, limits, outbox, reconcile, retention
 from receiver.store.base import from_text, new_id, to_text
 from receiver.store.rows import (
     change_record,
@@ -223,6 +226,22 @@ class SqlStore(ABC):
             functools.partial(outbox.create_send, send=send, render=render)
         )
         return answer
+
+    async def take_rate(self, key: str, rate: Rate, now: int) -> RateLimitDecision:
+        work = functools.partial(limits.take, key=key, rate=rate, now=now)
+        decision: RateLimitDecision = await self._run(work)
+        return decision
+
+    async def admit(self, rate_key: str, rate: Rate, now: int, claim: KeyClaim | None) -> Admitted:
+        work = functools.partial(limits.admit, rate_key=rate_key, rate=rate, now=now, claim=claim)
+        admitted: Admitted = await self._run(work)
+        return admitted
+
+    async def release_claim(self, claim: KeyClaim) -> None:
+        work = functools.partial(
+            limits.settle_claim, client_id=claim.client_id, key=claim.key, token=claim.token
+        )
+        await self._run(work)
 
     async def prune_idempotency_keys(self, now: datetime) -> int:
         work = functools.partial(outbox.prune_keys, now=to_text(now))

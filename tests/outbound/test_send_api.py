@@ -358,6 +358,13 @@ def test_keys_are_scoped_per_client_token(api, api_server):
     assert "idempotent-replayed" not in answer.headers
 
 
+def test_a_refused_request_gives_its_key_up_at_once(api, api_server):
+    key = new_key()
+    assert send(api, message(to="+1"), key).status_code == 422  # claimed, then refused
+    assert send(api, message(), key).status_code == 202  # not 409: the claim is gone
+    assert rows(api_server.db_path, "SELECT key FROM idempotency_claims WHERE key = ?", key) == []
+
+
 def test_without_a_key_or_a_client_reference_it_is_a_400(api):
     body = assert_problem(send(api, message()), 400, "IDEMPOTENCY_KEY_MISSING")
     assert body["field"] == "Idempotency-Key"
@@ -472,6 +479,81 @@ def test_32_concurrent_requests_with_one_client_reference_make_one_message(
     db = api_server.db_path
     assert rows(db, "SELECT id FROM messages WHERE to_number = ?", body["to"]) == [(message_id,)]
     assert rows(db, "SELECT count(*) FROM outbox WHERE message_id = ?", message_id) == [(1,)]
+
+
+# --- two processes on one database ------------------------------------------------
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    """Two ``receiver serve`` processes on one SQLite file, with a rate of 1 send per
+    100 s in bursts of 5: within a test, a client may send 5 messages in all."""
+    config = write_config(
+        tmp_path, {"send_rate_limits": {"sender": {"per_second": 0.01, "burst": 5}}}, PROVIDERS
+    )
+    first = Server(tmp_path, config).start()
+    try:
+        second = Server(tmp_path, config).start()
+        try:
+            yield first, second
+        finally:
+            second.stop(signal.SIGKILL)
+    finally:
+        first.stop(signal.SIGKILL)
+
+
+async def post_to_both(
+    servers: tuple[Server, Server], token: str, requests: list[tuple[dict[str, Any], str]]
+) -> list[httpx.Response]:
+    """Post the requests all at once, the even ones to one server, the odd to the other."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=servers[0].base_url, headers=headers, timeout=60) as one,
+        httpx.AsyncClient(base_url=servers[1].base_url, headers=headers, timeout=60) as two,
+    ):
+        return await asyncio.gather(
+            *(
+                (one, two)[i % 2].post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+                for i, (body, key) in enumerate(requests)
+            )
+        )
+
+
+def test_a_clients_burst_across_two_processes_is_limited_as_one(two_servers):
+    token = two_servers[0].staff_token("spread", "sender")
+    requests = [(message(), new_key()) for _ in range(20)]
+    answers = asyncio.run(post_to_both(two_servers, token, requests))
+
+    codes = [answer.status_code for answer in answers]
+    assert codes.count(202) == 5, codes  # the burst, once: not 5 per process
+    assert codes.count(429) == 15, codes
+    for answer in answers:
+        assert answer.headers["ratelimit-policy"] == '"send";q=5;w=500'
+    db = two_servers[0].db_path
+    numbers = [body["to"] for body, _ in requests]
+    stored = rows(
+        db, f"SELECT count(*) FROM messages WHERE to_number IN ({','.join('?' * 20)})", *numbers
+    )
+    assert stored == [(5,)]
+
+
+def test_one_key_sent_to_two_processes_at_once_makes_one_message(two_servers):
+    token = two_servers[1].staff_token("twice", "sender")
+    bodies = [message() for _ in range(2)]  # within the burst of 5
+    requests = [(body, key) for body in bodies for key in [new_key()] * 2]
+    answers = asyncio.run(post_to_both(two_servers, token, requests))
+
+    db = two_servers[0].db_path
+    for body, pair in zip(bodies, zip(answers[::2], answers[1::2], strict=True), strict=True):
+        [(message_id,)] = rows(db, "SELECT id FROM messages WHERE to_number = ?", body["to"])
+        first, second = sorted(pair, key=lambda answer: answer.status_code)
+        assert first.status_code == 202 and first.json()["id"] == message_id
+        if second.status_code == 202:  # it came after the first had committed: a replay
+            assert second.headers["idempotent-replayed"] == "true"
+            assert second.content == first.content
+        else:
+            assert_problem(second, 409, "IDEMPOTENCY_KEY_IN_USE")
+    assert rows(db, "SELECT count(*) FROM idempotency_claims") == [(0,)]  # all settled
 
 
 # --- rate limit --------------------------------------------------------------------

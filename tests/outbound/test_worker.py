@@ -537,3 +537,35 @@ async def test_32_concurrent_sends_with_one_key_reach_the_provider_once(server_f
     await asyncio.sleep(0.5)  # several poll rounds: a second send would show up here
     assert len(fake.send_calls) == 1
     assert [m.reference for m in fake.messages] == [message_id]
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of ``times`` that fall in any one-second window [t, t + 1)."""
+    return max(sum(start <= at < start + 1 for at in times) for start in times)
+
+
+async def test_two_worker_processes_share_one_rate_per_second(tmp_path, fake):
+    config = configure(tmp_path, fake, rate_per_second=5)
+    store = SqliteStore(config.sqlite_path)
+    await store.open()
+    try:
+        ids = [await queue(store, body=f"message {i}") for i in range(40)]
+    finally:
+        await store.close()
+    log = tmp_path / "worker.log"
+    workers = [start_worker(config.source, log) for _ in range(2)]
+    try:
+        await until(
+            lambda: all(outbox_row(config.sqlite_path, i)["state"] == "done" for i in ids),
+            "all sent",
+            timeout=120,
+        )
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait()
+    assert [fake.sends_of(i) for i in ids] == [1] * 40
+    # 5 per second for both together (one more for the jitter of the arrivals), where
+    # each counting its own would let up to 10 through.
+    assert most_in_one_second([call.at for call in fake.send_calls]) <= 6, log.read_text()

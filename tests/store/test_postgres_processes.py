@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import random
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -19,12 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, write_config
+from conftest import Server, new_whsec, queue_send, write_config
 from pg import fresh_database
 
 from receiver.records import MessageFilter
 from receiver.store import open_store
 from receiver.testing import SignedRequest, standard_report, standard_request
+from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.pytest_plugin import free_port
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -266,3 +269,51 @@ async def test_a_postgresql_restart_mid_stream_loses_no_acknowledged_report(
     stored = await final_records(cluster.url(), 400)
     stored_events = {e[0] for record in stored.values() for e in record["events"]}
     assert stored_events == {dict(r.headers)["webhook-id"] for r in requests}
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "receiver", "worker", "--config", str(config_path)],
+            stdout=out,
+            stderr=out,
+        )
+
+
+async def test_two_worker_processes_send_every_queued_message_exactly_once(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    """Two ``receiver worker`` processes on one PostgreSQL and a fake provider: each of
+    60 queued messages reaches the provider once (claims skip each other's rows)."""
+    with FakeProvider() as fake:
+        provider = {"type": "standard", "secrets": [new_whsec()], **fake.config_keys()}
+        config = write_config(
+            tmp_path,
+            {"database_url": postgres_database, "outbox": {"poll_seconds": 0.05}},
+            providers={"default": provider},
+        )
+        store = open_store(postgres_database)
+        await store.open()
+        try:
+            ids = [
+                await queue_send(store, "default", "+639171234567", f"message {n}")
+                for n in range(60)
+            ]
+        finally:
+            await store.close()
+        workers = [start_worker(config, tmp_path / f"worker{n}.log") for n in range(2)]
+        try:
+            for _ in range(600):  # a safety limit: each poll is 0.1 s
+                if len(fake.messages) >= len(ids):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)  # in-flight sends finish first
+            for worker in workers:
+                assert worker.wait(timeout=60) == 0
+        assert [fake.sends_of(message_id) for message_id in ids] == [1] * len(ids)
+        assert len(fake.messages) == len(ids)
