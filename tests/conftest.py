@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ from leak_scan import find_leaks, logs_under
 from playwright.sync_api import Browser, sync_playwright
 
 from receiver.records import NewSend
+from receiver.store import open_store
 from receiver.store.base import Store
+from receiver.store.sql import SqlStore
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 
@@ -36,6 +38,7 @@ __all__ = [
     "PROBLEM",
     "Server",
     "ServerFactory",
+    "another_store",
     "assert_problem",
     "free_port",
     "new_whsec",
@@ -43,6 +46,7 @@ __all__ = [
     "remember_secret",
     "run_cli",
     "running_server",
+    "stored_value",
     "unique",
     "until",
     "write_config",
@@ -135,6 +139,46 @@ async def queue_send(
     answer = await store.create_send(send, lambda record: (202, "{}"))
     assert answer.message_id is not None
     return answer.message_id
+
+
+BACKENDS = ("sqlite",)
+"""The store backends the store contract suite (tests/store/contract) runs on."""
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store of each backend: a new SQLite file."""
+    assert request.param == "sqlite"
+    return f"sqlite:///{tmp_path / 'data' / 'receiver.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    """An open store on ``database_url``, closed after the test."""
+    opened = open_store(database_url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@contextlib.asynccontextmanager
+async def another_store(database_url: str) -> AsyncIterator[SqlStore]:
+    """A second store on the same database, with connections of its own, opened to read:
+    what it sees was committed."""
+    other = open_store(database_url)
+    await other.open(ingest=False)
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+async def stored_value(store: SqlStore, sql: str, params: Sequence[object] = ()) -> Any:
+    """The first column of the one row ``sql`` reads."""
+    [row] = await store.select(sql, params)
+    return next(iter(row.values()))
 
 
 def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:

@@ -1,19 +1,17 @@
-"""The change feed in the SQLite store (no HTTP): which merges write a change, seq,
+"""The store contract for the change feed (no HTTP): which merges write a change, seq,
 routing to subscribers by their filters, ordered claims, dead letters and redelivery."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from receiver.core.reports import Report
 from receiver.core.status import Status, parse_status
 from receiver.records import ChangeRecord, MessageRecord, NewSend, RawRequest, SubscriberRoute
-from receiver.store.sqlite import SqliteStore
+from receiver.store.sql import SqlStore
 from receiver.store.tx import Tx
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
@@ -43,21 +41,11 @@ def raw(body: bytes = b"{}") -> RawRequest:
     return RawRequest(path="/webhooks/acme", body=body, received_at=datetime.now(UTC))
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "receiver.db")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def all_changes(store: SqliteStore) -> list[ChangeRecord]:
+async def all_changes(store: SqlStore) -> list[ChangeRecord]:
     return await store.changes_after(0, 10_000)
 
 
-async def test_a_new_message_with_a_status_is_change_one(store: SqliteStore) -> None:
+async def test_a_new_message_with_a_status_is_change_one(store: SqlStore) -> None:
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     [change] = await all_changes(store)
     assert (change.seq, change.previous_status, change.status) == (1, None, Status.SENT)
@@ -68,7 +56,7 @@ async def test_a_new_message_with_a_status_is_change_one(store: SqliteStore) -> 
 
 
 async def test_duplicates_superseded_and_unknown_words_write_no_change(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await store.ingest("acme", raw(), [report("e1", "p1", "delivered", minute=2)])
     outcome = await store.ingest(
@@ -85,7 +73,7 @@ async def test_duplicates_superseded_and_unknown_words_write_no_change(
 
 
 async def test_a_message_created_without_a_status_writes_none_until_it_has_one(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await store.ingest("acme", raw(), [report("e1", "p1", "SOMETHING_NEW")])
     assert await all_changes(store) == []
@@ -94,7 +82,7 @@ async def test_a_message_created_without_a_status_writes_none_until_it_has_one(
     assert (change.seq, change.previous_status, change.status) == (1, None, Status.SENT)
 
 
-async def test_seq_counts_each_message_on_its_own_without_gaps(store: SqliteStore) -> None:
+async def test_seq_counts_each_message_on_its_own_without_gaps(store: SqlStore) -> None:
     for step, word in enumerate(("queued", "sent", "delivered")):
         await store.ingest(
             "acme",
@@ -116,7 +104,7 @@ async def test_seq_counts_each_message_on_its_own_without_gaps(store: SqliteStor
     assert [c.cursor for c in changes] == sorted(c.cursor for c in changes)
 
 
-async def test_an_error_change_without_a_status_change_is_a_change(store: SqliteStore) -> None:
+async def test_an_error_change_without_a_status_change_is_a_change(store: SqlStore) -> None:
     # Two failures of the same rank: the one that occurred first wins, with its code.
     await store.ingest("acme", raw(), [report("e1", "p1", "undelivered", 5, error_code="B")])
     await store.ingest("acme", raw(), [report("e2", "p1", "undelivered", 1, error_code="A")])
@@ -128,7 +116,7 @@ async def test_an_error_change_without_a_status_change_is_a_change(store: Sqlite
     assert changes[1].previous_status is Status.UNDELIVERED
 
 
-async def test_a_rolled_back_unit_writes_no_change(store: SqliteStore) -> None:
+async def test_a_rolled_back_unit_writes_no_change(store: SqlStore) -> None:
     async def fails(tx: Tx) -> None:
         from receiver.store.ingest import apply_request
 
@@ -140,7 +128,7 @@ async def test_a_rolled_back_unit_writes_no_change(store: SqliteStore) -> None:
     assert await all_changes(store) == []
 
 
-async def test_send_steps_and_reprocess_corrections_write_changes(store: SqliteStore) -> None:
+async def test_send_steps_and_reprocess_corrections_write_changes(store: SqlStore) -> None:
     answer = await store.create_send(
         NewSend(
             client_id="stf_orders",
@@ -178,12 +166,12 @@ async def test_send_steps_and_reprocess_corrections_write_changes(store: SqliteS
     assert (last.cause_source, last.cause_event_id) == ("reprocess", "r1")
 
 
-async def route(store: SqliteStore, *routes: SubscriberRoute) -> None:
+async def route(store: SqlStore, *routes: SubscriberRoute) -> None:
     await store.sync_subscribers(list(routes))
 
 
 async def test_changes_go_to_the_subscribers_whose_filters_match(
-    store: SqliteStore, tmp_path: Path
+    store: SqlStore,
 ) -> None:
     await route(
         store,
@@ -220,7 +208,7 @@ async def test_changes_go_to_the_subscribers_whose_filters_match(
 
 
 async def test_claims_hold_a_message_s_next_change_until_the_previous_is_settled(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     for step, word in enumerate(("queued", "sent", "delivered")):
@@ -250,7 +238,7 @@ async def test_claims_hold_a_message_s_next_change_until_the_previous_is_settled
 
 
 async def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_settle(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
@@ -262,7 +250,7 @@ async def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_settle
     assert await store.delivery_done(taken, "w2", now)
 
 
-async def test_a_disabled_subscriber_gets_nothing_until_redelivered(store: SqliteStore) -> None:
+async def test_a_disabled_subscriber_gets_nothing_until_redelivered(store: SqlStore) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     now = datetime.now(UTC)
@@ -276,7 +264,7 @@ async def test_a_disabled_subscriber_gets_nothing_until_redelivered(store: Sqlit
     assert len(await store.claim_deliveries("s", "w", now, LEASE, 10)) == 1
 
 
-async def test_redeliver_queues_history_and_dead_letters(store: SqliteStore) -> None:
+async def test_redeliver_queues_history_and_dead_letters(store: SqlStore) -> None:
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     await store.ingest("acme", raw(), [report("e2", "p2", "delivered")])
     # A subscriber added after the changes gets them only by redelivery.
@@ -299,7 +287,7 @@ async def test_redeliver_queues_history_and_dead_letters(store: SqliteStore) -> 
 
 
 async def test_the_console_view_of_a_message_s_changes_and_deliveries(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     await store.ingest("acme", raw(), [report("e1", "p1", "sent", to="+639171234567")])
@@ -314,7 +302,7 @@ async def test_the_console_view_of_a_message_s_changes_and_deliveries(
     assert (record.subscriber, record.state, record.attempts) == ("s", "delivered", 1)
 
 
-async def test_erasure_blanks_the_number_in_the_feed_s_copies_too(store: SqliteStore) -> None:
+async def test_erasure_blanks_the_number_in_the_feed_s_copies_too(store: SqlStore) -> None:
     number = "+639171234567"
     await store.ingest("acme", raw(), [report("e1", "p1", "sent", to=number)])
     await store.erase_recipient(number, "test", datetime.now(UTC))
@@ -322,7 +310,7 @@ async def test_erasure_blanks_the_number_in_the_feed_s_copies_too(store: SqliteS
     assert change.message.to is None
 
 
-async def test_pruned_messages_take_their_changes_and_deliveries(store: SqliteStore) -> None:
+async def test_pruned_messages_take_their_changes_and_deliveries(store: SqlStore) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     later = datetime.now(UTC) + timedelta(days=2)
@@ -338,7 +326,7 @@ async def test_pruned_messages_take_their_changes_and_deliveries(store: SqliteSt
 
 
 async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     now = datetime.now(UTC)
