@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pytest
 from leak_scan import find_leaks, logs_under
 from playwright.sync_api import Browser, sync_playwright
 
+from receiver.config import load
 from receiver.records import NewSend
 from receiver.store import open_store
 from receiver.store.base import Store
@@ -42,10 +43,12 @@ __all__ = [
     "assert_problem",
     "free_port",
     "new_whsec",
+    "outbox_has",
     "outbox_row",
     "remember_secret",
     "run_cli",
     "running_server",
+    "stored_rows",
     "stored_value",
     "unique",
     "until",
@@ -146,16 +149,37 @@ BACKENDS = ("sqlite",)
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty store of each backend: a new SQLite file."""
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store's ``database_url``, once per backend: a SQLite file."""
     assert request.param == "sqlite"
-    return f"sqlite:///{tmp_path / 'data' / 'receiver.db'}"
+    return f"sqlite:///{tmp_path / 'receiver.db'}"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Config keys that put a module's shared server on each backend in turn (the
+    route-level set): none for SQLite (a file beside the config)."""
+    assert request.param == "sqlite"
+    return {}
+
+
+def stored_rows(server: Server, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """The rows ``sql`` reads from ``server``'s store, whichever backend, through a store
+    of our own (for the checks the HTTP API cannot make)."""
+
+    async def read() -> list[dict[str, Any]]:
+        async with another_store(load(server.config_path).store_url) as reader:
+            return await reader.select(sql, params)
+
+    # A thread of its own: a sync test's event loop may be set (not running) on this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlStore]:
-    """An open store on ``database_url``, closed after the test."""
-    opened = open_store(database_url)
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    """An open store on ``store_url``, closed after the test."""
+    opened = open_store(store_url)
     await opened.open()
     try:
         yield opened
@@ -164,10 +188,10 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 
 
 @contextlib.asynccontextmanager
-async def another_store(database_url: str) -> AsyncIterator[SqlStore]:
+async def another_store(store_url: str) -> AsyncIterator[SqlStore]:
     """A second store on the same database, with connections of its own, opened to read:
     what it sees was committed."""
-    other = open_store(database_url)
+    other = open_store(store_url)
     await other.open(ingest=False)
     try:
         yield other
@@ -181,13 +205,16 @@ async def stored_value(store: SqlStore, sql: str, params: Sequence[object] = ())
     return next(iter(row.values()))
 
 
-def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
-    """The ``outbox`` row of ``message_id`` in the SQLite file ``db_path``."""
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
-    assert row is not None
+async def outbox_row(store: SqlStore, message_id: str) -> dict[str, Any]:
+    """The ``outbox`` row of ``message_id``."""
+    [row] = await store.select("SELECT * FROM outbox WHERE message_id = ?", (message_id,))
     return row
+
+
+async def outbox_has(store: SqlStore, message_id: str, **fields: object) -> bool:
+    """Whether the ``outbox`` row of ``message_id`` holds these values (for ``until``)."""
+    row = await outbox_row(store, message_id)
+    return all(row[name] == value for name, value in fields.items())
 
 
 async def until(

@@ -1,6 +1,6 @@
 """The store contract: ingest, lookups and staff, the same on every backend (no HTTP).
 
-Each test runs once per backend (``database_url`` in tests/conftest.py); what a check
+Each test runs once per backend (``store_url`` in tests/conftest.py); what a check
 reads beyond the Store API it reads with ``SqlStore.select`` (portable SQL)."""
 
 from __future__ import annotations
@@ -76,18 +76,18 @@ async def only(store: SqlStore, provider_message_id: str) -> MessageRecord:
 # --------------------------------------------------------------------------- schema
 
 
-async def test_opening_again_keeps_the_schema_version_and_the_data(database_url):
-    first = open_store(database_url)
+async def test_opening_again_keeps_the_schema_version_and_the_data(store_url):
+    first = open_store(store_url)
     await first.open()
     await first.close()
-    second = open_store(database_url)
+    second = open_store(store_url)
     await second.open()
     try:
         outcome = await second.ingest("acme", raw(), [report("e-1", "m-1")])
         assert outcome == Outcome(received=1, applied=1)
     finally:
         await second.close()
-    third = open_store(database_url)
+    third = open_store(store_url)
     await third.open()
     try:
         assert await third.select("SELECT version FROM schema_version") == [{"version": NEWEST}]
@@ -100,11 +100,11 @@ async def _newer_version(tx: Tx) -> None:
     await tx.run("UPDATE schema_version SET version = ?", (NEWEST + 1,))
 
 
-async def test_a_database_from_a_newer_receiver_is_refused(store, database_url):
+async def test_a_database_from_a_newer_receiver_is_refused(store, store_url):
     await store._run(_newer_version)  # as a newer receiver would have left it
     await store.close()
     for _ in range(2):  # refused again: the refusal left the version as it was
-        refused = open_store(database_url)
+        refused = open_store(store_url)
         with pytest.raises(StoreUnavailable, match=rf"version {NEWEST + 1} is newer"):
             await refused.open()
         await refused.close()  # safe even though open failed
@@ -113,7 +113,7 @@ async def test_a_database_from_a_newer_receiver_is_refused(store, database_url):
 # --------------------------------------------------------------------------- ingest
 
 
-async def test_concurrent_ingests_are_group_committed_and_add_up(database_url):
+async def test_concurrent_ingests_are_group_committed_and_add_up(store_url):
     batches: list[int] = []
     lock = threading.Lock()
 
@@ -122,7 +122,7 @@ async def test_concurrent_ingests_are_group_committed_and_add_up(database_url):
         with lock:
             batches.append(reports)
 
-    store = open_store(database_url, on_commit=observe)
+    store = open_store(store_url, on_commit=observe)
     await store.open()
     distinct = 150
     try:
@@ -166,7 +166,7 @@ async def test_concurrent_ingests_are_group_committed_and_add_up(database_url):
     assert max(batches) > 1, f"every commit held a single report: {batches}"
     assert len(batches) < len(requests)
 
-    async with another_store(database_url) as reader:
+    async with another_store(store_url) as reader:
         assert await stored_value(reader, "SELECT count(*) FROM events") == new
         assert await stored_value(reader, "SELECT sum(deliveries) FROM events") == submitted
         assert await stored_value(reader, "SELECT count(*) FROM messages") == 20
@@ -175,9 +175,7 @@ async def test_concurrent_ingests_are_group_committed_and_add_up(database_url):
         assert await stored_value(reader, applied) == total["applied"]
 
 
-async def test_a_committed_ingest_is_visible_to_a_new_connection_without_secrets(
-    store, database_url
-):
+async def test_a_committed_ingest_is_visible_to_a_new_connection_without_secrets(store, store_url):
     headers = {
         "content-type": "application/json",
         "webhook-id": "evt-durable",
@@ -193,7 +191,7 @@ async def test_a_committed_ingest_is_visible_to_a_new_connection_without_secrets
     )
     assert outcome == Outcome(received=1, applied=1)
 
-    async with another_store(database_url) as reader:
+    async with another_store(store_url) as reader:
         [message] = await reader.select(
             "SELECT * FROM messages WHERE provider_message_id = 'm-durable'"
         )
@@ -244,7 +242,7 @@ async def test_the_same_event_id_of_two_providers_is_two_events(store):
     assert await stored_value(store, "SELECT count(*) FROM messages") == 2
 
 
-async def test_close_drains_every_queued_ingest(store, database_url):
+async def test_close_drains_every_queued_ingest(store, store_url):
     tasks = [
         asyncio.create_task(store.ingest("acme", raw(), [report(f"d{i}", f"m{i % 7}", "sent")]))
         for i in range(300)
@@ -257,7 +255,7 @@ async def test_close_drains_every_queued_ingest(store, database_url):
         r for r in results if not isinstance(r, Outcome)
     ][:3]
     assert sum(r.received for r in results) == 300
-    async with another_store(database_url) as reader:
+    async with another_store(store_url) as reader:
         assert await stored_value(reader, "SELECT count(*) FROM events") == 300
         assert await stored_value(reader, "SELECT sum(report_count) FROM messages") == 300
 
@@ -451,7 +449,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def test_staff_add_list_revoke_and_lookup(store, database_url):
+async def test_staff_add_list_revoke_and_lookup(store, store_url):
     alice = await store.add_staff("alice", "admin", token_hash("t-alice"))
     bob = await store.add_staff("bob", "viewer", token_hash("t-bob"))
     assert (alice.name, alice.role, alice.revoked_at) == ("alice", "admin", None)
@@ -488,7 +486,7 @@ async def test_staff_add_list_revoke_and_lookup(store, database_url):
     assert listed[2].id == alice.id and listed[2].revoked_at is not None
 
     # The staff writes are committed: another connection sees them.
-    async with another_store(database_url) as reader:
+    async with another_store(store_url) as reader:
         assert await stored_value(reader, "SELECT count(*) FROM staff") == 3
         live = "SELECT count(*) FROM staff WHERE revoked_at IS NULL"
         assert await stored_value(reader, live) == 2
