@@ -5,10 +5,20 @@
 -- version recorded in schema_version, then records it. Never edit a section that
 -- has shipped; add a new one.
 --
--- Timestamps are UTC text of one fixed width ("2026-11-23T09:59:58.000000Z"), so
--- they sort as text. Ids are time-ordered ULIDs with a prefix ("msg_", "req_").
+-- One file for both databases. "-- version: N" alone is a section both run;
+-- "-- version: N sqlite" or "-- version: N postgresql" is a section only that one runs,
+-- where the dialects cannot share SQL (SQLite rebuilds a table to change a constraint;
+-- triggers; types). A version number means the same schema on both: a database of
+-- either kind at version N has the same tables, columns and meaning. PostgreSQL starts
+-- at version 11 with one section that creates the whole schema of that version; the
+-- SQLite sections before it are SQLite's history. Later sections are shared wherever
+-- the SQL is portable; where not, one section per dialect with the same number.
+--
+-- Timestamps are TEXT on both, not a timestamp type: the rules are written once, and
+-- compare, order and page by text: UTC of one fixed width ("2026-11-23T09:59:58.000000Z"),
+-- so text order is time order. Ids are time-ordered ULIDs with a prefix ("msg_", "req_").
 
--- version: 1
+-- version: 1 sqlite
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
@@ -82,12 +92,12 @@ CREATE TABLE staff (
 );
 CREATE UNIQUE INDEX staff_active_name ON staff (name) WHERE revoked_at IS NULL;
 
--- version: 2
+-- version: 2 sqlite
 -- When an admin last re-ran an event's stored request through the current parser
 -- (POST /v1/events/{provider}/{event_id}/reprocess) and it read differently.
 ALTER TABLE events ADD COLUMN reprocessed_at TEXT;
 
--- version: 3
+-- version: 3 sqlite
 -- Outbound sends (POST /v1/messages). A sent message records which client sent it
 -- (client_reference is then unique per client) and its sender and segment count. The
 -- timeline gains events of our own (source 'outbound': accepted by us, by the
@@ -163,7 +173,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
--- version: 4
+-- version: 4 sqlite
 -- The support console (/console). A member may log in with a password set by
 -- `receiver staff passwd NAME`: an scrypt hash with its salt and parameters
 -- (receiver/auth.py). console_sessions_after ends every console session that began
@@ -172,14 +182,14 @@ CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 ALTER TABLE staff ADD COLUMN password_hash TEXT;
 ALTER TABLE staff ADD COLUMN console_sessions_after TEXT;
 
--- version: 5
+-- version: 5 sqlite
 -- The console's overview counts messages by provider and current status, and the
 -- failures by error code, over the last hour and day of updated_at (our own clock:
 -- the last report or send step that changed the record). With this index both read
 -- only the window: the counts from the index alone, the failures also their rows.
 CREATE INDEX messages_by_updated ON messages (updated_at, provider, status, error_code);
 
--- version: 6
+-- version: 6 sqlite
 -- Staff look messages up by provider_message_id alone (GET /v1/messages?provider_message_id=),
 -- but the unique index on it led with provider, so that lookup walked every message
 -- (0.5 s at 1,000,000 messages: docs/performance.md, "Store at scale"). The same unique
@@ -188,7 +198,7 @@ CREATE INDEX messages_by_updated ON messages (updated_at, provider, status, erro
 DROP INDEX messages_by_provider_id;
 CREATE UNIQUE INDEX messages_by_provider_message_id ON messages (provider_message_id, provider);
 
--- version: 7
+-- version: 7 sqlite
 -- Retention deletes raw requests by age alone, and export reads them by time with or
 -- without a provider: one index on received_at serves both, in place of the one that
 -- led with provider (which served neither). The number of indexes ingest writes stays.
@@ -215,7 +225,7 @@ CREATE TABLE erasures (
     raw_requests  INTEGER NOT NULL
 );
 
--- version: 8
+-- version: 8 sqlite
 -- Sends through the seed providers (README "Provider types").
 -- template: a send of an approved template instead of a text body (FutureSMS, RelayOS
 -- send nothing else), as JSON {"id", "language", "variables"}, kept like body only
@@ -252,7 +262,7 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v8 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
--- version: 9
+-- version: 9 sqlite
 -- The status change feed (README "Status change feed"). A change is written in the
 -- same transaction as the merge that changed a message's status, error_code or
 -- error_message. id is the feed's cursor: on SQLite the one writer commits
@@ -317,7 +327,7 @@ CREATE TABLE change_deliveries (
 CREATE INDEX change_deliveries_due ON change_deliveries (subscriber, state, next_attempt_at);
 CREATE INDEX change_deliveries_by_message ON change_deliveries (subscriber, message_id, seq);
 
--- version: 10
+-- version: 10 sqlite
 -- Missing reports (contract section 12, docs/design.md "Missing reports"). The timeline
 -- gains two sources: 'lookup' (the provider's answer when we asked its API about an
 -- overdue message) and 'receiver' (our own verdict: unknown, NO_FINAL_REPORT). SQLite
@@ -370,7 +380,7 @@ CREATE TABLE lookups (
     last_error    TEXT,
     last_at       TEXT
 );
--- version: 11
+-- version: 11 sqlite
 -- Delivery health (contract section 13). Each message gains its destination country
 -- (ISO 3166-1 alpha-2 of to_number, set by the store with libphonenumber), the network a
 -- report named ("MCC-MNC", never guessed from the number), sent_at, the earliest
@@ -617,3 +627,364 @@ FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
 INSERT INTO latency_daily (period, provider, country, network, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
 SELECT substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), sum(m.latency_bucket = 0), sum(m.latency_bucket = 1), sum(m.latency_bucket = 2), sum(m.latency_bucket = 3), sum(m.latency_bucket = 4), sum(m.latency_bucket = 5), sum(m.latency_bucket = 6), sum(m.latency_bucket = 7), sum(m.latency_bucket = 8), sum(m.latency_bucket = 9), sum(m.latency_bucket = 10), sum(m.latency_bucket = 11), sum(m.latency_bucket = 12), sum(m.latency_bucket = 13), sum(m.latency_bucket = 14), sum(m.latency_bucket = 15), sum(m.latency_bucket = 16), sum(m.latency_bucket = 17), sum(m.latency_bucket = 18), sum(m.latency_bucket = 19), sum(m.latency_bucket = 20), sum(m.latency_bucket = 21), sum(m.latency_bucket = 22), sum(m.latency_bucket = 23), sum(m.latency_bucket = 24), sum(m.latency_bucket = 25), sum(m.latency_bucket = 26), sum(m.latency_bucket = 27), sum(m.latency_bucket = 28), sum(m.latency_bucket = 29), sum(m.latency_bucket = 30), sum(m.latency_bucket = 31), sum(m.latency_bucket = 32), sum(m.latency_bucket = 33), sum(m.latency_bucket = 34), sum(m.latency_bucket = 35), sum(m.latency_bucket = 36), sum(m.latency_bucket = 37), sum(m.latency_bucket = 38), sum(m.latency_bucket = 39), sum(m.latency_bucket = 40), sum(m.latency_bucket = 41), sum(m.latency_bucket = 42), sum(m.latency_bucket = 43), sum(m.latency_bucket = 44), sum(m.latency_bucket = 45), sum(m.latency_bucket = 46), sum(m.latency_bucket = 47), sum(m.latency_bucket = 48)
 FROM messages m WHERE m.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4;
+
+-- version: 11 postgresql
+-- The whole schema as the SQLite sections above leave it at version 11, for
+-- PostgreSQL (a PostgreSQL store starts here: there was none before). The same tables,
+-- columns (in the same order), constraints and indexes, with these differences:
+-- * Every TEXT column is COLLATE "C": text compares byte by byte, as in SQLite, so a
+--   timestamp's text order is its time order and a ULID's its creation order,
+--   whatever the database's locale.
+-- * BLOB is BYTEA; INTEGER is INTEGER (32 bits: counts and flags) except the feed's
+--   ids, BIGINT identities (AUTOINCREMENT: never reused).
+-- * changes: several processes write changes at once, and an id drawn earlier can
+--   commit later, so id order is not commit order and a reader following id could
+--   step over a change committed late. `position` is the feed's cursor here: given to
+--   committed changes only, by one sequencer at a time, always above every position
+--   given before, even of a change since pruned (change_positions holds the highest;
+--   receiver/store/postgres/feed.py). NULL: not yet given.
+-- * The delivery aggregates' triggers are plpgsql. Each aggregate row also carries
+--   the shard of the connection that wrote it (receiver/store/postgres/backend.py: each
+--   process's writer holds its own shard, 0 for any other connection), and readers sum
+--   over shards as they already sum over groups. Without it, every writing process
+--   would update the same few rows of the current hour, in whatever order its batch
+--   met them, holding each lock until its commit: the processes would queue behind
+--   each other and deadlock.
+CREATE TABLE schema_version (
+    version     INTEGER NOT NULL
+);
+
+CREATE TABLE messages (
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    provider            TEXT COLLATE "C" NOT NULL,
+    provider_message_id TEXT COLLATE "C",
+    to_number           TEXT COLLATE "C",
+    status              TEXT COLLATE "C",
+    status_event_id     TEXT COLLATE "C",
+    status_changed_at   TEXT COLLATE "C",
+    error_code          TEXT COLLATE "C",
+    error_message       TEXT COLLATE "C",
+    client_reference    TEXT COLLATE "C",
+    report_count        INTEGER NOT NULL DEFAULT 0,
+    created_at          TEXT COLLATE "C" NOT NULL,
+    updated_at          TEXT COLLATE "C" NOT NULL,
+    client_id           TEXT COLLATE "C",
+    sender              TEXT COLLATE "C",
+    segments            INTEGER,
+    erased_at           TEXT COLLATE "C",
+    country             TEXT COLLATE "C",
+    network             TEXT COLLATE "C",
+    sent_at             TEXT COLLATE "C",
+    latency_bucket      INTEGER
+);
+CREATE UNIQUE INDEX messages_by_provider_message_id ON messages (provider_message_id, provider);
+CREATE UNIQUE INDEX messages_client_reference_per_client
+    ON messages (client_id, client_reference) WHERE client_id IS NOT NULL;
+CREATE INDEX messages_by_created ON messages (created_at, id);
+CREATE INDEX messages_by_to ON messages (to_number, created_at);
+CREATE INDEX messages_by_client_reference ON messages (client_reference, created_at);
+CREATE INDEX messages_by_status ON messages (status, created_at);
+CREATE INDEX messages_by_updated ON messages (updated_at, provider, status, error_code);
+CREATE INDEX messages_awaiting_report ON messages (provider, updated_at)
+    WHERE status IN ('queued', 'sent', 'buffered');
+CREATE INDEX messages_by_country ON messages (country, created_at);
+CREATE INDEX messages_by_network ON messages (network, created_at);
+
+CREATE TABLE raw_requests (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    provider    TEXT COLLATE "C" NOT NULL,
+    received_at TEXT COLLATE "C" NOT NULL,
+    method      TEXT COLLATE "C" NOT NULL,
+    path        TEXT COLLATE "C" NOT NULL,
+    headers     TEXT COLLATE "C" NOT NULL,
+    body        BYTEA NOT NULL
+);
+CREATE INDEX raw_requests_by_received_at ON raw_requests (received_at, id);
+
+CREATE TABLE events (
+    provider          TEXT COLLATE "C" NOT NULL,
+    event_id          TEXT COLLATE "C" NOT NULL,
+    message_id        TEXT COLLATE "C" NOT NULL REFERENCES messages (id),
+    request_id        TEXT COLLATE "C" REFERENCES raw_requests (id),
+    source            TEXT COLLATE "C" NOT NULL DEFAULT 'webhook'
+                      CHECK (source IN ('webhook', 'outbound', 'lookup', 'receiver')),
+    status            TEXT COLLATE "C",
+    provider_status   TEXT COLLATE "C" NOT NULL,
+    error_code        TEXT COLLATE "C",
+    error_message     TEXT COLLATE "C",
+    occurred_at       TEXT COLLATE "C" NOT NULL,
+    received_at       TEXT COLLATE "C" NOT NULL,
+    last_received_at  TEXT COLLATE "C" NOT NULL,
+    outcome           TEXT COLLATE "C" NOT NULL CHECK (outcome IN ('applied', 'superseded')),
+    deliveries        INTEGER NOT NULL DEFAULT 1,
+    reprocessed_at    TEXT COLLATE "C",
+    PRIMARY KEY (provider, event_id)
+);
+CREATE INDEX events_by_message ON events (message_id, occurred_at);
+CREATE INDEX events_by_request ON events (request_id) WHERE request_id IS NOT NULL;
+
+CREATE TABLE staff (
+    id                     TEXT COLLATE "C" PRIMARY KEY,
+    name                   TEXT COLLATE "C" NOT NULL,
+    role                   TEXT COLLATE "C" NOT NULL CHECK (role IN ('viewer', 'sender', 'admin')),
+    token_hash             TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_at             TEXT COLLATE "C" NOT NULL,
+    revoked_at             TEXT COLLATE "C",
+    password_hash          TEXT COLLATE "C",
+    console_sessions_after TEXT COLLATE "C"
+);
+CREATE UNIQUE INDEX staff_active_name ON staff (name) WHERE revoked_at IS NULL;
+
+CREATE TABLE idempotency_keys (
+    client_id    TEXT COLLATE "C" NOT NULL,
+    key          TEXT COLLATE "C" NOT NULL,
+    fingerprint  TEXT COLLATE "C" NOT NULL,
+    status_code  INTEGER NOT NULL,
+    response     TEXT COLLATE "C" NOT NULL,
+    message_id   TEXT COLLATE "C" REFERENCES messages (id),
+    created_at   TEXT COLLATE "C" NOT NULL,
+    expires_at   TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+CREATE INDEX idempotency_keys_by_message ON idempotency_keys (message_id)
+    WHERE message_id IS NOT NULL;
+
+CREATE TABLE outbox (
+    message_id       TEXT COLLATE "C" PRIMARY KEY REFERENCES messages (id),
+    provider         TEXT COLLATE "C" NOT NULL,
+    body             TEXT COLLATE "C",
+    template         TEXT COLLATE "C",
+    state            TEXT COLLATE "C" NOT NULL CHECK (state IN ('pending', 'sending', 'done', 'held')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    in_doubt         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT COLLATE "C" NOT NULL,
+    first_attempt_at TEXT COLLATE "C",
+    lease_owner      TEXT COLLATE "C",
+    lease_until      TEXT COLLATE "C",
+    last_error       TEXT COLLATE "C",
+    created_at       TEXT COLLATE "C" NOT NULL,
+    updated_at       TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+CREATE TABLE erasures (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    erased_at     TEXT COLLATE "C" NOT NULL,
+    requested_by  TEXT COLLATE "C" NOT NULL,
+    messages      INTEGER NOT NULL,
+    raw_requests  INTEGER NOT NULL
+);
+
+CREATE TABLE changes (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    change_id       TEXT COLLATE "C" NOT NULL,
+    message_id      TEXT COLLATE "C" NOT NULL,
+    seq             INTEGER NOT NULL,
+    previous_status TEXT COLLATE "C",
+    status          TEXT COLLATE "C",
+    error_code      TEXT COLLATE "C",
+    error_message   TEXT COLLATE "C",
+    changed_at      TEXT COLLATE "C" NOT NULL,
+    cause_source    TEXT COLLATE "C" NOT NULL,
+    cause_event_id  TEXT COLLATE "C",
+    message         TEXT COLLATE "C" NOT NULL,
+    position        BIGINT,
+    UNIQUE (message_id, seq)
+);
+CREATE UNIQUE INDEX changes_by_position ON changes (position);
+CREATE INDEX changes_to_sequence ON changes (id) WHERE position IS NULL;
+CREATE TABLE change_positions (
+    position BIGINT NOT NULL
+);
+INSERT INTO change_positions (position) VALUES (0);
+
+CREATE TABLE subscribers (
+    name               TEXT COLLATE "C" PRIMARY KEY,
+    providers          TEXT COLLATE "C",
+    statuses           TEXT COLLATE "C",
+    clients            TEXT COLLATE "C",
+    disabled_at        TEXT COLLATE "C",
+    disabled_reason    TEXT COLLATE "C",
+    last_error         TEXT COLLATE "C",
+    last_error_at      TEXT COLLATE "C",
+    worker             TEXT COLLATE "C",
+    worker_until       TEXT COLLATE "C",
+    worker_lease_until TEXT COLLATE "C"
+);
+
+CREATE TABLE change_deliveries (
+    subscriber      TEXT COLLATE "C" NOT NULL,
+    change          BIGINT NOT NULL REFERENCES changes (id),
+    message_id      TEXT COLLATE "C" NOT NULL,
+    seq             INTEGER NOT NULL,
+    state           TEXT COLLATE "C" NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT COLLATE "C" NOT NULL,
+    lease_owner     TEXT COLLATE "C",
+    lease_until     TEXT COLLATE "C",
+    last_error      TEXT COLLATE "C",
+    queued_at       TEXT COLLATE "C" NOT NULL,
+    delivered_at    TEXT COLLATE "C",
+    PRIMARY KEY (subscriber, change)
+);
+CREATE INDEX change_deliveries_due ON change_deliveries (subscriber, state, next_attempt_at);
+CREATE INDEX change_deliveries_by_message ON change_deliveries (subscriber, message_id, seq);
+
+CREATE TABLE lookups (
+    message_id    TEXT COLLATE "C" PRIMARY KEY,
+    provider      TEXT COLLATE "C" NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       TEXT COLLATE "C" NOT NULL,
+    lease_owner   TEXT COLLATE "C",
+    lease_until   TEXT COLLATE "C",
+    claimed_at    TEXT COLLATE "C",
+    last_outcome  TEXT COLLATE "C"
+                  CHECK (last_outcome IN ('pending', 'failed', 'not_found', 'no_lookup')),
+    last_error    TEXT COLLATE "C",
+    last_at       TEXT COLLATE "C"
+);
+
+CREATE TABLE delivery_hourly (
+    period    TEXT COLLATE "C" NOT NULL,
+    provider  TEXT COLLATE "C" NOT NULL,
+    country   TEXT COLLATE "C" NOT NULL,
+    network   TEXT COLLATE "C" NOT NULL,
+    status    TEXT COLLATE "C" NOT NULL,
+    shard     INTEGER NOT NULL,
+    messages  INTEGER NOT NULL,
+    PRIMARY KEY (period, provider, country, network, status, shard)
+);
+CREATE TABLE delivery_daily (LIKE delivery_hourly INCLUDING ALL);
+CREATE TABLE latency_hourly (
+    period    TEXT COLLATE "C" NOT NULL,
+    provider  TEXT COLLATE "C" NOT NULL,
+    country   TEXT COLLATE "C" NOT NULL,
+    network   TEXT COLLATE "C" NOT NULL,
+    shard     INTEGER NOT NULL,
+    l0 INTEGER NOT NULL DEFAULT 0,
+    l1 INTEGER NOT NULL DEFAULT 0,
+    l2 INTEGER NOT NULL DEFAULT 0,
+    l3 INTEGER NOT NULL DEFAULT 0,
+    l4 INTEGER NOT NULL DEFAULT 0,
+    l5 INTEGER NOT NULL DEFAULT 0,
+    l6 INTEGER NOT NULL DEFAULT 0,
+    l7 INTEGER NOT NULL DEFAULT 0,
+    l8 INTEGER NOT NULL DEFAULT 0,
+    l9 INTEGER NOT NULL DEFAULT 0,
+    l10 INTEGER NOT NULL DEFAULT 0,
+    l11 INTEGER NOT NULL DEFAULT 0,
+    l12 INTEGER NOT NULL DEFAULT 0,
+    l13 INTEGER NOT NULL DEFAULT 0,
+    l14 INTEGER NOT NULL DEFAULT 0,
+    l15 INTEGER NOT NULL DEFAULT 0,
+    l16 INTEGER NOT NULL DEFAULT 0,
+    l17 INTEGER NOT NULL DEFAULT 0,
+    l18 INTEGER NOT NULL DEFAULT 0,
+    l19 INTEGER NOT NULL DEFAULT 0,
+    l20 INTEGER NOT NULL DEFAULT 0,
+    l21 INTEGER NOT NULL DEFAULT 0,
+    l22 INTEGER NOT NULL DEFAULT 0,
+    l23 INTEGER NOT NULL DEFAULT 0,
+    l24 INTEGER NOT NULL DEFAULT 0,
+    l25 INTEGER NOT NULL DEFAULT 0,
+    l26 INTEGER NOT NULL DEFAULT 0,
+    l27 INTEGER NOT NULL DEFAULT 0,
+    l28 INTEGER NOT NULL DEFAULT 0,
+    l29 INTEGER NOT NULL DEFAULT 0,
+    l30 INTEGER NOT NULL DEFAULT 0,
+    l31 INTEGER NOT NULL DEFAULT 0,
+    l32 INTEGER NOT NULL DEFAULT 0,
+    l33 INTEGER NOT NULL DEFAULT 0,
+    l34 INTEGER NOT NULL DEFAULT 0,
+    l35 INTEGER NOT NULL DEFAULT 0,
+    l36 INTEGER NOT NULL DEFAULT 0,
+    l37 INTEGER NOT NULL DEFAULT 0,
+    l38 INTEGER NOT NULL DEFAULT 0,
+    l39 INTEGER NOT NULL DEFAULT 0,
+    l40 INTEGER NOT NULL DEFAULT 0,
+    l41 INTEGER NOT NULL DEFAULT 0,
+    l42 INTEGER NOT NULL DEFAULT 0,
+    l43 INTEGER NOT NULL DEFAULT 0,
+    l44 INTEGER NOT NULL DEFAULT 0,
+    l45 INTEGER NOT NULL DEFAULT 0,
+    l46 INTEGER NOT NULL DEFAULT 0,
+    l47 INTEGER NOT NULL DEFAULT 0,
+    l48 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, provider, country, network, shard)
+);
+CREATE TABLE latency_daily (LIKE latency_hourly INCLUDING ALL);
+
+-- The shard this connection writes the aggregates in (see above).
+CREATE FUNCTION delivery_shard() RETURNS INTEGER LANGUAGE sql STABLE
+    RETURN coalesce(nullif(current_setting('receiver.shard', true), '')::INTEGER, 0);
+
+-- Count message m in (delta 1) or out of (delta -1) its hour's and day's status cell.
+CREATE FUNCTION delivery_count(m messages, delta INTEGER) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    writer_shard INTEGER := delivery_shard();
+BEGIN
+    INSERT INTO delivery_hourly (period, provider, country, network, status, shard, messages)
+    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), writer_shard, delta)
+    ON CONFLICT (period, provider, country, network, status, shard) DO UPDATE SET messages = delivery_hourly.messages + excluded.messages;
+    INSERT INTO delivery_daily (period, provider, country, network, status, shard, messages)
+    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), coalesce(m.status, ''), writer_shard, delta)
+    ON CONFLICT (period, provider, country, network, status, shard) DO UPDATE SET messages = delivery_daily.messages + excluded.messages;
+END $$;
+
+-- The same for its latency bucket, if it has one.
+CREATE FUNCTION latency_count(m messages, delta INTEGER) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    writer_shard INTEGER := delivery_shard();
+BEGIN
+    IF m.latency_bucket IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO latency_hourly (period, provider, country, network, shard, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    VALUES (substr(m.created_at, 1, 13), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), writer_shard,
+        (m.latency_bucket = 0)::int * delta, (m.latency_bucket = 1)::int * delta, (m.latency_bucket = 2)::int * delta, (m.latency_bucket = 3)::int * delta, (m.latency_bucket = 4)::int * delta, (m.latency_bucket = 5)::int * delta, (m.latency_bucket = 6)::int * delta, (m.latency_bucket = 7)::int * delta, (m.latency_bucket = 8)::int * delta, (m.latency_bucket = 9)::int * delta, (m.latency_bucket = 10)::int * delta, (m.latency_bucket = 11)::int * delta, (m.latency_bucket = 12)::int * delta, (m.latency_bucket = 13)::int * delta, (m.latency_bucket = 14)::int * delta, (m.latency_bucket = 15)::int * delta, (m.latency_bucket = 16)::int * delta, (m.latency_bucket = 17)::int * delta, (m.latency_bucket = 18)::int * delta, (m.latency_bucket = 19)::int * delta, (m.latency_bucket = 20)::int * delta, (m.latency_bucket = 21)::int * delta, (m.latency_bucket = 22)::int * delta, (m.latency_bucket = 23)::int * delta, (m.latency_bucket = 24)::int * delta, (m.latency_bucket = 25)::int * delta, (m.latency_bucket = 26)::int * delta, (m.latency_bucket = 27)::int * delta, (m.latency_bucket = 28)::int * delta, (m.latency_bucket = 29)::int * delta, (m.latency_bucket = 30)::int * delta, (m.latency_bucket = 31)::int * delta, (m.latency_bucket = 32)::int * delta, (m.latency_bucket = 33)::int * delta, (m.latency_bucket = 34)::int * delta, (m.latency_bucket = 35)::int * delta, (m.latency_bucket = 36)::int * delta, (m.latency_bucket = 37)::int * delta, (m.latency_bucket = 38)::int * delta, (m.latency_bucket = 39)::int * delta, (m.latency_bucket = 40)::int * delta, (m.latency_bucket = 41)::int * delta, (m.latency_bucket = 42)::int * delta, (m.latency_bucket = 43)::int * delta, (m.latency_bucket = 44)::int * delta, (m.latency_bucket = 45)::int * delta, (m.latency_bucket = 46)::int * delta, (m.latency_bucket = 47)::int * delta, (m.latency_bucket = 48)::int * delta)
+    ON CONFLICT (period, provider, country, network, shard) DO UPDATE SET l0 = latency_hourly.l0 + excluded.l0, l1 = latency_hourly.l1 + excluded.l1, l2 = latency_hourly.l2 + excluded.l2, l3 = latency_hourly.l3 + excluded.l3, l4 = latency_hourly.l4 + excluded.l4, l5 = latency_hourly.l5 + excluded.l5, l6 = latency_hourly.l6 + excluded.l6, l7 = latency_hourly.l7 + excluded.l7, l8 = latency_hourly.l8 + excluded.l8, l9 = latency_hourly.l9 + excluded.l9, l10 = latency_hourly.l10 + excluded.l10, l11 = latency_hourly.l11 + excluded.l11, l12 = latency_hourly.l12 + excluded.l12, l13 = latency_hourly.l13 + excluded.l13, l14 = latency_hourly.l14 + excluded.l14, l15 = latency_hourly.l15 + excluded.l15, l16 = latency_hourly.l16 + excluded.l16, l17 = latency_hourly.l17 + excluded.l17, l18 = latency_hourly.l18 + excluded.l18, l19 = latency_hourly.l19 + excluded.l19, l20 = latency_hourly.l20 + excluded.l20, l21 = latency_hourly.l21 + excluded.l21, l22 = latency_hourly.l22 + excluded.l22, l23 = latency_hourly.l23 + excluded.l23, l24 = latency_hourly.l24 + excluded.l24, l25 = latency_hourly.l25 + excluded.l25, l26 = latency_hourly.l26 + excluded.l26, l27 = latency_hourly.l27 + excluded.l27, l28 = latency_hourly.l28 + excluded.l28, l29 = latency_hourly.l29 + excluded.l29, l30 = latency_hourly.l30 + excluded.l30, l31 = latency_hourly.l31 + excluded.l31, l32 = latency_hourly.l32 + excluded.l32, l33 = latency_hourly.l33 + excluded.l33, l34 = latency_hourly.l34 + excluded.l34, l35 = latency_hourly.l35 + excluded.l35, l36 = latency_hourly.l36 + excluded.l36, l37 = latency_hourly.l37 + excluded.l37, l38 = latency_hourly.l38 + excluded.l38, l39 = latency_hourly.l39 + excluded.l39, l40 = latency_hourly.l40 + excluded.l40, l41 = latency_hourly.l41 + excluded.l41, l42 = latency_hourly.l42 + excluded.l42, l43 = latency_hourly.l43 + excluded.l43, l44 = latency_hourly.l44 + excluded.l44, l45 = latency_hourly.l45 + excluded.l45, l46 = latency_hourly.l46 + excluded.l46, l47 = latency_hourly.l47 + excluded.l47, l48 = latency_hourly.l48 + excluded.l48;
+    INSERT INTO latency_daily (period, provider, country, network, shard, l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32, l33, l34, l35, l36, l37, l38, l39, l40, l41, l42, l43, l44, l45, l46, l47, l48)
+    VALUES (substr(m.created_at, 1, 10), m.provider, coalesce(m.country, ''), coalesce(m.network, ''), writer_shard,
+        (m.latency_bucket = 0)::int * delta, (m.latency_bucket = 1)::int * delta, (m.latency_bucket = 2)::int * delta, (m.latency_bucket = 3)::int * delta, (m.latency_bucket = 4)::int * delta, (m.latency_bucket = 5)::int * delta, (m.latency_bucket = 6)::int * delta, (m.latency_bucket = 7)::int * delta, (m.latency_bucket = 8)::int * delta, (m.latency_bucket = 9)::int * delta, (m.latency_bucket = 10)::int * delta, (m.latency_bucket = 11)::int * delta, (m.latency_bucket = 12)::int * delta, (m.latency_bucket = 13)::int * delta, (m.latency_bucket = 14)::int * delta, (m.latency_bucket = 15)::int * delta, (m.latency_bucket = 16)::int * delta, (m.latency_bucket = 17)::int * delta, (m.latency_bucket = 18)::int * delta, (m.latency_bucket = 19)::int * delta, (m.latency_bucket = 20)::int * delta, (m.latency_bucket = 21)::int * delta, (m.latency_bucket = 22)::int * delta, (m.latency_bucket = 23)::int * delta, (m.latency_bucket = 24)::int * delta, (m.latency_bucket = 25)::int * delta, (m.latency_bucket = 26)::int * delta, (m.latency_bucket = 27)::int * delta, (m.latency_bucket = 28)::int * delta, (m.latency_bucket = 29)::int * delta, (m.latency_bucket = 30)::int * delta, (m.latency_bucket = 31)::int * delta, (m.latency_bucket = 32)::int * delta, (m.latency_bucket = 33)::int * delta, (m.latency_bucket = 34)::int * delta, (m.latency_bucket = 35)::int * delta, (m.latency_bucket = 36)::int * delta, (m.latency_bucket = 37)::int * delta, (m.latency_bucket = 38)::int * delta, (m.latency_bucket = 39)::int * delta, (m.latency_bucket = 40)::int * delta, (m.latency_bucket = 41)::int * delta, (m.latency_bucket = 42)::int * delta, (m.latency_bucket = 43)::int * delta, (m.latency_bucket = 44)::int * delta, (m.latency_bucket = 45)::int * delta, (m.latency_bucket = 46)::int * delta, (m.latency_bucket = 47)::int * delta, (m.latency_bucket = 48)::int * delta)
+    ON CONFLICT (period, provider, country, network, shard) DO UPDATE SET l0 = latency_daily.l0 + excluded.l0, l1 = latency_daily.l1 + excluded.l1, l2 = latency_daily.l2 + excluded.l2, l3 = latency_daily.l3 + excluded.l3, l4 = latency_daily.l4 + excluded.l4, l5 = latency_daily.l5 + excluded.l5, l6 = latency_daily.l6 + excluded.l6, l7 = latency_daily.l7 + excluded.l7, l8 = latency_daily.l8 + excluded.l8, l9 = latency_daily.l9 + excluded.l9, l10 = latency_daily.l10 + excluded.l10, l11 = latency_daily.l11 + excluded.l11, l12 = latency_daily.l12 + excluded.l12, l13 = latency_daily.l13 + excluded.l13, l14 = latency_daily.l14 + excluded.l14, l15 = latency_daily.l15 + excluded.l15, l16 = latency_daily.l16 + excluded.l16, l17 = latency_daily.l17 + excluded.l17, l18 = latency_daily.l18 + excluded.l18, l19 = latency_daily.l19 + excluded.l19, l20 = latency_daily.l20 + excluded.l20, l21 = latency_daily.l21 + excluded.l21, l22 = latency_daily.l22 + excluded.l22, l23 = latency_daily.l23 + excluded.l23, l24 = latency_daily.l24 + excluded.l24, l25 = latency_daily.l25 + excluded.l25, l26 = latency_daily.l26 + excluded.l26, l27 = latency_daily.l27 + excluded.l27, l28 = latency_daily.l28 + excluded.l28, l29 = latency_daily.l29 + excluded.l29, l30 = latency_daily.l30 + excluded.l30, l31 = latency_daily.l31 + excluded.l31, l32 = latency_daily.l32 + excluded.l32, l33 = latency_daily.l33 + excluded.l33, l34 = latency_daily.l34 + excluded.l34, l35 = latency_daily.l35 + excluded.l35, l36 = latency_daily.l36 + excluded.l36, l37 = latency_daily.l37 + excluded.l37, l38 = latency_daily.l38 + excluded.l38, l39 = latency_daily.l39 + excluded.l39, l40 = latency_daily.l40 + excluded.l40, l41 = latency_daily.l41 + excluded.l41, l42 = latency_daily.l42 + excluded.l42, l43 = latency_daily.l43 + excluded.l43, l44 = latency_daily.l44 + excluded.l44, l45 = latency_daily.l45 + excluded.l45, l46 = latency_daily.l46 + excluded.l46, l47 = latency_daily.l47 + excluded.l47, l48 = latency_daily.l48 + excluded.l48;
+END $$;
+
+CREATE FUNCTION delivery_stats() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM delivery_count(OLD, -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM delivery_count(NEW, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION delivery_latency() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM latency_count(OLD, -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM latency_count(NEW, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER delivery_stats_insert_delete AFTER INSERT OR DELETE ON messages
+FOR EACH ROW EXECUTE FUNCTION delivery_stats();
+CREATE TRIGGER delivery_stats_update
+AFTER UPDATE OF created_at, provider, country, network, status ON messages
+FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.provider IS DISTINCT FROM NEW.provider
+    OR OLD.country IS DISTINCT FROM NEW.country OR OLD.network IS DISTINCT FROM NEW.network
+    OR OLD.status IS DISTINCT FROM NEW.status)
+EXECUTE FUNCTION delivery_stats();
+CREATE TRIGGER delivery_latency_insert_delete AFTER INSERT OR DELETE ON messages
+FOR EACH ROW EXECUTE FUNCTION delivery_latency();
+CREATE TRIGGER delivery_latency_update
+AFTER UPDATE OF created_at, provider, country, network, latency_bucket ON messages
+FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.provider IS DISTINCT FROM NEW.provider
+    OR OLD.country IS DISTINCT FROM NEW.country OR OLD.network IS DISTINCT FROM NEW.network
+    OR OLD.latency_bucket IS DISTINCT FROM NEW.latency_bucket)
+EXECUTE FUNCTION delivery_latency();

@@ -60,7 +60,11 @@ from receiver.records import Looked, RawRequest, ReconcileWindow  # noqa: E402
 from receiver.store import reconcile  # noqa: E402
 from receiver.store.base import new_id, to_text  # noqa: E402
 from receiver.store.sqlite import SqliteStore, _connect, migrate  # noqa: E402
-from receiver.store.tx import SqliteTx, run_sync  # noqa: E402
+from receiver.store.tx import (  # noqa: E402
+    SQLITE,
+    SqliteTx,
+    run_sync,
+)
 from receiver.testing.fake_status import (  # noqa: E402
     LOOKUP_TYPES,
     FakeStatusApi,
@@ -124,10 +128,15 @@ def plans(path: Path) -> list[str]:
     conn = _connect(path)
     now = datetime.now(UTC)
     claim_sql, claim_params = reconcile.overdue_list_sql(
-        "twilio", now - TIMEOUT, ReconcileWindow(started=now), CONCURRENCY, free_at=to_text(now)
+        SQLITE,
+        "twilio",
+        now - TIMEOUT,
+        ReconcileWindow(started=now),
+        CONCURRENCY,
+        free_at=to_text(now),
     )
     count_sql, count_params = reconcile.overdue_count_sql(
-        "twilio", now - TIMEOUT, ReconcileWindow()
+        SQLITE, "twilio", now - TIMEOUT, ReconcileWindow()
     )
     lines = []
     for name, sql, params in (

@@ -25,9 +25,11 @@ from typing import Any
 import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
+from pg import fresh_database
 from playwright.sync_api import Browser, sync_playwright
+from pydantic import ValidationError
 
-from receiver.config import load
+from receiver.config import Settings, load
 from receiver.records import NewSend
 from receiver.store import open_store
 from receiver.store.base import Store
@@ -144,23 +146,37 @@ async def queue_send(
     return answer.message_id
 
 
-BACKENDS = ("sqlite",)
-"""The store backends the store contract suite (tests/store/contract) runs on."""
+BACKENDS = ("sqlite", "postgresql")
+"""The store backends: the contract suite (tests/store/contract) and the route-level set
+(the modules whose shared server takes ``backend_settings``) run on each."""
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh store's ``database_url``, once per backend: a SQLite file."""
-    assert request.param == "sqlite"
-    return f"sqlite:///{tmp_path / 'receiver.db'}"
+def _skip_unless_configurable(url: str) -> None:
+    """Skip a server test on a backend whose URL the config still refuses."""
+    try:
+        Settings(session_secret="s" * 40, database_url=url)
+    except ValidationError as refused:
+        pytest.skip(f"the config refuses {url.split(':', 1)[0]} URLs: {refused.errors()[0]['msg']}")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def backend_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Config keys that put a module's shared server on each backend in turn (the
-    route-level set): none for SQLite (a file beside the config)."""
-    assert request.param == "sqlite"
-    return {}
+def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Config keys that put a module's shared server on each backend in turn: none for
+    SQLite (a file beside the config), a fresh PostgreSQL database for the module
+    (dropped after)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        _skip_unless_configurable(url)
+        yield {"database_url": url}
+
+
+@pytest.fixture
+def served_store_url(store_url: str) -> str:
+    """``store_url`` for a config file (a server's, a worker's) on each backend."""
+    _skip_unless_configurable(store_url)
+    return store_url
 
 
 def stored_rows(server: Server, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
@@ -245,6 +261,24 @@ def running_server(
         yield server
     finally:
         server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database (tests/pg.py), dropped after the test."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
+    PostgreSQL database (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'receiver.db'}"
+        return
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

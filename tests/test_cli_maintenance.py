@@ -22,6 +22,7 @@ from receiver.providers.base import InboundRequest
 from receiver.records import RawRequest
 from receiver.store import open_store
 from receiver.store.base import migrations
+from receiver.store.tx import SQLITE
 from receiver.testing import standard_report, standard_request
 from receiver.testing.base import SignedRequest
 
@@ -315,7 +316,7 @@ def test_backup_writes_a_checked_copy_and_never_overwrites_unasked(tmp_path):
 
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith(f"backed up {config.parent / 'receiver.db'} to {target}: ")
-    assert f"schema version {migrations()[-1][0]}, integrity ok" in made.stdout
+    assert f"schema version {migrations(SQLITE)[-1][0]}, integrity ok" in made.stdout
     assert target.stat().st_mode & 0o777 == 0o600
     assert rows(target, "SELECT provider_message_id FROM messages") == [("p-1",)]
     assert rows(target, "PRAGMA integrity_check") == [("ok",)]

@@ -45,8 +45,9 @@ from receiver.records import (
     SubscriberHealth,
     SubscriberRoute,
 )
+from receiver.store.tx import Dialect
 
-_SECTION = re.compile(r"^-- version: (\d+)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^-- version: (\d+)(?: (sqlite|postgresql))?[ \t]*$", re.MULTILINE)
 
 
 def to_text(moment: datetime) -> str:
@@ -68,11 +69,16 @@ def new_id(prefix: str) -> str:
     return prefix + str(ULID())
 
 
-def migrations() -> list[tuple[int, str]]:
-    """The sections of ``schema.sql`` as (version, SQL), in order."""
+def migrations(dialect: Dialect) -> list[tuple[int, str]]:
+    """The sections of ``schema.sql`` that ``dialect`` runs, as (version, SQL), in order:
+    the shared ones and its own (``-- version: N`` and ``-- version: N {dialect}``)."""
     text = resources.files("receiver.store").joinpath("schema.sql").read_text("utf-8")
     parts = _SECTION.split(text)
-    return [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts), 2)]
+    return [
+        (int(parts[i]), parts[i + 2])
+        for i in range(1, len(parts), 3)
+        if parts[i + 1] in (None, dialect.name)
+    ]
 
 
 class Store(Protocol):

@@ -161,7 +161,7 @@ async def claim_deliveries(
     message's changes go out in ``seq`` order, one at a time."""
     at = to_text(now)
     rows: list[sqlite3.Row] = await tx.rows(
-        "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"
+        "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"  # noqa: S608 - fixed SQL
         " JOIN changes c ON c.id = d.change"
         " WHERE d.subscriber = ? AND ((d.state = 'pending' AND d.next_attempt_at <= ?)"
         " OR (d.state = 'sending' AND d.lease_until <= ?))"
@@ -170,7 +170,7 @@ async def claim_deliveries(
         " AND e.state IN ('pending', 'sending'))"
         " AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.name = d.subscriber"
         " AND s.disabled_at IS NOT NULL)"
-        " ORDER BY d.change LIMIT ?",
+        " ORDER BY d.change LIMIT ?" + tx.dialect.skip("d"),
         (subscriber, at, at, limit),
     )
     lease_until = to_text(now + timedelta(seconds=lease_seconds))
@@ -295,7 +295,7 @@ async def redeliver(
         f" WHERE c.changed_at >= ? AND {matches}"
         " ON CONFLICT (subscriber, change) DO UPDATE SET state = 'pending', attempts = 0,"
         " next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at,"
-        " last_error = NULL WHERE state IN ('delivered', 'dead')"
+        " last_error = NULL WHERE change_deliveries.state IN ('delivered', 'dead')"
     )
     return await tx.run(requeue, (at, at, name, since_text))
 

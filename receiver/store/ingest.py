@@ -168,14 +168,18 @@ _MERGE_FIELDS = (
 async def _find_message(tx: Tx, provider: str, report: Report) -> sqlite3.Row | None:
     """The id and merge fields of the message ``report`` is about, if known: the one with
     its provider message id, else the one its ``message_reference`` names (ours, sent
-    through this provider, whose id at the provider we have not learned yet)."""
+    through this provider, whose id at the provider we have not learned yet). Locked
+    until the transaction ends: two processes merging reports of one message take turns,
+    the second merging into what the first wrote. (Two creating one message at once: the
+    unique index refuses the second, whose batch runs again and finds it.)"""
+    lock = tx.dialect.lock("messages")
     row: sqlite3.Row | None = await tx.row(
-        _MERGE_FIELDS + " WHERE provider = ? AND provider_message_id = ?",
+        _MERGE_FIELDS + " WHERE provider = ? AND provider_message_id = ?" + lock,
         (provider, report.provider_message_id),
     )
     if row is None and report.message_reference is not None:
         row = await tx.row(
-            _MERGE_FIELDS + " WHERE id = ? AND provider = ? AND provider_message_id IS NULL",
+            _MERGE_FIELDS + " WHERE id = ? AND provider = ? AND provider_message_id IS NULL" + lock,
             (report.message_reference, provider),
         )
     return row

@@ -163,11 +163,11 @@ async def claim(
 ) -> list[OutboxItem]:
     at = to_text(now)
     rows = await tx.rows(
-        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"
+        "SELECT o.*, m.to_number, m.sender, m.erased_at FROM outbox o"  # noqa: S608 - fixed SQL
         " JOIN messages m ON m.id = o.message_id"
         " WHERE (o.state = 'pending' AND o.next_attempt_at <= ?)"
         " OR (o.state = 'sending' AND o.lease_until <= ?)"
-        " ORDER BY o.next_attempt_at LIMIT ?",
+        " ORDER BY o.next_attempt_at LIMIT ?" + tx.dialect.skip("o"),
         (at, at, limit),
     )
     lease_until = to_text(now + timedelta(seconds=lease_seconds))
@@ -237,7 +237,8 @@ async def retry(
         tx,
         item,
         owner,
-        "state = 'pending', next_attempt_at = ?, in_doubt = in_doubt OR ?, last_error = ?,"
+        "state = 'pending', next_attempt_at = ?,"
+        " in_doubt = CASE WHEN in_doubt = 1 OR ? THEN 1 ELSE 0 END, last_error = ?,"
         " updated_at = ?",
         to_text(at),
         in_doubt,

@@ -29,7 +29,7 @@ from receiver.core.status import Status
 from receiver.records import Looked, OverdueCount, OverdueMessage, ReconcileWindow
 from receiver.store import ingest, outbox
 from receiver.store.base import from_text, to_text
-from receiver.store.tx import Tx
+from receiver.store.tx import Dialect, Tx
 
 AWAITING = ("queued", "sent", "buffered")
 AWAITING_SQL = "status IN ('queued', 'sent', 'buffered')"
@@ -39,15 +39,30 @@ NOT_SENDING = "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND 
 VERDICT_STEP = "no_final_report"
 VERDICT_CODE = "NO_FINAL_REPORT"
 
-_OVERDUE = (
-    "SELECT m.id, m.provider, m.provider_message_id, m.to_number, m.status, m.created_at,"  # noqa: S608
+_OVERDUE_COLUMNS = (
+    "m.id, m.provider, m.provider_message_id, m.to_number, m.status, m.created_at,"
     " m.updated_at, l.attempts, l.last_outcome, l.last_error, l.last_at, l.next_at,"
     " l.lease_owner, l.lease_until"
-    " FROM messages m INDEXED BY messages_awaiting_report"
-    " LEFT JOIN lookups l ON l.message_id = m.id"
-    " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
-    " AND m.updated_at <= ? AND " + NOT_SENDING
 )
+_OVERDUE_COUNTS = (
+    "COUNT(*) AS overdue, MIN(m.updated_at) AS oldest,"
+    " SUM(CASE WHEN l.last_outcome IS NULL OR l.last_outcome = 'no_lookup' THEN 1 ELSE 0 END)"
+    " AS no_report,"
+    " SUM(CASE WHEN l.last_outcome = 'failed' THEN 1 ELSE 0 END) AS lookup_failed,"
+    " SUM(CASE WHEN l.last_outcome IN ('pending', 'not_found') THEN 1 ELSE 0 END)"
+    " AS still_pending"
+)
+
+
+def _overdue(dialect: Dialect, columns: str) -> str:
+    """SELECT ``columns`` of one provider's overdue messages (and their lookups)."""
+    return (
+        f"SELECT {columns} FROM messages m"  # noqa: S608 - fixed text
+        + dialect.using("messages_awaiting_report")
+        + " LEFT JOIN lookups l ON l.message_id = m.id"
+        " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
+        " AND m.updated_at <= ? AND " + NOT_SENDING
+    )
 
 
 def _window_sql(window: ReconcileWindow, free_at: str | None) -> tuple[str, list[Any]]:
@@ -101,8 +116,8 @@ async def claim(
     """Lease up to ``limit`` overdue messages of ``provider`` (oldest change first)
     that no live lease holds; with ``window.due_only`` only those due for a lookup."""
     at = to_text(now)
-    sql, params = overdue_list_sql(provider, overdue_before, window, limit, free_at=at)
-    rows = await tx.rows(sql, params)
+    sql, params = overdue_list_sql(tx.dialect, provider, overdue_before, window, limit, free_at=at)
+    rows = await tx.rows(sql + tx.dialect.skip("m"), params)
     until = to_text(now + timedelta(seconds=lease_seconds))
     await tx.run_many(
         "INSERT INTO lookups (message_id, provider, next_at, lease_owner, lease_until,"
@@ -223,6 +238,7 @@ async def give_up(
 
 
 def overdue_list_sql(
+    dialect: Dialect,
     provider: str,
     overdue_before: datetime,
     window: ReconcileWindow,
@@ -233,27 +249,17 @@ def overdue_list_sql(
     ``free_at`` only those a claim may take then (the claim's query), else all
     (the console)."""
     extra, params = _window_sql(window, free_at)
-    sql = _OVERDUE + extra + " ORDER BY m.updated_at LIMIT ?"
+    sql = _overdue(dialect, _OVERDUE_COLUMNS) + extra + " ORDER BY m.updated_at LIMIT ?"
     return sql, [provider, to_text(overdue_before), *params, limit]
 
 
 def overdue_count_sql(
-    provider: str, overdue_before: datetime, window: ReconcileWindow
+    dialect: Dialect, provider: str, overdue_before: datetime, window: ReconcileWindow
 ) -> tuple[str, list[Any]]:
     """How many messages of one provider are overdue (created in ``window``), why, and
     the oldest change."""
     extra, params = _window_sql(window, None)
-    sql = (
-        "SELECT COUNT(*) AS overdue, MIN(m.updated_at) AS oldest,"  # noqa: S608 - fixed text
-        " SUM(l.last_outcome IS NULL OR l.last_outcome = 'no_lookup') AS no_report,"
-        " SUM(l.last_outcome = 'failed') AS lookup_failed,"
-        " SUM(l.last_outcome IN ('pending', 'not_found')) AS still_pending"
-        " FROM messages m INDEXED BY messages_awaiting_report"
-        " LEFT JOIN lookups l ON l.message_id = m.id"
-        " WHERE m.provider = ? AND m.status IN ('queued', 'sent', 'buffered')"
-        " AND m.updated_at <= ? AND " + NOT_SENDING + extra
-    )
-    return sql, [provider, to_text(overdue_before), *params]
+    return _overdue(dialect, _OVERDUE_COUNTS) + extra, [provider, to_text(overdue_before), *params]
 
 
 def overdue_count(provider: str, row: sqlite3.Row | Mapping[str, Any]) -> OverdueCount:

@@ -120,7 +120,7 @@ def count_queries(
     if messages_before is not None:
         params = (to_text(messages_before), to_text(now))
         prunable = f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE}"  # noqa: S608
-        queries["messages"] = (f"SELECT count(*) FROM ({prunable})", params)  # noqa: S608
+        queries["messages"] = (f"SELECT count(*) FROM ({prunable}) AS prunable", params)  # noqa: S608
         for table in _DEPENDENTS:
             dependent = f"SELECT count(*) FROM {table} WHERE message_id IN ({prunable})"  # noqa: S608
             queries[table] = (dependent, params)
@@ -171,7 +171,7 @@ async def erase_messages(tx: Tx, number: str, now: datetime) -> tuple[int, int]:
         # The change feed keeps each message as a change left it: without the number too.
         await tx.run(
             _in(
-                "UPDATE changes SET message = json_set(message, '$.to_number', NULL)"
+                f"UPDATE changes SET message = {tx.dialect.without('message', 'to_number')}"  # noqa: S608 - fixed SQL
                 " WHERE message_id IN (?)",
                 chunk,
             ),

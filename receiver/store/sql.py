@@ -69,7 +69,7 @@ from receiver.store.rows import (
     raw_request,
     staff_member,
 )
-from receiver.store.tx import Dialect, Row, Tx, Work
+from receiver.store.tx import SQLITE, Dialect, Row, Tx, Work
 
 _FILTER_COLUMNS = {
     "provider": "provider = ?",
@@ -86,10 +86,11 @@ _FILTER_COLUMNS = {
 
 _KEY_FILTERS = ("provider_message_id", "to", "client_reference")
 """Filters that find a few messages. With one of them the broad filters (provider,
-status) are written ``+column = ?``, which no index can serve, so that the planner
-(which has no statistics: we never ANALYZE) reads the few messages of one number rather
-than walking every delivered message in ``messages_by_status`` looking for them: 1.9 s
-at 1,000,000 messages (docs/performance.md, "Store at scale")."""
+status) are written ``+column = ?`` on SQLite, which no index can serve, so that the
+planner (which has no statistics: we never ANALYZE) reads the few messages of one number
+rather than walking every delivered message in ``messages_by_status`` looking for them:
+1.9 s at 1,000,000 messages (docs/performance.md, "Store at scale"). PostgreSQL has no
+unary plus on text, and autovacuum keeps its statistics: it chooses well unaided."""
 
 
 _LATENCY_SUMS = tuple(f"sum(l{i})" for i in range(len(LATENCY_BOUNDS)))
@@ -368,7 +369,9 @@ class SqlStore(ABC):
     async def overdue_messages(
         self, provider: str, overdue_before: datetime, window: ReconcileWindow, limit: int
     ) -> list[OverdueMessage]:
-        sql, params = reconcile.overdue_list_sql(provider, overdue_before, window, limit)
+        sql, params = reconcile.overdue_list_sql(
+            self._dialect, provider, overdue_before, window, limit
+        )
         return [reconcile.overdue_row(row) for row in await self._query(sql, params)]
 
     async def overdue_counts(
@@ -376,7 +379,9 @@ class SqlStore(ABC):
     ) -> list[OverdueCount]:
         counts = []
         for provider, before in overdue_before.items():
-            sql, params = reconcile.overdue_count_sql(provider, before, window or ReconcileWindow())
+            sql, params = reconcile.overdue_count_sql(
+                self._dialect, provider, before, window or ReconcileWindow()
+            )
             rows = await self._query(sql, params)
             counts.append(reconcile.overdue_count(provider, rows[0]))
         return counts
@@ -406,7 +411,8 @@ class SqlStore(ABC):
             if name in ("country", "network") and value == UNKNOWN:
                 clauses.append(f"{name} IS NULL")
                 continue
-            clauses.append("+" + clause if keyed and name in _BROAD_FILTERS else clause)
+            unindexed = keyed and name in _BROAD_FILTERS and self._dialect is SQLITE
+            clauses.append("+" + clause if unindexed else clause)
             params.append(to_text(value) if isinstance(value, datetime) else str(value))
         if after is not None:
             clauses.append("(created_at, id) < (?, ?)")
@@ -531,12 +537,13 @@ class SqlStore(ABC):
     async def status_counts(self, since: datetime) -> list[StatusCount]:
         """Messages updated since ``since`` by provider and status (console overview).
 
-        ``INDEXED BY``: without statistics the planner would rather walk another index
-        in GROUP BY order over the whole table than read only the window's rows.
+        ``INDEXED BY`` (SQLite): without statistics the planner would rather walk another
+        index in GROUP BY order over the whole table than read only the window's rows.
         """
         rows = await self._query(
-            "SELECT provider, status, count(*) AS n FROM messages INDEXED BY messages_by_updated"
-            " WHERE updated_at >= ?"
+            "SELECT provider, status, count(*) AS n FROM messages"  # noqa: S608 - fixed SQL
+            + self._dialect.using("messages_by_updated")
+            + " WHERE updated_at >= ?"
             " GROUP BY provider, status ORDER BY provider, status",
             (to_text(since),),
         )
@@ -548,8 +555,10 @@ class SqlStore(ABC):
     async def failure_reasons(self, since: datetime, limit: int) -> list[FailureReason]:
         """The most frequent (provider, failure status, error code) since ``since``."""
         rows = await self._query(
-            "SELECT provider, status, error_code, max(error_message) AS error_message,"
-            " count(*) AS n FROM messages INDEXED BY messages_by_updated WHERE updated_at >= ?"
+            "SELECT provider, status, error_code, max(error_message) AS error_message,"  # noqa: S608 - fixed SQL
+            " count(*) AS n FROM messages"
+            + self._dialect.using("messages_by_updated")
+            + " WHERE updated_at >= ?"
             " AND status IN ('undelivered', 'expired', 'rejected', 'failed')"
             " GROUP BY provider, status, error_code"
             " ORDER BY n DESC, provider, status, error_code LIMIT ?",

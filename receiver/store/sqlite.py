@@ -124,7 +124,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     The version is read under the write lock, so two processes opening a fresh
     file at once cannot both apply the same section.
     """
-    sections = migrations()
+    sections = migrations(SQLITE)
     newest = sections[-1][0]
     conn.execute("BEGIN IMMEDIATE")
     try:

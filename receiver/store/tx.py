@@ -33,16 +33,25 @@ class Dialect:
     name: str
     """``sqlite`` or ``postgresql``."""
     lock_rows: str
-    """Appended to a SELECT whose rows the transaction goes on to change: PostgreSQL
-    locks them (``FOR UPDATE``); SQLite's one writer needs nothing."""
+    """Appended (``lock``) to a SELECT whose rows of ``{table}`` (a name or alias) the
+    transaction goes on to change: PostgreSQL locks them (``FOR UPDATE``), so another
+    process's transaction waits, then reads what this one wrote; SQLite's one writer
+    needs nothing."""
     skip_locked: str
-    """Appended to a claim's SELECT: rows another transaction holds are skipped."""
+    """Appended (``skip``) to a claim's SELECT: rows of ``{table}`` another transaction
+    holds are skipped, the others locked."""
     json_has: str
     """SQL true when JSON array text ``{array}`` holds the text ``{value}``."""
     json_field: str
     """SQL for the text field ``{key}`` of the JSON object text ``{doc}``."""
     bytes_find: str
     """SQL true when the bytes ``{haystack}`` hold the bytes ``{needle}``."""
+    json_null: str
+    """SQL for the JSON object text ``{doc}`` with its field ``{key}`` set to null."""
+    indexed_by: str
+    """After a table in FROM (``using``): read it through the index ``{index}``.
+    SQLite's planner has no statistics (we never ANALYZE) and needs telling;
+    PostgreSQL's has them (autovacuum) and has no such clause."""
 
     def bytes_hold(self, haystack: str, needle: str) -> str:
         """``bytes_find`` for these SQL expressions."""
@@ -51,6 +60,22 @@ class Dialect:
     def contains(self, array: str, value: str) -> str:
         """``json_has`` for these SQL expressions."""
         return self.json_has.format(array=array, value=value)
+
+    def using(self, index: str) -> str:
+        """``indexed_by`` for this index."""
+        return self.indexed_by.format(index=index)
+
+    def lock(self, table: str) -> str:
+        """``lock_rows`` for the rows of ``table`` (not of the rest of a join)."""
+        return self.lock_rows.format(table=table)
+
+    def skip(self, table: str) -> str:
+        """``skip_locked`` for the rows of ``table`` (not of the rest of a join)."""
+        return self.skip_locked.format(table=table)
+
+    def without(self, doc: str, key: str) -> str:
+        """``json_null`` for this SQL expression and key."""
+        return self.json_null.format(doc=doc, key=key)
 
     def field(self, doc: str, key: str) -> str:
         """``json_field`` for this SQL expression and key."""
@@ -64,14 +89,18 @@ SQLITE = Dialect(
     json_has="EXISTS (SELECT 1 FROM json_each({array}) WHERE value = {value})",
     json_field="json_extract({doc}, '$.{key}')",
     bytes_find="instr({haystack}, {needle}) > 0",
+    json_null="json_set({doc}, '$.{key}', NULL)",
+    indexed_by=" INDEXED BY {index}",
 )
 POSTGRESQL = Dialect(
     "postgresql",
-    lock_rows=" FOR UPDATE",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
+    lock_rows=" FOR UPDATE OF {table}",
+    skip_locked=" FOR UPDATE OF {table} SKIP LOCKED",
     json_has="{value} IN (SELECT json_array_elements_text(CAST({array} AS json)))",
     json_field="(CAST({doc} AS json) ->> '{key}')",
     bytes_find="position({needle} IN {haystack}) > 0",
+    json_null="CAST(jsonb_set(CAST({doc} AS jsonb), '{{{key}}}', 'null') AS text)",
+    indexed_by="",
 )
 
 

@@ -299,13 +299,14 @@ def test_the_overdue_query_uses_the_partial_index(tmp_path: Path):
 
     from receiver.store.reconcile import overdue_list_sql
     from receiver.store.sqlite import _connect, migrate
+    from receiver.store.tx import SQLITE
 
     path = tmp_path / "plan.db"
     conn = _connect(path)
     migrate(conn)
     now = datetime.now(UTC)
     window = ReconcileWindow(started=now)
-    sql, params = overdue_list_sql("p", now, window, 100, free_at=now.isoformat())
+    sql, params = overdue_list_sql(SQLITE, "p", now, window, 100, free_at=now.isoformat())
     plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     conn.close()
     assert "USING INDEX messages_awaiting_report" in plan

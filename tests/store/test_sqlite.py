@@ -22,9 +22,10 @@ from receiver.errors import StoreUnavailable
 from receiver.records import MessageFilter, MessageRecord, RawRequest
 from receiver.store.base import migrations
 from receiver.store.sqlite import SqliteStore, migrate
+from receiver.store.tx import SQLITE
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
-NEWEST = migrations()[-1][0]
+NEWEST = migrations(SQLITE)[-1][0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -210,7 +211,7 @@ async def test_a_failed_commit_rolls_everything_back_and_a_retry_succeeds(store)
 async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for version, sql in migrations():
+    for version, sql in migrations(SQLITE):
         if version <= 2:
             conn.executescript(sql)
     conn.execute("INSERT INTO schema_version VALUES (2)")
@@ -224,7 +225,7 @@ async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_pat
         " provider_status, occurred_at, received_at, last_received_at, outcome)"
         " VALUES ('acme', 'e-1', 'msg_1', 'req_1', 'sent', 'sent', 't', 't', 't', 'applied')"
     )
-    assert migrate(conn) == migrations()[-1][0]
+    assert migrate(conn) == migrations(SQLITE)[-1][0]
     assert conn.execute("SELECT event_id, source, request_id FROM events").fetchall() == [
         ("e-1", "webhook", "req_1")
     ]

@@ -313,6 +313,7 @@ async def test_erasure_blanks_the_number_in_the_feed_s_copies_too(store: SqlStor
 async def test_pruned_messages_take_their_changes_and_deliveries(store: SqlStore) -> None:
     await route(store, SubscriberRoute("s", None, None, None))
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
+    [read] = await all_changes(store)
     later = datetime.now(UTC) + timedelta(days=2)
     pruned = await store.prune_messages(later, later, 100)
     assert pruned.messages == 1
@@ -322,7 +323,7 @@ async def test_pruned_messages_take_their_changes_and_deliveries(store: SqlStore
     # Cursors are never reused: the next change comes after every pruned one.
     await store.ingest("acme", raw(), [report("e2", "p2", "sent")])
     [change] = await all_changes(store)
-    assert change.cursor == 2
+    assert change.cursor > read.cursor
 
 
 async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction(

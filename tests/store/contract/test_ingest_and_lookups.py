@@ -21,10 +21,11 @@ from receiver.records import MessageFilter, MessageRecord, Position, RawRequest
 from receiver.store import open_store
 from receiver.store.base import migrations, to_text
 from receiver.store.sql import SqlStore
-from receiver.store.tx import Tx
+from receiver.store.tx import SQLITE, Tx
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
-NEWEST = migrations()[-1][0]
+NEWEST = migrations(SQLITE)[-1][0]
+"""The newest schema version (every dialect has the same: tests/store/test_postgres_backend.py)."""
 
 
 # --------------------------------------------------------------------------- helpers
