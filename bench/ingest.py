@@ -24,7 +24,13 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    report new;
 6. ``receiver, no aggregates``: row 3 with the delivery aggregates' triggers dropped
    from its fresh database before it starts (``GET /v1/stats/delivery`` reads what they
-   keep), so rows 3 and 6 of one run give the aggregates' cost on ingest.
+   keep), so rows 3 and 6 of one run give the aggregates' cost on ingest;
+7. ``receiver, --workers 2``: row 3 served by ``receiver serve --workers 2``, two
+   worker processes on one SQLite file (issue 11; ``RECEIVER_SQLITE_WORKERS=1``, as
+   ``serve`` refuses it on SQLite otherwise). Its CPU is the whole process tree's
+   (supervisor and workers), its peak RSS the sum of each process's peak. Each worker
+   has its own ``/metrics``, so this row's outcomes come from the database instead
+   (every report of a new-reports row is delivered once: no event may count two).
 
 The machines this runs on are shared and noisy, so the result is the ratios between
 rows of the same run. Repetitions are interleaved (ceiling, naive, receiver, ... then
@@ -32,8 +38,9 @@ again), so a burst of load from elsewhere hits every row alike; each figure is t
 median over the repetitions, peak RSS the maximum.
 
 Before each measured run a warm-up run (its own event ids) warms the server. After
-it the server is killed with SIGKILL and its database is counted: every request
-answered 200 must be in it (a 200 means committed with ``synchronous=FULL``).
+it the server is killed with SIGKILL (every process of it) and its database is counted:
+every request answered 200 must be in it (a 200 means committed with
+``synchronous=FULL``), and in a new-reports row no event may have been applied twice.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import re
 import resource
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -95,6 +103,7 @@ TARGET_SUBSCRIBER_RATIO = 0.85  # issue 13: ingest with one subscriber vs withou
 TARGET_DELIVERY_P99_MS = 250.0  # issue 13: change commit -> subscriber 2xx
 DRAIN_SECONDS = 120.0
 TARGET_AGGREGATES_RATIO = 0.9  # issue 15: ingest with the delivery aggregates vs without
+TARGET_WORKERS_RATIO = 1.3  # issue 11: receiver serve --workers 2 vs one process
 
 
 # --------------------------------------------------------------------------- data
@@ -208,26 +217,46 @@ class Server:
     db: Path | None
     subscriber: subprocess.Popen[bytes] | None = None
     """The hello-world subscriber's process, for a receiver with one attached."""
+    workers: int = 1
+    """``receiver serve --workers``: processes beside the supervisor when above 1."""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def pids(self) -> list[int]:
+        """The server's process and every process under it (the workers of
+        ``--workers N``)."""
+        found, waiting = [], [self.process.pid]
+        while waiting:
+            pid = waiting.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                waiting += [int(child) for child in task.read_text().split()]
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU of the whole process (every thread) so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU of every process of the server (every thread) so far."""
+        ticks = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float:
-        """VmHWM: the process's peak resident set since it started."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-        assert match is not None
-        return int(match[1]) / 1024
+        """VmHWM, the peak resident set since start, summed over the server's processes."""
+        total = 0
+        for pid in self.pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            assert match is not None
+            total += int(match[1])
+        return total / 1024
 
     def metrics(self) -> dict[str, float]:
-        """``receiver_reports_total`` by outcome (the receiver only)."""
-        if self.kind != "receiver":
+        """``receiver_reports_total`` by outcome (a one-process receiver only: with
+        ``--workers`` each scrape reaches one worker)."""
+        if self.kind != "receiver" or self.workers > 1:
             return {}
         with urllib.request.urlopen(self.url + "/metrics", timeout=10) as answer:
             text = answer.read().decode()
@@ -239,11 +268,13 @@ class Server:
         return counts
 
     def kill(self) -> None:
-        for process in (self.process, self.subscriber):
-            if process is not None and process.poll() is None:
-                process.kill()
-            if process is not None:
-                process.wait()
+        """SIGKILL every process of the server (its own session) and the subscriber."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        if self.subscriber is not None:
+            self.subscriber.kill()
+            self.subscriber.wait()
 
     def last_change(self) -> int:
         """The newest change's cursor (0: none yet)."""
@@ -279,32 +310,43 @@ class Server:
         ]
         return seconds, drained
 
-    def stored_events(self) -> int:
-        """Events in the database (call after kill)."""
+    def stored_events(self) -> tuple[int, int]:
+        """Events in the database, and how many deliveries beyond the first they
+        counted (the receiver only; call after kill)."""
         if self.db is None:
-            return 0
+            return 0, 0
         conn = sqlite3.connect(self.db)
         try:
             if self.kind == "receiver":
-                sql = "SELECT count(*) FROM events WHERE source = 'webhook'"
+                sql = (
+                    "SELECT count(*), coalesce(sum(deliveries - 1), 0) FROM events"
+                    " WHERE source = 'webhook'"
+                )
             else:
-                sql = "SELECT count(*) FROM events"
-            return int(conn.execute(sql).fetchone()[0])
+                sql = "SELECT count(*), 0 FROM events"
+            stored, again = conn.execute(sql).fetchone()
+            return int(stored), int(again)
         finally:
             conn.close()
 
 
-def _wait_listening(process: subprocess.Popen[bytes], port: int, what: str, log: Path) -> bool:
-    """True once ``port`` accepts connections (uvicorn binds after lifespan start-up)."""
+def _wait_listening(
+    process: subprocess.Popen[bytes], port: int, what: str, log: Path, workers: int = 1
+) -> bool:
+    """True once ``port`` accepts connections (uvicorn binds after lifespan start-up)
+    and, for ``--workers N``, every worker has started (the supervisor binds first)."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited at start:\n{log.read_text()}")
+        started = workers == 1 or log.read_text().count("Application startup complete") >= workers
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
+            if started:
+                return True
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     return False
 
 
@@ -352,6 +394,7 @@ def start_server(
     twilio_token: str,
     subscribed: bool = False,
     aggregates: bool = True,
+    workers: int = 1,
 ) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -363,7 +406,8 @@ def start_server(
         if not aggregates:
             drop_aggregates(db)
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
-        command += ["--host", "127.0.0.1", "--port", str(port)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        env["RECEIVER_SQLITE_WORKERS"] = "1"  # serve refuses N > 1 on SQLite otherwise
     else:
         if kind == "naive":
             db = workdir / "naive.db"
@@ -372,9 +416,11 @@ def start_server(
         command += ["--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)]
         command += [*UVICORN, "--log-level", "warning"]
     with (workdir / "server.log").open("ab") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
-    server = Server(kind, workdir, port, process, db, subscriber)
-    if _wait_listening(process, port, kind, workdir / "server.log"):
+        process = subprocess.Popen(  # its own session: kill() reaches every worker
+            command, cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+    server = Server(kind, workdir, port, process, db, subscriber, workers)
+    if _wait_listening(process, port, kind, workdir / "server.log", workers):
         return server
     server.kill()
     raise RuntimeError(f"{kind} did not start:\n{(workdir / 'server.log').read_text()}")
@@ -438,6 +484,7 @@ class Row:
     warm: str | None  # which data file warms it up (None: the priming pass does)
     subscribed: bool = False  # one change-feed subscriber attached
     aggregates: bool = True  # False: the delivery aggregates' triggers dropped
+    workers: int = 1  # receiver serve --workers
 
 
 ROWS = (
@@ -462,6 +509,14 @@ ROWS = (
         "warm",
         aggregates=False,
     ),
+    Row(
+        "workers2",
+        "receiver, new reports, --workers 2",
+        "receiver",
+        "new",
+        "warm",
+        workers=2,
+    ),
 )
 
 
@@ -475,6 +530,7 @@ class Run:
     server_cpu: float  # share of one core during the measured run
     answered: int  # 2xx answers, warm-up included, whose reports must be stored
     stored: int | None
+    again: int  # deliveries the store counted beyond each event's first
     outcomes: dict[str, float] = field(default_factory=dict)
     delivery_seconds: list[float] = field(default_factory=list)
     """Per change of the measured run: its commit to the subscriber's 2xx."""
@@ -523,6 +579,7 @@ def _profiled(server: Server, out: Path | None, seconds: int) -> Iterator[None]:
         return
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     command = [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds)]
+    command += ["--subprocesses"] if server.workers > 1 else []
     command += ["--rate", "200", "--threads", "--nonblocking", "--output", str(out)]
     if out.suffix == ".txt":
         command += ["--format", "raw"]
@@ -545,7 +602,13 @@ def measure(
 ) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"bench-{row.key}-") as tmp:
         server = start_server(
-            row.server, Path(tmp), secret, twilio_token, row.subscribed, row.aggregates
+            row.server,
+            Path(tmp),
+            secret,
+            twilio_token,
+            row.subscribed,
+            row.aggregates,
+            row.workers,
         )
         delivery: tuple[list[float], float | None] = ([], None)
         try:
@@ -587,9 +650,17 @@ def measure(
         if row.warm is not None:
             answered += result.requests - result.status_errors
         outcomes = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-        stored = server.stored_events() if server.db is not None else None
+        stored, again = server.stored_events() if server.db is not None else (None, 0)
         return Run(
-            row.key, result, rss, cpu / result.seconds, answered, stored, outcomes, *delivery
+            row.key,
+            result,
+            rss,
+            cpu / result.seconds,
+            answered,
+            stored,
+            again,
+            outcomes,
+            *delivery,
         )
 
 
@@ -609,6 +680,7 @@ class Summary:
     non_2xx: int
     socket_errors: int
     durable: bool | None
+    again: int  # redeliveries the store counted, over every run
     outcomes: dict[str, float]
     delivery_p50_ms: float | None = None
     delivery_p99_ms: float | None = None
@@ -652,6 +724,7 @@ def summarize(row: Row, runs: Sequence[Run]) -> Summary:
         non_2xx=sum(run.result.status_errors for run in runs),
         socket_errors=sum(run.result.socket_errors for run in runs),
         durable=None if None in durable else all(d is True for d in durable),
+        again=sum(run.again for run in runs),
         outcomes=outcomes,
         **delivery,
     )
@@ -719,12 +792,22 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
                 f"{ratio:.2f}x",
             )
         )
+    if receiver is not None and "workers2" in by_key:
+        ratio = by_key["workers2"].rate / receiver.rate
+        found.append(
+            (
+                f"receiver --workers 2 >= {TARGET_WORKERS_RATIO:g}x one process",
+                ratio >= TARGET_WORKERS_RATIO,
+                f"{ratio:.2f}x",
+            )
+        )
     if receiver is not None and "duplicates" in by_key:
         ratio = by_key["duplicates"].rate / receiver.rate
         found.append(("duplicates at least as fast as new reports", ratio >= 1.0, f"{ratio:.2f}x"))
-    if receivers:
-        peak = max(s.rss_mb for s in receivers)
-        figures = f"{peak:.0f} MB, the most of any receiver row"
+    single = [s for s in receivers if s.row.workers == 1]  # the target is one process's
+    if single:
+        peak = max(s.rss_mb for s in single)
+        figures = f"{peak:.0f} MB, the most of any one-process receiver row"
         found.append((f"peak RSS <= {TARGET_RSS_MB:g} MB", peak <= TARGET_RSS_MB, figures))
     errors = sum(s.non_2xx + s.socket_errors for s in summaries)
     durable = all(s.durable for s in summaries if s.durable is not None)
@@ -750,6 +833,8 @@ def checks(summaries: Sequence[Summary]) -> list[str]:
             problems.append(f"{s.row.key}: {duplicates:.0f} duplicates in a new-reports run")
         if s.row.key == "duplicates" and fresh:
             problems.append(f"duplicates: {fresh:.0f} reports were new")
+        if s.row.server == "receiver" and s.row.data != "duplicates" and s.again:
+            problems.append(f"{s.row.key}: the store counted {s.again} redeliveries")
     return problems
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import faulthandler
-import gc
 import getpass
 import logging
+import os
 import re
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from receiver import __version__, logs
 from receiver.auth import (
@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help=_CONFIG_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="worker processes serving the one address, each with its own store connection"
+        ' and background work (default 1; README "Scaling out")',
+    )
 
     worker = commands.add_parser("worker", help="run the outbox worker alone (sends messages)")
     worker.add_argument("--config", help=_CONFIG_HELP)
@@ -86,34 +93,37 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (held, resend, give_up):
         sub.add_argument("--config", help=_CONFIG_HELP)
 
-    from receiver.tools import maintenance, reconcile, replay, simulate, subscribers
+    from receiver.tools import maintenance, migrate, reconcile, replay, simulate, subscribers
 
     replay.add_commands(commands, config_help=_CONFIG_HELP)
     simulate.add_commands(commands, config_help=_CONFIG_HELP)
     maintenance.add_commands(commands, config_help=_CONFIG_HELP)
     reconcile.add_commands(commands, config_help=_CONFIG_HELP)
     subscribers.add_commands(commands, config_help=_CONFIG_HELP)
+    migrate.add_commands(commands)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from receiver import serving
     from receiver.app import create_app
     from receiver.http.edge import EdgeProtocol, descriptor_budget
     from receiver.store.files import check_writable
 
+    workers = _worker_count(args.workers)  # before anything is written: bad usage writes nothing
     path, named = resolve_path(args.config)
     if not named and not path.exists():
+        _check_workers(workers, on_sqlite=True)  # the new config's store is SQLite
         write_default(path, host=args.host, port=args.port)
         print(f"receiver: wrote a new config to {path.resolve()} (mode 0600)", flush=True)
         print(f"receiver: webhook URL http://{args.host}:{args.port}/webhooks/default", flush=True)
     config = load_existing(args.config)
-    logs.configure()
-    # A fatal signal (SIGBUS from a broken SQLite mapping, SIGSEGV) still leaves a line
-    # and every thread's traceback on stderr instead of a silent death.
-    faulthandler.enable(all_threads=True)
-    check_writable(config.sqlite_path)  # refuse now, in one line, what the store would refuse
+    _check_workers(workers, on_sqlite=config.on_sqlite)
+    serving.prepare_process()
+    if config.on_sqlite:  # refuse now, in one line, what the store would refuse
+        check_writable(config.sqlite_path)
     _, backlog = descriptor_budget(None)
     for name in config.insecure_providers:
         log.warning(
@@ -125,38 +135,46 @@ def _serve(args: argparse.Namespace) -> int:
         "serving on http://%s:%d with %s",
         args.host,
         args.port,
-        config.sqlite_path,
-        extra={"providers": sorted(config.providers)},
+        config.store_name,
+        extra={"providers": sorted(config.providers), "workers": workers},
     )
-    # uvicorn re-raises the SIGTERM it caught once it has drained; that is a clean exit.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,  # X-Forwarded-* is judged by our trusted_proxies instead
+        "server_header": False,
+        "http": EdgeProtocol,  # header limits, timeouts, load shedding (receiver.http.edge)
+        "ws": "none",  # no route is a WebSocket; an upgrade would leave the edge's limits
+        "backlog": backlog,
+    }
+    if workers > 1:
+        return serving.run_workers(path, workers, options)
     app = create_app(config)
-    _tune_gc()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-* is judged by our trusted_proxies instead
-        server_header=False,
-        http=EdgeProtocol,  # header limits, timeouts, load shedding (receiver.http.edge)
-        ws="none",  # no route is a WebSocket; an upgrade would leave the edge's limits
-        backlog=backlog,
-    )
+    serving.tune_gc()
+    uvicorn.run(app, workers=1, **options)  # named: else uvicorn reads WEB_CONCURRENCY
     return 0
 
 
-def _tune_gc() -> None:
-    """Collect less often, and never again look at what start-up made.
+def _check_workers(workers: int, *, on_sqlite: bool) -> None:
+    """Refuse ``--workers`` above 1 on SQLite (one line), unless the override is set."""
+    from receiver import serving
 
-    Every request allocates many short-lived objects; at the default threshold (700)
-    the collector ran over 200 times a second, and each full collection walked every
-    object the imports made, stalling every request for tens of milliseconds (the p99
-    of docs/performance.md). Objects of start-up live as long as the process."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(7000, 20, 20)
+    if workers > 1 and on_sqlite and os.environ.get(serving.SQLITE_WORKERS_ENV) != "1":
+        raise UsageError(
+            "--workers above 1 does not pay on SQLite, which commits one writer at a time"
+            ' (docs/performance.md, "Several workers on SQLite"): run one process, use'
+            f" PostgreSQL, or set {serving.SQLITE_WORKERS_ENV}=1 to run {workers} anyway"
+        )
+
+
+def _worker_count(text: str) -> int:
+    """``--workers``: a whole number of at least 1, else UsageError (one line)."""
+    count = int(text) if text.strip().isdecimal() else 0
+    if count < 1:
+        raise UsageError(f"--workers must be a whole number of at least 1, not {text!r}")
+    return count
 
 
 async def _work(config: Config) -> int:
@@ -182,7 +200,7 @@ async def _work(config: Config) -> int:
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop)
-        log.info("outbox worker %s sending from %s", worker.owner, config.sqlite_path)
+        log.info("outbox worker %s sending from %s", worker.owner, config.store_name)
         await asyncio.gather(worker.run(), reconciler.run(), deliverer.run())
     finally:
         await store.close()

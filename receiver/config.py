@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import (
@@ -31,8 +32,10 @@ from pydantic import (
 
 from receiver.core.signatures.standard_webhooks import decode_secret
 from receiver.core.status import Status
-from receiver.errors import ConfigError
+from receiver.errors import ConfigError, UsageError
 from receiver.providers import PROVIDER_TYPES, Provider
+
+SQLITE_URL = "sqlite:///"
 
 DEFAULT_CONFIG = Path("receiver.toml")
 _VALIDATOR_KEY = re.compile(r"[a-z_]+(\[[0-9]+\])?")
@@ -233,9 +236,12 @@ class Settings(BaseModel):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, url: str) -> str:
-        if not url.startswith("sqlite:///"):
-            raise ValueError("must be sqlite:///PATH (PostgreSQL is not supported yet)")
-        return url
+        if url.startswith(SQLITE_URL) and url != SQLITE_URL:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme in ("postgresql", "postgres") and parts.hostname and parts.path != "/":
+            return url
+        raise ValueError("must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
 
 
 @dataclass(frozen=True)
@@ -247,15 +253,34 @@ class Config:
     providers: dict[str, Provider]
 
     @property
+    def on_sqlite(self) -> bool:
+        """True for an SQLite file, False for PostgreSQL."""
+        return self.settings.database_url.startswith(SQLITE_URL)
+
+    @property
     def sqlite_path(self) -> Path:
         """The SQLite file; a relative path is relative to the config file's folder."""
-        path = Path(self.settings.database_url.removeprefix("sqlite:///"))
+        if not self.on_sqlite:
+            raise UsageError("this needs an SQLite database_url; the store is PostgreSQL")
+        path = Path(self.settings.database_url.removeprefix(SQLITE_URL))
         return path if path.is_absolute() else self.source.parent / path
 
     @property
     def store_url(self) -> str:
         """``database_url`` with a relative SQLite path made absolute (``open_store``)."""
-        return f"sqlite:///{self.sqlite_path}"
+        return f"{SQLITE_URL}{self.sqlite_path}" if self.on_sqlite else self.settings.database_url
+
+    @property
+    def store_name(self) -> str:
+        """The store for a log line: the SQLite file, or the PostgreSQL URL without its
+        password."""
+        if self.on_sqlite:
+            return str(self.sqlite_path)
+        parts = urlsplit(self.settings.database_url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
     @property
     def insecure_providers(self) -> list[str]:

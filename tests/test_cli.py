@@ -307,10 +307,19 @@ def test_receiver_database_url_overrides_database_url(tmp_path: Path) -> None:
 
 def test_an_unsupported_receiver_database_url_exits_2(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = staff(config, "list", env={"RECEIVER_DATABASE_URL": "postgresql://u:p@db/x"})
+    result = staff(config, "list", env={"RECEIVER_DATABASE_URL": "mysql://u:p@db/x"})
     assert result.returncode == 2
     assert "database_url" in one_line(result.stderr)
     assert "u:p@" not in result.stderr  # the URL's password is not echoed
+
+
+def test_an_unreachable_postgresql_store_is_one_line_without_its_password(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    url = "postgresql://u:s3cret@db.invalid/x"
+    result = staff(config, "list", env={"RECEIVER_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "cannot open the PostgreSQL store" in one_line(result.stderr)
+    assert "s3cret" not in result.stderr
 
 
 # --- usage, version ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from conftest import new_whsec, run_cli
 from pydantic import ValidationError
 
 from receiver.config import load, resolve_path, write_default
-from receiver.errors import ConfigError
+from receiver.errors import ConfigError, UsageError
 from receiver.providers.base import ProviderConfig
 
 SESSION = 'session_secret = "' + "s" * 40 + '"\n'
@@ -112,10 +112,16 @@ BAD_CONFIGS = [
     ),
     ("invalid TOML", SESSION + "database_url = \n" + PROVIDER, {""}, "TOML"),
     (
-        "postgresql database_url",
-        SESSION + 'database_url = "postgresql://u:p@db.example:5432/dlr"\n' + PROVIDER,
+        "postgresql database_url without a database",
+        SESSION + 'database_url = "postgresql://u:p@db.example:5432/"\n' + PROVIDER,
         {"database_url"},
-        "PostgreSQL",
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+    ),
+    (
+        "mysql database_url",
+        SESSION + 'database_url = "mysql://u:p@db.example/dlr"\n' + PROVIDER,
+        {"database_url"},
+        "sqlite:///PATH or postgresql://",
     ),
     (
         "upper-case provider name",
@@ -354,10 +360,23 @@ def test_receiver_database_url_overrides_the_file(
 def test_an_unsupported_receiver_database_url_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RECEIVER_DATABASE_URL", "postgresql://u:p@db.example/dlr")
+    monkeypatch.setenv("RECEIVER_DATABASE_URL", "mysql://u:p@db.example/dlr")
     with pytest.raises(ConfigError) as caught:
         load(write(tmp_path, SESSION + PROVIDER))
     assert caught.value.key == "database_url"
+    assert "p@" not in str(caught.value)  # the password is never echoed
+
+
+def test_a_postgresql_url_from_the_environment_is_used_and_logged_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECEIVER_DATABASE_URL", "postgresql://dlr:s3cret@db.example:6543/dlr")
+    config = load(write(tmp_path, SESSION + PROVIDER))
+    assert not config.on_sqlite
+    assert config.store_url == "postgresql://dlr:s3cret@db.example:6543/dlr"
+    assert config.store_name == "postgresql://dlr@db.example:6543/dlr"
+    with pytest.raises(UsageError):
+        config.sqlite_path  # noqa: B018 - the property refuses
 
 
 def test_resolve_path_prefers_the_flag_then_the_environment(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -54,6 +55,8 @@ __all__ = [
 
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 20.0
+_WORKER_STARTED = "Application startup complete"
+"""uvicorn's line once a process's lifespan has started (each worker logs one)."""
 
 
 def new_whsec() -> str:
@@ -114,12 +117,15 @@ class ReceiverServer:
         config_path: Path,
         *,
         preexec_fn: Callable[[], None] | None = None,
+        workers: int = 1,
     ) -> None:
         """``preexec_fn`` runs in the child before ``receiver serve`` starts (e.g. to
-        lower a resource limit with ``resource.setrlimit``)."""
+        lower a resource limit with ``resource.setrlimit``); ``workers`` is ``serve
+        --workers``."""
         self.workdir = workdir
         self.config_path = config_path
         self.preexec_fn = preexec_fn
+        self.workers = workers
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -162,13 +168,16 @@ class ReceiverServer:
 
     def _start_once(self) -> ReceiverServer:
         command = [sys.executable, "-m", "receiver", "serve", "--config", str(self.config_path)]
+        workers = ["--workers", str(self.workers)]
+        logged_before = len(self._log_text())
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(  # noqa: S603 - our own CLI, our own arguments
-                [*command, "--host", "127.0.0.1", "--port", str(self.port)],
+                [*command, "--host", "127.0.0.1", "--port", str(self.port), *workers],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=log,
                 preexec_fn=self.preexec_fn,
+                start_new_session=True,  # stop() reaches the workers of --workers N too
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
@@ -176,24 +185,31 @@ class ReceiverServer:
                 self.process = None
                 raise RuntimeError(f"receiver exited at start:\n{self._log_text()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                answered = httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200
+                started = self._log_text()[logged_before:].count(_WORKER_STARTED)
+                if answered and started >= self.workers:
                     return self
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         self.stop(signal.SIGKILL)
         raise RuntimeError(f"receiver did not start:\n{self._log_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> int | None:
-        """Stop the process (SIGTERM drains queued reports); return its exit code."""
+        """Stop the process (SIGTERM drains queued reports; SIGKILL reaches every
+        worker process too); return its exit code."""
         process, self.process = self.process, None
         if process is None:
             return None
         if process.poll() is None:
-            process.send_signal(sig)
+            if sig == signal.SIGKILL:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         return process.returncode
 

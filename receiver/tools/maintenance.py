@@ -119,6 +119,11 @@ def run_erase(args: argparse.Namespace) -> int:
 
 def run_backup(args: argparse.Namespace) -> int:
     config = load_existing(args.config)
+    if not config.on_sqlite:
+        raise UsageError(
+            "receiver backup copies an SQLite file; back up PostgreSQL with pg_dump or"
+            " base backups (docs/operations.md, 'Backups')"
+        )
     source, target = config.sqlite_path, Path(args.path)
     if target.is_dir():
         raise UsageError(f"{target} is a directory: name the backup file")

@@ -21,6 +21,7 @@ ROWS = (
     "receiver, new reports, one subscriber attached",
     "receiver, Twilio form posts, new reports",
     "receiver, new reports, no delivery aggregates (baseline)",
+    "receiver, new reports, --workers 2",
 )
 
 
