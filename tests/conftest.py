@@ -27,9 +27,8 @@ import pytest
 from leak_scan import find_leaks, logs_under
 from pg import fresh_database
 from playwright.sync_api import Browser, sync_playwright
-from pydantic import ValidationError
 
-from receiver.config import Settings, load
+from receiver.config import load
 from receiver.records import NewSend
 from receiver.store import open_store
 from receiver.store.base import Store
@@ -151,14 +150,6 @@ BACKENDS = ("sqlite", "postgresql")
 (the modules whose shared server takes ``backend_settings``) run on each."""
 
 
-def _skip_unless_configurable(url: str) -> None:
-    """Skip a server test on a backend whose URL the config still refuses."""
-    try:
-        Settings(session_secret="s" * 40, database_url=url)
-    except ValidationError as refused:
-        pytest.skip(f"the config refuses {url.split(':', 1)[0]} URLs: {refused.errors()[0]['msg']}")
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """Config keys that put a module's shared server on each backend in turn: none for
@@ -168,15 +159,7 @@ def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]
         yield {}
         return
     with fresh_database() as url:
-        _skip_unless_configurable(url)
         yield {"database_url": url}
-
-
-@pytest.fixture
-def served_store_url(store_url: str) -> str:
-    """``store_url`` for a config file (a server's, a worker's) on each backend."""
-    _skip_unless_configurable(store_url)
-    return store_url
 
 
 def stored_rows(server: Server, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
@@ -270,7 +253,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
     PostgreSQL database (dropped after the test)."""

@@ -374,10 +374,8 @@ async def test_an_old_message_in_doubt_fails_when_the_lookup_does_not_find_it(
 # --------------------------------------------------------------------------- several workers
 
 
-async def test_two_workers_on_one_store_never_send_a_message_twice(
-    tmp_path, fake, served_store_url
-):
-    config = configure(tmp_path, fake, database_url=served_store_url)
+async def test_two_workers_on_one_store_never_send_a_message_twice(tmp_path, fake, store_url):
+    config = configure(tmp_path, fake, database_url=store_url)
     stores = [open_store(config.store_url) for _ in range(2)]
     for store in stores:
         await store.open()
@@ -446,10 +444,10 @@ async def test_kill_9_between_send_and_record_neither_loses_nor_repeats_it(tmp_p
 
 
 async def test_send_api_to_provider_to_signed_report_gives_a_delivered_timeline(
-    server_factory, fake, served_store_url
+    server_factory, fake, store_url
 ):
     server = server_factory(
-        {"database_url": served_store_url, "outbox": {**FAST, "read_timeout_seconds": 10.0}},
+        {"database_url": store_url, "outbox": {**FAST, "read_timeout_seconds": 10.0}},
         {"default": provider_table(fake)},
     )
     token = server.staff_token("shop", "sender")
