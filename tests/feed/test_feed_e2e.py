@@ -35,7 +35,9 @@ T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def subscribers() -> Iterator[dict[str, TestSubscriber]]:
+def subscribers(backend_settings: dict[str, Any]) -> Iterator[dict[str, TestSubscriber]]:
+    """Fresh for each backend's server: what one server delivered must not count for the
+    next."""
     started = {name: TestSubscriber().start() for name in ("orders", "flaky", "gone")}
     try:
         yield started
