@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,11 @@ from leak_scan import find_leaks, logs_under
 from pg import fresh_database
 from playwright.sync_api import Browser, sync_playwright
 
+from receiver.config import load
 from receiver.records import NewSend
+from receiver.store import open_store
 from receiver.store.base import Store
+from receiver.store.sql import SqlStore
 from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
 
@@ -37,13 +40,17 @@ __all__ = [
     "PROBLEM",
     "Server",
     "ServerFactory",
+    "another_store",
     "assert_problem",
     "free_port",
     "new_whsec",
+    "outbox_has",
     "outbox_row",
     "remember_secret",
     "run_cli",
     "running_server",
+    "stored_rows",
+    "stored_value",
     "unique",
     "until",
     "write_config",
@@ -138,13 +145,75 @@ async def queue_send(
     return answer.message_id
 
 
-def outbox_row(db_path: Path, message_id: str) -> sqlite3.Row:
-    """The ``outbox`` row of ``message_id`` in the SQLite file ``db_path``."""
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
-    assert row is not None
+BACKENDS = ("sqlite", "postgresql")
+"""The store backends: the contract suite (tests/store/contract) and the route-level set
+(the modules whose shared server takes ``backend_settings``) run on each."""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Config keys that put a module's shared server on each backend in turn: none for
+    SQLite (a file beside the config), a fresh PostgreSQL database for the module
+    (dropped after)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        yield {"database_url": url}
+
+
+def stored_rows(server: Server, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """The rows ``sql`` reads from ``server``'s store, whichever backend, through a store
+    of our own (for the checks the HTTP API cannot make)."""
+
+    async def read() -> list[dict[str, Any]]:
+        async with another_store(load(server.config_path).store_url) as reader:
+            return await reader.select(sql, params)
+
+    # A thread of its own: a sync test's event loop may be set (not running) on this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    """An open store on ``store_url``, closed after the test."""
+    opened = open_store(store_url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@contextlib.asynccontextmanager
+async def another_store(store_url: str) -> AsyncIterator[SqlStore]:
+    """A second store on the same database, with connections of its own, opened to read:
+    what it sees was committed."""
+    other = open_store(store_url)
+    await other.open(ingest=False)
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+async def stored_value(store: SqlStore, sql: str, params: Sequence[object] = ()) -> Any:
+    """The first column of the one row ``sql`` reads."""
+    [row] = await store.select(sql, params)
+    return next(iter(row.values()))
+
+
+async def outbox_row(store: SqlStore, message_id: str) -> dict[str, Any]:
+    """The ``outbox`` row of ``message_id``."""
+    [row] = await store.select("SELECT * FROM outbox WHERE message_id = ?", (message_id,))
     return row
+
+
+async def outbox_has(store: SqlStore, message_id: str, **fields: object) -> bool:
+    """Whether the ``outbox`` row of ``message_id`` holds these values (for ``until``)."""
+    row = await outbox_row(store, message_id)
+    return all(row[name] == value for name, value in fields.items())
 
 
 async def until(
@@ -184,7 +253,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
     PostgreSQL database (dropped after the test)."""

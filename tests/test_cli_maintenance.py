@@ -20,8 +20,8 @@ from receiver.config import load
 from receiver.errors import ConfigError
 from receiver.providers.base import InboundRequest
 from receiver.records import RawRequest
+from receiver.store import open_store
 from receiver.store.base import migrations
-from receiver.store.sqlite import SqliteStore
 from receiver.store.tx import SQLITE
 from receiver.testing import standard_report, standard_request
 from receiver.testing.base import SignedRequest
@@ -65,7 +65,7 @@ def seed(config: Path, request: SignedRequest, received_at: datetime) -> None:
         reports = loaded.providers["default"].parse(
             InboundRequest.captured(request, "http://127.0.0.1", received_at)
         )
-        store = SqliteStore(loaded.sqlite_path)
+        store = open_store(loaded.store_url)
         await store.open()
         try:
             raw = RawRequest(

@@ -120,7 +120,7 @@ def count_queries(
     if messages_before is not None:
         params = (to_text(messages_before), to_text(now))
         prunable = f"SELECT id FROM messages WHERE {MESSAGES_PRUNABLE}"  # noqa: S608
-        queries["messages"] = (f"SELECT count(*) FROM ({prunable})", params)  # noqa: S608
+        queries["messages"] = (f"SELECT count(*) FROM ({prunable}) AS prunable", params)  # noqa: S608
         for table in _DEPENDENTS:
             dependent = f"SELECT count(*) FROM {table} WHERE message_id IN ({prunable})"  # noqa: S608
             queries[table] = (dependent, params)

@@ -405,6 +405,11 @@ class SqlStore(ABC):
             counts.append(reconcile.overdue_count(provider, rows[0]))
         return counts
 
+    async def select(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of one read in portable SQL (``?`` placeholders), as dicts by column
+        name: for tools and tests that need stored rows no other method returns."""
+        return [dict(row) for row in await self._query(sql, params)]
+
     async def get_message(self, message_id: str) -> MessageRecord | None:
         rows = await self._query("SELECT * FROM messages WHERE id = ?", (message_id,))
         return message_record(rows[0]) if rows else None

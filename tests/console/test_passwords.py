@@ -15,7 +15,8 @@ import pytest
 from receiver.auth import hash_password, hash_token, new_token
 from receiver.config import Settings
 from receiver.console.passwords import PER_ADDRESS_BURST, PasswordChecks, TooManyAttempts
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 
 PASSWORD = "a long enough password"
 
@@ -29,8 +30,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "receiver.db")
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    store = open_store(f"sqlite:///{tmp_path / 'receiver.db'}")
     await store.open()
     await store.add_staff("alice", "viewer", hash_token(new_token()))
     assert await store.set_staff_password("alice", hash_password(PASSWORD), datetime.now(UTC))
@@ -43,7 +44,7 @@ def checks(clock: Clock, **settings: Any) -> PasswordChecks:
 
 
 async def attempt(
-    checker: PasswordChecks, store: SqliteStore, address: str, password: str = "wrong"
+    checker: PasswordChecks, store: SqlStore, address: str, password: str = "wrong"
 ) -> str:
     """What one attempt came to: "member", "no" (checked, wrong) or "refused"."""
     try:

@@ -13,7 +13,6 @@ import itertools
 import json
 import random
 import signal
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, run_cli, running_server, write_config
+from conftest import Server, new_whsec, run_cli, running_server, stored_rows, write_config
 from console_client import Console
 from html_tree import parse
 from standardwebhooks.webhooks import Webhook
@@ -36,7 +35,9 @@ T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def subscribers() -> Iterator[dict[str, TestSubscriber]]:
+def subscribers(backend_settings: dict[str, Any]) -> Iterator[dict[str, TestSubscriber]]:
+    """Fresh for each backend's server: what one server delivered must not count for the
+    next."""
     started = {name: TestSubscriber().start() for name in ("orders", "flaky", "gone")}
     try:
         yield started
@@ -47,14 +48,17 @@ def subscribers() -> Iterator[dict[str, TestSubscriber]]:
 
 @pytest.fixture(scope="module")
 def feed_server(
-    tmp_path_factory: pytest.TempPathFactory, subscribers: dict[str, TestSubscriber]
+    tmp_path_factory: pytest.TempPathFactory,
+    subscribers: dict[str, TestSubscriber],
+    backend_settings: dict[str, Any],
 ) -> Iterator[Server]:
     settings = {
+        **backend_settings,
         "subscribers": {
             "orders": subscribers["orders"].config_keys(),
             "flaky": {**subscribers["flaky"].config_keys(), **FAST_RETRIES},
             "gone": {**subscribers["gone"].config_keys(), "providers": ["other"]},
-        }
+        },
     }
     providers = {
         "default": {"type": "standard", "secrets": [new_whsec()]},
@@ -70,9 +74,10 @@ def viewer(feed_server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def change_ids(db_path: Path) -> list[str]:
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        return [row[0] for row in conn.execute("SELECT change_id FROM changes ORDER BY id")]
+def change_ids(server: Server) -> list[str]:
+    """The change ids in the server's store, in feed order."""
+    rows = stored_rows(server, "SELECT change_id FROM changes ORDER BY id")
+    return [row["change_id"] for row in rows]
 
 
 HISTORIES: list[list[tuple[str, str | None]]] = [
@@ -155,16 +160,19 @@ async def test_500_messages_shuffled_with_redeliveries_arrive_in_order(
         done.set()
         followed = await following
 
-    rows = change_ids(feed_server.db_path)
+    rows = change_ids(feed_server)
     unique = len({request.headers["webhook-id"] for request in requests})
     assert sum(answer["duplicates"] for answer in answers) == len(requests) - unique
     # Each change was caused by a distinct report that was applied when it arrived:
     # none by a duplicate, none by a superseded report.
-    with contextlib.closing(sqlite3.connect(feed_server.db_path)) as conn:
-        causes = conn.execute(
+    causes = [
+        (row["cause_event_id"], row["outcome"])
+        for row in stored_rows(
+            feed_server,
             "SELECT c.cause_event_id, e.outcome FROM changes c JOIN events e"
-            " ON e.event_id = c.cause_event_id WHERE c.cause_event_id LIKE 'bulk-%'"
-        ).fetchall()
+            " ON e.event_id = c.cause_event_id WHERE c.cause_event_id LIKE 'bulk-%'",
+        )
+    ]
     assert len(causes) == len({event for event, _ in causes}) >= 500
     assert {outcome for _, outcome in causes} == {"applied"}
     # The client that followed the cursor saw exactly the change rows, in commit order.
@@ -217,9 +225,7 @@ async def test_a_failing_subscriber_still_gets_every_change_in_order(
         ]
         await post_all(feed_server, requests, concurrency=4)
     expected = {
-        change
-        for change, key in rows_by_key(feed_server.db_path).items()
-        if key.startswith("flaky-")
+        change for change, key in rows_by_key(feed_server).items() if key.startswith("flaky-")
     }
     await asyncio.to_thread(
         flaky.wait_until,
@@ -265,11 +271,10 @@ async def test_a_change_waits_for_the_one_before_it_that_is_still_on_its_way(
     assert seqs(flaky.distinct()) == [1, 2]
 
 
-def rows_by_key(db_path: Path) -> dict[str, str]:
+def rows_by_key(server: Server) -> dict[str, str]:
     """change_id -> the provider message id of its message."""
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        rows = conn.execute("SELECT change_id, message FROM changes").fetchall()
-    return {change: json.loads(message)["provider_message_id"] for change, message in rows}
+    rows = stored_rows(server, "SELECT change_id, message FROM changes")
+    return {row["change_id"]: json.loads(row["message"])["provider_message_id"] for row in rows}
 
 
 def test_our_signature_verifies_with_the_standardwebhooks_package(
@@ -483,7 +488,7 @@ def test_kill_9_between_commit_and_delivery_loses_nothing(
                 assert len({c.webhook_id for c in subscriber.acknowledged}) < 12
             subscriber.release()  # the held answers go to a dead connection
             server.start()
-            rows = change_ids(server.db_path)
+            rows = change_ids(server)
             assert len(rows) == 12
             subscriber.wait_for_changes(12, timeout=30)
         finally:
@@ -584,7 +589,7 @@ async def test_a_client_following_the_cursor_sees_every_change_of_three_ingestin
                 )
                 done.set()
                 followed = await following
-            rows = change_ids(servers[0].db_path)
+            rows = change_ids(servers[0])
             assert len(rows) >= 100
             assert followed == rows
             # Each change reached the subscriber, whichever process delivered it.

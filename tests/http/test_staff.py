@@ -60,13 +60,15 @@ EVENT_FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def api_server(
+    tmp_path_factory: pytest.TempPathFactory, backend_settings: dict[str, Any]
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("staff-api")
     providers = {
         "default": {"type": "standard", "secrets": [new_whsec()]},
         "other": {"type": "standard", "secrets": [new_whsec()]},
     }
-    server = Server(workdir, write_config(workdir, providers=providers)).start()
+    server = Server(workdir, write_config(workdir, backend_settings, providers)).start()
     yield server
     server.stop(signal.SIGKILL)
 

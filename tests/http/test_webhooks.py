@@ -27,9 +27,12 @@ from receiver.testing import SignedRequest, standard_report, standard_request
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server with the default config, shared by the tests of this module."""
-    with running_server(tmp_path_factory, "shared-server") as server:
+def shared(
+    tmp_path_factory: pytest.TempPathFactory, backend_settings: dict[str, Any]
+) -> Iterator[Server]:
+    """One server with the default config, shared by the tests of this module (on each
+    backend in turn)."""
+    with running_server(tmp_path_factory, "shared-server", backend_settings) as server:
         yield server
 
 

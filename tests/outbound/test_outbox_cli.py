@@ -8,12 +8,13 @@ from pathlib import Path
 
 from conftest import queue_send, run_cli, write_config
 
+from receiver.config import load
 from receiver.core.status import Status
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
 
 
 async def held_message(config: Path) -> str:
-    store = SqliteStore(config.parent / "receiver.db")
+    store = open_store(load(config).store_url)
     await store.open()
     try:
         now = datetime.now(UTC)
@@ -28,7 +29,7 @@ async def held_message(config: Path) -> str:
 
 
 async def status_of(config: Path, message_id: str) -> Status | None:
-    store = SqliteStore(config.parent / "receiver.db")
+    store = open_store(load(config).store_url)
     await store.open(ingest=False)
     try:
         message = await store.get_message(message_id)

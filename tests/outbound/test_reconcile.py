@@ -21,7 +21,8 @@ from receiver.core.status import Status
 from receiver.outbound.reconcile import Reconciler
 from receiver.outbound.worker import OutboxWorker
 from receiver.records import RawRequest, ReconcileWindow
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 from receiver.testing.fake_server import Fail, Stall, Throttle
 from receiver.testing.fake_status import (
     ERROR_CODES,
@@ -75,8 +76,8 @@ def standard_fake() -> Iterator[FakeStatusApi]:
         yield api
 
 
-async def open_store(config: Config) -> SqliteStore:
-    store = SqliteStore(config.sqlite_path)
+async def opened_store(config: Config) -> SqlStore:
+    store = open_store(config.store_url)
     await store.open()
     return store
 
@@ -84,7 +85,7 @@ async def open_store(config: Config) -> SqliteStore:
 @pytest.fixture
 async def rig(tmp_path: Path, fake: FakeStatusApi) -> AsyncIterator[Rig]:
     config = configure(tmp_path, fake)
-    store = await open_store(config)
+    store = await opened_store(config)
     yield Rig(config, store, fake)
     await store.close()
 
@@ -92,14 +93,14 @@ async def rig(tmp_path: Path, fake: FakeStatusApi) -> AsyncIterator[Rig]:
 class Rig:
     """A store, a fake status API and a reconciler with a clock of its own."""
 
-    def __init__(self, config: Config, store: SqliteStore, fake: FakeStatusApi) -> None:
+    def __init__(self, config: Config, store: SqlStore, fake: FakeStatusApi) -> None:
         self.config = config
         self.store = store
         self.fake = fake
         self.clock = Clock()
         self.reconciler = self.new_reconciler(store)
 
-    def new_reconciler(self, store: SqliteStore) -> Reconciler:
+    def new_reconciler(self, store: SqlStore) -> Reconciler:
         gateway = OutboxWorker(store, self.config)
         return Reconciler(store, self.config, gateway, clock=self.clock)
 
@@ -164,18 +165,14 @@ async def test_an_overdue_message_is_looked_up_and_gets_the_providers_final_word
     assert code == ERROR_CODES[kind]
     assert ("lookup", Status.DELIVERED) in await rig.sources(delivered)
     # The third is unknown to the provider: looked up, still overdue, never changed.
-    assert rig.fake.lookups_of(_pmid_of(rig, fresh)) in (0, 1)
+    assert rig.fake.lookups_of(await _pmid_of(rig, fresh)) in (0, 1)
     assert (await rig.status(fresh))[0] is Status.SENT
 
 
-def _pmid_of(rig: Rig, message_id: str) -> str:
-    import sqlite3
-
-    with sqlite3.connect(rig.store.path) as conn:
-        row = conn.execute(
-            "SELECT provider_message_id FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
-    return str(row[0])
+async def _pmid_of(rig: Rig, message_id: str) -> str:
+    message = await rig.store.get_message(message_id)
+    assert message is not None
+    return str(message.provider_message_id)
 
 
 async def test_a_lookup_that_keeps_failing_ends_unknown_and_a_later_report_corrects_it(
@@ -213,7 +210,7 @@ async def test_a_lookup_that_keeps_failing_ends_unknown_and_a_later_report_corre
 @pytest.fixture
 async def std(tmp_path: Path, standard_fake: FakeStatusApi) -> AsyncIterator[Rig]:
     config = configure(tmp_path, standard_fake)
-    store = await open_store(config)
+    store = await opened_store(config)
     yield Rig(config, store, standard_fake)
     await store.close()
 
@@ -240,7 +237,7 @@ async def test_two_processes_never_look_up_the_same_message_at_once(std: Rig):
     for _, pmid in ids:
         std.fake.know(pmid, "delivered", TO)
     std.fake.on_lookup(*[Stall(0.2)] * 6)  # keeps each lookup in flight for a while
-    other_store = await open_store(std.config)  # its own connections and writer thread
+    other_store = await opened_store(std.config)  # its own connections and writer thread
     try:
         first, second = std.reconciler, std.new_reconciler(other_store)
         std.clock.advance(TIMEOUT + 1)
@@ -261,7 +258,7 @@ async def test_a_429_pauses_the_providers_lookups(tmp_path: Path, standard_fake:
             {"p": {**standard_fake.provider_table(), "report_timeout_seconds": TIMEOUT}},
         )
     )
-    store = await open_store(config)
+    store = await opened_store(config)
     try:
         rig = Rig(config, store, standard_fake)
         for _ in range(3):

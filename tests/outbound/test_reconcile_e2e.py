@@ -174,7 +174,7 @@ def test_two_reconcile_processes_never_ask_about_one_message_at_once(tmp_path):
     from receiver.core.reports import Report
     from receiver.core.status import Status
     from receiver.records import RawRequest
-    from receiver.store.sqlite import SqliteStore
+    from receiver.store import open_store
     from receiver.testing.fake_server import Stall
 
     with FakeStatusApi("standard") as api:
@@ -183,7 +183,7 @@ def test_two_reconcile_processes_never_ask_about_one_message_at_once(tmp_path):
         ids = [f"twice-{i}" for i in range(64)]  # 4 rounds of 16 each
 
         async def seed() -> None:
-            store = SqliteStore(load(path).sqlite_path)
+            store = open_store(load(path).store_url)
             await store.open()
             now = datetime.now(UTC) - timedelta(seconds=1)
             reports = [Report(f"wh-{p}", p, Status.SENT, "sent", now) for p in ids]

@@ -12,16 +12,21 @@ import json
 import re
 import secrets
 import signal
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, assert_problem, new_whsec, write_config
+from conftest import (
+    Server,
+    ServerFactory,
+    assert_problem,
+    new_whsec,
+    stored_rows,
+    write_config,
+)
 
 SENDING = {
     "type": "standard",
@@ -39,9 +44,12 @@ RATE = re.compile(r'"send";r=(\d+);t=(\d+)')
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def api_server(
+    tmp_path_factory: pytest.TempPathFactory, backend_settings: dict[str, Any]
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("send-api")
-    server = Server(workdir, write_config(workdir, ROOMY, PROVIDERS)).start()
+    server = Server(workdir, write_config(workdir, {**ROOMY, **backend_settings}, PROVIDERS))
+    server.start()
     yield server
     server.stop(signal.SIGKILL)
 
@@ -78,11 +86,9 @@ def send(client: httpx.Client, body: Any, key: str | None = None, **kwargs: Any)
     return client.post("/v1/messages", json=body, headers=headers, **kwargs)
 
 
-def rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as conn:
-        found = conn.execute(sql, params).fetchall()
-    conn.close()
-    return found
+def rows(server: Server, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the server's store, as tuples."""
+    return [tuple(row.values()) for row in stored_rows(server, sql, params)]
 
 
 # --- the happy path ----------------------------------------------------------------
@@ -113,7 +119,7 @@ def test_a_send_is_accepted_and_committed_with_its_outbox_row(api, api_server):
     assert looked_up.status_code == 200
     assert looked_up.json() == {k: v for k, v in sent.items() if k != "encoding"}
 
-    db = api_server.db_path
+    db = api_server
     assert rows(db, "SELECT status, client_reference FROM messages WHERE id = ?", sent["id"]) == [
         ("queued", sent["client_reference"])
     ]
@@ -147,7 +153,7 @@ def test_a_client_reference_alone_is_enough(api, api_server):
     looked_up = api.get(answer.headers["location"])
     assert looked_up.status_code == 200
     assert looked_up.json() == {k: v for k, v in sent.items() if k != "encoding"}
-    assert rows(api_server.db_path, "SELECT body FROM outbox WHERE message_id = ?", sent["id"]) == [
+    assert rows(api_server, "SELECT body FROM outbox WHERE message_id = ?", sent["id"]) == [
         (body["body"],)
     ]
     # The reference is what tells a repeat from a new message.
@@ -276,7 +282,7 @@ def test_segments_and_encoding_are_in_the_answer(api, api_server, body, expected
     assert answer.status_code == 202, answer.text
     sent = answer.json()
     assert (sent["segments"], sent["encoding"]) == expected
-    assert rows(api_server.db_path, "SELECT segments FROM messages WHERE id = ?", sent["id"]) == [
+    assert rows(api_server, "SELECT segments FROM messages WHERE id = ?", sent["id"]) == [
         (expected[0],)
     ]
 
@@ -328,11 +334,11 @@ def test_the_same_key_and_request_replays_the_stored_answer(api, api_server):
     assert again.headers["idempotent-replayed"] == "true"
     assert again.content == first.content
     assert again.headers["location"] == first.headers["location"]
+    assert rows(api_server, "SELECT count(*) FROM messages WHERE to_number = ?", body["to"]) == [
+        (1,)
+    ]
     assert rows(
-        api_server.db_path, "SELECT count(*) FROM messages WHERE to_number = ?", body["to"]
-    ) == [(1,)]
-    assert rows(
-        api_server.db_path,
+        api_server,
         "SELECT count(*) FROM outbox JOIN messages ON messages.id = outbox.message_id"
         " WHERE to_number = ?",
         body["to"],
@@ -344,9 +350,9 @@ def test_the_same_key_for_another_request_is_a_422(api, api_server):
     assert send(api, body, key).status_code == 202
     answer = send(api, {**body, "body": "Something else"}, key)
     assert_problem(answer, 422, "IDEMPOTENCY_KEY_REUSED")
-    assert rows(
-        api_server.db_path, "SELECT count(*) FROM messages WHERE to_number = ?", body["to"]
-    ) == [(1,)]
+    assert rows(api_server, "SELECT count(*) FROM messages WHERE to_number = ?", body["to"]) == [
+        (1,)
+    ]
 
 
 def test_keys_are_scoped_per_client_token(api, api_server):
@@ -397,10 +403,10 @@ def test_an_expired_key_is_free_again_and_pruned_at_start(server_factory: Server
     time.sleep(1.1)  # the second key expires too
     server.start()  # the prune job runs once at start
     deadline = time.monotonic() + 10
-    while rows(server.db_path, "SELECT count(*) FROM idempotency_keys") != [(0,)]:
+    while rows(server, "SELECT count(*) FROM idempotency_keys") != [(0,)]:
         assert time.monotonic() < deadline, "expired keys were not pruned at start"
         time.sleep(0.05)
-    assert rows(server.db_path, "SELECT count(*) FROM messages") == [(2,)]
+    assert rows(server, "SELECT count(*) FROM messages") == [(2,)]
 
 
 # --- client_reference --------------------------------------------------------------
@@ -416,7 +422,7 @@ def test_a_reused_client_reference_is_a_409_naming_the_message(api, api_server):
     assert body["existing_message_id"] == first.json()["id"]
     assert reference in body["detail"]
     assert rows(
-        api_server.db_path, "SELECT count(*) FROM messages WHERE client_reference = ?", reference
+        api_server, "SELECT count(*) FROM messages WHERE client_reference = ?", reference
     ) == [(1,)]
 
     # Another client may use the same reference for its own message.
@@ -456,7 +462,7 @@ def test_32_concurrent_requests_with_one_key_make_one_message(api_server, sender
         assert_problem(answer, 409, "IDEMPOTENCY_KEY_IN_USE")
         assert int(answer.headers["retry-after"]) >= 1
     message_id = accepted[0].json()["id"]
-    db = api_server.db_path
+    db = api_server
     assert rows(db, "SELECT id FROM messages WHERE to_number = ?", body["to"]) == [(message_id,)]
     assert rows(db, "SELECT message_id FROM outbox WHERE message_id = ?", message_id) == [
         (message_id,)
@@ -476,7 +482,7 @@ def test_32_concurrent_requests_with_one_client_reference_make_one_message(
     for answer in answers:
         if answer.status_code != 202:
             assert assert_problem(answer, 409, "CONFLICT")["existing_message_id"] == message_id
-    db = api_server.db_path
+    db = api_server
     assert rows(db, "SELECT id FROM messages WHERE to_number = ?", body["to"]) == [(message_id,)]
     assert rows(db, "SELECT count(*) FROM outbox WHERE message_id = ?", message_id) == [(1,)]
 

@@ -23,7 +23,8 @@ from conftest import ServerFactory, outbox_row, queue_send, until, write_config
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 from receiver.testing.fake_sendcomms import (
     Drop,
     Fail,
@@ -194,8 +195,8 @@ def configure(directory: Path, fake: FakeSendComms, **keys: Any) -> Config:
 
 
 @asynccontextmanager
-async def worker(config: Config) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(config.sqlite_path)
+async def worker(config: Config) -> AsyncIterator[SqlStore]:
+    store = open_store(config.store_url)
     await store.open()
     running = OutboxWorker(store, config)
     task = asyncio.create_task(running.run())
@@ -207,11 +208,11 @@ async def worker(config: Config) -> AsyncIterator[SqliteStore]:
         await store.close()
 
 
-async def queue(store: SqliteStore, to: str = "+233540800994") -> str:
+async def queue(store: SqlStore, to: str = "+233540800994") -> str:
     return await queue_send(store, "sendcomms", to, "Your OTP is 123456")
 
 
-async def until_recorded(store: SqliteStore, message_id: str) -> str:
+async def until_recorded(store: SqlStore, message_id: str) -> str:
     async def known() -> bool:
         record = await store.get_message(message_id)
         return record is not None and record.provider_message_id is not None
@@ -247,7 +248,7 @@ async def test_a_409_retry_after_holds_that_message_only(tmp_path, fake):
             await until(lambda: 409 in [c.status for c in fake.calls], "a 409")
             other = await queue(store, "+233540800002")
             await until_recorded(store, other)  # the provider was not paused
-            row = outbox_row(config.sqlite_path, held)
+            row = await outbox_row(store, held)
             held_calls = [c.status for c in calls_to(fake, "+233540800001")]
     finally:
         fake.release()

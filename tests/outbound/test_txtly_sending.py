@@ -27,7 +27,8 @@ from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import MAX_IN_FLIGHT, OutboxWorker
 from receiver.records import MessageRecord
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 from receiver.testing.fake_txtly import (
     EXAMPLE_SENDER_ID,
     Drop,
@@ -176,20 +177,20 @@ def configure(directory: Path, txtly: FakeTxtly, **outbox: Any) -> Config:
 @pytest.fixture
 async def store_and_config(
     tmp_path: Path, txtly: FakeTxtly
-) -> AsyncIterator[tuple[SqliteStore, Config]]:
+) -> AsyncIterator[tuple[SqlStore, Config]]:
     config = configure(tmp_path, txtly)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     yield store, config
     await store.close()
 
 
-async def queue(store: SqliteStore, *, now: datetime | None = None) -> str:
+async def queue(store: SqlStore, *, now: datetime | None = None) -> str:
     return await queue_send(store, "txtly", TO, BODY, sender=EXAMPLE_SENDER_ID, now=now)
 
 
 @asynccontextmanager
-async def running(store: SqliteStore, config: Config) -> AsyncIterator[None]:
+async def running(store: SqlStore, config: Config) -> AsyncIterator[None]:
     worker = OutboxWorker(store, config)
     task = asyncio.create_task(worker.run())
     try:
@@ -199,7 +200,7 @@ async def running(store: SqliteStore, config: Config) -> AsyncIterator[None]:
         await task
 
 
-async def handed_over(store: SqliteStore, message_id: str) -> MessageRecord:
+async def handed_over(store: SqlStore, message_id: str) -> MessageRecord:
     async def recorded() -> bool:
         events = await store.message_events(message_id)
         return any(
@@ -213,7 +214,7 @@ async def handed_over(store: SqliteStore, message_id: str) -> MessageRecord:
 
 
 async def send_one(
-    store: SqliteStore, config: Config, txtly: FakeTxtly, fault: Fault
+    store: SqlStore, config: Config, txtly: FakeTxtly, fault: Fault
 ) -> tuple[str, MessageRecord]:
     """Queue a message whose first send meets ``fault``; run the worker until it is
     handed over (or refused)."""
@@ -298,7 +299,7 @@ async def test_past_the_keys_lifetime_a_send_in_doubt_is_held_not_resent(tmp_pat
     # A worker sent the SMS 23.5 hours ago and died before recording the answer: Txtly
     # forgets the key at 24 h, so within the last hour a resend could be a second SMS.
     config = configure(tmp_path, txtly, give_up_seconds=2 * 86400)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         long_ago = datetime.now(UTC) - timedelta(hours=23, minutes=30)

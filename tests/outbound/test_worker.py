@@ -20,14 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import outbox_row, queue_send, until
+from conftest import another_store, outbox_has, outbox_row, queue_send, until
 
 from receiver.config import Config, load
 from receiver.core.status import Status
 from receiver.outbound.worker import OutboxWorker
 from receiver.records import MessageRecord
+from receiver.store import open_store
 from receiver.store.base import from_text
-from receiver.store.sqlite import SqliteStore
+from receiver.store.sql import SqlStore
 from receiver.testing.fake_provider import (
     Behaviour,
     Drop,
@@ -65,12 +66,19 @@ def provider_table(fake: FakeProvider, **keys: Any) -> dict[str, Any]:
 
 
 def configure(
-    directory: Path, fake: FakeProvider, *, rate_per_second: float | None = None, **outbox: Any
+    directory: Path,
+    fake: FakeProvider,
+    *,
+    rate_per_second: float | None = None,
+    database_url: str | None = None,
+    **outbox: Any,
 ) -> Config:
     provider = provider_table(fake)
     if rate_per_second is not None:
         provider["rate_per_second"] = rate_per_second
-    settings = {"outbox": {**FAST, **outbox}}
+    settings: dict[str, Any] = {"outbox": {**FAST, **outbox}}
+    if database_url is not None:
+        settings["database_url"] = database_url
     return load(write_config(directory, settings, {"default": provider}))
 
 
@@ -80,14 +88,14 @@ def config(tmp_path: Path, fake: FakeProvider) -> Config:
 
 
 @pytest.fixture
-async def store(config: Config) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(config.sqlite_path)
+async def store(config: Config) -> AsyncIterator[SqlStore]:
+    store = open_store(config.store_url)
     await store.open()
     yield store
     await store.close()
 
 
-async def queue(store: SqliteStore, *, body: str = BODY, now: datetime | None = None) -> str:
+async def queue(store: SqlStore, *, body: str = BODY, now: datetime | None = None) -> str:
     """Commit a message to send, as ``POST /v1/messages`` does; its id."""
     return await queue_send(store, "default", TO, body, sender="ACME", now=now)
 
@@ -103,23 +111,26 @@ async def running(*workers: OutboxWorker) -> AsyncIterator[None]:
         await asyncio.gather(*tasks)
 
 
-async def finished(store: SqliteStore, message_id: str, *workers: OutboxWorker) -> MessageRecord:
+async def finished(store: SqlStore, message_id: str, *workers: OutboxWorker) -> MessageRecord:
     """Run the workers until the message's outbox row is done; the message."""
     async with running(*workers):
-        await until(
-            lambda: outbox_row(store.path, message_id)["state"] == "done", "the row is done"
-        )
+        await until(lambda: outbox_has(store, message_id, state="done"), "the row is done")
     message = await store.get_message(message_id)
     assert message is not None
     return message
 
 
-async def outbound_steps(store: SqliteStore, message_id: str) -> list[tuple[str, str | None]]:
+async def all_done(store: SqlStore, message_ids: list[str]) -> bool:
+    """Whether the outbox rows of all these messages are done."""
+    return all([await outbox_has(store, i, state="done") for i in message_ids])
+
+
+async def outbound_steps(store: SqlStore, message_id: str) -> list[tuple[str, str | None]]:
     events = await store.message_events(message_id)
     return [(e.event_id.rsplit(":", 1)[-1], e.status) for e in events if e.source == "outbound"]
 
 
-async def in_doubt_and_old(store: SqliteStore) -> str:
+async def in_doubt_and_old(store: SqlStore) -> str:
     """A message accepted two days ago whose worker died mid-attempt (its lease ran out)."""
     long_ago = datetime.now(UTC) - timedelta(days=2)
     message_id = await queue(store, now=long_ago)
@@ -144,7 +155,7 @@ class Canned:
         return httpx.Response(status, json=body, headers=headers)
 
 
-async def canned_setup(directory: Path) -> tuple[Config, SqliteStore]:
+async def canned_setup(directory: Path) -> tuple[Config, SqlStore]:
     """A ``standard`` provider whose send API is at an address no request leaves for
     (a ``Canned`` transport answers), and its open store."""
     table = {
@@ -154,7 +165,7 @@ async def canned_setup(directory: Path) -> tuple[Config, SqliteStore]:
         "api_key": "test-key",
     }
     config = load(write_config(directory, {"outbox": FAST}, {"default": table}))
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     return config, store
 
@@ -174,7 +185,7 @@ async def test_a_message_is_sent_once_with_our_id_as_reference_and_key(store, co
         ("accepted", Status.QUEUED),
         ("sent_to_provider", Status.QUEUED),
     ]
-    assert outbox_row(store.path, message_id)["body"] is None  # not kept once sent
+    assert (await outbox_row(store, message_id))["body"] is None  # not kept once sent
 
 
 # Each failure, then the provider answers normally. Sends: the calls that reached it.
@@ -218,7 +229,7 @@ async def test_a_429_pauses_the_provider_until_its_retry_after_date(store, confi
     # and the first send came well within a second of choosing it.
     assert second.at - first.at >= 0.9
     assert len(fake.messages) == 1 and fake.lookup_calls == 0
-    assert outbox_row(store.path, message_id)["in_doubt"] == 0
+    assert (await outbox_row(store, message_id))["in_doubt"] == 0
 
 
 @pytest.mark.parametrize("retry_after", ["99999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
@@ -228,11 +239,11 @@ async def test_a_retry_after_of_centuries_waits_until_the_give_up_time(tmp_path,
     try:
         message_id = await queue(store)
         async with running(OutboxWorker(store, config, transport=provider.transport)):
-            await until(lambda: outbox_row(store.path, message_id)["attempts"] == 1, "an attempt")
-            await until(lambda: outbox_row(store.path, message_id)["state"] == "pending", "waiting")
+            await until(lambda: outbox_has(store, message_id, attempts=1), "an attempt")
+            await until(lambda: outbox_has(store, message_id, state="pending"), "waiting")
+        row = await outbox_row(store, message_id)
     finally:
         await store.close()
-    row = outbox_row(store.path, message_id)
     give_up = timedelta(seconds=config.settings.outbox.give_up_seconds)
     assert from_text(row["next_attempt_at"]) == from_text(row["created_at"]) + give_up
     assert "429" in row["last_error"]
@@ -243,12 +254,16 @@ async def test_connection_refused_is_retried_until_the_provider_is_back(store, c
     fake.refuse_connections()
     message_id = await queue(store)
     async with running(OutboxWorker(store, config)):
-        await until(lambda: outbox_row(store.path, message_id)["attempts"] >= 3, "3 attempts")
-        row = outbox_row(store.path, message_id)
+
+        async def three_attempts() -> bool:
+            return (await outbox_row(store, message_id))["attempts"] >= 3
+
+        await until(three_attempts, "3 attempts")
+        row = await outbox_row(store, message_id)
         assert "ConnectError" in row["last_error"]
         assert row["in_doubt"] == 0  # it certainly never arrived
         fake.start()
-        await until(lambda: outbox_row(store.path, message_id)["state"] == "done", "sent")
+        await until(lambda: outbox_has(store, message_id, state="done"), "sent")
 
     assert fake.sends_of(message_id) == 1 and len(fake.messages) == 1
     assert fake.lookup_calls == 0
@@ -285,14 +300,12 @@ async def test_a_4xx_rejection_makes_the_message_rejected_with_the_providers_err
 
 async def test_a_rate_limited_provider_still_sends_everything_once(tmp_path, fake):
     config = configure(tmp_path, fake, rate_per_second=20)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         ids = [await queue(store, body=f"message {i}") for i in range(6)]
         async with running(OutboxWorker(store, config)):
-            await until(
-                lambda: all(outbox_row(store.path, i)["state"] == "done" for i in ids), "sent"
-            )
+            await until(lambda: all_done(store, ids), "sent")
     finally:
         await store.close()
     times = [call.at for call in fake.send_calls]
@@ -320,7 +333,7 @@ async def test_a_message_for_a_provider_that_stopped_sending_fails_at_the_give_u
     # Configured to send when it was accepted; the send keys are gone now.
     table = {"type": "standard", "secrets": [new_whsec()]}
     config = load(write_config(tmp_path, {"outbox": FAST}, {"default": table}))
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         almost_too_old = datetime.now(UTC) - timedelta(seconds=86400 - 1)
@@ -361,18 +374,16 @@ async def test_an_old_message_in_doubt_fails_when_the_lookup_does_not_find_it(
 # --------------------------------------------------------------------------- several workers
 
 
-async def test_two_workers_on_one_store_never_send_a_message_twice(config, fake):
-    stores = [SqliteStore(config.sqlite_path) for _ in range(2)]
+async def test_two_workers_on_one_store_never_send_a_message_twice(tmp_path, fake, store_url):
+    config = configure(tmp_path, fake, database_url=store_url)
+    stores = [open_store(config.store_url) for _ in range(2)]
     for store in stores:
         await store.open()
     try:
         ids = [await queue(stores[0], body=f"message {i}") for i in range(40)]
         workers = [OutboxWorker(store, config) for store in stores]
         async with running(*workers):
-            await until(
-                lambda: all(outbox_row(config.sqlite_path, i)["state"] == "done" for i in ids),
-                "all sent",
-            )
+            await until(lambda: all_done(stores[0], ids), "all sent")
     finally:
         for store in stores:
             await store.close()
@@ -393,54 +404,51 @@ async def test_kill_9_between_send_and_record_neither_loses_nor_repeats_it(tmp_p
     # The provider takes the message and holds its answer; the worker is killed while it
     # waits (read timeout 2 s: it is still waiting), then started again.
     config = configure(tmp_path, fake, read_timeout_seconds=2.0, connect_timeout_seconds=0.2)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     message_id = await queue(store)
     await store.close()
     fake.on_send(Stall(None))
     log = tmp_path / "worker.log"
 
-    worker = start_worker(config.source, log)
-    try:
-        await asyncio.to_thread(fake.wait_for_sends, 1)
-    finally:
-        worker.kill()
-        worker.wait()
-    row = outbox_row(config.sqlite_path, message_id)
-    assert row["state"] == "sending", log.read_text()  # sent, answer not recorded
-    fake.release()
-
-    worker = start_worker(config.source, log)
-    try:
-        await until(lambda: outbox_row(config.sqlite_path, message_id)["state"] == "done", "done")
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=WAIT) == 0, log.read_text()
-    finally:
-        if worker.poll() is None:
+    async with another_store(config.store_url) as store:  # reads beside the workers
+        worker = start_worker(config.source, log)
+        try:
+            await asyncio.to_thread(fake.wait_for_sends, 1)
+        finally:
             worker.kill()
             worker.wait()
+        row = await outbox_row(store, message_id)
+        assert row["state"] == "sending", log.read_text()  # sent, answer not recorded
+        fake.release()
 
-    assert fake.sends_of(message_id) == 1 and len(fake.messages) == 1
-    assert fake.lookup_calls == 1  # the restarted worker found it instead of resending
-    store = SqliteStore(config.sqlite_path)
-    await store.open(ingest=False)
-    try:
+        worker = start_worker(config.source, log)
+        try:
+            await until(lambda: outbox_has(store, message_id, state="done"), "done")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=WAIT) == 0, log.read_text()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
+        assert fake.sends_of(message_id) == 1 and len(fake.messages) == 1
+        assert fake.lookup_calls == 1  # the restarted worker found it instead of resending
         message = await store.get_message(message_id)
         assert message is not None
         assert message.provider_message_id == fake.message(message_id).id
         assert ("sent_to_provider", Status.QUEUED) in await outbound_steps(store, message_id)
-    finally:
-        await store.close()
 
 
 # --------------------------------------------------------------------------- end to end
 
 
 async def test_send_api_to_provider_to_signed_report_gives_a_delivered_timeline(
-    server_factory, fake
+    server_factory, fake, store_url
 ):
     server = server_factory(
-        {"outbox": {**FAST, "read_timeout_seconds": 10.0}}, {"default": provider_table(fake)}
+        {"database_url": store_url, "outbox": {**FAST, "read_timeout_seconds": 10.0}},
+        {"default": provider_table(fake)},
     )
     token = server.staff_token("shop", "sender")
     headers = {"Authorization": f"Bearer {token}"}

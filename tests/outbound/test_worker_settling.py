@@ -39,7 +39,8 @@ from receiver.providers.base import (
     Sender,
 )
 from receiver.records import OutboxItem
-from receiver.store.sqlite import SqliteStore
+from receiver.store import open_store
+from receiver.store.sql import SqlStore
 from receiver.testing.fake_server import Answer, Drop, FakeRequest, FakeServer
 
 FAST = {
@@ -189,7 +190,7 @@ def api() -> Iterator[KeyedApi]:
 @asynccontextmanager
 async def worker_for(
     tmp_path: Path, sender: KeyedSender, **outbox: Any
-) -> AsyncIterator[tuple[SqliteStore, OutboxWorker]]:
+) -> AsyncIterator[tuple[SqlStore, OutboxWorker]]:
     config_model = KeyedConfig(
         type="keyed", secrets=["unused"], api_base_url="http://x", api_key="k"
     )
@@ -198,7 +199,7 @@ async def worker_for(
     config = Config(
         source=tmp_path / "receiver.toml", settings=settings, providers={"keyed": provider}
     )
-    store = SqliteStore(tmp_path / "receiver.db")
+    store = open_store(f"sqlite:///{tmp_path / 'receiver.db'}")
     await store.open()
     worker = OutboxWorker(store, config)
     task = asyncio.create_task(worker.run())
@@ -210,11 +211,11 @@ async def worker_for(
         await store.close()
 
 
-async def queue(store: SqliteStore, now: datetime | None = None) -> str:
+async def queue(store: SqlStore, now: datetime | None = None) -> str:
     return await queue_send(store, "keyed", "+639171234567", "Your code is 482913", now=now)
 
 
-async def until_status(store: SqliteStore, message_id: str, wanted: set[Status]) -> Status:
+async def until_status(store: SqlStore, message_id: str, wanted: set[Status]) -> Status:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         message = await store.get_message(message_id)
@@ -224,7 +225,7 @@ async def until_status(store: SqliteStore, message_id: str, wanted: set[Status])
     raise AssertionError(f"{message_id} never reached {wanted}")
 
 
-async def until_sent(store: SqliteStore, message_id: str) -> str | None:
+async def until_sent(store: SqlStore, message_id: str) -> str | None:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         events = await store.message_events(message_id)
@@ -270,7 +271,7 @@ async def test_past_the_providers_key_lifetime_an_attempt_in_doubt_is_held(api, 
     # The provider keeps keys for 2 hours; our first attempt, by a worker that then died,
     # was 90 minutes ago: inside the key's last hour, a resend might not be recognised.
     sender = KeyedSender(api.base_url, timedelta(hours=2))
-    store = SqliteStore(tmp_path / "receiver.db")
+    store = open_store(f"sqlite:///{tmp_path / 'receiver.db'}")
     await store.open()
     try:
         long_ago = datetime.now(UTC) - timedelta(minutes=90)

@@ -1,27 +1,26 @@
-"""Sends and the outbox in the SQLite store (no HTTP): one transaction per send,
-idempotency answers, leases, and messages whose reports arrived before the send's answer."""
+"""The store contract for sends and the outbox (no HTTP): one transaction per send,
+idempotency answers, leases, messages whose reports arrived before the send's answer,
+and sends in doubt settled by a report."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from conftest import queue_send, stored_value
 
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.errors import ClientReferenceTaken, IdempotencyKeyReused
 from receiver.records import MessageFilter, MessageRecord, NewSend, RawRequest, Template
-from receiver.store.base import migrations
-from receiver.store.sqlite import SqliteStore, migrate
-from receiver.store.tx import SQLITE
+from receiver.store.ingest import SETTLED_BY_REPORT
+from receiver.store.sql import SqlStore
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 LEASE = 30.0
+LATER = T0 + timedelta(days=1)
 
 
 def new_send(**changes: object) -> NewSend:
@@ -60,24 +59,7 @@ def webhook() -> RawRequest:
     return RawRequest(path="/webhooks/acme", body=b"{}", received_at=T0)
 
 
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        found = conn.execute(sql).fetchall()
-    conn.close()
-    return found
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "receiver.db")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def test_a_send_commits_message_outbox_row_and_key_together(store, tmp_path):
+async def test_a_send_commits_message_outbox_row_and_key_together(store):
     answer = await store.create_send(new_send(), render)
 
     assert (answer.status_code, answer.replayed) == (202, False)
@@ -96,18 +78,21 @@ async def test_a_send_commits_message_outbox_row_and_key_together(store, tmp_pat
         "outbound",
         Status.QUEUED,
     )
-    db = tmp_path / "receiver.db"
-    assert rows(db, "SELECT state, attempts, in_doubt FROM outbox") == [("pending", 0, 0)]
-    assert rows(db, "SELECT key, status_code FROM idempotency_keys") == [("key-1", 202)]
+    assert await store.select("SELECT state, attempts, in_doubt FROM outbox") == [
+        {"state": "pending", "attempts": 0, "in_doubt": 0}
+    ]
+    assert await store.select("SELECT key, status_code FROM idempotency_keys") == [
+        {"key": "key-1", "status_code": 202}
+    ]
 
 
-async def test_the_same_key_and_request_replays_the_stored_answer(store, tmp_path):
+async def test_the_same_key_and_request_replays_the_stored_answer(store):
     first = await store.create_send(new_send(), render)
     again = await store.create_send(new_send(now=T0 + timedelta(hours=1)), render)
 
     assert again.replayed
     assert (again.status_code, again.body, again.message_id) == (202, first.body, first.message_id)
-    assert rows(tmp_path / "receiver.db", "SELECT count(*) FROM outbox") == [(1,)]
+    assert await stored_value(store, "SELECT count(*) FROM outbox") == 1
 
 
 async def test_the_same_key_for_another_request_is_refused(store):
@@ -181,7 +166,7 @@ async def test_a_retry_keeps_doubt_and_waits_until_its_time(store):
     assert third.in_doubt
 
 
-async def test_reports_that_arrived_before_the_answer_join_the_sent_message(store, tmp_path):
+async def test_reports_that_arrived_before_the_answer_join_the_sent_message(store):
     sent = await store.create_send(new_send(), render)
     # The provider's delivery report is faster than its API answer, and echoes our
     # message id as its client reference.
@@ -203,9 +188,10 @@ async def test_reports_that_arrived_before_the_answer_join_the_sent_message(stor
     assert sorted(event.event_id for event in events) == sorted(
         ["e-1", f"out:{message.id}:accepted", f"out:{message.id}:sent_to_provider"]
     )
-    db = tmp_path / "receiver.db"
-    assert rows(db, "SELECT count(*) FROM messages") == [(1,)]  # the early record is merged
-    assert rows(db, "SELECT state, body FROM outbox") == [("done", None)]  # body not kept
+    assert await stored_value(store, "SELECT count(*) FROM messages") == 1  # merged
+    assert await store.select("SELECT state, body FROM outbox") == [
+        {"state": "done", "body": None}  # the body is not kept
+    ]
 
 
 async def test_a_rejected_send_sets_the_status_and_leaves_the_outbox(store):
@@ -220,41 +206,18 @@ async def test_a_rejected_send_sets_the_status_and_leaves_the_outbox(store):
     assert await store.claim_outbox("w1", T0 + timedelta(days=1), LEASE, 10) == []
 
 
-async def test_migrating_version_2_keeps_events_and_allows_outbound_ones(tmp_path):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for version, sql in migrations(SQLITE):
-        if version <= 2:
-            conn.executescript(sql)
-    conn.execute("INSERT INTO schema_version VALUES (2)")
-    conn.execute(
-        "INSERT INTO messages (id, provider, provider_message_id, created_at, updated_at)"
-        " VALUES ('msg_1', 'acme', 'P-1', 't', 't')"
-    )
-    conn.execute("INSERT INTO raw_requests VALUES ('req_1', 'acme', 't', 'POST', '/', '{}', x'00')")
-    conn.execute(
-        "INSERT INTO events (provider, event_id, message_id, request_id, status,"
-        " provider_status, occurred_at, received_at, last_received_at, outcome)"
-        " VALUES ('acme', 'e-1', 'msg_1', 'req_1', 'sent', 'sent', 't', 't', 't', 'applied')"
-    )
-    assert migrate(conn) == migrations(SQLITE)[-1][0]
-    assert conn.execute("SELECT event_id, source, request_id FROM events").fetchall() == [
-        ("e-1", "webhook", "req_1")
-    ]
-    conn.close()
-
-
 # --- groundwork of the seed providers ---------------------------------------------------
 
 
-async def test_a_template_send_keeps_its_template_until_sent(store, tmp_path):
+async def test_a_template_send_keeps_its_template_until_sent(store):
     template = Template("TPL1001", "pt_BR", {"1": "Maria"})
     answer = await store.create_send(new_send(body=None, template=template, segments=None), render)
     [item] = await store.claim_outbox("w1", T0, LEASE, 10)
     assert (item.message_id, item.body, item.template) == (answer.message_id, None, template)
     assert await store.outbox_sent(item, "w1", "P-1", "queued", T0)
-    db = tmp_path / "receiver.db"
-    assert rows(db, "SELECT body, template FROM outbox") == [(None, None)]
+    assert await store.select("SELECT body, template FROM outbox") == [
+        {"body": None, "template": None}
+    ]
 
 
 async def test_the_first_attempt_starts_the_clock_of_the_providers_key(store):
@@ -345,3 +308,81 @@ async def test_giving_up_on_a_held_send_fails_it(store):
     await store.ingest("acme", webhook(), [late])
     delivered = await store.get_message(answer.message_id)
     assert delivered is not None and delivered.status == Status.DELIVERED
+
+
+# --- a send in doubt settled by a report naming it
+# Providers without a lookup or an idempotency key (Smstools) hold a send in doubt for a
+# person. Their reports echo our reference, so the first report proves the attempt
+# reached the provider: the held row must not stay in ``receiver outbox held``, where a
+# ``resend`` would send the message twice.
+
+
+async def queued(store: SqlStore) -> str:
+    return await queue_send(
+        store,
+        "smstools",
+        "+32470123456",
+        "Your parcel arrives today",
+        sender="PARCELS",
+        now=T0,
+        client_id="stf_shop",
+    )
+
+
+async def report_naming(store: SqlStore, message_id: str, status: Status) -> None:
+    dlr = Report(
+        event_id=f"e-{status}",
+        provider_message_id="e1qk89exbzgf6fzfunceym2sd67h88",
+        status=status,
+        provider_status=status.value,
+        occurred_at=T0 + timedelta(minutes=2),
+        message_reference=message_id,
+    )
+    raw = RawRequest(path="/webhooks/smstools?token=REDACTED", body=b"[]", received_at=T0)
+    outcome = await store.ingest("smstools", raw, [dlr])
+    assert outcome.applied == 1
+
+
+async def test_a_held_send_is_done_once_a_report_names_it(store):
+    message_id = await queued(store)
+    [item] = await store.claim_outbox("w1", T0, 30, 10)
+    assert await store.outbox_hold(item, "w1", "may have reached smstools", T0)
+
+    await report_naming(store, message_id, Status.DELIVERED)
+
+    assert await store.held_outbox() == []
+    assert not await store.release_held(message_id, True, "resent by hand", T0)  # not held
+    assert await store.claim_outbox("w1", LATER, 30, 10) == []
+    assert await store.select("SELECT state, body, last_error FROM outbox") == [
+        {"state": "done", "body": None, "last_error": SETTLED_BY_REPORT}
+    ]
+    message = await store.get_message(message_id)
+    assert message is not None
+    assert (message.status, message.provider_message_id) == (
+        Status.DELIVERED,
+        "e1qk89exbzgf6fzfunceym2sd67h88",
+    )
+
+
+async def test_a_send_waiting_in_doubt_is_done_once_a_report_names_it(store):
+    message_id = await queued(store)
+    [item] = await store.claim_outbox("w1", T0, 30, 10)
+    assert await store.outbox_retry(item, "w1", T0, "read timeout", in_doubt=True)
+
+    await report_naming(store, message_id, Status.SENT)
+
+    assert await store.claim_outbox("w1", LATER, 30, 10) == []  # never held, never resent
+    assert await store.held_outbox() == []
+    message = await store.get_message(message_id)
+    assert message is not None and message.status == Status.SENT
+
+
+async def test_a_send_never_attempted_is_not_settled_by_a_report(store):
+    # No attempt can have reached the provider: a report naming it proves nothing, and
+    # the message still goes out.
+    message_id = await queued(store)
+
+    await report_naming(store, message_id, Status.DELIVERED)
+
+    [item] = await store.claim_outbox("w1", LATER, 30, 10)
+    assert (item.message_id, item.in_doubt) == (message_id, False)

@@ -1,6 +1,7 @@
-"""The delivery aggregates (README "Delivery health") stay equal to a recount from scratch
-through every kind of write: reports in any order and redelivered, reprocess, sends and
-their hand-over, reports that beat the send's answer, retention and erasure."""
+"""The store contract for the delivery aggregates (README "Delivery health"): they stay
+equal to a recount from scratch through every kind of write: reports in any order and
+redelivered, reprocess, sends and their hand-over, reports that beat the send's answer,
+retention and erasure."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import bisect
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import queue_send
@@ -20,8 +19,10 @@ from receiver.core.network import country_of
 from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.records import MessageFilter, RawRequest
+from receiver.store import open_store
 from receiver.store.base import from_text, migrations
-from receiver.store.sqlite import COUNTRY_VERSION, SqliteStore, _statements, migrate
+from receiver.store.sql import SqlStore
+from receiver.store.sqlite import COUNTRY_VERSION, _statements, migrate
 from receiver.store.tx import SQLITE
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -34,15 +35,13 @@ def raw(at: datetime) -> RawRequest:
     return RawRequest(path="/webhooks/acme", body=b"{}", received_at=at)
 
 
-def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:
+async def recount(store: SqlStore, table: str) -> Counter[tuple[object, ...]]:
     """An aggregate recomputed from the messages in Python (not the triggers' SQL, and
     the latency from the timestamps, not the stored bucket): status counts for
     ``delivery_*``, per-bucket counts for ``latency_*``."""
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
     width = 13 if table.endswith("_hourly") else 10
     counts: Counter[tuple[object, ...]] = Counter()
-    for m in conn.execute("SELECT * FROM messages"):
+    for m in await store.select("SELECT * FROM messages"):
         group = (m["created_at"][:width], m["provider"], m["country"] or "", m["network"] or "")
         if table.startswith("delivery_"):
             counts[(*group, m["status"] or "")] += 1
@@ -51,39 +50,37 @@ def recount(path: Path, table: str) -> Counter[tuple[object, ...]]:
             seconds = round((changed - sent).total_seconds(), 3)
             bucket = min(bisect.bisect_left(LATENCY_BOUNDS, seconds), len(LATENCY_BOUNDS) - 1)
             counts[(*group, bucket)] += 1
-    conn.close()
     return counts
 
 
-def kept(path: Path, table: str) -> Counter[tuple[object, ...]]:
+GROUP = ("period", "provider", "country", "network")
+BUCKETS = tuple(f"l{bucket}" for bucket in range(len(LATENCY_BOUNDS)))
+SHARD = {"shard"}
+"""PostgreSQL keeps each aggregate row per writer's shard (schema.sql): summed here, as
+the readers sum them."""
+
+
+async def kept(store: SqlStore, table: str) -> Counter[tuple[object, ...]]:
     """What the triggers kept, in the same shape (zero counts left out)."""
-    conn = sqlite3.connect(path)
-    rows = conn.execute(f"SELECT * FROM {table}").fetchall()
-    conn.close()
     counts: Counter[tuple[object, ...]] = Counter()
-    for row in rows:
+    for row in await store.select(f"SELECT * FROM {table}"):
+        group = tuple(row[name] for name in GROUP)
         if table.startswith("delivery_"):
-            counts[tuple(row[:5])] += row[5]
+            assert set(row) - SHARD == {*GROUP, "status", "messages"}
+            counts[(*group, row["status"])] += row["messages"]
         else:
-            for bucket, count in enumerate(row[4:]):
-                counts[(*row[:4], bucket)] += count
+            assert set(row) - SHARD == {*GROUP, *BUCKETS}
+            for bucket, name in enumerate(BUCKETS):
+                counts[(*group, bucket)] += row[name]
     return +counts
 
 
 TABLES = ("delivery_hourly", "delivery_daily", "latency_hourly", "latency_daily")
 
 
-def assert_aggregates_match(path: Path) -> None:
+async def assert_aggregates_match(store: SqlStore) -> None:
     for table in TABLES:
-        assert kept(path, table) == recount(path, table), table
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "receiver.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+        assert await kept(store, table) == await recount(store, table), table
 
 
 def random_reports(rng: random.Random, messages: int) -> list[Report]:
@@ -108,7 +105,7 @@ def random_reports(rng: random.Random, messages: int) -> list[Report]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_reports_in_any_order_keep_the_aggregates_exact(store, tmp_path, seed):
+async def test_reports_in_any_order_keep_the_aggregates_exact(store, seed):
     rng = random.Random(seed)
     reports = random_reports(rng, 60)
     rng.shuffle(reports)
@@ -117,14 +114,14 @@ async def test_reports_in_any_order_keep_the_aggregates_exact(store, tmp_path, s
         received = T0 + timedelta(hours=rng.randrange(0, 72), minutes=rng.randrange(60))
         await store.ingest("acme", raw(received), batch)
         await store.ingest("acme", raw(received), batch[:2])  # redelivered: no change
-    assert_aggregates_match(tmp_path / "receiver.db")
+    await assert_aggregates_match(store)
     # The aggregates and the messages agree on one figure the API serves.
     cells = await store.delivery_cells(T0 - timedelta(days=1), T0 + timedelta(days=5), (), None)
     (row,) = summarize(cells, (), None)
     assert row["messages"] == 60
 
 
-async def test_reprocess_moves_one_count(store, tmp_path):
+async def test_reprocess_moves_one_count(store):
     at = T0 + timedelta(minutes=5)
     sent = Report("e1", "pm-1", Status.SENT, "sent", T0, to="+639171234567")
     failed = Report("e2", "pm-1", Status.UNDELIVERED, "undelivered", at, network="515-02")
@@ -136,7 +133,7 @@ async def test_reprocess_moves_one_count(store, tmp_path):
     assert request is not None
     corrected = Report("e2", "pm-1", Status.DELIVERED, "delivered", at, network="515-02")
     await store.reprocess("acme", request, [corrected])
-    assert_aggregates_match(tmp_path / "receiver.db")
+    await assert_aggregates_match(store)
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("country",), "1h")
     (row,) = summarize(cells, ("country",), "1h")
     assert row["by_status"] == {"delivered": 1}
@@ -145,7 +142,7 @@ async def test_reprocess_moves_one_count(store, tmp_path):
     assert row["latency_seconds"]["p50"] == 300  # 5 minutes, a bound of the histogram
 
 
-async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(store, tmp_path):
+async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(store):
     message_id = await queue_send(
         store, "acme", "+639171234567", "hello", sender="ACME", now=T0, client_id="stf_client"
     )
@@ -157,7 +154,7 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
     record = await store.get_message(message_id)
     assert record is not None and record.status is Status.DELIVERED
     assert record.country == country_of("+639171234567") == "PH"
-    assert_aggregates_match(tmp_path / "receiver.db")
+    await assert_aggregates_match(store)
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), ("provider",), None)
     (row,) = summarize(cells, ("provider",), None)
     assert row == {
@@ -169,10 +166,10 @@ async def test_sends_hand_over_merges_and_retention_keep_the_aggregates_exact(st
         "latency_seconds": {"p50": 8.0, "p90": 8.0, "p99": 8.0},  # 7 s: bucket (6, 8]
     }
     await store.erase_recipient("+639171234567", "test", T0 + timedelta(days=1))
-    assert_aggregates_match(tmp_path / "receiver.db")
+    await assert_aggregates_match(store)
     assert (await store.get_message(message_id)).country == "PH"  # type: ignore[union-attr]
     await store.prune_messages(T0 + timedelta(days=30), T0 + timedelta(days=30), 100)
-    assert_aggregates_match(tmp_path / "receiver.db")
+    await assert_aggregates_match(store)
     cells = await store.delivery_cells(T0, T0 + timedelta(hours=1), (), None)
     assert {cell.messages for cell in cells.statuses} == {0}  # the rows stay, at 0
     assert [sum(cell.counts) for cell in cells.latencies] == [0]
@@ -197,9 +194,9 @@ async def test_the_batch_id_finds_every_message_of_a_sinch_batch(store):
     assert len(exact) == 1
 
 
-def test_migrating_gives_earlier_messages_their_country(tmp_path):
-    """A message stored before ``country`` existed gets it in the migration, and the
-    aggregates count it there."""
+async def test_migrating_gives_earlier_messages_their_country(tmp_path):
+    """SQLite only (its files from before ``country``): a message stored before
+    ``country`` existed gets it in the migration, and the aggregates count it there."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     for version, sql in migrations(SQLITE):
@@ -215,4 +212,9 @@ def test_migrating_gives_earlier_messages_their_country(tmp_path):
     assert migrate(conn) >= COUNTRY_VERSION
     assert conn.execute("SELECT country FROM messages").fetchone() == ("PH",)
     conn.close()
-    assert_aggregates_match(path)
+    migrated = open_store(f"sqlite:///{path}")
+    await migrated.open(ingest=False)
+    try:
+        await assert_aggregates_match(migrated)
+    finally:
+        await migrated.close()

@@ -1,19 +1,16 @@
-"""The change feed in the SQLite store (no HTTP): which merges write a change, seq,
+"""The store contract for the change feed (no HTTP): which merges write a change, seq,
 routing to subscribers by their filters, ordered claims, dead letters and redelivery."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from receiver.core.reports import Report
 from receiver.core.status import Status, parse_status
 from receiver.records import ChangeRecord, MessageRecord, NewSend, RawRequest, SubscriberRoute
-from receiver.store import open_store
 from receiver.store.sql import SqlStore
 from receiver.store.tx import Tx
 
@@ -42,16 +39,6 @@ def report(
 
 def raw(body: bytes = b"{}") -> RawRequest:
     return RawRequest(path="/webhooks/acme", body=body, received_at=datetime.now(UTC))
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = open_store(store_url)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def all_changes(store: SqlStore) -> list[ChangeRecord]:
@@ -184,7 +171,7 @@ async def route(store: SqlStore, *routes: SubscriberRoute) -> None:
 
 
 async def test_changes_go_to_the_subscribers_whose_filters_match(
-    store: SqlStore, tmp_path: Path
+    store: SqlStore,
 ) -> None:
     await route(
         store,
