@@ -15,6 +15,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -535,7 +536,7 @@ def test_a_clients_burst_across_two_processes_is_limited_as_one(two_servers):
     assert codes.count(429) == 15, codes
     for answer in answers:
         assert answer.headers["ratelimit-policy"] == '"send";q=5;w=500'
-    db = two_servers[0].db_path
+    db = two_servers[0]
     numbers = [body["to"] for body, _ in requests]
     stored = rows(
         db, f"SELECT count(*) FROM messages WHERE to_number IN ({','.join('?' * 20)})", *numbers
@@ -549,7 +550,7 @@ def test_one_key_sent_to_two_processes_at_once_makes_one_message(two_servers):
     requests = [(body, key) for body in bodies for key in [new_key()] * 2]
     answers = asyncio.run(post_to_both(two_servers, token, requests))
 
-    db = two_servers[0].db_path
+    db = two_servers[0]
     for body, pair in zip(bodies, zip(answers[::2], answers[1::2], strict=True), strict=True):
         [(message_id,)] = rows(db, "SELECT id FROM messages WHERE to_number = ?", body["to"])
         first, second = sorted(pair, key=lambda answer: answer.status_code)

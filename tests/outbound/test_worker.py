@@ -554,25 +554,25 @@ def most_in_one_second(times: list[float]) -> int:
 
 async def test_two_worker_processes_share_one_rate_per_second(tmp_path, fake):
     config = configure(tmp_path, fake, rate_per_second=5)
-    store = SqliteStore(config.sqlite_path)
+    store = open_store(config.store_url)
     await store.open()
     try:
         ids = [await queue(store, body=f"message {i}") for i in range(40)]
+        log = tmp_path / "worker.log"
+        workers = [start_worker(config.source, log) for _ in range(2)]
+
+        async def all_sent() -> bool:
+            return all([await outbox_has(store, i, state="done") for i in ids])
+
+        try:
+            await until(all_sent, "all sent", timeout=120)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait()
     finally:
         await store.close()
-    log = tmp_path / "worker.log"
-    workers = [start_worker(config.source, log) for _ in range(2)]
-    try:
-        await until(
-            lambda: all(outbox_row(config.sqlite_path, i)["state"] == "done" for i in ids),
-            "all sent",
-            timeout=120,
-        )
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait()
     assert [fake.sends_of(i) for i in ids] == [1] * 40
     # 5 per second for both together (one more for the jitter of the arrivals), where
     # each counting its own would let up to 10 through.
