@@ -54,6 +54,8 @@ TABLES = (
     Table("subscribers", "name"),
     Table("change_deliveries", "subscriber, change"),
     Table("lookups", "message_id"),
+    Table("rate_limits", "key"),  # the send limits' state, so a client's budget carries over
+    Table("idempotency_claims", "client_id, key"),  # keys in flight (none once stopped)
 )
 """Every table of schema.sql that holds data, each after the tables it references."""
 

@@ -369,7 +369,7 @@ def test_a_refused_request_gives_its_key_up_at_once(api, api_server):
     key = new_key()
     assert send(api, message(to="+1"), key).status_code == 422  # claimed, then refused
     assert send(api, message(), key).status_code == 202  # not 409: the claim is gone
-    assert rows(api_server.db_path, "SELECT key FROM idempotency_claims WHERE key = ?", key) == []
+    assert rows(api_server, "SELECT key FROM idempotency_claims WHERE key = ?", key) == []
 
 
 def test_without_a_key_or_a_client_reference_it_is_a_400(api):

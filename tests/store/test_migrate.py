@@ -274,7 +274,9 @@ def test_every_table_and_every_answer_of_the_store_is_the_same_after_migrate(sou
     after = asyncio.run(snapshot(target, tables))
     assert after == before
     rows = before["tables"]
-    assert all(rows.values()), [name for name in tables if not rows[name]]
+    # Idempotency-Key claims exist only while a send is in flight: none is once the
+    # traffic is done. Every other table holds rows.
+    assert [name for name in tables if not rows[name]] == ["idempotency_claims"]
     assert all(before["aggregates"].values())
     assert lines[: len(TABLES)] == [f"{t.name}: {n_rows(len(rows[t.name]))} copied" for t in TABLES]
     assert lines[len(TABLES) : -1] == [

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from test_outbox import T0, new_send, render
+from test_sends import T0, new_send, render
 
 from receiver.core.ratelimit import Rate, RateLimiter, to_ns
 from receiver.errors import IdempotencyKeyReused
