@@ -11,59 +11,18 @@ import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from contract.test_ingest_and_lookups import NEWEST, raw, report
 
-from receiver.core.reports import Outcome, Report
-from receiver.core.status import Status, parse_status
+from receiver.core.reports import Outcome
+from receiver.core.status import Status
 from receiver.errors import StoreUnavailable
-from receiver.records import MessageFilter, MessageRecord, RawRequest
+from receiver.records import MessageFilter, MessageRecord
 from receiver.store.base import migrations
 from receiver.store.sqlite import SqliteStore, migrate
 from receiver.store.tx import SQLITE
-
-T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
-NEWEST = migrations(SQLITE)[-1][0]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def raw(
-    *,
-    received_at: datetime | None = None,
-    headers: dict[str, str] | None = None,
-    body: bytes = b'{"type": "message.status"}',
-) -> RawRequest:
-    return RawRequest(
-        method="POST",
-        path="/webhooks/acme",
-        headers=headers or {"content-type": "application/json"},
-        body=body,
-        received_at=received_at or datetime.now(UTC),
-    )
-
-
-def report(
-    event_id: str,
-    message_id: str,
-    word: str = "delivered",
-    *,
-    occurred_at: datetime = T0,
-    to: str | None = None,
-    error_code: str | None = None,
-) -> Report:
-    return Report(
-        event_id=event_id,
-        provider_message_id=message_id,
-        status=parse_status(word),
-        provider_status=word,
-        occurred_at=occurred_at,
-        to=to,
-        error_code=error_code,
-    )
 
 
 @contextlib.contextmanager
