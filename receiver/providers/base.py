@@ -176,6 +176,17 @@ class ProviderConfig(BaseModel):
     signed_reports: ClassVar[bool] = True
     """Whether the type's reports carry a signature that ``secrets`` verify. A type whose
     reports do not needs ``url_token`` and/or ``allowed_ips`` instead."""
+    secrets_refused: ClassVar[str | None] = None
+    """Why the type takes no ``secrets`` (its reports carry no signature to check them
+    against); None: it takes them."""
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets_taken(cls, secrets: list[str]) -> list[str]:
+        # Accepting one would look like protection while it verifies nothing.
+        if secrets and cls.secrets_refused is not None:
+            raise ValueError(cls.secrets_refused)
+        return secrets
 
     @property
     def sends(self) -> bool:

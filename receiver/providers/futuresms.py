@@ -136,15 +136,10 @@ class FutureSmsConfig(ProviderConfig):
     send_requires: ClassVar[tuple[str, ...]] = ("api_base_url", "username", "password", "sender")
     signed_reports: ClassVar[bool] = False
 
-    @field_validator("secrets")
-    @classmethod
-    def _no_secrets(cls, secrets: list[str]) -> list[str]:
-        if secrets:
-            raise ValueError(
-                "FutureSMS signs no reports, so there is nothing to check secrets against:"
-                " use url_token and/or allowed_ips"
-            )
-        return secrets
+    secrets_refused: ClassVar[str | None] = (
+        "FutureSMS signs no reports, so there is nothing to check secrets against:"
+        " use url_token and/or allowed_ips"
+    )
 
     @model_validator(mode="after")
     def _login_not_api_key(self) -> FutureSmsConfig:

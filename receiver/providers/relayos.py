@@ -90,16 +90,10 @@ class RelayOSConfig(ProviderConfig):
     send_requires: ClassVar[tuple[str, ...]] = ("api_key",)
     signed_reports: ClassVar[bool] = False
 
-    @field_validator("secrets")
-    @classmethod
-    def _no_secrets(cls, secrets: list[str]) -> list[str]:
-        # Accepting one would look like protection while it verifies nothing.
-        if secrets:
-            raise ValueError(
-                "RelayOS signs no reports, so a secret would verify nothing:"
-                " set url_token (and/or allowed_ips) instead"
-            )
-        return secrets
+    secrets_refused: ClassVar[str | None] = (
+        "RelayOS signs no reports, so a secret would verify nothing:"
+        " set url_token (and/or allowed_ips) instead"
+    )
 
     @field_validator("sender")
     @classmethod

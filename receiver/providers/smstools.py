@@ -175,15 +175,10 @@ class SmstoolsConfig(ProviderConfig):
     send_requires: ClassVar[tuple[str, ...]] = ("client_id", "api_key")
     signed_reports: ClassVar[bool] = False
 
-    @field_validator("secrets")
-    @classmethod
-    def _nothing_to_sign(cls, secrets: list[str]) -> list[str]:
-        if secrets:
-            raise ValueError(
-                "Smstools signs no reports, so no secret can check them: set url_token"
-                " (and allowed_ips if you know Smstools' addresses) instead"
-            )
-        return secrets
+    secrets_refused: ClassVar[str | None] = (
+        "Smstools signs no reports, so no secret can check them: set url_token"
+        " (and allowed_ips if you know Smstools' addresses) instead"
+    )
 
     @field_validator("sender")
     @classmethod
