@@ -73,28 +73,25 @@ def _route(tx: Tx) -> str:
     )
 
 
-async def record_change(tx: Tx, message_id: str, before: Tracked, cause: Cause, now: str) -> bool:
+async def record_change(tx: Tx, row: sqlite3.Row, before: Tracked, cause: Cause, now: str) -> bool:
     """Write a change if the message's tracked fields differ from ``before`` (its state
     before this unit's merge; ``NO_STATE`` when it was just created), with the next
-    ``seq`` of the message, and queue it for every subscriber that wants it. Called
-    right after the message row was written, in the same transaction. True if a change
-    was written."""
-    row = await tx.row("SELECT * FROM messages WHERE id = ?", (message_id,))
+    ``seq`` of the message, and queue it for every subscriber that wants it. ``row`` is
+    the message's whole row as just written in this transaction (``RETURNING *``). True
+    if a change was written."""
     after = tracked(row)
     if after == before:
         return False
-    assert row is not None  # written just before, in this transaction
-    seq = await tx.value(
-        "SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?", (message_id,)
-    )
-    change = await tx.value(
+    message_id = row["id"]
+    change, seq = await tx.row(
         "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
         " error_message, changed_at, cause_source, cause_event_id, message)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?),"
+        " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, seq",
         (
             new_id("chg_"),
             message_id,
-            seq,
+            message_id,
             before[0],
             *after,
             now,
