@@ -2,25 +2,21 @@
 
 Theory of operation
 -------------------
-Writes: each process has ``WRITERS`` writers, each an asyncio task with a connection of
-its own. A writer that is free takes every job waiting (up to ``MAX_BATCH``), runs them
-in one transaction, commits once, and only then resolves each job's future. When a job
-fails (a ``ReceiverError``, a refused statement or a bug) the batch is rolled back and
-run again with a savepoint per job, so the failed job undoes only its own writes and
-its error is raised to its caller (as ``StoreUnavailable``, or as it is). Several
-processes write at once: a deadlock, a serialization failure or a unique key two
-processes raced for rolls the batch back and runs it again (the rules are functions of
-what they read, so a second run decides afresh), up to ``ATTEMPTS`` times. A lost
-connection or a restarting server fails the batch in flight with ``StoreUnavailable``
-(503 with Retry-After: the sender retries); the next batch connects again.
+Writes: each process has one writer, an asyncio task with a connection of its own.
+It takes every job waiting (up to ``MAX_BATCH``), runs them in one transaction, commits
+once, and only then resolves each job's future. When a job fails (a ``ReceiverError``,
+a refused statement or a bug) the batch is rolled back and run again with a savepoint
+per job, so the failed job undoes only its own writes and its error is raised to its
+caller (as ``StoreUnavailable``, or as it is). Several processes write at once: a
+deadlock, a serialization failure or a unique key two processes raced for rolls the
+batch back and runs it again (the rules are functions of what they read, so a second
+run decides afresh), up to ``ATTEMPTS`` times. A lost connection or a restarting server
+fails the batch in flight with ``StoreUnavailable`` (503 with Retry-After: the sender
+retries); the next batch connects again.
 
-Several writers keep a chain of round trips in flight each, where one would leave the
-process waiting on one connection's (docs/performance.md, "PostgreSQL and several
-workers"); two writers of one process race as two processes' do.
-
-Each writer's connection holds an aggregate shard (schema.sql, version 11 postgresql):
+The writer's connection holds an aggregate shard (schema.sql, version 11 postgresql):
 a session advisory lock on one of ``SHARDS`` numbers, and ``receiver.shard`` set to it,
-so that no two writers' batches update the same aggregate rows.
+so that no two processes' batches update the same aggregate rows.
 
 Reads take a pooled connection each, in autocommit. ``transact`` runs work in a
 transaction of its own, outside the group commit (the change feed's sequencer).
@@ -63,8 +59,6 @@ SHARDS = 64
 """More writers than this share shard 0 (correct, but they wait on each other)."""
 
 MAX_BATCH = 512
-WRITERS = 2
-"""Writer connections per process, each with its own group commit."""
 ATTEMPTS = 5
 """Runs of a batch that lost a race with another process, before it fails with 503."""
 PROBE_WAIT_SECONDS = 2.0
@@ -138,15 +132,6 @@ class _Job:
     future: asyncio.Future[Any]
 
 
-@dataclass(slots=True)
-class _Writer:
-    """One group commit: its connection (None until its first batch) and its shard."""
-
-    conn: asyncpg.Connection | None = None
-    shard: int = 0
-    task: asyncio.Task[None] | None = None
-
-
 class PgBackend:
     """A PostgreSQL database for the store: ``write`` (group commit), ``read``,
     ``transact``, ``ping``. ``open`` migrates the schema and starts the writer."""
@@ -156,7 +141,6 @@ class PgBackend:
         url: str,
         *,
         pool_size: int = 10,
-        writers: int = WRITERS,
         command_timeout: float = 10.0,
         on_commit: CommitObserver | None = None,
     ) -> None:
@@ -164,22 +148,15 @@ class PgBackend:
         self.pool_size = pool_size
         self.command_timeout = command_timeout
         self.version = 0
+        self.shard = 0
+        """The writer connection's aggregate shard (0 until it connects)."""
         self._on_commit = on_commit
         self._pool: asyncpg.Pool | None = None
-        self._writers = [_Writer() for _ in range(writers)]
+        self._conn: asyncpg.Connection | None = None
         self._queue: list[_Job] = []
         self._wake = asyncio.Event()
-        self._open = False
+        self._writer: asyncio.Task[None] | None = None
         self._closing = False
-
-    @property
-    def shards(self) -> list[int]:
-        """The aggregate shard of each writer that is connected."""
-        return [
-            writer.shard
-            for writer in self._writers
-            if writer.conn is not None and not writer.conn.is_closed()
-        ]
 
     async def open(self) -> None:
         """Connect, create or migrate the schema, start the writer."""
@@ -201,19 +178,17 @@ class PgBackend:
             raise StoreUnavailable(
                 f"cannot open the PostgreSQL store at {target(self.url)}: {exc}"
             ) from exc
-        for writer in self._writers:
-            writer.task = asyncio.create_task(self._write_loop(writer), name="receiver-pg-writer")
-        self._open = True
+        self._writer = asyncio.create_task(self._write_loop(), name="receiver-pg-writer")
 
     async def close(self) -> None:
         """Refuse new work, let the writer finish what is queued, disconnect."""
         self._closing = True
         self._wake.set()
-        for writer in self._writers:
-            if writer.task is not None:
-                await writer.task
-                writer.task = None
-            _drop_connection(writer)
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+        if self._conn is not None:
+            await self._drop_connection()
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), self.command_timeout)
@@ -281,14 +256,14 @@ class PgBackend:
     async def write(self, work: Work, reports: int = 0) -> Any:
         """Run ``work`` in the next group commit; its result once committed. A
         ``ReceiverError`` it raises undoes only its own writes and is raised here."""
-        if self._closing or not self._open:
+        if self._closing or self._writer is None:
             raise StoreUnavailable("the store is not accepting writes")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append(_Job(work, reports, future))
         self._wake.set()
         return await future
 
-    async def _write_loop(self, writer: _Writer) -> None:
+    async def _write_loop(self) -> None:
         while True:
             if not self._queue:
                 if self._closing:
@@ -298,28 +273,28 @@ class PgBackend:
                 continue
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
-                await self._commit(writer, batch)
+                await self._commit(batch)
             except BaseException as exc:  # never leave a request waiting forever
                 _resolve(batch, [StoreUnavailable("the writer failed") for _ in batch])
                 if not isinstance(exc, Exception):
                     raise
                 log.exception("the PostgreSQL writer failed")
 
-    async def _commit(self, writer: _Writer, batch: list[_Job]) -> None:
+    async def _commit(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                conn = await self._connection(writer)
+                conn = await self._connection()
                 results = await self._run_batch(conn, batch)
             except RETRYABLE as exc:
-                await _roll_back(writer)
+                await self._roll_back()
                 if attempt < ATTEMPTS:
                     log.info("a batch lost a race (%s), running it again", type(exc).__name__)
                     await _backoff(attempt)
                     continue
                 failure = unavailable(exc, "commit a batch")
             except Exception as exc:
-                _drop_connection(writer)
+                await self._drop_connection()
                 failure = unavailable(exc, "commit a batch")
             else:
                 if self._on_commit is not None:
@@ -376,39 +351,37 @@ class PgBackend:
         await conn.execute("COMMIT")
         return results
 
-    async def _connection(self, writer: _Writer) -> asyncpg.Connection:
+    async def _connection(self) -> asyncpg.Connection:
         """The writer's connection, connected (with a shard) if it is not."""
-        if writer.conn is not None and not writer.conn.is_closed():
-            return writer.conn
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
         conn = await asyncpg.connect(
             self.url,
             command_timeout=self.command_timeout,
             server_settings={"application_name": "receiver writer"},
         )
         try:
-            writer.shard = await _claim_shard(conn)
+            self.shard = await _claim_shard(conn)
         except BaseException:
             conn.terminate()
             raise
-        writer.conn = conn
+        self._conn = conn
         return conn
 
+    async def _roll_back(self) -> None:
+        """End the failed transaction, keeping the connection if it still works."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except Exception:
+            await self._drop_connection()
 
-async def _roll_back(writer: _Writer) -> None:
-    """End the writer's failed transaction, keeping its connection if it still works."""
-    conn = writer.conn
-    if conn is None or conn.is_closed():
-        return
-    try:
-        await conn.execute("ROLLBACK")
-    except Exception:
-        _drop_connection(writer)
-
-
-def _drop_connection(writer: _Writer) -> None:
-    conn, writer.conn = writer.conn, None
-    if conn is not None:
-        conn.terminate()
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
 
 
 async def _claim_shard(conn: asyncpg.Connection) -> int:
