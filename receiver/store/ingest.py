@@ -229,13 +229,15 @@ async def _save_state(
     state: MessageState,
     now: str,
     report_count: int | None = None,
-) -> None:
-    """Write the merge rule's fields; ``report_count`` None counts one more report."""
-    await tx.run(
+) -> sqlite3.Row:
+    """Write the merge rule's fields; ``report_count`` None counts one more report. The
+    message's row as written."""
+    written: sqlite3.Row = await tx.row(
         "UPDATE messages SET status = ?, status_event_id = ?, status_changed_at = ?,"
         " error_code = ?, error_message = ?, to_number = ?, client_reference = ?,"
         " network = ?, sent_at = ?, latency_bucket = ?, country = coalesce(?, country),"
-        " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?",
+        " report_count = COALESCE(?, report_count + 1), updated_at = ? WHERE id = ?"
+        " RETURNING *",
         (
             state.status,
             state.status_event_id,
@@ -253,6 +255,7 @@ async def _save_state(
             message_id,
         ),
     )
+    return written
 
 
 _STATE_COLUMNS = (
@@ -285,7 +288,7 @@ async def _merge_report(
 
     One statement for the message: an INSERT with its state when new, else an UPDATE
     of the columns that changed. Setting an unchanged column still rewrites every index
-    that holds it (docs/performance.md)."""
+    that holds it (docs/performance.md). Either returns the row the change feed keeps."""
     row = await _find_message(tx, provider, report)
     decision = merge(_state(row), report)
     state = _pinned(row, decision.state)
@@ -315,28 +318,26 @@ async def _merge_report(
     )
     if row is None:
         message_id = new_id("msg_")
-        await tx.run(
+        written = await tx.row(
             "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
             " status_changed_at, error_code, error_message, to_number, client_reference,"
             " country, network, sent_at, latency_bucket, report_count, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING *",
             (message_id, provider, *values, now, now),
         )
-        if feed_changed:
-            await changes.record_change(tx, message_id, before, cause, now)
-        return message_id, decision.applied
-    message_id = row["id"]
-    if row["provider_message_id"] is None:  # found by our reference: the provider has it
-        await _settle_doubt(tx, message_id, now)
-    changed = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
-    sets = "".join(f"{column} = ?, " for column, _ in changed)
-    await tx.run(
-        f"UPDATE messages SET {sets}report_count = report_count + 1, updated_at = ?"  # noqa: S608 - fixed column names
-        " WHERE id = ?",
-        (*(value for _, value in changed), now, message_id),
-    )
+    else:
+        message_id = row["id"]
+        if row["provider_message_id"] is None:  # found by our reference: the provider has it
+            await _settle_doubt(tx, message_id, now)
+        changed = [(c, v) for c, v in zip(_STATE_COLUMNS, values, strict=True) if row[c] != v]
+        sets = "".join(f"{column} = ?, " for column, _ in changed)
+        written = await tx.row(
+            f"UPDATE messages SET {sets}report_count = report_count + 1, updated_at = ?"  # noqa: S608 - fixed column names
+            " WHERE id = ? RETURNING *",
+            (*(value for _, value in changed), now, message_id),
+        )
     if feed_changed:
-        await changes.record_change(tx, message_id, before, cause, now)
+        await changes.record_change(tx, written, before, cause, now)
     return message_id, decision.applied
 
 
@@ -439,8 +440,8 @@ async def recompute(
         state = merge(state, also).state
     state = _pinned(kept, state)
     reports = sum(event["source"] in _REPORT_SOURCES for event in events)
-    await _save_state(tx, message_id, state, now, reports)
-    await changes.record_change(tx, message_id, changes.tracked(kept), cause, now)
+    written = await _save_state(tx, message_id, state, now, reports)
+    await changes.record_change(tx, written, changes.tracked(kept), cause, now)
     return state
 
 

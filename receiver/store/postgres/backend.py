@@ -3,10 +3,11 @@
 Theory of operation
 -------------------
 Writes: each process has one writer, an asyncio task with a connection of its own.
-It takes every job waiting (up to ``MAX_BATCH``), runs them in one transaction, a
-savepoint per job (a job's ``ReceiverError``, refused statement or bug undoes only its
-own writes, and is raised to its caller as ``StoreUnavailable`` or as it is), commits
-once, and only then resolves each job's future. Several processes write at once: a
+It takes every job waiting (up to ``MAX_BATCH``), runs them in one transaction, commits
+once, and only then resolves each job's future. When a job fails (a ``ReceiverError``,
+a refused statement or a bug) the batch is rolled back and run again with a savepoint
+per job, so the failed job undoes only its own writes and its error is raised to its
+caller (as ``StoreUnavailable``, or as it is). Several processes write at once: a
 deadlock, a serialization failure or a unique key two processes raced for rolls the
 batch back and runs it again (the rules are functions of what they read, so a second
 run decides afresh), up to ``ATTEMPTS`` times. A lost connection or a restarting server
@@ -306,7 +307,27 @@ class PgBackend:
             return
 
     async def _run_batch(self, conn: asyncpg.Connection, batch: list[_Job]) -> list[Any]:
-        """One transaction: each job in a savepoint; the results (or each job's error)."""
+        """One transaction for the whole batch; the results. If a job fails, the batch
+        is rolled back and run again with each job in a savepoint (``_run_isolated``),
+        so that the failed job undoes only its own writes. (A savepoint per job in every
+        batch would cost a round trip each, and past 64 in one transaction every
+        session's snapshots overflow into pg_subtrans.)"""
+        tx = PgTx(conn)
+        results: list[Any] = []
+        await conn.execute("BEGIN")
+        for job in batch:
+            try:
+                results.append(await job.work(tx))
+            except (*RETRYABLE, *OUTAGE):
+                raise
+            except Exception:  # decided again in isolation, where it is reported
+                await conn.execute("ROLLBACK")
+                return await self._run_isolated(conn, batch)
+        await conn.execute("COMMIT")
+        return results
+
+    async def _run_isolated(self, conn: asyncpg.Connection, batch: list[_Job]) -> list[Any]:
+        """One transaction, each job in a savepoint; the results (or each job's error)."""
         tx = PgTx(conn)
         results: list[Any] = []
         await conn.execute("BEGIN; SAVEPOINT job")
