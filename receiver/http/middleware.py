@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Sequence
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiver.config import IPNetwork
@@ -106,12 +106,6 @@ def _address(text: str) -> IPAddress | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-def forwarded_origin(request: Request) -> str | None:
-    """The public origin (``https://dlr.example.com``) a trusted proxy named, if any."""
-    origin: str | None = request.scope.get("state", {}).get(FORWARDED_ORIGIN)
-    return origin
 
 
 def fresh_request_id() -> str:
