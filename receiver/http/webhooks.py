@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network
 
@@ -39,7 +40,7 @@ from receiver.http.middleware import FORWARDED_ORIGIN
 from receiver.providers.base import InboundRequest, media_type_of
 from receiver.services.state import AppState
 
-RawHeaders = list[tuple[bytes, bytes]]
+RawHeaders = Iterable[tuple[bytes, bytes]]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -119,15 +120,16 @@ def check_source(address: str | None, allowed: list[IPv4Network | IPv6Network]) 
 
 
 @functools.lru_cache(maxsize=64)
-def answer_head(status: int, media_type: str, length: int) -> RawHeaders:
-    """The answer's header fields, as Starlette's ``Response`` writes them."""
-    headers: RawHeaders = []
+def answer_head(status: int, media_type: str, length: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The answer's header fields, as Starlette's ``Response`` writes them (a tuple:
+    the cached value is shared by every answer)."""
+    headers: list[tuple[bytes, bytes]] = []
     if not (status < 200 or status in (204, 304)):
         headers.append((b"content-length", str(length).encode("latin-1")))
     if media_type.startswith("text/") and "charset=" not in media_type.lower():
         media_type += "; charset=utf-8"
     headers.append((b"content-type", media_type.encode("latin-1")))
-    return headers
+    return tuple(headers)
 
 
 class WebhookEndpoint:
