@@ -8,6 +8,10 @@ naive handler. Both are uvicorn factories (``uvicorn --factory apps:ceiling_app`
     A change-feed subscriber that reads the body and answers 204: the loopback
     "hello-world" endpoint of the ``subscriber`` row (it checks nothing, so what is
     measured is the receiver's side of a delivery).
+``receiver_app``
+    The receiver itself, for servers other than ``receiver serve``'s uvicorn (the
+    ``granian`` row): the config named by ``RECEIVER_CONFIG``, its logs and its
+    collector tuning as ``receiver serve`` sets them up.
 ``naive_app``
     The obvious correct handler: verify the Standard Webhooks signature, parse the
     payload (the service's own verifier and parser, so the difference is only in how
@@ -157,3 +161,11 @@ def naive_app() -> Starlette:
     return Starlette(
         routes=[Route("/webhooks/{provider}", receive, methods=["POST"])], lifespan=lifespan
     )
+
+
+def receiver_app() -> Starlette:
+    """The receiver as ``receiver serve --workers N`` builds it in each worker process."""
+    from receiver import serving
+
+    serving.prepare_process()
+    return serving.worker_app()

@@ -28,6 +28,7 @@ from a number.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sys
@@ -43,6 +44,21 @@ _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
+PREMASKED = "_premasked"
+"""A record attribute (``extra={PREMASKED: True}``): its creator masked the message and
+every text field (``mask_phone_numbers``, ``mask_repeated``), so the formatter skips its
+mask over the whole line. For the access line, the one written per request."""
+
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(..., default=str) builds one per call
+
+
+@functools.lru_cache(maxsize=4096)
+def mask_repeated(text: str) -> str:
+    """``mask_phone_numbers`` for text that repeats (a route's path, a client address),
+    from a cache."""
+    return mask_phone_numbers(text)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -56,8 +72,11 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        line = _ENCODER.encode(entry)
+        if getattr(record, PREMASKED, False) and not record.exc_info:
+            return line
         # Mask the whole line, so no field of any type can carry a full number.
-        return mask_phone_numbers(json.dumps(entry, default=str))
+        return mask_phone_numbers(line)
 
 
 class LineHandler(logging.StreamHandler[TextIO]):

@@ -20,7 +20,7 @@ async def messages(request: Request) -> Response:
 def api_routes() -> list[BaseRoute]:
     """Webhooks, the ``/v1`` API and the operations routes."""
     return [
-        Route("/webhooks/{provider}", webhooks.receive_webhook, methods=["GET", "POST"]),
+        Route("/webhooks/{provider}", webhooks.WebhookEndpoint(), methods=["GET", "POST"]),
         Route("/v1/messages", messages, methods=["GET", "POST"]),
         Route("/v1/messages.csv", health.messages_csv, methods=["GET"]),
         Route("/v1/stats/delivery", health.delivery_stats, methods=["GET"]),

@@ -7,7 +7,7 @@ from dataclasses import asdict, fields
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from receiver.core.reports import FinalOutcome
+from receiver.core.reports import FinalOutcome, Outcome
 from receiver.records import Pruned
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -15,11 +15,26 @@ REPORT_LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
+class _IngestChildren:
+    """One provider's children of the per-request metrics (``Metrics.observe_ingest``)."""
+
+    def __init__(self, metrics: Metrics, provider: str) -> None:
+        self.applied = metrics.reports.labels(provider, "applied")
+        self.duplicates = metrics.reports.labels(provider, "duplicates")
+        self.superseded = metrics.reports.labels(provider, "superseded")
+        self.seconds = metrics.ingest_seconds.labels(provider)
+
+
 class Metrics:
     """The service's metrics; labels are configured provider names, never free text."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Labelled children looked up once, not per request (labels() costs a lock and
+        # a dict lookup on a tuple of every label value).
+        self._ingest_children: dict[str, _IngestChildren] = {}
+        self._outcome_children: dict[tuple[str, str, str], Counter] = {}
+        self._latency_children: dict[tuple[str, str], Histogram] = {}
         self.reports = Counter(
             "receiver_reports",
             "Delivery reports received, by provider and outcome.",
@@ -122,14 +137,39 @@ class Metrics:
         """Read the WAL gauge from ``size`` at every scrape, so it is never stale."""
         self.wal_bytes.set_function(size)
 
+    def observe_ingest(self, provider: str, outcome: Outcome, seconds: float) -> None:
+        """Count one committed webhook request's reports and final outcomes, and time it
+        from arrival to answer. The provider's labelled children are looked up once
+        (``_ingest_children``), not per request."""
+        children = self._ingest_children.get(provider)
+        if children is None:
+            children = self._ingest_children[provider] = _IngestChildren(self, provider)
+        if outcome.applied:
+            children.applied.inc(outcome.applied)
+        if outcome.duplicates:
+            children.duplicates.inc(outcome.duplicates)
+        if outcome.superseded:
+            children.superseded.inc(outcome.superseded)
+        if outcome.finals:
+            self.observe_finals(provider, outcome.finals)
+        children.seconds.observe(seconds)
+
     def observe_finals(self, provider: str, finals: Iterable[FinalOutcome]) -> None:
         """Count committed final outcomes. Labels are bounded: configured providers,
         ISO 3166-1 regions (or ``unknown``) and the five final statuses."""
         for final in finals:
             country = final.country or "unknown"
-            self.outcomes.labels(provider, country, final.status.value).inc()
+            key = (provider, country, final.status.value)
+            outcome = self._outcome_children.get(key)
+            if outcome is None:
+                outcome = self._outcome_children[key] = self.outcomes.labels(*key)
+            outcome.inc()
             if final.latency_seconds is not None:
-                self.report_latency.labels(provider, country).observe(final.latency_seconds)
+                latency = self._latency_children.get(key[:2])
+                if latency is None:
+                    latency = self.report_latency.labels(provider, country)
+                    self._latency_children[key[:2]] = latency
+                latency.observe(final.latency_seconds)
 
     def observe_commit(self, reports: int, seconds: float) -> None:
         """Called from the writer thread after each commit (prometheus is thread-safe)."""

@@ -18,11 +18,11 @@ from contract.test_ingest_and_lookups import NEWEST, raw, report
 
 from receiver.core.reports import Outcome
 from receiver.core.status import Status
-from receiver.errors import StoreUnavailable
+from receiver.errors import Conflict, StoreUnavailable
 from receiver.records import MessageFilter, MessageRecord
 from receiver.store.base import migrations
 from receiver.store.sqlite import SqliteStore, migrate
-from receiver.store.tx import SQLITE
+from receiver.store.tx import SQLITE, Tx, Work
 
 
 @contextlib.contextmanager
@@ -162,6 +162,38 @@ async def test_a_failed_commit_rolls_everything_back_and_a_retry_succeeds(store)
     after = await only(store, "m-before")
     assert (after.status, after.report_count) == (Status.DELIVERED, 2)
     assert count(store.path, "SELECT count(*) FROM events") == 4
+
+
+async def test_a_job_that_raises_undoes_only_its_own_writes_in_its_group_commit(store):
+    """Four jobs handed over in one event-loop iteration share one group commit: a
+    refusal (ReceiverError) and a bug each undo their own writes; the others commit."""
+
+    def writing(tag: str, error: Exception | None = None) -> Work:
+        async def work(tx: Tx) -> str:
+            await tx.run(
+                "INSERT INTO erasures (id, erased_at, requested_by, messages, raw_requests)"
+                " VALUES (?, ?, ?, 0, 0)",
+                (tag, "now", "test"),
+            )
+            if error is not None:
+                raise error
+            return tag
+
+        return work
+
+    results = await asyncio.gather(
+        store._submit(writing("kept-1")),
+        store._submit(writing("refused", Conflict("no"))),
+        store._submit(writing("buggy", ValueError("bug"))),
+        store._submit(writing("kept-2")),
+        return_exceptions=True,
+    )
+
+    assert results[0] == "kept-1" and results[3] == "kept-2"
+    assert isinstance(results[1], Conflict) and isinstance(results[2], ValueError)
+    with connect(store.path) as conn:
+        kept = [row[0] for row in conn.execute("SELECT id FROM erasures ORDER BY id")]
+    assert kept == ["kept-1", "kept-2"]
 
 
 # --------------------------------------------------------------------------- migrations
