@@ -172,7 +172,8 @@ async def _find_message(tx: Tx, provider: str, report: Report) -> sqlite3.Row | 
     through this provider, whose id at the provider we have not learned yet). Locked
     until the transaction ends: two processes merging reports of one message take turns,
     the second merging into what the first wrote. (Two creating one message at once: the
-    unique index refuses the second, whose batch runs again and finds it.)"""
+    second's INSERT waits for the first's commit, does nothing, and the second merges
+    into the row the first wrote, without running its whole batch again.)"""
     lock = tx.dialect.lock("messages")
     row: sqlite3.Row | None = await tx.row(
         _MERGE_FIELDS + " WHERE provider = ? AND provider_message_id = ?" + lock,
@@ -296,12 +297,6 @@ async def _merge_report(
     cause = changes.Cause(source, report.event_id)
     feed_changed = (state.status, state.error_code, state.error_message) != before
     country = _country(row, state)
-    if finals is not None and decision.applied and state.final:
-        assert state.status is not None and state.status_changed_at is not None  # final
-        latency = None
-        if state.status is Status.DELIVERED and state.sent_at is not None:
-            latency = max(0.0, (state.status_changed_at - state.sent_at).total_seconds())
-        finals.append(FinalOutcome(state.status, country, latency))
     values = (
         report.provider_message_id,
         state.status,
@@ -322,9 +317,12 @@ async def _merge_report(
             "INSERT INTO messages (id, provider, provider_message_id, status, status_event_id,"
             " status_changed_at, error_code, error_message, to_number, client_reference,"
             " country, network, sent_at, latency_bucket, report_count, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING *",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT (provider_message_id, provider) DO NOTHING RETURNING *",
             (message_id, provider, *values, now, now),
         )
+        if written is None:  # another process created it since we looked: merge into it
+            return await _merge_report(tx, provider, report, now, source, finals)
     else:
         message_id = row["id"]
         if row["provider_message_id"] is None:  # found by our reference: the provider has it
@@ -336,6 +334,12 @@ async def _merge_report(
             " WHERE id = ? RETURNING *",
             (*(value for _, value in changed), now, message_id),
         )
+    if finals is not None and decision.applied and state.final:
+        assert state.status is not None and state.status_changed_at is not None  # final
+        latency = None
+        if state.status is Status.DELIVERED and state.sent_at is not None:
+            latency = max(0.0, (state.status_changed_at - state.sent_at).total_seconds())
+        finals.append(FinalOutcome(state.status, country, latency))
     if feed_changed:
         await changes.record_change(tx, written, before, cause, now)
     return message_id, decision.applied

@@ -9,14 +9,18 @@ import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 from conftest import until
 
+from receiver.core.reports import Report
+from receiver.core.status import parse_status
 from receiver.errors import Conflict, StoreUnavailable
-from receiver.store.base import migrations
+from receiver.store.base import migrations, to_text
+from receiver.store.ingest import insert_event
 from receiver.store.postgres import PgBackend, PgTx, migrate
 from receiver.store.postgres.backend import LOCK_CLASS
 from receiver.store.postgres.feed import changes_after
@@ -298,6 +302,48 @@ async def test_a_unique_key_raced_by_another_process_runs_the_batch_again(
     assert await jobs == [None, "found"]
     assert await erasure_ids(backend) == ["bystander", "raced"]
     assert await conn.fetchval("SELECT requested_by FROM erasures WHERE id = 'raced'") == "other"
+
+
+async def test_a_message_another_process_creates_meanwhile_takes_the_report_in_the_same_batch(
+    backend: PgBackend, conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sent and delivered of one new message reach two processes at once: the second
+    INSERT waits for the first's commit, does nothing, and its report merges into the
+    row the first wrote (its batch is not run again)."""
+    caplog.set_level(logging.INFO, "receiver.store")
+    sent_at = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+    def report(event_id: str, word: str, minute: int) -> Report:
+        return Report(
+            event_id=event_id,
+            provider_message_id="pm-raced",
+            status=parse_status(word),
+            provider_status=word,
+            occurred_at=sent_at + timedelta(minutes=minute),
+        )
+
+    async def apply(tx: Tx, event: Report) -> str:
+        return await insert_event(tx, "acme", None, to_text(sent_at), event, source="lookup")
+
+    other = conn.transaction()
+    await other.start()
+    await insert_event(PgTx(conn), "acme", None, to_text(sent_at), report("e-sent", "sent", 0))
+    job = asyncio.ensure_future(
+        backend.write(functools.partial(apply, event=report("e-dlr", "delivered", 1)))
+    )
+    await until(lambda: waiting_on_a_lock(conn), "the writer's INSERT waits for the other's")
+    await other.commit()
+    assert await job == "applied"
+    [message] = await conn.fetch("SELECT id, status, report_count FROM messages")
+    assert (message["status"], message["report_count"]) == ("delivered", 2)
+    events = await conn.fetch("SELECT event_id, message_id FROM events ORDER BY event_id")
+    assert [(e["event_id"], e["message_id"]) for e in events] == [
+        ("e-dlr", message["id"]),
+        ("e-sent", message["id"]),
+    ]
+    seqs = await conn.fetch("SELECT seq, status FROM changes ORDER BY seq")
+    assert [tuple(row) for row in seqs] == [(1, "sent"), (2, "delivered")]
+    assert "lost a race" not in caplog.text
 
 
 async def waiting_on_a_lock(conn: asyncpg.Connection) -> bool:
