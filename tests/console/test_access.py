@@ -31,6 +31,8 @@ from console_client import PASSWORD, Console, csrf_of, new_number, post_report, 
 
 from receiver.console.middleware import CONTENT_SECURITY_POLICY
 
+pytestmark = pytest.mark.long_running
+
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",

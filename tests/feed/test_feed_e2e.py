@@ -30,6 +30,8 @@ from receiver.core.status import RANK, Status
 from receiver.testing import TestSubscriber, standard_report, standard_request
 from receiver.testing.fake_server import Drop, Fail, Reject, Stall, Throttle
 
+pytestmark = pytest.mark.long_running
+
 FAST_RETRIES = {"backoff_seconds": 0.05, "backoff_max_seconds": 0.5, "timeout_seconds": 2}
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
