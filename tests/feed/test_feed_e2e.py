@@ -106,7 +106,11 @@ def end_cursor(viewer: httpx.Client) -> str:
 async def post_all(server: Server, requests: list[Any], concurrency: int = 24) -> list[Any]:
     """POST each signed request; the JSON answers."""
     gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+    # A connection idle for a second is not reused: httpx's default (5 s) is the
+    # server's keep-alive timeout, and on a loaded machine a request sent on a pooled
+    # connection just as the server closed it was reset (httpx.ReadError).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as client:
 
         async def post(request: Any) -> Any:
             async with gate:
