@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from leak_scan import find_leaks, logs_under
-from pg import fresh_database
+from pg import fresh_database, migrated_template
 from playwright.sync_api import Browser, sync_playwright
 
 from receiver.config import load
@@ -150,15 +150,23 @@ BACKENDS = ("sqlite", "postgresql")
 (the modules whose shared server takes ``backend_settings``) run on each."""
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database with the store's schema, made once per session (per xdist
+    worker): the databases of ``store_url`` and ``backend_settings`` are its copies."""
+    with migrated_template() as name:
+        yield name
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """Config keys that put a module's shared server on each backend in turn: none for
-    SQLite (a file beside the config), a fresh PostgreSQL database for the module
-    (dropped after)."""
+    SQLite (a file beside the config), a fresh PostgreSQL database with the store's
+    schema for the module (dropped after)."""
     if request.param == "sqlite":
         yield {}
         return
-    with fresh_database() as url:
+    with fresh_database(template=request.getfixturevalue("postgres_template")) as url:
         yield {"database_url": url}
 
 
@@ -256,11 +264,12 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store's ``database_url``, once per backend: a SQLite file, then a new
-    PostgreSQL database (dropped after the test)."""
+    PostgreSQL database with the store's schema and no rows (dropped after the test).
+    (``postgres_url`` is empty: the PostgreSQL tests of migrating from nothing.)"""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'receiver.db'}"
         return
-    with fresh_database() as url:
+    with fresh_database(template=request.getfixturevalue("postgres_template")) as url:
         yield url
 
 
@@ -314,8 +323,8 @@ def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files marked ``long_running`` first (the order is otherwise kept): pytest-xdist
-    hands out whole files, and a long one handed out last would keep one worker busy
-    while the other idles."""
+    hands out whole files in this order (``--no-loadscope-reorder`` in pyproject.toml),
+    and a long one handed out last would keep one worker busy while the other idles."""
     items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
 
 

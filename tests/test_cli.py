@@ -21,6 +21,8 @@ from conftest import free_port, run_cli, write_config
 import receiver
 from receiver.testing import standard_report, standard_request
 
+pytestmark = pytest.mark.long_running
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:

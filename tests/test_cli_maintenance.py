@@ -26,6 +26,8 @@ from receiver.store.tx import SQLITE
 from receiver.testing import standard_report, standard_request
 from receiver.testing.base import SignedRequest
 
+pytestmark = pytest.mark.long_running
+
 NUMBER = "+639171234567"
 DAY = timedelta(days=1)
 RETAIN = {"raw_requests_days": 7, "messages_days": 30}

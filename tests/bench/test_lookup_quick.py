@@ -2,7 +2,9 @@
 
 Nothing here is timed: the benchmark reports latencies, the test only checks that it
 generated every size, ran every lookup (through the store and over HTTP) and found an
-index behind each one.
+index behind each one. So the benchmark's time limit per lookup kind is off
+(``--budget-seconds 0``): on a loaded machine a kind could run out of time with every
+lookup on its index, and the plan markers already catch a full scan.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.long_running
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "lookup.py"
@@ -26,11 +32,14 @@ def number(text: str) -> int:
 
 def test_quick_run_reports_every_size_lookup_and_plan(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--workdir", str(tmp_path / "store")],
+        [
+            *(sys.executable, str(SCRIPT), "--quick", "--budget-seconds", "0"),
+            *("--workdir", str(tmp_path / "store")),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,  # a safety timeout only: the suite's load can make it slow
         check=False,
     )
     output = result.stdout + result.stderr

@@ -26,6 +26,8 @@ from html_tree import Element, parse
 from receiver.providers import explain_error
 from receiver.testing import standard_report, standard_request, twilio_report, twilio_request
 
+pytestmark = pytest.mark.long_running
+
 AUTH_TOKEN = "9f3c2a7d51e84b0c96ad2f4e7b1c3d58"
 # http, not https: an https public URL makes the session cookie Secure, which httpx
 # would not send back over loopback http.

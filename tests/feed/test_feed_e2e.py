@@ -30,6 +30,8 @@ from receiver.core.status import RANK, Status
 from receiver.testing import TestSubscriber, standard_report, standard_request
 from receiver.testing.fake_server import Drop, Fail, Reject, Stall, Throttle
 
+pytestmark = pytest.mark.long_running
+
 FAST_RETRIES = {"backoff_seconds": 0.05, "backoff_max_seconds": 0.5, "timeout_seconds": 2}
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
@@ -104,7 +106,11 @@ def end_cursor(viewer: httpx.Client) -> str:
 async def post_all(server: Server, requests: list[Any], concurrency: int = 24) -> list[Any]:
     """POST each signed request; the JSON answers."""
     gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+    # A connection idle for a second is not reused: httpx's default (5 s) is the
+    # server's keep-alive timeout, and on a loaded machine a request sent on a pooled
+    # connection just as the server closed it was reset (httpx.ReadError).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as client:
 
         async def post(request: Any) -> Any:
             async with gate:
@@ -466,9 +472,11 @@ def test_kill_9_between_commit_and_delivery_loses_nothing(
 ) -> None:
     with TestSubscriber() as subscriber:
         # Two deliveries at a time, each held by the subscriber: most changes are
-        # committed and not yet delivered when the service dies.
+        # committed and not yet delivered when the service dies. (Held for up to
+        # 3 s, an attempt's timeout, so that the kill comes first even on a loaded
+        # machine; after the restart the dead process's claims expire in 5 x 3 s.)
         subscriber.on_send(Stall(None), Stall(None))
-        keys = {**subscriber.config_keys(), "concurrency": 2, "timeout_seconds": 1}
+        keys = {**subscriber.config_keys(), "concurrency": 2, "timeout_seconds": 3}
         config = write_config(tmp_path, {"subscribers": {"orders": keys}})
         server = Server(tmp_path, config).start()
         try:
@@ -490,7 +498,7 @@ def test_kill_9_between_commit_and_delivery_loses_nothing(
             server.start()
             rows = change_ids(server)
             assert len(rows) == 12
-            subscriber.wait_for_changes(12, timeout=30)
+            subscriber.wait_for_changes(12, timeout=120)  # a safety deadline only
         finally:
             server.stop(signal.SIGKILL)
         arrived = {c.webhook_id for c in subscriber.acknowledged}

@@ -34,7 +34,8 @@ FAST = {
     "backoff_seconds": 0.05,
     "backoff_max_seconds": 0.2,
 }
-WAIT = 45.0
+WAIT = 180.0
+"""A safety deadline only (the full suite's load can slow 200 sends a lot)."""
 
 
 # --------------------------------------------------------------------------- helpers

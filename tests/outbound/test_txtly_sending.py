@@ -44,7 +44,8 @@ from receiver.testing.pytest_plugin import write_config
 SECRET = "whsec_5f0c1e9a7b3d2c4e6a8b0d1f3e5c7a9b"
 TO = "+61412345678"
 BODY = "Your verification code is 123456"
-WAIT = 30.0
+WAIT = 180.0
+"""A safety deadline only (the full suite's load can slow 200 sends a lot)."""
 FAST = {
     "connect_timeout_seconds": 0.5,
     "read_timeout_seconds": 2.0,

@@ -39,6 +39,8 @@ from receiver.testing.fake_provider import (
 )
 from receiver.testing.pytest_plugin import new_whsec, write_config
 
+pytestmark = pytest.mark.long_running
+
 TO = "+639171234567"
 BODY = "Your code is 482913"
 WAIT = 20.0

@@ -33,6 +33,8 @@ from receiver.store.sql import SqlStore
 from receiver.store.tx import SQLITE
 from receiver.testing import TestSubscriber, standard_report, standard_request
 
+pytestmark = pytest.mark.long_running
+
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 ERASED = "+639170000001"
 SENDING = {

@@ -30,6 +30,8 @@ from receiver.testing import SignedRequest, standard_report, standard_request
 from receiver.testing.fake_provider import FakeProvider
 from receiver.testing.pytest_plugin import free_port
 
+pytestmark = pytest.mark.long_running
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -23,6 +23,8 @@ from receiver.testing import (
     standard_request,
 )
 
+pytestmark = pytest.mark.long_running
+
 CREDENTIAL = "jasmin-dlr:9f3c1e7a"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
