@@ -108,6 +108,8 @@ class _Session:
     access_expires: datetime
     refresh: str
     refresh_expires: datetime
+    used: bool = False
+    """Whether a request has presented its access token."""
 
 
 @dataclass
@@ -166,6 +168,13 @@ class FakeFutureSms(FakeServer):
         """How to treat the next send calls for ``phone_number``; then normally."""
         with self.lock:
             self._per_number[phone_number].extend(behaviours)
+
+    def unused_sessions(self) -> int:
+        """Token pairs issued whose access token no request ever presented: answers to a
+        login or refresh that the client never read (it timed out), so it had to log in
+        again."""
+        with self.lock:
+            return sum(not session.used for session in self._sessions)
 
     def expire_access_tokens(self) -> None:
         """End every access token now, before the expiry it was issued with."""
@@ -304,8 +313,10 @@ class FakeFutureSms(FakeServer):
         token = header.removeprefix("Bearer ")
         now = datetime.now(UTC)
         with self.lock:
-            if any(s.access == token and now < s.access_expires for s in self._sessions):
-                return None
+            for session in self._sessions:
+                if session.access == token and now < session.access_expires:
+                    session.used = True
+                    return None
             if header.startswith("Bearer "):
                 self.counts.expired_tokens += 1
         return _error(

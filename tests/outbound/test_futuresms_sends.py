@@ -266,5 +266,8 @@ def test_200_sends_half_with_faults_make_exactly_200_orders_each_linked_to_its_r
     # one order. Both happen in a run this size.
     assert fake.counts.conflicts >= 1
     assert all(post.status_code == 200 for post in fake.dlr_posts)  # no report was refused
-    assert fake.counts.logins == 1 and fake.counts.refused_refreshes == 0
+    # One login, renewed by refreshes; another login only after an answer the client
+    # never read (a refresh timed out under load: its token pair is unused).
+    assert fake.counts.logins == 1 + fake.unused_sessions()
+    assert fake.counts.refused_refreshes == 0
     assert fake.counts.refreshes >= 1 and fake.counts.expired_tokens >= 1

@@ -285,6 +285,14 @@ def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+async def until_logged(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait (a safety limit of 60 s) until ``log`` holds ``text`` or ``process`` ended."""
+    for _ in range(600):
+        if text in log.read_text(errors="replace") or process.poll() is not None:
+            return
+        await asyncio.sleep(0.1)
+
+
 async def test_two_worker_processes_send_every_queued_message_exactly_once(
     tmp_path: Path, postgres_database: str
 ) -> None:
@@ -313,7 +321,9 @@ async def test_two_worker_processes_send_every_queued_message_exactly_once(
                     break
                 await asyncio.sleep(0.1)
         finally:
-            for worker in workers:
+            for n, worker in enumerate(workers):
+                # A worker still starting has no SIGTERM handler yet: wait for its line.
+                await until_logged(tmp_path / f"worker{n}.log", "sending from", worker)
                 worker.send_signal(signal.SIGTERM)  # in-flight sends finish first
             for worker in workers:
                 assert worker.wait(timeout=60) == 0
