@@ -5,7 +5,6 @@ request or by its send."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,20 +14,9 @@ from test_sends import T0, new_send, render
 from receiver.core.ratelimit import Rate, RateLimiter, to_ns
 from receiver.errors import IdempotencyKeyReused
 from receiver.records import KeyClaim
-from receiver.store import open_store
 from receiver.store.sql import SqlStore
 
 RATE = Rate(per_second=2, burst=3)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = open_store(store_url)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def claim(token: str, key: str = "key-1", seconds: float = 0) -> KeyClaim:
