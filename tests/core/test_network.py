@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from receiver.core.network import country_of, network_code, network_of
@@ -13,6 +16,10 @@ from receiver.core.network import country_of, network_code, network_of
         ("+639171234567", "PH"),
         ("+447700900123", "GB"),  # a drama range: no region by range, GB by calling code
         ("+14155550100", "US"),
+        ("+16132360000", "CA"),  # +1, +44, +7: calling codes of several regions
+        ("+441481256789", "GG"),
+        ("+77012345678", "KZ"),
+        ("+4915112345678", "DE"),  # one region: no parse needed
         ("+80012345678", None),  # a non-geographic calling code
         (None, None),
         ("", None),
@@ -20,6 +27,32 @@ from receiver.core.network import country_of, network_code, network_of
 )
 def test_country_of(number: str | None, country: str | None) -> None:
     assert country_of(number) == country
+
+
+def _libphonenumber_country(number: str) -> str | None:
+    """What libphonenumber's parse says of ``number``: the reference for the shortcut."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed) or (
+        phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    )
+    return region if region and region.isalpha() and region != "ZZ" else None
+
+
+def test_country_of_agrees_with_libphonenumber_for_every_calling_code() -> None:
+    """The one-region shortcut gives libphonenumber's answer: numbers of every calling
+    code (and of none), of every length, valid or not."""
+    rng = random.Random(16)
+    codes = [str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE]
+    numbers = [
+        "+" + code + "".join(rng.choices("0123456789", k=rng.randint(0, 14)))
+        for code in [*codes * 20, *(str(rng.randint(1, 999)) for _ in range(2000))]
+    ]
+    differ = [n for n in numbers if country_of(n) != _libphonenumber_country(n)]
+    assert differ == []
+    assert {country_of("+63917" + str(n).zfill(7)) for n in range(50)} == {"PH"}
 
 
 @pytest.mark.parametrize(
