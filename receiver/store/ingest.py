@@ -299,13 +299,15 @@ async def _find_referenced(
         return {}
     rows = await tx.rows(
         _MERGE_FIELDS
-        + " WHERE provider_message_id IS NULL AND (id, provider) IN "
+        + " WHERE (id, provider) IN "
         + tx.dialect.json_table("?", ("id", "provider"))
         + " ORDER BY id"
         + tx.dialect.lock("messages"),
         (json.dumps([(ref, provider) for provider, ref in references]),),
     )
-    by_id = {(row["provider"], row["id"]): row for row in rows}
+    # Not "provider_message_id IS NULL" in SQL: SQLite would then walk every message
+    # without one (every send not yet reported) instead of the ids.
+    by_id = {(r["provider"], r["id"]): r for r in rows if r["provider_message_id"] is None}
     found: dict[tuple[str, str | None], sqlite3.Row] = {}
     for key, refs in wanted.items():
         for ref in refs:
