@@ -4,6 +4,13 @@ A report goes into the processed set (``events``, keyed by provider and event id
 the timeline, and the merge rule (``receiver.core.status``) decides its message's
 record; a redelivered event id only counts the delivery. Written once against ``Tx``
 (receiver/store/tx.py): every backend runs these.
+
+The writers apply a group commit's requests together (``apply_requests``), in a
+constant number of statements per batch, not per report: on PostgreSQL each statement
+is a round trip, and the writer was waiting on them (docs/performance.md). Reads of
+every key at once first (the processed set, the messages), then the merge in Python,
+message by message, then each kind of write for the whole batch (``Tx.run_many``,
+``Tx.rows_many``: one round trip each on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -128,7 +135,7 @@ class _Fresh:
     """The final status it set (the delivery metrics), once merged."""
 
     @property
-    def key(self) -> tuple[str, str | None]:
+    def key(self) -> tuple[str, str]:
         return (self.provider, self.report.provider_message_id)
 
 
@@ -262,9 +269,11 @@ _MERGE_FIELDS = (
 )
 
 
-async def _find_messages(
-    tx: Tx, keys: Sequence[tuple[str, str | None]]
-) -> dict[tuple[str, str | None], sqlite3.Row]:
+MessageKey = tuple[str, str]
+"""A message's (provider, provider message id)."""
+
+
+async def _find_messages(tx: Tx, keys: Sequence[MessageKey]) -> dict[MessageKey, sqlite3.Row]:
     """The id and merge fields of the messages with these (provider, provider message
     id), by key. Locked until the transaction ends, in id order (two processes lock
     their messages in one order, so neither waits for the other while holding one it
@@ -284,16 +293,12 @@ async def _find_messages(
 
 
 async def _find_referenced(
-    tx: Tx, groups: Mapping[tuple[str, str | None], Sequence[_Fresh]]
-) -> dict[tuple[str, str | None], sqlite3.Row]:
-    """For message keys not found: the message a report of the key names by our
-    ``message_reference`` (ours, sent through this provider, whose id at the provider
-    we have not learned yet), by key; locked like ``_find_messages``. A message goes to
-    the first key in the batch that names it."""
-    wanted = {
-        key: [item.report.message_reference for item in group if item.report.message_reference]
-        for key, group in groups.items()
-    }
+    tx: Tx, wanted: Mapping[MessageKey, Sequence[str]]
+) -> dict[MessageKey, sqlite3.Row]:
+    """For message keys not found: the message one of the key's reports names by our
+    ``message_reference`` (``wanted``: ours, sent through this provider, whose id at
+    the provider we have not learned yet), by key; locked like ``_find_messages``. A
+    message goes to the first key that names it."""
     references = sorted({(key[0], ref) for key, refs in wanted.items() for ref in refs})
     if not references:
         return {}
@@ -308,7 +313,7 @@ async def _find_referenced(
     # Not "provider_message_id IS NULL" in SQL: SQLite would then walk every message
     # without one (every send not yet reported) instead of the ids.
     by_id = {(r["provider"], r["id"]): r for r in rows if r["provider_message_id"] is None}
-    found: dict[tuple[str, str | None], sqlite3.Row] = {}
+    found: dict[MessageKey, sqlite3.Row] = {}
     for key, refs in wanted.items():
         for ref in refs:
             row = by_id.pop((key[0], ref), None)
@@ -322,9 +327,8 @@ async def _find_message(tx: Tx, provider: str, report: Report) -> sqlite3.Row | 
     """The id and merge fields of the message ``report`` is about, if known (locked)."""
     key = (provider, report.provider_message_id)
     found = await _find_messages(tx, [key])
-    if key not in found:
-        item = _Fresh(provider, report, "", None)
-        found = await _find_referenced(tx, {key: [item]})
+    if key not in found and report.message_reference is not None:
+        found = await _find_referenced(tx, {key: [report.message_reference]})
     return found.get(key)
 
 
@@ -461,7 +465,7 @@ def _cause(group: Sequence[_Fresh], state: MessageState) -> changes.Cause:
     return changes.Cause(group[-1].cause, group[-1].report.event_id)
 
 
-Groups = dict[tuple[str, str | None], list[_Fresh]]
+Groups = dict[MessageKey, list[_Fresh]]
 """Reports new to the processed set by their message's (provider, provider message id)."""
 
 
@@ -469,7 +473,7 @@ async def _create_messages(tx: Tx, groups: Groups) -> list[changes.Written]:
     """Insert the messages of these groups with their merged state, one statement each
     (in one round trip on PostgreSQL), in key order. A message another process created
     since we looked is not inserted (and not returned): the caller merges into it."""
-    keys = sorted(groups, key=lambda key: (key[0], key[1] or ""))
+    keys = sorted(groups)
     states = {key: _fold(None, groups[key]) for key in keys}
     nows = {key: max(item.received for item in groups[key]) for key in keys}
     rows = await tx.rows_many(
@@ -500,7 +504,7 @@ async def _create_messages(tx: Tx, groups: Groups) -> list[changes.Written]:
 
 
 async def _update_messages(
-    tx: Tx, groups: Groups, rows: Mapping[tuple[str, str | None], sqlite3.Row]
+    tx: Tx, groups: Groups, rows: Mapping[MessageKey, sqlite3.Row]
 ) -> list[changes.Written]:
     """Merge each group into its stored message: one UPDATE each of the columns that
     changed (setting an unchanged column still rewrites every index that holds it,
@@ -545,11 +549,12 @@ async def _apply_fresh(tx: Tx, items: Sequence[_Fresh]) -> None:
     for item in items:
         groups.setdefault(item.key, []).append(item)
     found = await _find_messages(tx, list(groups))
-    found.update(
-        await _find_referenced(
-            tx, {key: group for key, group in groups.items() if key not in found}
-        )
-    )
+    references = {
+        key: [item.report.message_reference for item in group if item.report.message_reference]
+        for key, group in groups.items()
+        if key not in found
+    }
+    found.update(await _find_referenced(tx, references))
     written: list[changes.Written] = []
     new = {key: group for key, group in groups.items() if key not in found}
     while new:
