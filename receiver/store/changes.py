@@ -76,49 +76,70 @@ def _route(tx: Tx) -> str:
     )
 
 
-async def record_change(tx: Tx, row: sqlite3.Row, before: Tracked, cause: Cause, now: str) -> bool:
-    """Write a change if the message's tracked fields differ from ``before`` (its state
-    before this unit's merge; ``NO_STATE`` when it was just created), with the next
-    ``seq`` of the message, and queue it for every subscriber that wants it. ``row`` is
-    the message's whole row as just written in this transaction (``RETURNING *``). True
-    if a change was written."""
-    after = tracked(row)
-    if after == before:
-        return False
-    message_id = row["id"]
-    change, seq = await tx.row(
-        "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
-        " error_message, changed_at, cause_source, cause_event_id, message)"
-        " VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?),"
-        " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, seq",
-        (
-            new_id("chg_"),
-            message_id,
-            message_id,
-            before[0],
-            *after,
-            now,
-            cause.source,
-            cause.event_id,
-            json.dumps(dict(zip(row.keys(), row, strict=True)), separators=(",", ":")),
-        ),
+Written = tuple[sqlite3.Row, Tracked, Cause, str]
+"""A message's row as just written in this transaction (``RETURNING *``), its tracked
+fields before (``NO_STATE`` when it was just created), what changed it, and when."""
+
+_INSERT_CHANGE = (
+    "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
+    " error_message, changed_at, cause_source, cause_event_id, message)"
+    " VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM changes WHERE message_id = ?),"
+    " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, seq"
+)
+
+
+async def record_changes(tx: Tx, written: Sequence[Written]) -> int:
+    """Write a change for each message whose tracked fields differ from before, with
+    the next ``seq`` of the message, and queue it for every subscriber that wants it;
+    how many were written. The change's ``message`` is the row as written. Two
+    statements for any number of messages (each run once per change, in one round
+    trip on PostgreSQL), the routing after every change is in."""
+    moved = [
+        (row, before, cause, now) for row, before, cause, now in written if tracked(row) != before
+    ]
+    if not moved:
+        return 0
+    inserted = await tx.rows_many(
+        _INSERT_CHANGE,
+        [
+            (
+                new_id("chg_"),
+                row["id"],
+                row["id"],
+                before[0],
+                *tracked(row),
+                now,
+                cause.source,
+                cause.event_id,
+                json.dumps(dict(zip(row.keys(), row, strict=True)), separators=(",", ":")),
+            )
+            for row, before, cause, now in moved
+        ],
     )
-    await tx.run(
+    await tx.run_many(
         _route(tx),
-        (
-            change,
-            message_id,
-            seq,
-            now,
-            now,
-            now,
-            message_id,
-            row["provider"],
-            after[0],
-            row["client_id"],
-        ),
+        [
+            (
+                change,
+                row["id"],
+                seq,
+                now,
+                now,
+                now,
+                row["id"],
+                row["provider"],
+                row["status"],
+                row["client_id"],
+            )
+            for (change, seq), (row, _, _, now) in zip(inserted, moved, strict=True)
+        ],
     )
-    return True
+    return len(moved)
+
+
+async def record_change(tx: Tx, row: sqlite3.Row, before: Tracked, cause: Cause, now: str) -> bool:
+    """``record_changes`` for one message: True if a change was written."""
+    return bool(await record_changes(tx, [(row, before, cause, now)]))
 
 
 async def sync_subscribers(tx: Tx, routes: Sequence[SubscriberRoute]) -> None:

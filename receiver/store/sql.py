@@ -158,7 +158,7 @@ class SqlStore(ABC):
         return await self._submit(work)
 
     async def ingest(self, provider: str, raw: RawRequest, reports: Sequence[Report]) -> Outcome:
-        work = functools.partial(ingest.apply_request, provider=provider, raw=raw, reports=reports)
+        work = ingest.IngestRequest(provider, raw, reports)
         outcome: Outcome = await self._submit(work, len(reports))
         if outcome.applied:  # a report that changed nothing wrote no change
             self._changes_committed()

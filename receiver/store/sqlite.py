@@ -47,6 +47,7 @@ from receiver.store.files import (
     file_size,
     wal_path,
 )
+from receiver.store.ingest import run_jobs
 from receiver.store.sql import SqlStore
 from receiver.store.tx import SQLITE, Row, SqliteTx, Tx, Work, run_sync
 
@@ -200,30 +201,34 @@ def _apply(conn: sqlite3.Connection, batch: list[_Job], *, isolated: bool) -> li
     """Begin the batch's transaction and run its jobs; their results, or each job's
     error. ``isolated``: each job in a savepoint, so that an error (a ``ReceiverError``
     refusing on purpose, or a bug) undoes that job's writes only. Not ``isolated``: no
-    savepoints (two statements per job, a tenth of the writer's SQLite time), and the
-    first job to raise rolls everything back: None, and the caller runs the batch again
+    savepoints (two statements per job, a tenth of the writer's SQLite time), the
+    ingest requests applied together (``run_jobs``), and the first job to raise rolls
+    everything back: None, and the caller runs the batch again
     isolated (a rule decides afresh from what it reads, as on PostgreSQL). An SQLite
     error always ends the batch."""
     conn.execute("BEGIN IMMEDIATE")
     tx = SqliteTx(conn)
+    if not isolated:
+        try:
+            return run_sync(run_jobs(tx, [job.work for job in batch]))
+        except sqlite3.Error:
+            raise
+        except Exception:
+            conn.execute("ROLLBACK")
+            return None
     results: list[Any] = []
     for job in batch:
-        if isolated:
-            conn.execute("SAVEPOINT request")
+        conn.execute("SAVEPOINT request")
         try:
             results.append(run_sync(job.work(tx)))
         except sqlite3.Error:
             raise
         except Exception as exc:
-            if not isolated:
-                conn.execute("ROLLBACK")
-                return None
             if not isinstance(exc, ReceiverError):  # a bug for this job only: isolate it
                 log.exception("a write job failed")
             conn.execute("ROLLBACK TO request")
             results.append(exc)
-        if isolated:
-            conn.execute("RELEASE request")
+        conn.execute("RELEASE request")
     return results
 
 

@@ -52,6 +52,22 @@ class Dialect:
     """After a table in FROM (``using``): read it through the index ``{index}``.
     SQLite's planner has no statistics (we never ANALYZE) and needs telling;
     PostgreSQL's has them (autovacuum) and has no such clause."""
+    json_elements: str
+    """A FROM item: the elements of the JSON array text ``{array}``, as rows of one
+    column, ``value``."""
+    json_item: str
+    """SQL for the text at index ``{index}`` of the JSON array ``{element}`` (compared
+    with a key column: PostgreSQL's in the columns' collation, so its index serves)."""
+
+    def json_table(self, array: str, columns: Sequence[str]) -> str:
+        """A subquery: the JSON array of arrays ``array`` (an SQL expression, e.g. ``?``)
+        as rows of the text ``columns``. One parameter for any number of keys, so the
+        statement's text (and PostgreSQL's plan of it) is the same for every batch."""
+        items = ", ".join(
+            f"{self.json_item.format(element='value', index=index)} AS {column}"
+            for index, column in enumerate(columns)
+        )
+        return f"(SELECT {items} FROM {self.json_elements.format(array=array)})"  # noqa: S608
 
     def bytes_hold(self, haystack: str, needle: str) -> str:
         """``bytes_find`` for these SQL expressions."""
@@ -91,6 +107,8 @@ SQLITE = Dialect(
     bytes_find="instr({haystack}, {needle}) > 0",
     json_null="json_set({doc}, '$.{key}', NULL)",
     indexed_by=" INDEXED BY {index}",
+    json_elements="json_each({array})",
+    json_item="({element} ->> {index})",
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -101,6 +119,8 @@ POSTGRESQL = Dialect(
     bytes_find="position({needle} IN {haystack}) > 0",
     json_null="CAST(jsonb_set(CAST({doc} AS jsonb), '{{{key}}}', 'null') AS text)",
     indexed_by="",
+    json_elements="json_array_elements(CAST({array} AS json)) AS elements(value)",
+    json_item='(({element} ->> {index}) COLLATE "C")',
 )
 
 
@@ -123,6 +143,10 @@ class Tx(Protocol):
 
     async def run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         """Run a statement once per parameter tuple."""
+
+    async def rows_many(self, sql: str, params: Iterable[Sequence[Any]]) -> list[Row]:
+        """Run a statement once per parameter tuple; the rows of every run, in order
+        (PostgreSQL: in one round trip)."""
 
 
 Work = Callable[[Tx], Coroutine[Any, Any, Any]]
@@ -153,6 +177,9 @@ class SqliteTx:
     async def run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, params)
 
+    async def rows_many(self, sql: str, params: Iterable[Sequence[Any]]) -> list[Row]:
+        return [row for args in params for row in self.conn.execute(sql, args).fetchall()]
+
 
 class AioSqliteTx:
     """``Tx`` over the ``aiosqlite`` reader connection (reads and autocommit writes)."""
@@ -180,6 +207,9 @@ class AioSqliteTx:
 
     async def run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, params)
+
+    async def rows_many(self, sql: str, params: Iterable[Sequence[Any]]) -> list[Row]:
+        return [row for args in params for row in await self.rows(sql, args)]
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

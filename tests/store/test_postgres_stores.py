@@ -11,20 +11,24 @@ makes it wait instead.)"""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from conftest import queue_send
 
-from receiver.core.reports import Report
+from receiver.core.reports import Outcome, Report
 from receiver.core.status import parse_status
 from receiver.records import MessageFilter, MessageRecord, RawRequest
 from receiver.store import open_store
+from receiver.store.ingest import apply_request
 from receiver.store.sql import SqlStore
+from receiver.store.tx import Tx
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 JOURNEYS = (("accepted", "sent", "delivered"), ("sent", "failed"), ("accepted", "undelivered"))
@@ -151,3 +155,62 @@ async def test_two_processes_claiming_the_outbox_never_take_one_message_twice(
     claimed = await asyncio.gather(*(claim_all(s, f"wkr_{i}") for i, s in enumerate(processes)))
     every = [message_id for taken in claimed for message_id in taken]
     assert sorted(every) == sorted(ids)  # each once, none left behind
+
+
+async def test_a_batch_merges_into_a_message_another_process_created_meanwhile(
+    processes: list[SqlStore], postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Process A has created message pm-race in its open transaction; process B's batch
+    does not see it, creates it too, waits for A's commit (the unique key), then does
+    nothing and merges its report into A's row: one message, both reports, changes 1
+    and 2, and B's other new message as usual; without running its batch again."""
+    caplog.set_level(logging.INFO, "receiver.store")
+    first, second = processes[:2]
+    created = asyncio.Event()
+    release = asyncio.Event()
+
+    def step(event_id: str, message: str, word: str, second_: int) -> Report:
+        return Report(
+            event_id=event_id,
+            provider_message_id=message,
+            status=parse_status(word),
+            provider_status=word,
+            occurred_at=T0 + timedelta(seconds=second_),
+        )
+
+    async def create_and_hold(tx: Tx) -> Outcome:
+        outcome = await apply_request(tx, "acme", request([]), [step("a1", "pm-race", "sent", 1)])
+        created.set()
+        await release.wait()  # A's transaction stays open
+        return outcome
+
+    held = asyncio.create_task(first._run(create_and_hold))
+    await created.wait()
+    reports = [step("b1", "pm-race", "delivered", 2), step("b2", "pm-other", "sent", 1)]
+    merging = asyncio.create_task(second.ingest("acme", request(reports), reports))
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        for _ in range(200):  # until B's INSERT waits for A's uncommitted row
+            if await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("B never waited for A")
+    finally:
+        await conn.close()
+    release.set()
+    assert (await held).applied == 1
+    outcome = await merging
+    assert (outcome.applied, outcome.superseded, outcome.duplicates) == (2, 0, 0)
+    [message] = await second.find_messages(MessageFilter(provider_message_id="pm-race"), 10, None)
+    assert (message.status, message.report_count) == (parse_status("delivered"), 2)
+    changes = await second.message_changes(message.id)
+    assert [(c.seq, c.previous_status, c.status) for c in changes] == [
+        (1, None, parse_status("sent")),
+        (2, parse_status("sent"), parse_status("delivered")),
+    ]
+    assert len(await second.find_messages(MessageFilter(), 10, None)) == 2
+    assert "lost a race" not in caplog.text

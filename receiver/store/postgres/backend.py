@@ -42,6 +42,7 @@ import asyncpg
 
 from receiver.errors import ReceiverError, StoreUnavailable
 from receiver.store.base import migrations
+from receiver.store.ingest import run_jobs
 from receiver.store.postgres.tx import PgTx
 from receiver.store.tx import POSTGRESQL, Tx, Work
 
@@ -307,22 +308,20 @@ class PgBackend:
             return
 
     async def _run_batch(self, conn: asyncpg.Connection, batch: list[_Job]) -> list[Any]:
-        """One transaction for the whole batch; the results. If a job fails, the batch
+        """One transaction for the whole batch (its ingest requests applied together:
+        ``run_jobs``); the results. If a job fails, the batch
         is rolled back and run again with each job in a savepoint (``_run_isolated``),
         so that the failed job undoes only its own writes. (A savepoint per job in every
         batch would cost a round trip each, and past 64 in one transaction every
         session's snapshots overflow into pg_subtrans.)"""
-        tx = PgTx(conn)
-        results: list[Any] = []
         await conn.execute("BEGIN")
-        for job in batch:
-            try:
-                results.append(await job.work(tx))
-            except (*RETRYABLE, *OUTAGE):
-                raise
-            except Exception:  # decided again in isolation, where it is reported
-                await conn.execute("ROLLBACK")
-                return await self._run_isolated(conn, batch)
+        try:
+            results = await run_jobs(PgTx(conn), [job.work for job in batch])
+        except (*RETRYABLE, *OUTAGE):
+            raise
+        except Exception:  # decided again in isolation, where it is reported
+            await conn.execute("ROLLBACK")
+            return await self._run_isolated(conn, batch)
         await conn.execute("COMMIT")
         return results
 

@@ -135,20 +135,29 @@ class PgTx:
         return rowcount(await self._call(self.conn.execute, sql, params))
 
     async def run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        await self._call_many(self.conn.executemany, sql, params)
+
+    async def rows_many(self, sql: str, params: Iterable[Sequence[Any]]) -> list[Row]:
+        rows: list[Row] = await self._call_many(self.conn.fetchmany, sql, params)
+        return rows
+
+    async def _call_many(
+        self, method: Callable[..., Any], sql: str, params: Iterable[Sequence[Any]]
+    ) -> Any:
+        """``method`` (``executemany``, ``fetchmany``: one round trip) over every tuple."""
         query = numbered(sql)
         batch = [tuple(args) for args in params]
         if not batch:
-            return
+            return []
         convert = _converters.get(query)
         if convert is None:
             try:
-                await self.conn.executemany(query, batch)
-                return
+                return await method(query, batch)
             except asyncpg.DataError as exc:
                 if not _refused(exc):
                     raise
             convert = await self._learn(query)
-        await self.conn.executemany(query, [_converted(convert, args) for args in batch])
+        return await method(query, [_converted(convert, args) for args in batch])
 
     async def _call(self, method: Callable[..., Any], sql: str, params: Sequence[Any]) -> Any:
         query = numbered(sql)

@@ -4,6 +4,7 @@ and sends in doubt settled by a report."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from receiver.core.reports import Report
 from receiver.core.status import Status
 from receiver.errors import ClientReferenceTaken, IdempotencyKeyReused
 from receiver.records import MessageFilter, MessageRecord, NewSend, RawRequest, Template
+from receiver.store import open_store
 from receiver.store.ingest import SETTLED_BY_REPORT
 from receiver.store.sql import SqlStore
 
@@ -254,6 +256,37 @@ async def test_a_handover_without_the_providers_id_is_completed_by_a_report(stor
     # Later reports name only the provider's id, and still find it.
     await store.ingest("acme", webhook(), [report("e2", "ORD-7", Status.SENT)])
     assert [m.id for m in await store.find_messages(MessageFilter(), 10, None)] == [message_id]
+
+
+async def test_a_batch_files_a_report_by_reference_and_its_message_s_other_reports_with_it(
+    store_url: str,
+) -> None:
+    # One group commit (asyncio.gather: one event-loop iteration) brings the report
+    # with our reference, a later one naming only the provider's id, and a stranger.
+    batches: list[int] = []
+    store = open_store(store_url, on_commit=lambda reports, _: batches.append(reports))
+    await store.open()
+    try:
+        answer = await store.create_send(new_send(), render)
+        [item] = await store.claim_outbox("w1", T0, LEASE, 10)
+        assert await store.outbox_sent(item, "w1", None, "CONFLICT", T0)
+        batches.clear()
+        await asyncio.gather(
+            store.ingest("acme", webhook(), [report("e2", "ORD-7", Status.DELIVERED)]),
+            store.ingest(
+                "acme",
+                webhook(),
+                [report("e1", "ORD-7", Status.SENT, message_reference=answer.message_id)],
+            ),
+            store.ingest("acme", webhook(), [report("e3", "P-other", Status.SENT)]),
+        )
+        assert batches == [3]
+        ours = await store.get_message(answer.message_id)
+        assert ours is not None
+        assert (ours.provider_message_id, ours.status) == ("ORD-7", Status.DELIVERED)
+        assert len(await store.find_messages(MessageFilter(), 10, None)) == 2
+    finally:
+        await store.close()
 
 
 async def test_a_reference_is_not_trusted_for_a_message_with_another_providers_id(store):
