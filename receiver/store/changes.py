@@ -198,15 +198,56 @@ async def _update_if_leased(tx: Tx, leased: Leased, owner: str, sets: str, *para
     )
 
 
-async def delivered(tx: Tx, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
-    """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
-    the lease was lost."""
-    return [
-        await _update_if_leased(
-            tx, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now)
+Ack = tuple[Leased, str, datetime, datetime]
+"""An acknowledged delivery: (the delivery, its owner, when, how long a next change of
+its message would be leased to the owner)."""
+
+
+async def delivered(tx: Tx, acks: Sequence[Ack]) -> list[tuple[bool, sqlite3.Row | None]]:
+    """Each ack: the subscriber answered 2xx. For each, False if the lease was lost, and
+    the message's next change for the subscriber if it was waiting for this one and is
+    due, now leased to the owner (as ``claim_deliveries`` returns it): the worker sends
+    it at once, where a claim would cost another commit."""
+    done: list[tuple[bool, sqlite3.Row | None]] = []
+    for leased, owner, now, lease_until in acks:
+        at = to_text(now)
+        settled = await _update_if_leased(
+            tx, leased, owner, "state = 'delivered', delivered_at = ?", at
         )
-        for leased, owner, now in acks
-    ]
+        following = await tx.row(
+            _lease_next(tx), (owner, to_text(lease_until), leased[0], *leased, at, leased[0])
+        )
+        if following is None:
+            done.append((settled, None))
+            continue
+        row = await tx.row(
+            "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
+            " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.change = ?",
+            (leased[0], following[0]),
+        )
+        done.append((settled, row))
+    return done
+
+
+def _lease_next(tx: Tx) -> str:
+    """Lease the acknowledged delivery's next change to its owner: the message's change
+    that is pending and due with no earlier one pending or being sent to the subscriber
+    (the claim's rule). Read through the message's index: the due index would walk every
+    pending delivery of the subscriber. Parameters: owner, lease until, subscriber,
+    subscriber, acknowledged change, now, subscriber."""
+    by_message = tx.dialect.using("change_deliveries_by_message")
+    return (
+        f"UPDATE change_deliveries{by_message} SET state = 'sending',"  # noqa: S608 - fixed clauses
+        " attempts = attempts + 1, lease_owner = ?, lease_until = ?"
+        " WHERE subscriber = ? AND message_id = (SELECT a.message_id FROM change_deliveries a"
+        " WHERE a.subscriber = ? AND a.change = ?)"
+        " AND state = 'pending' AND next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
+        " WHERE e.subscriber = change_deliveries.subscriber"
+        " AND e.message_id = change_deliveries.message_id AND e.seq < change_deliveries.seq"
+        " AND e.state IN ('pending', 'sending')) AND NOT EXISTS (SELECT 1 FROM subscribers s"
+        " WHERE s.name = ? AND s.disabled_at IS NOT NULL) RETURNING change"
+    )
 
 
 async def failed_attempt(
@@ -311,6 +352,14 @@ LEASED_TO = (
 )
 """Deliveries leased to a worker by the transactions that wrote them (``_route``), after
 the last one it took."""
+
+DUE = (
+    "SELECT 1 FROM change_deliveries WHERE subscriber = ? AND state = 'pending'"
+    " AND next_attempt_at <= ? UNION ALL SELECT 1 FROM change_deliveries"
+    " WHERE subscriber = ? AND state = 'sending' AND lease_until <= ? LIMIT 1"
+)
+"""A row if the subscriber has a delivery pending and due, or one whose lease ran out:
+what a claim looks for, read without taking the write lock."""
 
 MESSAGE_CHANGES = "SELECT * FROM changes WHERE message_id = ? ORDER BY seq"
 
