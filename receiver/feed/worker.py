@@ -177,7 +177,15 @@ class DeliveryWorker:
                 asyncio.Semaphore(settings.concurrency),
             )
             taken: dict[asyncio.Task[Delivery | None], int] = {}  # task -> change cursor
-            following: list[Delivery] = []  # leased to us by the acknowledgements
+
+            def start(deliveries: list[Delivery]) -> None:
+                busy = set(taken.values())
+                for delivery in deliveries:
+                    if delivery.change.cursor not in busy:
+                        busy.add(delivery.change.cursor)
+                        task = asyncio.create_task(self._attempt(channel, delivery))
+                        taken[task] = delivery.change.cursor
+
             picked = 0  # the newest change taken as leased to us by its transaction
             claim, claimed = True, 0.0
             # Beats are writes, which may wait for another process's: in a task of their
@@ -189,7 +197,6 @@ class DeliveryWorker:
                     started = time.monotonic()
                     deliveries = await self._pick_up(channel, picked)
                     picked = max([picked, *(d.change.cursor for d in deliveries)])
-                    deliveries += following
                     # Claims find retries now due, the next change of a message, and those
                     # of other processes: after a delivery ended, and at least every poll
                     # (commits may wake us all the time while nothing is leased to us).
@@ -197,12 +204,7 @@ class DeliveryWorker:
                         claimed = started
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
-                    busy = set(taken.values())
-                    for delivery in deliveries:
-                        if delivery.change.cursor not in busy:
-                            busy.add(delivery.change.cursor)
-                            task = asyncio.create_task(self._attempt(channel, delivery))
-                            taken[task] = delivery.change.cursor
+                    start(deliveries)
                     woken = asyncio.ensure_future(wake.wait())
                     done, _ = await asyncio.wait(
                         {stopping, woken, *taken},
@@ -214,7 +216,8 @@ class DeliveryWorker:
                     claim = bool(finished)
                     for task in finished:
                         del taken[task]
-                    following = [d for task in finished if (d := task.result()) is not None]
+                    # The next changes their acknowledgements leased to us go at once.
+                    start([d for task in finished if (d := task.result()) is not None])
                     # Under load commits come every few milliseconds: one look for all
                     # of them costs a read, where one each cost more than the POSTs.
                     await asyncio.sleep(max(0.0, started + COALESCE_SECONDS - time.monotonic()))
@@ -222,13 +225,13 @@ class DeliveryWorker:
                 await asyncio.gather(beating, return_exceptions=True)
                 await self._beat(channel, stopping=True)
                 stopping.cancel()
-                in_flight = set(taken)
+                in_flight, following = set(taken), []
                 if in_flight:
                     ended, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
                     for task in late:
                         task.cancel()
                     await asyncio.gather(*late, return_exceptions=True)
-                    following += [d for task in ended if (d := task.result()) is not None]
+                    following = [d for task in ended if (d := task.result()) is not None]
                 for delivery in following:  # not sent: due again at once
                     with contextlib.suppress(StoreUnavailable):
                         await self._store.delivery_handed_back(delivery, self.owner)
