@@ -369,34 +369,36 @@ class Server:
             self.subscriber.kill()
             self.subscriber.wait()
 
+    def _read(self, sql: str) -> list[Sequence[Any]]:
+        """The rows of ``sql`` (no parameters) from the receiver's database."""
+        if self.database is not None:
+            return psql(self.database, sql)
+        assert self.db is not None
+        with closing(sqlite3.connect(self.db, timeout=30)) as conn:
+            return conn.execute(sql).fetchall()
+
     def last_change(self) -> int:
         """The newest change's cursor (0: none yet)."""
-        assert self.db is not None
-        with closing(sqlite3.connect(self.db)) as conn:
-            return int(conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+        return int(self._read("SELECT coalesce(max(id), 0) FROM changes")[0][0])
 
     def delivery_latencies(self, after: int) -> tuple[list[float], float]:
         """Wait until every change is delivered to the subscriber, then each change's
         seconds from its commit to the subscriber's 2xx (those after cursor ``after``),
         and how long the wait took."""
-        assert self.db is not None
         started = time.monotonic()
-        with closing(sqlite3.connect(self.db, timeout=30)) as conn:
-            while True:
-                (waiting,) = conn.execute(
-                    "SELECT count(*) FROM change_deliveries WHERE state != 'delivered'"
-                ).fetchone()
-                if not waiting:
-                    break
-                if time.monotonic() - started > DRAIN_SECONDS:
-                    raise RuntimeError(f"{waiting} changes still undelivered")
-                time.sleep(0.2)
-            drained = time.monotonic() - started
-            rows = conn.execute(
-                "SELECT c.changed_at, d.delivered_at FROM change_deliveries d"
-                " JOIN changes c ON c.id = d.change WHERE c.id > ?",
-                (after,),
-            ).fetchall()
+        while True:
+            sql = "SELECT count(*) FROM change_deliveries WHERE state != 'delivered'"
+            waiting = int(self._read(sql)[0][0])
+            if not waiting:
+                break
+            if time.monotonic() - started > DRAIN_SECONDS:
+                raise RuntimeError(f"{waiting} changes still undelivered")
+            time.sleep(0.2)
+        drained = time.monotonic() - started
+        rows = self._read(
+            "SELECT c.changed_at, d.delivered_at FROM change_deliveries d"
+            f" JOIN changes c ON c.id = d.change WHERE c.id > {int(after)}"
+        )
         seconds = [
             (datetime.fromisoformat(done) - datetime.fromisoformat(changed)).total_seconds()
             for changed, done in rows
@@ -669,6 +671,27 @@ ROWS = (
         "new",
         "warm",
         postgres=True,
+    ),
+    Row(
+        "postgres_subscriber",
+        "receiver, new reports, PostgreSQL, one subscriber attached",
+        "receiver",
+        "new",
+        "warm",
+        subscribed=True,
+        postgres=True,
+        named_only=True,
+    ),
+    Row(
+        "postgres_subscriber_worker",
+        "receiver, new reports, PostgreSQL, one subscriber, delivered by receiver worker",
+        "receiver",
+        "new",
+        "warm",
+        subscribed=True,
+        delivery_worker=True,
+        postgres=True,
+        named_only=True,
     ),
     Row(
         "postgres_workers2",
@@ -980,10 +1003,16 @@ def verdicts(summaries: Sequence[Summary]) -> list[tuple[str, bool, str]]:
         figures = f"{receiver.p99_ms:.1f} ms" + (f"; not targeted: {others}" if others else "")
         met = receiver.p99_ms <= TARGET_P99_MS
         found.append((f"receiver p99 <= {TARGET_P99_MS:g} ms", met, figures))
-    for key, where in (("subscriber", ""), ("subscriber_worker", ", delivered by a worker")):
-        subscribed = by_key.get(key)
-        if receiver is not None and subscribed is not None:
-            ratio = subscribed.rate / receiver.rate
+    feeds = (
+        ("subscriber", "receiver", ""),
+        ("subscriber_worker", "receiver", ", delivered by a worker"),
+        ("postgres_subscriber", "postgres", ", PostgreSQL"),
+        ("postgres_subscriber_worker", "postgres", ", PostgreSQL, delivered by a worker"),
+    )
+    for key, base_key, where in feeds:
+        subscribed, base = by_key.get(key), by_key.get(base_key)
+        if base is not None and subscribed is not None:
+            ratio = subscribed.rate / base.rate
             target = f"receiver with one subscriber{where} >= {TARGET_SUBSCRIBER_RATIO:g}x without"
             found.append((target, ratio >= TARGET_SUBSCRIBER_RATIO, f"{ratio:.2f}x"))
         if subscribed is not None and subscribed.delivery_p99_ms is not None:

@@ -11,6 +11,12 @@ processes can share one store) and sends each in a task of its own, at most
 the same message is pending or in flight for that subscriber, so each message's
 changes arrive in ``seq`` order and different messages go in parallel.
 
+Most deliveries need no claim: while the worker's heartbeat is fresh, the transaction
+that writes a change leases its delivery to the worker (when no earlier change of the
+message is on its way), and the worker finds it with a read; the transaction that
+records a 2xx leases the message's next change, if it was waiting for that one, and
+hands it back to the worker, which sends it at once.
+
 An attempt: POST the signed body (``webhook-id`` = the change id, the same on every
 attempt), then
 
@@ -135,7 +141,8 @@ class DeliveryWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Record the subscribers' filters, then deliver until ``stop()``."""
+        """Record the subscribers' filters, then deliver (or, not ``deliver``, keep the
+        health gauges) until ``stop()``."""
         while not self._stopping.is_set():
             try:
                 await self._store.sync_subscribers(self._routes)
@@ -187,7 +194,7 @@ class DeliveryWorker:
                         taken[task] = delivery.change.cursor
 
             picked = 0  # the newest change taken as leased to us by its transaction
-            claim, claimed = True, 0.0
+            claimed = -POLL_SECONDS
             # Beats are writes, which may wait for another process's: in a task of their
             # own, they never hold up the look for deliveries already leased to us.
             beating = asyncio.create_task(self._keep_beating(channel))
@@ -197,10 +204,10 @@ class DeliveryWorker:
                     started = time.monotonic()
                     deliveries = await self._pick_up(channel, picked)
                     picked = max([picked, *(d.change.cursor for d in deliveries)])
-                    # Claims find retries now due, the next change of a message, and those
-                    # of other processes: after a delivery ended, and at least every poll
-                    # (commits may wake us all the time while nothing is leased to us).
-                    if claim or started - claimed >= POLL_SECONDS:
+                    # Claims find retries now due, expired leases, and changes written while
+                    # no worker's heartbeat was fresh: every poll (a message's next change
+                    # comes back with the acknowledgement of the one before).
+                    if started - claimed >= POLL_SECONDS:
                         claimed = started
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
@@ -213,7 +220,6 @@ class DeliveryWorker:
                     )
                     woken.cancel()
                     finished = [task for task in taken if task in done]
-                    claim = bool(finished)
                     for task in finished:
                         del taken[task]
                     # The next changes their acknowledgements leased to us go at once.

@@ -158,7 +158,10 @@ async def claim_deliveries(
     a ``changes`` row with the delivery's ``attempts`` (this one included) and
     ``queued_at``. A delivery waits while an earlier change of its message is pending
     or being sent to the subscriber (a lease that ran out counts as pending), so each
-    message's changes go out in ``seq`` order, one at a time."""
+    message's changes go out in ``seq`` order, one at a time. (That test names the
+    states it excludes, not those it wants: with ``state IN`` PostgreSQL read it through
+    the due index, every queued delivery of the subscriber for each candidate, 8.5 s for
+    6,000 queued on a fresh database.)"""
     at = to_text(now)
     rows: list[sqlite3.Row] = await tx.rows(
         "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"  # noqa: S608 - fixed SQL
@@ -167,7 +170,7 @@ async def claim_deliveries(
         " OR (d.state = 'sending' AND d.lease_until <= ?))"
         " AND NOT EXISTS (SELECT 1 FROM change_deliveries e WHERE e.subscriber = d.subscriber"
         " AND e.message_id = d.message_id AND e.seq < d.seq"
-        " AND e.state IN ('pending', 'sending'))"
+        " AND e.state NOT IN ('delivered', 'dead'))"
         " AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.name = d.subscriber"
         " AND s.disabled_at IS NOT NULL)"
         " ORDER BY d.change LIMIT ?" + tx.dialect.skip("d"),
@@ -245,7 +248,7 @@ def _lease_next(tx: Tx) -> str:
         " AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
         " WHERE e.subscriber = change_deliveries.subscriber"
         " AND e.message_id = change_deliveries.message_id AND e.seq < change_deliveries.seq"
-        " AND e.state IN ('pending', 'sending')) AND NOT EXISTS (SELECT 1 FROM subscribers s"
+        " AND e.state NOT IN ('delivered', 'dead')) AND NOT EXISTS (SELECT 1 FROM subscribers s"
         " WHERE s.name = ? AND s.disabled_at IS NOT NULL) RETURNING change"
     )
 
@@ -347,11 +350,13 @@ CHANGES_AFTER = "SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?"
 
 LEASED_TO = (
     "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
-    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.state = 'sending'"
-    " AND d.lease_owner = ? AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
+    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.lease_owner = ?"
+    " AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
 )
 """Deliveries leased to a worker by the transactions that wrote them (``_route``), after
-the last one it took."""
+the last one it took. Only a delivery being sent has a lease owner; naming its state
+too let both databases read every delivery in flight through the due index, where the
+primary key reads only those after the cursor."""
 
 DUE = (
     "SELECT 1 FROM change_deliveries WHERE subscriber = ? AND state = 'pending'"
