@@ -220,10 +220,17 @@ class DeliveryWorker:
                     )
                     woken.cancel()
                     finished = [task for task in taken if task in done]
-                    for task in finished:
-                        del taken[task]
-                    # The next changes their acknowledgements leased to us go at once.
-                    start([d for task in finished if (d := task.result()) is not None])
+                    settled = {taken.pop(task) for task in finished}
+                    # The next changes their acknowledgements leased to us go at once
+                    # (unless a look for leased deliveries found one first and it ended).
+                    start(
+                        [
+                            chained
+                            for task in finished
+                            if (chained := task.result()) is not None
+                            and chained.change.cursor not in settled
+                        ]
+                    )
                     # Under load commits come every few milliseconds: one look for all
                     # of them costs a read, where one each cost more than the POSTs.
                     await asyncio.sleep(max(0.0, started + COALESCE_SECONDS - time.monotonic()))
