@@ -65,7 +65,8 @@ def create_app(config: Config) -> Starlette:
         sending = asyncio.create_task(worker.run())
         reconciler = Reconciler(store, config, worker, metrics=metrics.reconcile)
         reconciling = asyncio.create_task(reconciler.run())
-        deliverer = DeliveryWorker(store, config, feed_metrics)
+        deliver = config.settings.feed.deliver_in_serve
+        deliverer = DeliveryWorker(store, config, feed_metrics, deliver=deliver)
         delivering = asyncio.create_task(deliverer.run())
         try:
             yield {EDGE_STATE_KEY: edge}  # lifespan state: how EdgeProtocol finds its limits

@@ -183,6 +183,16 @@ class SubscriberSettings(BaseModel):
         return 5 * self.timeout_seconds
 
 
+class FeedSettings(BaseModel):
+    """``[feed]``: where the change feed's deliveries run (README "Status change feed")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deliver_in_serve: bool = True
+    """False: ``receiver serve`` only queues deliveries (and keeps the subscribers'
+    backlog gauges); ``receiver worker`` processes post them."""
+
+
 class Settings(BaseModel):
     """The top-level keys of the config file."""
 
@@ -199,6 +209,7 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
     console_idle_timeout_seconds: int = Field(default=1800, ge=1, le=86400)
     """A console session unused this long is over (the member logs in again)."""
     console_default_region: str | None = None

@@ -294,6 +294,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """A delivery recorded as acknowledged (its subscriber answered 2xx)."""
+
+    settled: bool
+    """False: the worker's lease ran out and another may have it (nothing recorded)."""
+    next: Delivery | None
+    """The message's next change for the subscriber, if it was waiting for this one and
+    is due: leased to the same worker by the same transaction, to be sent now."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryRecord:
     """Where one change stands with one subscriber (console)."""
 

@@ -11,6 +11,12 @@ processes can share one store) and sends each in a task of its own, at most
 the same message is pending or in flight for that subscriber, so each message's
 changes arrive in ``seq`` order and different messages go in parallel.
 
+Most deliveries need no claim: while the worker's heartbeat is fresh, the transaction
+that writes a change leases its delivery to the worker (when no earlier change of the
+message is on its way), and the worker finds it with a read; the transaction that
+records a 2xx leases the message's next change, if it was waiting for that one, and
+hands it back to the worker, which sends it at once.
+
 An attempt: POST the signed body (``webhook-id`` = the change id, the same on every
 attempt), then
 
@@ -25,7 +31,9 @@ anything else, connection errors   again after exponential backoff with full jit
 
 never past ``retry_horizon_seconds`` after the change was queued: then it is dead
 (``redeliver --dead`` queues it again). The worker wakes when this process commits a
-change (``Store.watch_changes``) and polls every ``POLL_SECONDS`` for those of others.
+change (``Store.watch_changes``); changes other processes lease to it (``receiver
+serve`` with ``[feed] deliver_in_serve = false`` beside a ``receiver worker``) it
+reads every ``PICKUP_SECONDS``, and it claims every ``POLL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ from receiver.store.base import Store, new_id
 log = logging.getLogger("receiver.feed")
 
 POLL_SECONDS = 0.5
+PICKUP_SECONDS = 0.05
+"""How often the worker reads the deliveries leased to it by other processes'
+transactions (one indexed read; a commit in this process wakes it at once)."""
 HEALTH_SECONDS = 1.0
 STOP_GRACE_SECONDS = 2.0
 MAX_ANSWER_BYTES = 65536
@@ -104,8 +115,12 @@ class DeliveryWorker:
         metrics: FeedMetrics | None = None,
         *,
         owner: str | None = None,
+        deliver: bool = True,
     ) -> None:
+        """``deliver`` False: only record the subscribers and keep the health gauges
+        (``receiver serve`` with ``[feed] deliver_in_serve = false``)."""
         self.owner = owner or new_id("dlw_")
+        self._deliver = deliver
         self._store = store
         self._subscribers = config.settings.subscribers
         self._routes = routes(config)
@@ -126,7 +141,8 @@ class DeliveryWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Record the subscribers' filters, then deliver until ``stop()``."""
+        """Record the subscribers' filters, then deliver (or, not ``deliver``, keep the
+        health gauges) until ``stop()``."""
         while not self._stopping.is_set():
             try:
                 await self._store.sync_subscribers(self._routes)
@@ -137,11 +153,12 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
         if not self._subscribers or self._stopping.is_set():
             return
-        loops = [
-            asyncio.create_task(self._serve(name, settings))
-            for name, settings in self._subscribers.items()
-        ]
-        loops.append(asyncio.create_task(self._watch_health()))
+        loops = [asyncio.create_task(self._watch_health())]
+        if self._deliver:
+            loops += [
+                asyncio.create_task(self._serve(name, settings))
+                for name, settings in self._subscribers.items()
+            ]
         try:
             await self._stopping.wait()
         finally:
@@ -166,54 +183,77 @@ class DeliveryWorker:
                 session,
                 asyncio.Semaphore(settings.concurrency),
             )
-            taken: dict[asyncio.Task[None], int] = {}  # in flight: task -> change cursor
+            taken: dict[asyncio.Task[Delivery | None], int] = {}  # task -> change cursor
+
+            def start(deliveries: list[Delivery]) -> None:
+                busy = set(taken.values())
+                for delivery in deliveries:
+                    if delivery.change.cursor not in busy:
+                        busy.add(delivery.change.cursor)
+                        task = asyncio.create_task(self._attempt(channel, delivery))
+                        taken[task] = delivery.change.cursor
+
             picked = 0  # the newest change taken as leased to us by its transaction
-            claim, claimed, beaten = True, 0.0, -HEARTBEAT_SECONDS
+            claimed = -POLL_SECONDS
+            # Beats are writes, which may wait for another process's: in a task of their
+            # own, they never hold up the look for deliveries already leased to us.
+            beating = asyncio.create_task(self._keep_beating(channel))
             try:
                 while not self._stopping.is_set():
                     wake.clear()
                     started = time.monotonic()
-                    if started - beaten >= HEARTBEAT_SECONDS:
-                        await self._beat(channel)
-                        beaten = time.monotonic()
                     deliveries = await self._pick_up(channel, picked)
                     picked = max([picked, *(d.change.cursor for d in deliveries)])
-                    # Claims find retries now due, the next change of a message, and those
-                    # of other processes: after a delivery ended, and at least every poll
-                    # (commits may wake us all the time while nothing is leased to us).
-                    if claim or started - claimed >= POLL_SECONDS:
+                    # Claims find retries now due, expired leases, and changes written while
+                    # no worker's heartbeat was fresh: every poll (a message's next change
+                    # comes back with the acknowledgement of the one before).
+                    if started - claimed >= POLL_SECONDS:
                         claimed = started
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
-                    busy = set(taken.values())
-                    for delivery in deliveries:
-                        if delivery.change.cursor not in busy:
-                            busy.add(delivery.change.cursor)
-                            task = asyncio.create_task(self._attempt(channel, delivery))
-                            taken[task] = delivery.change.cursor
+                    start(deliveries)
                     woken = asyncio.ensure_future(wake.wait())
                     done, _ = await asyncio.wait(
                         {stopping, woken, *taken},
-                        timeout=POLL_SECONDS,
+                        timeout=PICKUP_SECONDS,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                     woken.cancel()
                     finished = [task for task in taken if task in done]
-                    claim = bool(finished)
-                    for task in finished:
-                        del taken[task]
+                    settled = {taken.pop(task) for task in finished}
+                    # The next changes their acknowledgements leased to us go at once
+                    # (unless a look for leased deliveries found one first and it ended).
+                    start(
+                        [
+                            chained
+                            for task in finished
+                            if (chained := task.result()) is not None
+                            and chained.change.cursor not in settled
+                        ]
+                    )
                     # Under load commits come every few milliseconds: one look for all
                     # of them costs a read, where one each cost more than the POSTs.
                     await asyncio.sleep(max(0.0, started + COALESCE_SECONDS - time.monotonic()))
             finally:
+                await asyncio.gather(beating, return_exceptions=True)
                 await self._beat(channel, stopping=True)
                 stopping.cancel()
-                in_flight = set(taken)
+                in_flight, following = set(taken), []
                 if in_flight:
-                    _, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
+                    ended, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
                     for task in late:
                         task.cancel()
                     await asyncio.gather(*late, return_exceptions=True)
+                    following = [d for task in ended if (d := task.result()) is not None]
+                for delivery in following:  # not sent: due again at once
+                    with contextlib.suppress(StoreUnavailable):
+                        await self._store.delivery_handed_back(delivery, self.owner)
+
+    async def _keep_beating(self, channel: _Channel) -> None:
+        while not self._stopping.is_set():
+            await self._beat(channel)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
 
     async def _beat(self, channel: _Channel, stopping: bool = False) -> None:
         """Take the subscriber's new changes straight from their transactions for the
@@ -237,6 +277,10 @@ class DeliveryWorker:
         if limit <= 0:
             return []
         try:
+            # A claim is a write transaction; most looks find nothing, which a read
+            # tells without taking the write lock (from another process: waiting for it).
+            if not await self._store.deliveries_due(channel.name, _now()):
+                return []
             return await self._store.claim_deliveries(
                 channel.name, self.owner, _now(), channel.settings.lease_seconds, limit
             )
@@ -246,10 +290,11 @@ class DeliveryWorker:
             log.exception("claiming deliveries failed", extra={"subscriber": channel.name})
         return []
 
-    async def _attempt(self, channel: _Channel, delivery: Delivery) -> None:
-        """One attempt; a failure to record its outcome leaves it to its lease."""
+    async def _attempt(self, channel: _Channel, delivery: Delivery) -> Delivery | None:
+        """One attempt; a failure to record its outcome leaves it to its lease. The
+        message's next change if its acknowledgement leased that to us."""
         try:
-            await self._send(channel, delivery)
+            return await self._send(channel, delivery)
         except asyncio.CancelledError:
             with contextlib.suppress(StoreUnavailable):
                 await asyncio.shield(self._store.delivery_handed_back(delivery, self.owner))
@@ -258,8 +303,9 @@ class DeliveryWorker:
             log.warning("cannot record a delivery: %s", exc, extra={"subscriber": channel.name})
         except Exception:
             log.exception("a delivery failed", extra={"subscriber": channel.name})
+        return None
 
-    async def _send(self, channel: _Channel, delivery: Delivery) -> None:
+    async def _send(self, channel: _Channel, delivery: Delivery) -> Delivery | None:
         """POST (at most ``concurrency`` at once), then record the outcome, which needs
         no slot: the next POST starts while this one's is being committed."""
         name, settings, change = channel.name, channel.settings, delivery.change
@@ -274,26 +320,29 @@ class DeliveryWorker:
                     status, retry_after_header = answer.status, answer.headers.get("retry-after")
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self._failed(settings, delivery, f"no answer: {type(exc).__name__}", None)
-            return
+            return None
         now = _now()
         if 200 <= status < 300:
-            await self._store.delivery_done(delivery, self.owner, now)
+            acknowledged = await self._store.delivery_done(
+                delivery, self.owner, now, settings.lease_seconds
+            )
             self._count(name, "delivered")
             if self._metrics is not None:
                 latency = (now - change.changed_at).total_seconds()
                 self._metrics.latency.labels(name).observe(max(0.0, latency))
-            return
+            return acknowledged.next
         if status == 410:
             reason = "answered 410 Gone: disabled until `receiver subscribers redeliver`"
             log.error("subscriber %s %s", name, reason, extra={"subscriber": name})
             await self._store.disable_subscriber(name, reason, now)
             await self._store.delivery_handed_back(delivery, self.owner)
             self._count(name, "gone")
-            return
+            return None
         retry_after = None
         if status in (429, 503):
             retry_after = retry_after_delay(retry_after_header, now)
         await self._failed(settings, delivery, f"HTTP {status}", retry_after)
+        return None
 
     async def _failed(
         self,

@@ -19,6 +19,7 @@ from receiver.core.ratelimit import Rate, RateLimitDecision
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import Status
 from receiver.records import (
+    Acknowledged,
     Admitted,
     CarriedRequest,
     ChangeRecord,
@@ -325,6 +326,10 @@ class Store(Protocol):
         """Lease up to ``limit`` due deliveries of ``subscriber``, each message's in
         ``seq`` order (one at a time per message)."""
 
+    async def deliveries_due(self, subscriber: str, now: datetime) -> bool:
+        """Whether ``subscriber`` may have a delivery to claim: one pending and due, or
+        one whose lease ran out (a read: no commit; a claim finds which)."""
+
     async def subscriber_heartbeat(
         self, subscriber: str, owner: str, until: datetime, lease_until: datetime
     ) -> None:
@@ -337,8 +342,11 @@ class Store(Protocol):
         """Deliveries leased to ``owner`` as their changes were written, after cursor
         ``after`` (a read: no commit)."""
 
-    async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
-        """The subscriber acknowledged it (2xx). False if the lease was lost."""
+    async def delivery_done(
+        self, delivery: Delivery, owner: str, now: datetime, lease_seconds: float
+    ) -> Acknowledged:
+        """The subscriber acknowledged it (2xx); the message's next change, if it was
+        waiting for this one, comes back leased to ``owner`` for ``lease_seconds``."""
 
     async def delivery_failed(
         self, delivery: Delivery, owner: str, error: str, retry_at: datetime | None, now: datetime

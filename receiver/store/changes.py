@@ -179,7 +179,10 @@ async def claim_deliveries(
     a ``changes`` row with the delivery's ``attempts`` (this one included) and
     ``queued_at``. A delivery waits while an earlier change of its message is pending
     or being sent to the subscriber (a lease that ran out counts as pending), so each
-    message's changes go out in ``seq`` order, one at a time."""
+    message's changes go out in ``seq`` order, one at a time. (That test names the
+    states it excludes, not those it wants: with ``state IN`` PostgreSQL read it through
+    the due index, every queued delivery of the subscriber for each candidate, 8.5 s for
+    6,000 queued on a fresh database.)"""
     at = to_text(now)
     rows: list[sqlite3.Row] = await tx.rows(
         "SELECT c.*, d.attempts + 1 AS attempts, d.queued_at FROM change_deliveries d"  # noqa: S608 - fixed SQL
@@ -188,7 +191,7 @@ async def claim_deliveries(
         " OR (d.state = 'sending' AND d.lease_until <= ?))"
         " AND NOT EXISTS (SELECT 1 FROM change_deliveries e WHERE e.subscriber = d.subscriber"
         " AND e.message_id = d.message_id AND e.seq < d.seq"
-        " AND e.state IN ('pending', 'sending'))"
+        " AND e.state NOT IN ('delivered', 'dead'))"
         " AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.name = d.subscriber"
         " AND s.disabled_at IS NOT NULL)"
         " ORDER BY d.change LIMIT ?" + tx.dialect.skip("d"),
@@ -219,15 +222,56 @@ async def _update_if_leased(tx: Tx, leased: Leased, owner: str, sets: str, *para
     )
 
 
-async def delivered(tx: Tx, acks: Sequence[tuple[Leased, str, datetime]]) -> list[bool]:
-    """Each (delivery, its owner, when): the subscriber answered 2xx. For each, False if
-    the lease was lost."""
-    return [
-        await _update_if_leased(
-            tx, leased, owner, "state = 'delivered', delivered_at = ?", to_text(now)
+Ack = tuple[Leased, str, datetime, datetime]
+"""An acknowledged delivery: (the delivery, its owner, when, how long a next change of
+its message would be leased to the owner)."""
+
+
+async def delivered(tx: Tx, acks: Sequence[Ack]) -> list[tuple[bool, sqlite3.Row | None]]:
+    """Each ack: the subscriber answered 2xx. For each, False if the lease was lost, and
+    the message's next change for the subscriber if it was waiting for this one and is
+    due, now leased to the owner (as ``claim_deliveries`` returns it): the worker sends
+    it at once, where a claim would cost another commit."""
+    done: list[tuple[bool, sqlite3.Row | None]] = []
+    for leased, owner, now, lease_until in acks:
+        at = to_text(now)
+        settled = await _update_if_leased(
+            tx, leased, owner, "state = 'delivered', delivered_at = ?", at
         )
-        for leased, owner, now in acks
-    ]
+        following = await tx.row(
+            _lease_next(tx), (owner, to_text(lease_until), leased[0], *leased, at, leased[0])
+        )
+        if following is None:
+            done.append((settled, None))
+            continue
+        row = await tx.row(
+            "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
+            " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.change = ?",
+            (leased[0], following[0]),
+        )
+        done.append((settled, row))
+    return done
+
+
+def _lease_next(tx: Tx) -> str:
+    """Lease the acknowledged delivery's next change to its owner: the message's change
+    that is pending and due with no earlier one pending or being sent to the subscriber
+    (the claim's rule). Read through the message's index: the due index would walk every
+    pending delivery of the subscriber. Parameters: owner, lease until, subscriber,
+    subscriber, acknowledged change, now, subscriber."""
+    by_message = tx.dialect.using("change_deliveries_by_message")
+    return (
+        f"UPDATE change_deliveries{by_message} SET state = 'sending',"  # noqa: S608 - fixed clauses
+        " attempts = attempts + 1, lease_owner = ?, lease_until = ?"
+        " WHERE subscriber = ? AND message_id = (SELECT a.message_id FROM change_deliveries a"
+        " WHERE a.subscriber = ? AND a.change = ?)"
+        " AND state = 'pending' AND next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
+        " WHERE e.subscriber = change_deliveries.subscriber"
+        " AND e.message_id = change_deliveries.message_id AND e.seq < change_deliveries.seq"
+        " AND e.state NOT IN ('delivered', 'dead')) AND NOT EXISTS (SELECT 1 FROM subscribers s"
+        " WHERE s.name = ? AND s.disabled_at IS NOT NULL) RETURNING change"
+    )
 
 
 async def failed_attempt(
@@ -327,11 +371,21 @@ CHANGES_AFTER = "SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?"
 
 LEASED_TO = (
     "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
-    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.state = 'sending'"
-    " AND d.lease_owner = ? AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
+    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.lease_owner = ?"
+    " AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
 )
 """Deliveries leased to a worker by the transactions that wrote them (``_route``), after
-the last one it took."""
+the last one it took. Only a delivery being sent has a lease owner; naming its state
+too let both databases read every delivery in flight through the due index, where the
+primary key reads only those after the cursor."""
+
+DUE = (
+    "SELECT 1 FROM change_deliveries WHERE subscriber = ? AND state = 'pending'"
+    " AND next_attempt_at <= ? UNION ALL SELECT 1 FROM change_deliveries"
+    " WHERE subscriber = ? AND state = 'sending' AND lease_until <= ? LIMIT 1"
+)
+"""A row if the subscriber has a delivery pending and due, or one whose lease ran out:
+what a claim looks for, read without taking the write lock."""
 
 MESSAGE_CHANGES = "SELECT * FROM changes WHERE message_id = ? ORDER BY seq"
 

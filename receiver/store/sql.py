@@ -14,7 +14,7 @@ import functools
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from receiver.core.delivery import (
@@ -34,6 +34,7 @@ from receiver.errors import (
     Gone,
 )
 from receiver.records import (
+    Acknowledged,
     Admitted,
     CarriedRequest,
     ChangeRecord,
@@ -116,12 +117,18 @@ identifies a batch, and each of its messages is ``{batch_id}:{recipient}``, so t
 id its send API answered finds every message of the batch (both terms read the index)."""
 
 
+def _delivery(subscriber: str, row: Row) -> Delivery:
+    """A leased delivery from a ``changes`` row with the delivery's ``attempts`` and
+    ``queued_at``."""
+    return Delivery(subscriber, change_record(row), row["attempts"], from_text(row["queued_at"]))
+
+
 class SqlStore(ABC):
     """``receiver.store.base.Store`` over the backend's four hooks."""
 
     def __init__(self) -> None:
         self._change_watchers: list[Callable[[], None]] = []
-        self._acks: list[tuple[tuple[str, int], str, datetime, asyncio.Future[bool]]] = []
+        self._acks: list[tuple[changes.Ack, asyncio.Future[Acknowledged]]] = []
 
     @abstractmethod
     async def open(self, *, ingest: bool = True) -> None:
@@ -723,10 +730,11 @@ class SqlStore(ABC):
             limit=limit,
         )
         rows: list[sqlite3.Row] = await self._run(work)
-        return [
-            Delivery(subscriber, change_record(row), row["attempts"], from_text(row["queued_at"]))
-            for row in rows
-        ]
+        return [_delivery(subscriber, row) for row in rows]
+
+    async def deliveries_due(self, subscriber: str, now: datetime) -> bool:
+        at = to_text(now)
+        return bool(await self._query(changes.DUE, (subscriber, at, subscriber, at)))
 
     async def subscriber_heartbeat(
         self, subscriber: str, owner: str, until: datetime, lease_until: datetime
@@ -740,28 +748,29 @@ class SqlStore(ABC):
         self, subscriber: str, owner: str, after: int, now: datetime
     ) -> list[Delivery]:
         rows = await self._query(changes.LEASED_TO, (subscriber, owner, after, to_text(now)))
-        return [
-            Delivery(subscriber, change_record(row), row["attempts"], from_text(row["queued_at"]))
-            for row in rows
-        ]
+        return [_delivery(subscriber, row) for row in rows]
 
-    async def delivery_done(self, delivery: Delivery, owner: str, now: datetime) -> bool:
+    async def delivery_done(
+        self, delivery: Delivery, owner: str, now: datetime, lease_seconds: float
+    ) -> Acknowledged:
         """Acknowledgements of one event-loop iteration are one work unit: per delivery
         a unit of its own cost more than the update (docs/performance.md)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[Acknowledged] = loop.create_future()
         if not self._acks:
             loop.call_soon(self._write_acks)
-        self._acks.append(((delivery.subscriber, delivery.change.cursor), owner, now, future))
+        lease_until = now + timedelta(seconds=lease_seconds)
+        leased = (delivery.subscriber, delivery.change.cursor)
+        self._acks.append(((leased, owner, now, lease_until), future))
         return await future
 
     def _write_acks(self) -> None:
         acks, self._acks = self._acks, []
-        work = functools.partial(changes.delivered, acks=[ack[:3] for ack in acks])
+        work = functools.partial(changes.delivered, acks=[ack for ack, _ in acks])
         written = asyncio.ensure_future(self._run(work))
 
-        def settle(done: asyncio.Future[list[bool]]) -> None:
-            for index, (*_, future) in enumerate(acks):
+        def settle(done: asyncio.Future[list[tuple[bool, sqlite3.Row | None]]]) -> None:
+            for index, (((subscriber, _), *_), future) in enumerate(acks):
                 if future.done():  # its caller went away
                     continue
                 if done.cancelled():
@@ -769,7 +778,9 @@ class SqlStore(ABC):
                 elif (error := done.exception()) is not None:
                     future.set_exception(error)
                 else:
-                    future.set_result(done.result()[index])
+                    settled, row = done.result()[index]
+                    following = None if row is None else _delivery(subscriber, row)
+                    future.set_result(Acknowledged(settled, following))
 
         written.add_done_callback(settle)
 

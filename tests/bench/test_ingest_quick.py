@@ -23,6 +23,7 @@ ROWS = (
     "receiver, Standard Webhooks, new reports",
     "receiver, duplicates",
     "receiver, new reports, one subscriber attached",
+    "receiver, new reports, one subscriber, delivered by receiver worker",
     "receiver, Twilio form posts, new reports",
     "receiver, new reports, no delivery aggregates (baseline)",
     "receiver, new reports, --workers 2",

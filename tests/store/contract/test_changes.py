@@ -10,7 +10,14 @@ import pytest
 
 from receiver.core.reports import Report
 from receiver.core.status import Status, parse_status
-from receiver.records import ChangeRecord, MessageRecord, NewSend, RawRequest, SubscriberRoute
+from receiver.records import (
+    Acknowledged,
+    ChangeRecord,
+    MessageRecord,
+    NewSend,
+    RawRequest,
+    SubscriberRoute,
+)
 from receiver.store.sql import SqlStore
 from receiver.store.tx import Tx
 
@@ -221,10 +228,14 @@ async def test_claims_hold_a_message_s_next_change_until_the_previous_is_settled
         ("pb", 1),
     ]
     assert await store.claim_deliveries("s", "w", now, LEASE, 10) == []  # in flight
-    await store.delivery_done(first[0], "w", now)
-    await store.delivery_done(first[1], "w", now)
-    [second] = await store.claim_deliveries("s", "w", now, LEASE, 10)
-    assert second.change.seq == 2
+    # The acknowledgement leases the message's next change to the same worker.
+    acknowledged = await store.delivery_done(first[0], "w", now, LEASE)
+    assert acknowledged.settled and acknowledged.next is not None
+    assert await store.delivery_done(first[1], "w", now, LEASE) == Acknowledged(True, None)
+    second = acknowledged.next
+    assert (second.subscriber, second.change.seq, second.attempts) == ("s", 2, 1)
+    assert second.change.message.provider_message_id == "pa"
+    assert await store.claim_deliveries("s", "w", now, LEASE, 10) == []  # leased already
     # A failed attempt keeps the next change waiting; dead-lettered, the next may go.
     await store.delivery_failed(second, "w", "HTTP 500", now + timedelta(hours=1), now)
     assert await store.claim_deliveries("s", "w", now, LEASE, 10) == []
@@ -246,8 +257,8 @@ async def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_settle
     [lost] = await store.claim_deliveries("s", "dead-worker", now, 1.0, 10)
     [taken] = await store.claim_deliveries("s", "w2", now + timedelta(seconds=2), LEASE, 10)
     assert taken.change.change_id == lost.change.change_id
-    assert not await store.delivery_done(lost, "dead-worker", now)
-    assert await store.delivery_done(taken, "w2", now)
+    assert not (await store.delivery_done(lost, "dead-worker", now, LEASE)).settled
+    assert (await store.delivery_done(taken, "w2", now, LEASE)).settled
 
 
 async def test_a_disabled_subscriber_gets_nothing_until_redelivered(store: SqlStore) -> None:
@@ -281,7 +292,7 @@ async def test_redeliver_queues_history_and_dead_letters(store: SqlStore) -> Non
     assert await store.redeliver("late", None, dead_only=True, now=now) == 1
     [again] = await store.claim_deliveries("late", "w", now, LEASE, 10)
     assert again.attempts == 1
-    await store.delivery_done(again, "w", now)
+    await store.delivery_done(again, "w", now, LEASE)
     # Delivered ones are sent again by a redelivery of everything.
     assert await store.redeliver("late", None, dead_only=False, now=now) == 1
 
@@ -296,7 +307,7 @@ async def test_the_console_view_of_a_message_s_changes_and_deliveries(
     assert message.to == "+639171234567"
     now = datetime.now(UTC)
     [delivery] = await store.claim_deliveries("s", "w", now, LEASE, 10)
-    await store.delivery_done(delivery, "w", now)
+    await store.delivery_done(delivery, "w", now, LEASE)
     assert [c.change_id for c in await store.message_changes(message.id)] == [change.change_id]
     [record] = await store.message_deliveries(message.id)
     assert (record.subscriber, record.state, record.attempts) == ("s", "delivered", 1)
@@ -344,7 +355,9 @@ async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction
     assert await store.leased_deliveries("s", "w", leased[-1].change.cursor, now) == []
     assert await store.leased_deliveries("s", "another-worker", 0, now) == []
     assert await store.claim_deliveries("s", "w", now, LEASE, 10) == []
-    await store.delivery_done(leased[0], "w", now)
+    # Acknowledged as of before the second change was written: not yet due for the
+    # acknowledgement to lease it, so a claim takes it.
+    assert await store.delivery_done(leased[0], "w", now, LEASE) == Acknowledged(True, None)
     [second] = await store.claim_deliveries("s", "w", datetime.now(UTC), LEASE, 10)
     assert (second.change.seq, second.change.status) == (2, Status.DELIVERED)
 
