@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from receiver.core.signatures.freshness import check_timestamp
+from receiver.core.signatures.keyed_hash import hmac_digest
 from receiver.errors import SignatureError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
@@ -45,19 +46,8 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
-_HELD_GIL_BYTES = 2047
-"""hashlib keeps the GIL while it hashes less than 2 KiB at once (HASHLIB_GIL_MINSIZE);
-OpenSSL's one-shot ``hmac.digest`` lets go of it for any message. Getting it back from a
-thread that is running Python (the store's writer) cost the event loop about 100 us per
-signature under load (py-spy, bench/ingest.py subscriber row), against 5 us of hashing."""
-
-
 def _digest(key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode(), "sha256")
-    view = memoryview(body)
-    for start in range(0, len(view), _HELD_GIL_BYTES):
-        mac.update(view[start : start + _HELD_GIL_BYTES])
-    return mac.digest()
+    return hmac_digest(key, f"{msg_id}.{timestamp}.".encode(), body)
 
 
 def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from receiver.core.signatures.keyed_hash import hmac_digest
 from receiver.errors import SignatureError
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -173,7 +174,7 @@ def verify(
     for secret in secrets:
         key = secret.encode()
         for signed in candidates:
-            expected = hmac.digest(key, signed, _HASHES[algorithm])  # one-shot, in OpenSSL
+            expected = hmac_digest(key, signed, digest=_HASHES[algorithm])
             # No early exit: the time taken must not tell which secret or URL matched.
             if hmac.compare_digest(expected, offered) and matched is None:
                 matched = secret
