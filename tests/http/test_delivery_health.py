@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, new_whsec, write_config
+from conftest import Server, new_whsec, running_server
 
 from receiver.testing import standard_report, standard_request
 
@@ -27,15 +26,16 @@ WINDOW = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("health-api")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, backend_settings: dict[str, Any]
+) -> Iterator[Server]:
+    """One server for the module, on each backend in turn."""
     providers = {
         "acme": {"type": "standard", "secrets": [new_whsec()]},
         "globe": {"type": "standard", "secrets": [new_whsec()]},
     }
-    started = Server(workdir, write_config(workdir, providers=providers)).start()
-    yield started
-    started.stop(signal.SIGKILL)
+    with running_server(tmp_path_factory, "health-api", backend_settings, providers) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
