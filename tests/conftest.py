@@ -1,5 +1,11 @@
 """Shared fixtures: real ``receiver serve`` processes on loopback with real SQLite files.
 
+With ``RECEIVER_TEST_BACKEND=postgresql`` every config ``write_config`` writes (and so
+every server of ``server_factory``, ``running_server`` and the plugin's
+``receiver_server``) names instead a fresh PostgreSQL database cloned from the migrated
+template, dropped when the test or module that made it ends; the tests marked
+``sqlite_only`` are skipped (docs/testing.md, "The suite on PostgreSQL").
+
 When the session ends, every server log it produced is searched for secrets and full
 phone numbers (tests/leak_scan.py); any found fails the run. A test that gives a server
 a secret the config does not hold (a console password) names it with ``remember_secret``.
@@ -34,9 +40,11 @@ from receiver.store import open_store
 from receiver.store.base import Store
 from receiver.store.sql import SqlStore
 from receiver.testing.pytest_plugin import ReceiverServer as Server
-from receiver.testing.pytest_plugin import free_port, new_whsec, write_config
+from receiver.testing.pytest_plugin import free_port, new_whsec
+from receiver.testing.pytest_plugin import write_config as write_plugin_config
 
 __all__ = [
+    "ON_POSTGRESQL",
     "PROBLEM",
     "Server",
     "ServerFactory",
@@ -149,6 +157,20 @@ BACKENDS = ("sqlite", "postgresql")
 """The store backends: the contract suite (tests/store/contract) and the route-level set
 (the modules whose shared server takes ``backend_settings``) run on each."""
 
+TEST_BACKEND = os.environ.get("RECEIVER_TEST_BACKEND", "sqlite")
+"""The backend of the servers whose config names none (``RECEIVER_TEST_BACKEND``)."""
+if TEST_BACKEND not in BACKENDS:
+    raise pytest.UsageError(f"RECEIVER_TEST_BACKEND={TEST_BACKEND!r}: one of {BACKENDS}")
+ON_POSTGRESQL = TEST_BACKEND == "postgresql"
+
+_TEMPLATE: list[str] = []
+"""In PostgreSQL mode, the session's migrated template (``postgres_template``)."""
+_DATABASES: dict[Path, str] = {}
+"""The PostgreSQL database of each config directory, as the SQLite file beside it."""
+_DROPS: list[contextlib.ExitStack] = []
+"""Drops the databases ``write_config`` made: one stack each for the session, the module
+and the test under way; a database goes on the innermost, and goes with it."""
+
 
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
@@ -158,24 +180,90 @@ def postgres_template() -> Iterator[str]:
         yield name
 
 
+@contextlib.contextmanager
+def _dropping_at_end(directories: set[Path]) -> Iterator[None]:
+    with contextlib.ExitStack() as drops:
+        _DROPS.append(drops)
+        try:
+            yield
+        finally:
+            _DROPS.pop()
+            for directory in [made for made in _DATABASES if made not in directories]:
+                del _DATABASES[directory]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In PostgreSQL mode, the template the session's databases are cloned from."""
+    if ON_POSTGRESQL:
+        _TEMPLATE.append(request.getfixturevalue("postgres_template"))
+    with _dropping_at_end(set()):
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_databases() -> Iterator[None]:
+    """Drops the databases made for a module's servers when the module ends."""
+    with _dropping_at_end(set(_DATABASES)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_databases() -> Iterator[None]:
+    """Drops the databases made for a test's own servers when it ends (after them)."""
+    with _dropping_at_end(set(_DATABASES)):
+        yield
+
+
+def _database_for(directory: Path) -> str:
+    """The URL of ``directory``'s PostgreSQL database: a fresh copy of the template the
+    first time, dropped with the innermost scope under way."""
+    if directory not in _DATABASES:
+        _DATABASES[directory] = _DROPS[-1].enter_context(fresh_database(template=_TEMPLATE[0]))
+    return _DATABASES[directory]
+
+
+def write_config(
+    directory: Path,
+    settings: dict[str, Any] | None = None,
+    providers: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """The plugin's ``write_config``: a SQLite store beside the config, or in PostgreSQL
+    mode (``RECEIVER_TEST_BACKEND``) the directory's own database, unless ``settings``
+    name one."""
+    if ON_POSTGRESQL and "database_url" not in (settings or {}):
+        settings = {"database_url": _database_for(directory), **(settings or {})}
+    return write_plugin_config(directory, settings, providers)
+
+
+@pytest.fixture
+def receiver_settings(tmp_path: Path) -> dict[str, Any]:
+    """The plugin's ``receiver_server`` settings: in PostgreSQL mode, a database of its own."""
+    return {"database_url": _database_for(tmp_path)} if ON_POSTGRESQL else {}
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """Config keys that put a module's shared server on each backend in turn: none for
-    SQLite (a file beside the config), a fresh PostgreSQL database with the store's
-    schema for the module (dropped after)."""
+    """Config keys that put a module's shared server on each backend in turn: a SQLite
+    file beside the config (named, so that PostgreSQL mode leaves it), a fresh PostgreSQL
+    database with the store's schema for the module (dropped after)."""
     if request.param == "sqlite":
-        yield {}
+        yield {"database_url": "sqlite:///receiver.db"}
         return
     with fresh_database(template=request.getfixturevalue("postgres_template")) as url:
         yield {"database_url": url}
 
 
-def stored_rows(server: Server, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
-    """The rows ``sql`` reads from ``server``'s store, whichever backend, through a store
-    of our own (for the checks the HTTP API cannot make)."""
+def stored_rows(
+    server: Server | Path, sql: str, params: Sequence[object] = ()
+) -> list[dict[str, Any]]:
+    """The rows ``sql`` reads from the store of ``server`` (or of a config file),
+    whichever backend, through a store of our own (for the checks the HTTP API and the
+    CLI cannot make)."""
+    config_path = server if isinstance(server, Path) else server.config_path
 
     async def read() -> list[dict[str, Any]]:
-        async with another_store(load(server.config_path).store_url) as reader:
+        async with another_store(load(config_path).store_url) as reader:
             return await reader.select(sql, params)
 
     # A thread of its own: a sync test's event loop may be set (not running) on this one.
@@ -324,8 +412,15 @@ def _session_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files marked ``long_running`` first (the order is otherwise kept): pytest-xdist
     hands out whole files in this order (``--no-loadscope-reorder`` in pyproject.toml),
-    and a long one handed out last would keep one worker busy while the other idles."""
+    and a long one handed out last would keep one worker busy while the other idles.
+    In PostgreSQL mode the tests marked ``sqlite_only`` are skipped, with their reason."""
     items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+    if not ON_POSTGRESQL:
+        return
+    for item in items:
+        if (marker := item.get_closest_marker("sqlite_only")) is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"sqlite_only: {reason}"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+from conftest import write_config
 from starlette.applications import Starlette
 
 from receiver.app import create_app
 from receiver.cli import main
 from receiver.config import load
 from receiver.testing import SignedRequest
-from receiver.testing.pytest_plugin import ReceiverServer, write_config
+from receiver.testing.pytest_plugin import ReceiverServer
 
 BASE_URL = "http://testserver"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, run_cli, write_config
+from conftest import free_port, run_cli, stored_rows, write_config
 
 import receiver
 from receiver.testing import standard_report, standard_request
@@ -68,19 +68,13 @@ def test_staff_add_prints_only_the_token_and_stores_only_its_hash(config: Path) 
     assert token.startswith("rcv_")
     assert len(token) >= 4 + 43  # 256 random bits, URL-safe base64
 
-    db = config.parent / "receiver.db"
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT * FROM staff").fetchall()
-        columns = [c[1] for c in conn.execute("PRAGMA table_info(staff)")]
-    conn.close()
-    assert len(rows) == 1
-    row = dict(zip(columns, rows[0], strict=True))
+    [row] = stored_rows(config, "SELECT * FROM staff")
     assert row["name"] == "alice"
     assert row["role"] == "admin"
     assert row["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert row["revoked_at"] is None
-    assert all(token not in str(value) for value in rows[0])
-    assert token.encode() not in db_bytes(config.parent)
+    assert all(token not in str(value) for value in row.values())
+    assert token.encode() not in db_bytes(config.parent)  # SQLite's files (none on PostgreSQL)
 
 
 def test_each_staff_member_gets_a_different_token(config: Path) -> None:
@@ -121,13 +115,12 @@ def test_staff_revoke_then_a_second_revoke_exits_2(config: Path) -> None:
 
     listing = staff(config, "list").stdout
     assert "bob" in listing and "revoked" in listing and "active" not in listing
-    with sqlite3.connect(config.parent / "receiver.db") as conn:
-        revoked_at = conn.execute(
-            "SELECT revoked_at FROM staff WHERE token_hash = ?",
-            (hashlib.sha256(token.encode()).hexdigest(),),
-        ).fetchone()[0]
-    conn.close()
-    assert revoked_at is not None
+    [row] = stored_rows(
+        config,
+        "SELECT revoked_at FROM staff WHERE token_hash = ?",
+        (hashlib.sha256(token.encode()).hexdigest(),),
+    )
+    assert row["revoked_at"] is not None
 
     again = staff(config, "revoke", "bob")
     assert again.returncode == 2
@@ -149,10 +142,9 @@ def test_adding_an_existing_active_name_exits_2_and_keeps_the_first_token(config
     assert again.stdout == ""
     assert "carol" in one_line(again.stderr)
     assert "Traceback" not in again.stderr
-    with sqlite3.connect(config.parent / "receiver.db") as conn:
-        rows = conn.execute("SELECT role, token_hash FROM staff WHERE name = 'carol'").fetchall()
-    conn.close()
-    assert rows == [("viewer", hashlib.sha256(first.stdout.strip().encode()).hexdigest())]
+    rows = stored_rows(config, "SELECT role, token_hash FROM staff WHERE name = 'carol'")
+    token_hash = hashlib.sha256(first.stdout.strip().encode()).hexdigest()
+    assert rows == [{"role": "viewer", "token_hash": token_hash}]
 
 
 def test_a_revoked_name_can_be_issued_a_new_token(config: Path) -> None:
@@ -209,6 +201,7 @@ def test_staff_without_a_config_in_the_cwd_does_not_create_one(tmp_path: Path) -
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.sqlite_only("a damaged SQLite file")
 def test_an_unusable_database_exits_1_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "receiver.db").write_text("this is not an SQLite database\n" * 100)
     config = write_config(tmp_path)
@@ -220,6 +213,7 @@ def test_an_unusable_database_exits_1_with_one_line(tmp_path: Path) -> None:
 # --- environment -------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("the SQLite file beside the config")
 def test_receiver_config_selects_the_config_file(tmp_path: Path) -> None:
     folder = tmp_path / "etc"
     folder.mkdir()
@@ -237,6 +231,7 @@ def test_receiver_config_selects_the_config_file(tmp_path: Path) -> None:
     assert listing.stdout.split()[:2] == ["frank", "viewer"]
 
 
+@pytest.mark.sqlite_only("the SQLite file beside the config")
 def test_the_config_flag_wins_over_receiver_config(tmp_path: Path) -> None:
     chosen = write_config(tmp_path)
     result = run_cli(

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import run_cli, write_config
+from conftest import Server, run_cli, stored_rows, write_config
 
 from receiver.config import load
 from receiver.errors import ConfigError
@@ -83,16 +83,22 @@ def seed(config: Path, request: SignedRequest, received_at: datetime) -> None:
     asyncio.run(ingest())
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def rows(store: Path | Server, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the store of a config file or a server, as tuples."""
+    return [tuple(row.values()) for row in stored_rows(store, sql)]
+
+
+def file_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the SQLite file ``db`` (a backup)."""
     with sqlite3.connect(db) as conn:
         found = conn.execute(sql).fetchall()
     conn.close()
     return found
 
 
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def dump(store: Path) -> dict[str, list[tuple[Any, ...]]]:
     tables = ("messages", "events", "raw_requests", "outbox", "idempotency_keys")
-    return {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in tables}
+    return {t: sorted(rows(store, f"SELECT * FROM {t}"), key=repr) for t in tables}
 
 
 # --------------------------------------------------------------------------- prune
@@ -104,8 +110,7 @@ def test_prune_dry_run_counts_and_changes_nothing_then_prune_deletes(tmp_path):
     seed(config, signed(config, "p-1", "delivered", "evt-1"), now - 10 * DAY)
     seed(config, signed(config, "p-2", "delivered", "evt-2"), now - 40 * DAY)
     seed(config, signed(config, "p-3", "delivered", "evt-3"), now - DAY)
-    db = config.parent / "receiver.db"
-    before = dump(db)
+    before = dump(config)
 
     dry = cli(config, "prune", "--dry-run")
 
@@ -115,7 +120,7 @@ def test_prune_dry_run_counts_and_changes_nothing_then_prune_deletes(tmp_path):
         "would prune 2 raw requests, 1 message (1 event, 0 outbox rows, 0 Idempotency-Key answers)"
     )
     assert lines[1].startswith("cut-offs: raw requests received before ")
-    assert dump(db) == before
+    assert dump(config) == before
 
     real = cli(config, "prune")
 
@@ -123,8 +128,9 @@ def test_prune_dry_run_counts_and_changes_nothing_then_prune_deletes(tmp_path):
     assert real.stdout.splitlines()[0] == (
         "pruned 2 raw requests, 1 message (1 event, 0 outbox rows, 0 Idempotency-Key answers)"
     )
-    assert [m for (m,) in rows(db, "SELECT provider_message_id FROM messages")] == ["p-1", "p-3"]
-    assert len(rows(db, "SELECT id FROM raw_requests")) == 1
+    kept = rows(config, "SELECT provider_message_id FROM messages ORDER BY provider_message_id")
+    assert [m for (m,) in kept] == ["p-1", "p-3"]
+    assert len(rows(config, "SELECT id FROM raw_requests")) == 1
     again = cli(config, "prune")
     assert again.stdout.splitlines()[0].startswith("pruned 0 raw requests, 0 messages")
 
@@ -135,7 +141,7 @@ def test_prune_with_retention_off_says_so_and_deletes_nothing(tmp_path):
     result = cli(config, "prune")
     assert result.returncode == 0
     assert "retention is off" in result.stdout
-    assert len(rows(config.parent / "receiver.db", "SELECT id FROM raw_requests")) == 1
+    assert len(rows(config, "SELECT id FROM raw_requests")) == 1
 
 
 def test_a_redelivery_of_a_pruned_raw_request_is_a_duplicate_at_the_service(server_factory):
@@ -182,12 +188,11 @@ def test_the_service_prunes_on_its_own_schedule_beside_ingest(server_factory):
     assert 'receiver_pruned_rows_total{table="raw_requests"} 2.0' in metrics
     assert 'receiver_pruned_rows_total{table="events"} 1.0' in metrics
     assert "receiver_retention_last_pass_timestamp_seconds " in metrics
-    db = server.db_path
-    assert sorted(m for (m,) in rows(db, "SELECT provider_message_id FROM messages")) == [
+    assert sorted(m for (m,) in rows(server, "SELECT provider_message_id FROM messages")) == [
         "p-new",
         "p-raw",
     ]
-    assert len(rows(db, "SELECT id FROM raw_requests")) == 1  # p-new's
+    assert len(rows(server, "SELECT id FROM raw_requests")) == 1  # p-new's
 
 
 @pytest.mark.parametrize(
@@ -303,12 +308,13 @@ def test_erase_beside_a_running_service_twice_keeps_counts_and_the_number_away(s
         assert server.post(signed(config, "p-2", "delivered", "b1", to=NUMBER)).status_code == 200
         p2 = admin.get("/v1/messages", params={"provider_message_id": "p-2"}).json()["items"][0]
         assert (p2["to"], p2["status"], p2["report_count"]) == (None, "delivered", 2)
-        assert len(rows(server.db_path, "SELECT id FROM erasures")) == 2
+        assert len(rows(server, "SELECT id FROM erasures")) == 2
 
 
 # --------------------------------------------------------------------------- backup
 
 
+@pytest.mark.sqlite_only("receiver backup copies the SQLite file")
 def test_backup_writes_a_checked_copy_and_never_overwrites_unasked(tmp_path):
     config = folder_with_config(tmp_path)
     seed(config, signed(config, "p-1", "delivered", "evt-1"), datetime.now(UTC))
@@ -320,8 +326,8 @@ def test_backup_writes_a_checked_copy_and_never_overwrites_unasked(tmp_path):
     assert made.stdout.startswith(f"backed up {config.parent / 'receiver.db'} to {target}: ")
     assert f"schema version {migrations(SQLITE)[-1][0]}, integrity ok" in made.stdout
     assert target.stat().st_mode & 0o777 == 0o600
-    assert rows(target, "SELECT provider_message_id FROM messages") == [("p-1",)]
-    assert rows(target, "PRAGMA integrity_check") == [("ok",)]
+    assert file_rows(target, "SELECT provider_message_id FROM messages") == [("p-1",)]
+    assert file_rows(target, "PRAGMA integrity_check") == [("ok",)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "svc"]
 
     first = target.read_bytes()
@@ -333,6 +339,7 @@ def test_backup_writes_a_checked_copy_and_never_overwrites_unasked(tmp_path):
     assert cli(config, "backup", str(target), "--overwrite").returncode == 0
 
 
+@pytest.mark.sqlite_only("receiver backup copies the SQLite file")
 @pytest.mark.parametrize(
     ("path", "words"),
     [
@@ -350,6 +357,7 @@ def test_backup_refuses_a_path_it_cannot_write(tmp_path, path, words):
     assert words in line
 
 
+@pytest.mark.sqlite_only("receiver backup copies the SQLite file")
 def test_backup_of_a_database_that_does_not_exist_fails_and_creates_nothing(tmp_path):
     config = folder_with_config(tmp_path)
     result = cli(config, "backup", str(tmp_path / "backup.db"))

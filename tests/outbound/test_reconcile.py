@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_config
 
 from receiver.config import Config, load
 from receiver.core.reports import Report
@@ -31,7 +32,6 @@ from receiver.testing.fake_status import (
     FakeStatusApi,
     provider_message_id,
 )
-from receiver.testing.pytest_plugin import write_config
 
 TO = "+639171234567"
 FAST = {"connect_timeout_seconds": 1, "read_timeout_seconds": 2}

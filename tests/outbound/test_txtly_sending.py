@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ServerFactory, queue_send
+from conftest import ServerFactory, queue_send, write_config
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -39,7 +39,6 @@ from receiver.testing.fake_txtly import (
     Reject,
     Throttle,
 )
-from receiver.testing.pytest_plugin import write_config
 
 SECRET = "whsec_5f0c1e9a7b3d2c4e6a8b0d1f3e5c7a9b"
 TO = "+61412345678"

@@ -20,7 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import another_store, outbox_has, outbox_row, queue_send, until
+from conftest import (
+    another_store,
+    new_whsec,
+    outbox_has,
+    outbox_row,
+    queue_send,
+    until,
+    write_config,
+)
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -37,7 +45,6 @@ from receiver.testing.fake_provider import (
     Stall,
     Throttle,
 )
-from receiver.testing.pytest_plugin import new_whsec, write_config
 
 pytestmark = pytest.mark.long_running
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from conftest import write_config
 
 from receiver.config import load
 from receiver.core.status import Status
@@ -39,7 +40,6 @@ from receiver.providers.futuresms import (
 from receiver.records import OutboxItem, Template
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.futuresms import futuresms_report, futuresms_request
-from receiver.testing.pytest_plugin import write_config
 
 TOKEN = "tok_" + "F7u2" * 7
 API = "https://api.futuresms.example"

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import write_config
 
 from receiver.config import load
 from receiver.core.reports import derived_event_id
@@ -37,7 +38,6 @@ from receiver.providers.relayos import (
 from receiver.records import OutboxItem, Template
 from receiver.testing import relayos_report, relayos_request
 from receiver.testing.fake_relayos import Drop, Fail, FakeRelayOS, Reject, Throttle
-from receiver.testing.pytest_plugin import write_config
 
 TOKEN = "tok_" + "R3l4y0s" * 4
 API_KEY = "rly_live_4f9c2a7d51e84b0c96ad2f4e7b1c3d58"

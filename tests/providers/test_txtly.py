@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import write_config
 from pydantic import ValidationError
 
 from receiver.config import load
@@ -42,7 +43,6 @@ from receiver.providers.txtly import (
 )
 from receiver.records import OutboxItem
 from receiver.testing import txtly_event, txtly_request
-from receiver.testing.pytest_plugin import write_config
 
 SECRET = "whsec_a1b2c3d4e5f6a7b8c9d0e1f2"
 RETIRED_SECRET = "whsec_0f1e2d3c4b5a69788796a5b4"
