@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
+from conftest import Server, stored_rows
 
 from receiver.testing import SignedRequest, standard_report, standard_request
 
@@ -119,24 +117,26 @@ async def run_stream(
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
-def stored_events(db_path: Path) -> Counter[tuple[str, str]]:
-    """(provider, event_id) -> how many rows, read straight from the SQLite file."""
-    with closing(sqlite3.connect(db_path)) as conn:
-        rows = conn.execute("SELECT provider, event_id FROM events").fetchall()
-    return Counter((provider, event_id) for provider, event_id in rows)
+def stored_events(server: Server) -> Counter[tuple[str, str]]:
+    """(provider, event_id) -> how many rows, read straight from the store."""
+    rows = stored_rows(server, "SELECT provider, event_id FROM events")
+    return Counter((row["provider"], row["event_id"]) for row in rows)
 
 
-def stored_rows(db_path: Path) -> dict[str, tuple[int, str, int]]:
+def stored_reports(server: Server) -> dict[str, tuple[int, str, int]]:
     """event_id -> (deliveries, provider_message_id, messages with that provider id)."""
-    with closing(sqlite3.connect(db_path)) as conn:
-        rows = conn.execute(
-            "SELECT e.event_id, e.deliveries, m.provider_message_id,"
-            " (SELECT count(*) FROM messages m2 WHERE m2.provider = m.provider"
-            "  AND m2.provider_message_id = m.provider_message_id)"
-            " FROM events e JOIN messages m ON m.id = e.message_id"
-            " WHERE e.provider = 'default'"
-        ).fetchall()
-    return {event_id: (deliveries, pmid, count) for event_id, deliveries, pmid, count in rows}
+    rows = stored_rows(
+        server,
+        "SELECT e.event_id, e.deliveries, m.provider_message_id,"
+        " (SELECT count(*) FROM messages m2 WHERE m2.provider = m.provider"
+        "  AND m2.provider_message_id = m.provider_message_id) AS same_id"
+        " FROM events e JOIN messages m ON m.id = e.message_id"
+        " WHERE e.provider = 'default'",
+    )
+    return {
+        row["event_id"]: (row["deliveries"], row["provider_message_id"], row["same_id"])
+        for row in rows
+    }
 
 
 def all_messages(api: httpx.Client) -> list[dict[str, object]]:
@@ -179,7 +179,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_report(server):
     assert unsent, "the kill came after the whole stream was sent; the test proved nothing"
 
     # The file as the crash left it (SQLite replays its WAL on open).
-    events = stored_events(server.db_path)
+    events = stored_events(server)
     stored_ids = {event_id for (_, event_id) in events}
     assert all(count == 1 for count in events.values())
     assert {provider for (provider, _) in events} == {"default"}
@@ -187,7 +187,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_report(server):
     assert stored_ids <= ok | unknown, f"stored but never sent: {sorted(stored_ids - ok - unknown)}"
 
     server.start()
-    rows = stored_rows(server.db_path)
+    rows = stored_reports(server)
     assert set(rows) == stored_ids
     for event_id in ok:
         deliveries, pmid, copies = rows[event_id]
@@ -237,10 +237,10 @@ def test_kill_9_mid_stream_loses_no_acknowledged_report(server):
         else:
             assert answer == applied, event_id
 
-    final = stored_events(server.db_path)
+    final = stored_events(server)
     assert set(final) == {("default", r.event_id) for r in stream.reports}
     assert all(count == 1 for count in final.values())
-    rows = stored_rows(server.db_path)
+    rows = stored_reports(server)
     for event_id, (deliveries, pmid, copies) in rows.items():
         assert pmid == by_event[event_id].message_id
         assert copies == 1
@@ -273,7 +273,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(server):
     ]
     assert after_signal, "no request was in flight at SIGTERM; the test proved nothing"
 
-    events = stored_events(server.db_path)
+    events = stored_events(server)
     stored_ids = {event_id for (_, event_id) in events}
     assert ok <= stored_ids, f"acknowledged but lost: {sorted(ok - stored_ids)[:10]}"
     assert stored_ids <= ok | unknown

@@ -23,16 +23,14 @@ import asyncio
 import importlib.util
 import itertools
 import math
-import sqlite3
 import time
 from collections import Counter
-from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, remember_secret
+from conftest import Server, ServerFactory, remember_secret, stored_rows
 
 from receiver.config import Settings
 from receiver.console.passwords import PER_ADDRESS_BURST
@@ -98,12 +96,8 @@ async def flood(
 
 
 def stored(server: Server, prefix: str) -> set[str]:
-    with closing(sqlite3.connect(server.db_path)) as db:
-        rows = db.execute(
-            "SELECT provider_message_id FROM messages WHERE provider_message_id LIKE ?",
-            (prefix + "%",),
-        ).fetchall()
-    return {row[0] for row in rows}
+    sql = "SELECT provider_message_id FROM messages WHERE provider_message_id LIKE ?"
+    return {row["provider_message_id"] for row in stored_rows(server, sql, (prefix + "%",))}
 
 
 @pytest.mark.parametrize("attempts", [20, 400])

@@ -23,7 +23,10 @@ from edge_client import metric
 
 from receiver.testing import SignedRequest, standard_report, standard_request
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root"),
+    pytest.mark.sqlite_only("SQLite's file on a full or damaged disk"),
+]
 
 IN_DATA = {"database_url": "sqlite:///data/receiver.db"}
 

@@ -15,7 +15,6 @@ import os
 import pty
 import re
 import signal
-import sqlite3
 import sys
 import time
 import uuid
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, run_cli, unique, write_config
+from conftest import Server, ServerFactory, run_cli, stored_rows, unique, write_config
 from console_client import PASSWORD, Console, csrf_of, new_number, post_report, set_password
 
 from receiver.console.middleware import CONTENT_SECURITY_POLICY
@@ -263,12 +262,8 @@ def test_the_password_is_stored_as_scrypt_with_salt_and_parameters(server: Serve
     second, _ = member(server, "viewer")
     assert set_password(server, first).returncode == 0
     assert set_password(server, second).returncode == 0
-    with sqlite3.connect(server.db_path) as db:
-        rows = dict(
-            db.execute(
-                "SELECT name, password_hash FROM staff WHERE name IN (?, ?)", (first, second)
-            )
-        )
+    sql = "SELECT name, password_hash FROM staff WHERE name IN (?, ?)"
+    rows = {row["name"]: row["password_hash"] for row in stored_rows(server, sql, (first, second))}
     for stored in rows.values():
         scheme, params, salt, digest = stored.split("$")
         assert (scheme, params) == ("scrypt", "n=32768,r=8,p=1")

@@ -305,6 +305,7 @@ def test_an_admin_sees_the_raw_reports_escaped_and_pretty_printed(server, api):
     assert row_of(page, event_id).has(data_test="reprocess")
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_an_admin_reprocess_corrects_a_misread_report_and_says_what_it_did(server, api):
     pmid, queued, delivered = unique("fix"), unique("evt-q"), unique("evt-d")
     post_standard(server, pmid, "queued", queued, occurred_at=T0)
@@ -349,6 +350,7 @@ def test_an_admin_reprocess_corrects_a_misread_report_and_says_what_it_did(serve
     assert events[delivered]["reprocessed_at"] is not None
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_a_refused_reprocess_comes_back_as_a_notice(server, api):
     pmid, event_id = unique("refused"), unique("evt-x")
     post_standard(server, pmid, "sent", event_id)

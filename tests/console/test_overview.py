@@ -92,6 +92,7 @@ def nonzero(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return {p: {s: n for s, n in row.items() if n} for p, row in table.items()}
 
 
+@pytest.mark.sqlite_only("ages messages by writing the SQLite file")
 def test_counts_by_status_per_provider_for_the_last_hour_and_day(server):
     report(server, "delivered")
     report(server, "delivered")
@@ -126,6 +127,7 @@ def test_counts_by_status_per_provider_for_the_last_hour_and_day(server):
     assert "updated_at" in page.find(data_test="window-basis").text
 
 
+@pytest.mark.sqlite_only("ages messages by writing the SQLite file")
 def test_failure_reasons_most_frequent_first_explained_and_searchable(server):
     for _ in range(3):
         twilio(server, "undelivered", "30007")

@@ -503,6 +503,7 @@ def test_get_on_a_webhook_url_is_a_405_problem(shared):
 # --------------------------------------------------------------------------- 503
 
 
+@pytest.mark.sqlite_only("locks the SQLite file to make the store unavailable")
 def test_a_store_that_cannot_commit_is_a_503_and_the_retry_applies_cleanly(server):
     pid = unique("prov")
     request = standard_request(server.secret(), standard_report(pid, "delivered"))

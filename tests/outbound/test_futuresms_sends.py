@@ -11,17 +11,15 @@ retry got CONFLICT.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, free_port, write_config
+from conftest import Server, free_port, stored_rows, write_config
 
 from receiver.testing.fake_futuresms import FakeFutureSms
 from receiver.testing.fake_server import Drop, Fail, Stall, Throttle
@@ -98,9 +96,8 @@ def handed_over(client: httpx.Client, message_id: str) -> list[dict[str, Any]]:
 
 
 def outbox_attempts(server: Server, message_id: str) -> int:
-    with closing(sqlite3.connect(server.db_path)) as conn:
-        row = conn.execute("SELECT attempts FROM outbox WHERE message_id = ?", (message_id,))
-        return int(row.fetchone()[0])
+    [row] = stored_rows(server, "SELECT attempts FROM outbox WHERE message_id = ?", (message_id,))
+    return int(row["attempts"])
 
 
 # --------------------------------------------------------------------------- the fake

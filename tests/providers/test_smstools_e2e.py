@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, run_cli, running_server
+from conftest import Server, ServerFactory, run_cli, running_server, stored_rows
 
 from receiver.providers.base import Accepted, Deferred, Rejected, Unknown
 from receiver.providers.smstools import SmstoolsConfig, SmstoolsProvider
@@ -153,9 +150,9 @@ def test_a_simulated_stream_verifies(server):
 # --- 200 sends with faults ------------------------------------------------------------------
 
 
-def outbox_states(db: Path) -> dict[str, str]:
-    with closing(sqlite3.connect(db)) as conn:
-        return dict(conn.execute("SELECT message_id, state FROM outbox").fetchall())
+def outbox_states(server: Server) -> dict[str, str]:
+    rows = stored_rows(server, "SELECT message_id, state FROM outbox")
+    return {row["message_id"]: row["state"] for row in rows}
 
 
 def held_ids(server: Server) -> set[str]:
@@ -177,7 +174,7 @@ def settled(server: Server, count: int) -> Callable[[], bool]:
     """Every one of ``count`` outbox rows is done or held (none waits or is in flight)."""
 
     def check() -> bool:
-        states = outbox_states(server.db_path)
+        states = outbox_states(server)
         return len(states) == count and set(states.values()) <= {"done", "held"}
 
     return check
@@ -250,7 +247,7 @@ async def test_200_sends_with_faults_reach_smstools_exactly_once_each(
     for timeline in timelines:  # held, then completed by its reports
         steps = [(e["source"], e["status"]) for e in timeline]
         assert ("outbound", "unknown") in steps and ("webhook", "delivered") in steps
-    assert outbox_states(server.db_path) == dict.fromkeys(ids.values(), "done")
+    assert outbox_states(server) == dict.fromkeys(ids.values(), "done")
 
 
 async def send_all(api: httpx.AsyncClient, texts: list[str]) -> dict[str, str]:

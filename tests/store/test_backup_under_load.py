@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import run_cli
 
 from receiver.core.reports import Report
@@ -21,6 +22,8 @@ from receiver.core.status import Status
 from receiver.records import RawRequest
 from receiver.store.sqlite import SqliteStore
 from receiver.testing import standard_report, standard_request
+
+pytestmark = pytest.mark.sqlite_only("receiver backup copies the SQLite file")
 
 POSTERS = 4
 

@@ -72,6 +72,7 @@ def test_a_report_that_reads_the_same_is_unchanged_and_changes_nothing(
     assert after[1][0]["reprocessed_at"] is None
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_a_misread_report_is_corrected_and_its_message_recomputed(receiver_server, receiver_staff):
     # Three reports; then the store is made to look as if an older parser had read the
     # delivery report as "sent" without its error fields.
@@ -104,6 +105,7 @@ def test_a_misread_report_is_corrected_and_its_message_recomputed(receiver_serve
     assert result(receiver_staff.post(reprocess_path("evt-d")))["unchanged"] == 1
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_a_report_filed_under_the_wrong_message_moves_to_the_right_one(
     receiver_server, receiver_staff
 ):
@@ -122,6 +124,7 @@ def test_a_report_filed_under_the_wrong_message_moves_to_the_right_one(
     assert (wrong["status"], wrong["report_count"], left) == (None, 0, [])
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_reprocess_applies_a_report_missing_from_the_processed_set(receiver_server, receiver_staff):
     # A batch of two reports; then the second is removed from the store, as if an
     # older parser had not produced it. Reprocessing the batch's first event re-runs
@@ -159,6 +162,7 @@ def test_reprocess_applies_a_report_missing_from_the_processed_set(receiver_serv
     }
 
 
+@pytest.mark.sqlite_only("misfiles a report by writing the SQLite file")
 def test_a_stored_request_the_parser_now_rejects_is_422(receiver_server, receiver_staff):
     post_report(receiver_server, "evt-bad", "prov-bad", "sent")
     with sqlite3.connect(receiver_server.db_path) as db:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 import secrets
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, ServerFactory, new_whsec, run_cli, write_config
+from conftest import Server, ServerFactory, new_whsec, run_cli, stored_rows, write_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -182,8 +181,9 @@ def test_same_seed_gives_the_same_stream_and_output(server_factory: ServerFactor
     assert "seed 99, 15 messages" in one.stdout
     bodies = []
     for server in (first, second):
-        with sqlite3.connect(server.db_path) as db:
-            bodies.append(sorted(row[0] for row in db.execute("SELECT body FROM raw_requests")))
+        bodies.append(
+            sorted(row["body"] for row in stored_rows(server, "SELECT body FROM raw_requests"))
+        )
     assert bodies[0] == bodies[1]  # the same reports, only the signatures are fresh
 
     # The same stream again is all duplicates and changes nothing.
