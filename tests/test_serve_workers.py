@@ -32,7 +32,8 @@ CONNECTIONS = 16
 
 @pytest.fixture
 def workers_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    """``receiver serve --workers 2`` on SQLite, every worker started."""
+    """``receiver serve --workers 2`` on the suite's backend (SQLite unless
+    ``RECEIVER_TEST_BACKEND=postgresql``), every worker started."""
     monkeypatch.setenv(SQLITE_WORKERS_ENV, "1")
     server = Server(tmp_path, write_config(tmp_path), workers=WORKERS).start()
     try:

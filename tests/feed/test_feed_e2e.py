@@ -565,7 +565,7 @@ def test_the_console_shows_a_message_s_changes_and_the_subscribers_health(
 async def test_a_client_following_the_cursor_sees_every_change_of_three_ingesting_processes(
     tmp_path: Path,
 ) -> None:
-    """Three `receiver serve` processes on one SQLite file (README "Status change feed"), reports
+    """Three `receiver serve` processes on one store (README "Status change feed"), reports
     posted to all three at once, a client following /v1/changes on one of them: its list
     is exactly the change rows, in commit order."""
     with TestSubscriber() as subscriber:

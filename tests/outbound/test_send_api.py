@@ -493,7 +493,7 @@ def test_32_concurrent_requests_with_one_client_reference_make_one_message(
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    """Two ``receiver serve`` processes on one SQLite file, with a rate of 1 send per
+    """Two ``receiver serve`` processes on one store, with a rate of 1 send per
     100 s in bursts of 5: within a test, a client may send 5 messages in all."""
     config = write_config(
         tmp_path, {"send_rate_limits": {"sender": {"per_second": 0.01, "burst": 5}}}, PROVIDERS
