@@ -26,6 +26,7 @@ from console_client import Console
 from html_tree import parse
 from standardwebhooks.webhooks import Webhook
 
+from receiver.config import load
 from receiver.core.status import RANK, Status
 from receiver.testing import TestSubscriber, standard_report, standard_request
 from receiver.testing.fake_server import Drop, Fail, Reject, Stall, Throttle
@@ -77,8 +78,12 @@ def viewer(feed_server: Server) -> Iterator[httpx.Client]:
 
 
 def change_ids(server: Server) -> list[str]:
-    """The change ids in the server's store, in feed order."""
-    rows = stored_rows(server, "SELECT change_id FROM changes ORDER BY id")
+    """The change ids in the server's store, in feed order: ``id`` on SQLite (one writer
+    commits in id order), the ``position`` the sequencer gives committed changes on
+    PostgreSQL (processes writing at once commit ids out of order)."""
+    on_postgresql = load(server.config_path).store_url.startswith("postgresql")
+    order = "position" if on_postgresql else "id"
+    rows = stored_rows(server, f"SELECT change_id FROM changes ORDER BY {order}")
     return [row["change_id"] for row in rows]
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import ServerFactory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from receiver.errors import CannotResign, ReceiverError, RetryLater, SignatureError
@@ -58,7 +59,6 @@ from receiver.testing import (
     vonage_sms_report,
     vonage_sms_request,
 )
-from tests.conftest import ServerFactory
 
 NOW = 1_795_000_000  # 2026-11-18T08:26:40Z: when the replay runs
 OLD = NOW - 10 * 86_400  # when the captured request was sent: far beyond any tolerance

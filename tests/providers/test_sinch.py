@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_config
 from pydantic import ValidationError
 from sinch.domains.authentication.sinch_events.v1.authentication_validation import (
     calculate_sinch_event_signature,
@@ -44,7 +45,6 @@ from receiver.testing.sinch import (
     sinch_request,
     sinch_status,
 )
-from tests.conftest import write_config
 
 SECRET = "KayakingTheSwell"  # the SDK's own e2e test secret
 NEW_SECRET = "rotated-0c9e4f7a1b2d"
