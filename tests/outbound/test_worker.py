@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import another_store, outbox_has, outbox_row, queue_send, until
+from processes import start_worker
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -391,15 +390,6 @@ async def test_two_workers_on_one_store_never_send_a_message_twice(tmp_path, fak
             await store.close()
     assert [fake.sends_of(i) for i in ids] == [1] * 40
     assert len(fake.messages) == 40
-
-
-def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "receiver", "worker", "--config", str(config_path)],
-            stdout=out,
-            stderr=out,
-        )
 
 
 async def test_kill_9_between_send_and_record_neither_loses_nor_repeats_it(tmp_path, fake):
