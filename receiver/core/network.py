@@ -45,17 +45,26 @@ def country_of(number: str | None) -> str | None:
         # without its parse (30 us per new message at ingest; docs/performance.md).
         for digits in (number[1:2], number[1:3], number[1:4]):
             if digits in _ONE_REGION:
-                region = _ONE_REGION[digits]
-                return region if region.isalpha() and region != UNKNOWN_REGION else None
+                return _country(_ONE_REGION[digits])
+    return parsed_country(number)
+
+
+def parsed_country(number: str) -> str | None:
+    """``country_of`` by libphonenumber's parse of the whole number, for any number."""
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return None
     # A number in no range libphonenumber knows (a test range, a new block) still has
     # a country calling code: its main region (44 -> GB, 1 -> US).
-    region = phonenumbers.region_code_for_number(parsed) or (
-        phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    return _country(
+        phonenumbers.region_code_for_number(parsed)
+        or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     )
+
+
+def _country(region: str | None) -> str | None:
+    """A region code as a country: None for none, ``ZZ`` and ``001`` (non-geographic)."""
     return region if region and region.isalpha() and region != UNKNOWN_REGION else None
 
 

@@ -281,15 +281,25 @@ async def _find_messages(tx: Tx, keys: Sequence[MessageKey]) -> dict[MessageKey,
     into what the first wrote."""
     if not keys:
         return {}
-    rows = await tx.rows(
+    pairs = [(message, provider) for provider, message in keys]
+    rows = await _locked_messages(tx, ("provider_message_id", "provider"), pairs)
+    return {(row["provider"], row["provider_message_id"]): row for row in rows}
+
+
+async def _locked_messages(
+    tx: Tx, columns: tuple[str, str], pairs: Sequence[tuple[str, str]]
+) -> list[sqlite3.Row]:
+    """The merge fields of the messages whose ``columns`` hold one of ``pairs``, locked
+    until the transaction ends, in id order."""
+    rows: list[sqlite3.Row] = await tx.rows(
         _MERGE_FIELDS
-        + " WHERE (provider_message_id, provider) IN "
-        + tx.dialect.json_table("?", ("provider_message_id", "provider"))
+        + f" WHERE ({columns[0]}, {columns[1]}) IN "
+        + tx.dialect.json_table("?", columns)
         + " ORDER BY id"
         + tx.dialect.lock("messages"),
-        (json.dumps([(message, provider) for provider, message in keys]),),
+        (json.dumps(pairs),),
     )
-    return {(row["provider"], row["provider_message_id"]): row for row in rows}
+    return rows
 
 
 async def _find_referenced(
@@ -302,14 +312,8 @@ async def _find_referenced(
     references = sorted({(key[0], ref) for key, refs in wanted.items() for ref in refs})
     if not references:
         return {}
-    rows = await tx.rows(
-        _MERGE_FIELDS
-        + " WHERE (id, provider) IN "
-        + tx.dialect.json_table("?", ("id", "provider"))
-        + " ORDER BY id"
-        + tx.dialect.lock("messages"),
-        (json.dumps([(ref, provider) for provider, ref in references]),),
-    )
+    pairs = [(ref, provider) for provider, ref in references]
+    rows = await _locked_messages(tx, ("id", "provider"), pairs)
     # Not "provider_message_id IS NULL" in SQL: SQLite would then walk every message
     # without one (every send not yet reported) instead of the ids.
     by_id = {(r["provider"], r["id"]): r for r in rows if r["provider_message_id"] is None}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import Server, stored_rows, write_config
+from processes import start_worker
 
 from receiver.testing import TestSubscriber, standard_report, standard_request
 
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.long_running
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 HISTORY = ("sent", "buffered", "delivered")
-
-
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "receiver", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=out,
-        )
 
 
 def test_a_worker_delivers_what_serve_only_queues_every_change_in_seq_order(

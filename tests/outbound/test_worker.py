@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,6 +27,7 @@ from conftest import (
     until,
     write_config,
 )
+from processes import start_worker
 
 from receiver.config import Config, load
 from receiver.core.status import Status
@@ -398,15 +397,6 @@ async def test_two_workers_on_one_store_never_send_a_message_twice(tmp_path, fak
             await store.close()
     assert [fake.sends_of(i) for i in ids] == [1] * 40
     assert len(fake.messages) == 40
-
-
-def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "receiver", "worker", "--config", str(config_path)],
-            stdout=out,
-            stderr=out,
-        )
 
 
 async def test_kill_9_between_send_and_record_neither_loses_nor_repeats_it(tmp_path, fake):

@@ -11,7 +11,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from conftest import Server, new_whsec, queue_send, write_config
 from pg import fresh_database
+from processes import start_worker
 
 from receiver.records import MessageFilter
 from receiver.store import open_store
@@ -274,15 +274,6 @@ async def test_a_postgresql_restart_mid_stream_loses_no_acknowledged_report(
 
 
 # --------------------------------------------------------------------------- workers
-
-
-def start_worker(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "receiver", "worker", "--config", str(config_path)],
-            stdout=out,
-            stderr=out,
-        )
 
 
 async def until_logged(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from conftest import queue_send
+from reports import status_report
 
 from receiver.core.reports import Outcome, Report
 from receiver.core.status import parse_status
@@ -52,12 +53,11 @@ def stream(messages: int, seed: int) -> list[list[Report]]:
     for m in range(messages):
         journey = JOURNEYS[m % len(JOURNEYS)]
         for step, word in enumerate(journey):
-            event = Report(
-                event_id=f"ev-{m}-{step}",
-                provider_message_id=f"pm-{m}",
-                status=parse_status(word),
-                provider_status=word,
-                occurred_at=T0 + timedelta(seconds=step),
+            event = status_report(
+                f"ev-{m}-{step}",
+                f"pm-{m}",
+                word,
+                T0 + timedelta(seconds=step),
                 to=f"+63917{m:07}",
                 error_code="30003" if word in ("failed", "undelivered") else None,
             )
@@ -170,13 +170,7 @@ async def test_a_batch_merges_into_a_message_another_process_created_meanwhile(
     release = asyncio.Event()
 
     def step(event_id: str, message: str, word: str, second_: int) -> Report:
-        return Report(
-            event_id=event_id,
-            provider_message_id=message,
-            status=parse_status(word),
-            provider_status=word,
-            occurred_at=T0 + timedelta(seconds=second_),
-        )
+        return status_report(event_id, message, word, T0 + timedelta(seconds=second_))
 
     async def create_and_hold(tx: Tx) -> Outcome:
         outcome = await apply_request(tx, "acme", request([]), [step("a1", "pm-race", "sent", 1)])

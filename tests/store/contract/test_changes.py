@@ -7,9 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from reports import status_report
 
 from receiver.core.reports import Report
-from receiver.core.status import Status, parse_status
+from receiver.core.status import Status
 from receiver.records import (
     Acknowledged,
     ChangeRecord,
@@ -33,15 +34,8 @@ def report(
     error_code: str | None = None,
     to: str | None = None,
 ) -> Report:
-    return Report(
-        event_id=event_id,
-        provider_message_id=message_id,
-        status=parse_status(word),
-        provider_status=word,
-        occurred_at=T0 + timedelta(minutes=minute),
-        error_code=error_code,
-        to=to,
-    )
+    at = T0 + timedelta(minutes=minute)
+    return status_report(event_id, message_id, word, at, error_code=error_code, to=to)
 
 
 def raw(body: bytes = b"{}") -> RawRequest:

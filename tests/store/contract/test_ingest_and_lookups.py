@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import another_store, stored_value
+from reports import status_report
 
 from receiver.core.reports import Outcome, Report
-from receiver.core.status import Status, parse_status
+from receiver.core.status import Status
 from receiver.errors import Conflict, StoreUnavailable
 from receiver.records import MessageFilter, MessageRecord, Position, RawRequest
 from receiver.store import open_store
@@ -55,15 +56,7 @@ def report(
     to: str | None = None,
     error_code: str | None = None,
 ) -> Report:
-    return Report(
-        event_id=event_id,
-        provider_message_id=message_id,
-        status=parse_status(word),
-        provider_status=word,
-        occurred_at=occurred_at,
-        to=to,
-        error_code=error_code,
-    )
+    return status_report(event_id, message_id, word, occurred_at, to=to, error_code=error_code)
 
 
 async def only(store: SqlStore, provider_message_id: str) -> MessageRecord:

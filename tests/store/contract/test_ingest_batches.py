@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import stored_value
+from reports import status_report
 
 from receiver.core.reports import Outcome, Report
-from receiver.core.status import Status, parse_status
+from receiver.core.status import Status
 from receiver.records import MessageFilter, MessageRecord, RawRequest
 from receiver.store import open_store
 from receiver.store.sql import SqlStore
@@ -25,14 +26,8 @@ T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 def report(event_id: str, message_id: str, word: str, minute: int = 0) -> Report:
-    return Report(
-        event_id=event_id,
-        provider_message_id=message_id,
-        status=parse_status(word),
-        provider_status=word,
-        occurred_at=T0 + timedelta(minutes=minute),
-        to="+639171234567",
-    )
+    at = T0 + timedelta(minutes=minute)
+    return status_report(event_id, message_id, word, at, to="+639171234567")
 
 
 def raw() -> RawRequest:
