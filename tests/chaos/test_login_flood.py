@@ -85,9 +85,13 @@ async def flood(
             )
             webhooks.append((pmid, answer.status_code))
 
+    # A connection idle for a second is not reused: the server closes one idle for 5 s
+    # (its keep-alive timeout), and with this process's loop busy with the flood a
+    # sender's next POST could go out on a connection just closed (httpx.ReadError).
+    limits = httpx.Limits(keepalive_expiry=1.0)
     async with (
         bench.attacker_client(server.base_url) as attacker,
-        httpx.AsyncClient(base_url=server.base_url, timeout=60) as provider,
+        httpx.AsyncClient(base_url=server.base_url, timeout=60, limits=limits) as provider,
     ):
         started = time.monotonic()
         logins = asyncio.create_task(bench.wrong_logins(attacker, NAME, bench.addresses(attempts)))
