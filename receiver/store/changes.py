@@ -222,6 +222,12 @@ async def _update_if_leased(tx: Tx, leased: Leased, owner: str, sets: str, *para
     )
 
 
+_LEASED = (
+    "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d JOIN changes c ON c.id = d.change"
+)
+"""A leased delivery as the worker takes it: its change's row with the delivery's
+``attempts`` and ``queued_at`` (add the WHERE)."""
+
 Ack = tuple[Leased, str, datetime, datetime]
 """An acknowledged delivery: (the delivery, its owner, when, how long a next change of
 its message would be leased to the owner)."""
@@ -238,6 +244,9 @@ async def delivered(tx: Tx, acks: Sequence[Ack]) -> list[tuple[bool, sqlite3.Row
         settled = await _update_if_leased(
             tx, leased, owner, "state = 'delivered', delivered_at = ?", at
         )
+        if not settled:  # not recorded: its next change still waits for it
+            done.append((False, None))
+            continue
         following = await tx.row(
             _lease_next(tx), (owner, to_text(lease_until), leased[0], *leased, at, leased[0])
         )
@@ -245,9 +254,7 @@ async def delivered(tx: Tx, acks: Sequence[Ack]) -> list[tuple[bool, sqlite3.Row
             done.append((settled, None))
             continue
         row = await tx.row(
-            "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
-            " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.change = ?",
-            (leased[0], following[0]),
+            _LEASED + " WHERE d.subscriber = ? AND d.change = ?", (leased[0], following[0])
         )
         done.append((settled, row))
     return done
@@ -370,8 +377,7 @@ async def redeliver(
 CHANGES_AFTER = "SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?"
 
 LEASED_TO = (
-    "SELECT c.*, d.attempts, d.queued_at FROM change_deliveries d"
-    " JOIN changes c ON c.id = d.change WHERE d.subscriber = ? AND d.lease_owner = ?"
+    _LEASED + " WHERE d.subscriber = ? AND d.lease_owner = ?"
     " AND d.change > ? AND d.lease_until > ? ORDER BY d.change"
 )
 """Deliveries leased to a worker by the transactions that wrote them (``_route``), after
