@@ -33,7 +33,8 @@ never past ``retry_horizon_seconds`` after the change was queued: then it is dea
 (``redeliver --dead`` queues it again). The worker wakes when this process commits a
 change (``Store.watch_changes``); changes other processes lease to it (``receiver
 serve`` with ``[feed] deliver_in_serve = false`` beside a ``receiver worker``) it
-reads every ``PICKUP_SECONDS``, and it claims every ``POLL_SECONDS``.
+reads every ``PICKUP_SECONDS``, and it claims every ``POLL_SECONDS``, when it also looks
+behind its pick-up cursor for a change committed after a later one (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -209,6 +210,8 @@ class DeliveryWorker:
                     # comes back with the acknowledgement of the one before).
                     if started - claimed >= POLL_SECONDS:
                         claimed = started
+                        busy = {*taken.values(), *(d.change.cursor for d in deliveries)}
+                        deliveries += await self._pick_up(channel, picked, busy)
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
                     start(deliveries)
@@ -266,9 +269,18 @@ class DeliveryWorker:
         except StoreUnavailable as exc:
             log.warning("cannot record a heartbeat: %s", exc, extra={"subscriber": channel.name})
 
-    async def _pick_up(self, channel: _Channel, after: int) -> list[Delivery]:
+    async def _pick_up(
+        self, channel: _Channel, picked: int, busy: set[int] | None = None
+    ) -> list[Delivery]:
+        """The deliveries leased to us after cursor ``picked``; or, given those ``busy``,
+        those not busy that the cursor passed: on PostgreSQL, changes whose transactions
+        drew their ids first and committed last (a claim would find them only after
+        their lease ran out, seconds late)."""
+        name, now = channel.name, _now()
         try:
-            return await self._store.leased_deliveries(channel.name, self.owner, after, _now())
+            if busy is None:
+                return await self._store.leased_deliveries(name, self.owner, picked, now)
+            return await self._store.passed_deliveries(name, self.owner, picked, busy, now)
         except StoreUnavailable as exc:
             log.warning("cannot read deliveries: %s", exc, extra={"subscriber": channel.name})
         return []

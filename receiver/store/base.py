@@ -7,7 +7,7 @@ fail for reasons outside the request raises ``StoreUnavailable``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Protocol
@@ -341,6 +341,13 @@ class Store(Protocol):
     ) -> list[Delivery]:
         """Deliveries leased to ``owner`` as their changes were written, after cursor
         ``after`` (a read: no commit)."""
+
+    async def passed_deliveries(
+        self, subscriber: str, owner: str, upto: int, taken: Collection[int], now: datetime
+    ) -> list[Delivery]:
+        """Deliveries leased to ``owner`` at or before cursor ``upto`` that are not in
+        ``taken`` (cursors): on PostgreSQL a change whose id was drawn before one already
+        picked up can commit after it, behind ``leased_deliveries``' cursor (a read)."""
 
     async def delivery_done(
         self, delivery: Delivery, owner: str, now: datetime, lease_seconds: float

@@ -228,6 +228,8 @@ _LEASED = (
 """A leased delivery as the worker takes it: its change's row with the delivery's
 ``attempts`` and ``queued_at`` (add the WHERE)."""
 
+LEASED_ONE = _LEASED + " WHERE d.subscriber = ? AND d.change = ?"
+
 Ack = tuple[Leased, str, datetime, datetime]
 """An acknowledged delivery: (the delivery, its owner, when, how long a next change of
 its message would be leased to the owner)."""
@@ -253,9 +255,7 @@ async def delivered(tx: Tx, acks: Sequence[Ack]) -> list[tuple[bool, sqlite3.Row
         if following is None:
             done.append((settled, None))
             continue
-        row = await tx.row(
-            _LEASED + " WHERE d.subscriber = ? AND d.change = ?", (leased[0], following[0])
-        )
+        row = await tx.row(LEASED_ONE, (leased[0], following[0]))
         done.append((settled, row))
     return done
 
@@ -384,6 +384,12 @@ LEASED_TO = (
 the last one it took. Only a delivery being sent has a lease owner; naming its state
 too let both databases read every delivery in flight through the due index, where the
 primary key reads only those after the cursor."""
+
+LEASED_UP_TO = (
+    "SELECT change FROM change_deliveries WHERE subscriber = ? AND state = 'sending'"
+    " AND lease_owner = ? AND change <= ? AND lease_until > ? ORDER BY change"
+)
+"""The cursors of the deliveries leased to a worker at or before a cursor."""
 
 DUE = (
     "SELECT 1 FROM change_deliveries WHERE subscriber = ? AND state = 'pending'"

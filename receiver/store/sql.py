@@ -13,7 +13,7 @@ import asyncio
 import functools
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -748,6 +748,20 @@ class SqlStore(ABC):
         self, subscriber: str, owner: str, after: int, now: datetime
     ) -> list[Delivery]:
         rows = await self._query(changes.LEASED_TO, (subscriber, owner, after, to_text(now)))
+        return [_delivery(subscriber, row) for row in rows]
+
+    async def passed_deliveries(
+        self, subscriber: str, owner: str, upto: int, taken: Collection[int], now: datetime
+    ) -> list[Delivery]:
+        """Their cursors first, through the due index (every delivery in flight of the
+        subscriber); the rows only of those not taken, which are rare."""
+        leased = await self._query(changes.LEASED_UP_TO, (subscriber, owner, upto, to_text(now)))
+        passed = [row[0] for row in leased if row[0] not in taken]
+        rows = [
+            row
+            for cursor in passed
+            for row in await self._query(changes.LEASED_ONE, (subscriber, cursor))
+        ]
         return [_delivery(subscriber, row) for row in rows]
 
     async def delivery_done(

@@ -568,13 +568,17 @@ def test_the_console_shows_a_message_s_changes_and_the_subscribers_health(
 
 
 async def test_a_client_following_the_cursor_sees_every_change_of_three_ingesting_processes(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     """Three `receiver serve` processes on one store (README "Status change feed"), reports
     posted to all three at once, a client following /v1/changes on one of them: its list
-    is exactly the change rows, in commit order."""
+    is exactly the change rows, in commit order. On PostgreSQL the processes commit
+    changes out of id order, which neither the cursor nor the deliveries may trip on."""
     with TestSubscriber() as subscriber:
-        config = write_config(tmp_path, {"subscribers": {"orders": subscriber.config_keys()}})
+        # Leases (5 x the timeout) far longer than the test: a change whose delivery a
+        # worker overlooked would arrive only after its lease ran out.
+        subscribers = {"orders": {**subscriber.config_keys(), "timeout_seconds": 300}}
+        config = write_config(tmp_path, {"database_url": store_url, "subscribers": subscribers})
         servers = [Server(tmp_path, config).start()]
         try:
             for n in (1, 2):

@@ -362,3 +362,24 @@ async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction
     assert "p3" not in {d.change.message.provider_message_id for d in leased}
     [claimed] = await store.claim_deliveries("s", "w2", datetime.now(UTC), LEASE, 10)
     assert claimed.change.message.provider_message_id == "p3"
+
+
+async def test_a_worker_finds_the_deliveries_leased_to_it_that_its_cursor_passed(
+    store: SqlStore,
+) -> None:
+    await route(store, SubscriberRoute("s", None, None, None))
+    now = datetime.now(UTC)
+    await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    for number in (1, 2, 3):
+        await store.ingest("acme", raw(), [report(f"e{number}", f"p{number}", "sent")])
+    leased = await store.leased_deliveries("s", "w", 0, now)
+    first, second, third = (d.change.cursor for d in leased)
+    # As if the second change had committed after the third was picked up (PostgreSQL:
+    # its transaction drew its id first and committed last): the worker holds the other two.
+    assert await store.passed_deliveries("s", "w", third, {first, third}, now) == [leased[1]]
+    assert await store.passed_deliveries("s", "w", first, {first}, now) == []
+    assert await store.passed_deliveries("s", "w", third, {first, second, third}, now) == []
+    assert await store.passed_deliveries("s", "another-worker", third, set(), now) == []
+    # Once acknowledged it is no longer leased to anyone.
+    assert await store.delivery_done(leased[1], "w", now, LEASE) == Acknowledged(True, None)
+    assert await store.passed_deliveries("s", "w", third, {first, third}, now) == []
