@@ -175,6 +175,13 @@ class DeliveryWorker:
         )
         try:
             taken: dict[asyncio.Task[Delivery | None], int] = {}  # task -> change cursor
+            # Each attempt reports its end here and wakes the loop: waiting on every task
+            # in flight instead cost a callback added and removed per task per look.
+            ended: list[asyncio.Task[Delivery | None]] = []
+
+            def end(task: asyncio.Task[Delivery | None]) -> None:
+                ended.append(task)
+                wake.set()
 
             def start(deliveries: list[Delivery]) -> None:
                 busy = set(taken.values())
@@ -182,6 +189,7 @@ class DeliveryWorker:
                     if delivery.change.cursor not in busy:
                         busy.add(delivery.change.cursor)
                         task = asyncio.create_task(self._attempt(channel, delivery))
+                        task.add_done_callback(end)
                         taken[task] = delivery.change.cursor
 
             picked = 0  # the newest change taken as leased to us by its transaction
@@ -205,14 +213,15 @@ class DeliveryWorker:
                         free = settings.concurrency * CLAIM_FACTOR - len(taken)
                         deliveries += await self._claim(channel, free - len(deliveries))
                     start(deliveries)
-                    woken = asyncio.ensure_future(wake.wait())
-                    done, _ = await asyncio.wait(
-                        {stopping, woken, *taken},
-                        timeout=PICKUP_SECONDS,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    woken.cancel()
-                    finished = [task for task in taken if task in done]
+                    if not ended:
+                        woken = asyncio.ensure_future(wake.wait())
+                        await asyncio.wait(
+                            {stopping, woken},
+                            timeout=PICKUP_SECONDS,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                        woken.cancel()
+                    finished, ended[:] = list(ended), []
                     settled = {taken.pop(task) for task in finished}
                     # The next changes their acknowledgements leased to us go at once
                     # (unless a look for leased deliveries found one first and it ended).
@@ -233,11 +242,11 @@ class DeliveryWorker:
                 stopping.cancel()
                 in_flight, following = set(taken), []
                 if in_flight:
-                    ended, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
+                    over, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
                     for task in late:
                         task.cancel()
                     await asyncio.gather(*late, return_exceptions=True)
-                    following = [d for task in ended if (d := task.result()) is not None]
+                    following = [d for task in over if (d := task.result()) is not None]
                 for delivery in following:  # not sent: due again at once
                     with contextlib.suppress(StoreUnavailable):
                         await self._store.delivery_handed_back(delivery, self.owner)
