@@ -40,6 +40,13 @@ directory, and drives it with wrk (bench/signed.lua) over pre-signed requests:
    the server starts and dropped after it is counted);
 9. ``receiver, PostgreSQL, --workers 2``: row 8 served by two worker processes.
 
+On the PostgreSQL rows the database is ANALYZEd after the warm-up: the run measures a
+database with statistics, as autovacuum keeps them for any database older than a minute
+or so. A database seconds old has none, and PostgreSQL's plans made before its first
+statistics read whole tables: the row with a subscriber ran at 617 req/s with
+1,125 µs of PostgreSQL CPU per report without it, 1,110 req/s and 406 µs with it
+(docs/performance.md).
+
 On the PostgreSQL rows the table also gives PostgreSQL's CPU per report: the CPU the
 run's database's backends (``pg_stat_activity`` by ``datname``) and the server's WAL
 writer, checkpointer and background writer used during the measured run (those three
@@ -822,6 +829,8 @@ def measure(
                 if warm.wrapped and row.server != "ceiling":
                     raise RuntimeError("the warm-up set is too small: raise --max-rate")
                 answered = warm.requests - warm.status_errors
+            if database is not None:  # the statistics autovacuum keeps (see the docstring)
+                psql(database, "ANALYZE")
             before = server.metrics()
             first_change = server.last_change() if row.subscribed else 0
             cpu, loop_cpu = server.cpu_seconds(), server.loop_cpu_seconds()

@@ -71,7 +71,7 @@ def _route(tx: Tx) -> str:
         " FROM (SELECT s.name, s.worker, s.worker_lease_until, CASE WHEN s.worker_until > ?"
         " AND s.disabled_at IS NULL AND NOT EXISTS (SELECT 1 FROM change_deliveries e"
         " WHERE e.subscriber = s.name AND e.message_id = ?"
-        " AND e.state IN ('pending', 'sending')) THEN 1 ELSE 0 END AS taken"
+        " AND e.state NOT IN ('delivered', 'dead')) THEN 1 ELSE 0 END AS taken"
         " FROM subscribers s WHERE " + _matches(tx, "?", "?", "?") + ") routed"
     )
 
@@ -212,11 +212,15 @@ Leased = tuple[str, int]
 
 
 async def _update_if_leased(tx: Tx, leased: Leased, owner: str, sets: str, *params: object) -> bool:
-    """Update the delivery if ``owner`` still holds its lease; False if it was lost."""
+    """Update the delivery if ``owner`` still holds its lease; False if it was lost.
+    Only a delivery being sent has a lease owner (every way out of ``sending`` clears
+    it), so the owner alone says it is in flight: naming the state too, PostgreSQL's
+    generic plan on a table not yet analyzed read every delivery in flight through the
+    due index (0.8 ms at 5,000) instead of the primary key."""
     return bool(
         await tx.run(
             f"UPDATE change_deliveries SET {sets}, lease_owner = NULL, lease_until = NULL"  # noqa: S608 - fixed column lists
-            " WHERE subscriber = ? AND change = ? AND lease_owner = ? AND state = 'sending'",
+            " WHERE subscriber = ? AND change = ? AND lease_owner = ?",
             (*params, *leased, owner),
         )
     )
