@@ -55,9 +55,22 @@ class FeedMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        for name in subscribers:
-            for outcome in OUTCOMES:
-                self.deliveries.labels(name, outcome)
+        # Each subscriber's children once: ``labels()`` is a lock and a lookup per call,
+        # and every delivery counts and observes.
+        self._counts = {
+            (name, outcome): self.deliveries.labels(name, outcome)
+            for name in subscribers
+            for outcome in OUTCOMES
+        }
+        self._latencies = {name: self.latency.labels(name) for name in subscribers}
+
+    def count(self, name: str, outcome: str) -> None:
+        """One attempt of subscriber ``name`` ended with ``outcome``."""
+        self._counts[name, outcome].inc()
+
+    def observe_latency(self, name: str, seconds: float) -> None:
+        """A change reached subscriber ``name`` this long after its commit."""
+        self._latencies[name].observe(max(0.0, seconds))
 
     def observe_health(self, health: Sequence[SubscriberHealth], now: datetime) -> None:
         for subscriber in health:

@@ -341,8 +341,7 @@ class DeliveryWorker:
             )
             self._count(name, "delivered")
             if self._metrics is not None:
-                latency = (now - change.changed_at).total_seconds()
-                self._metrics.latency.labels(name).observe(max(0.0, latency))
+                self._metrics.observe_latency(name, (now - change.changed_at).total_seconds())
             return acknowledged.next
         if status == 410:
             reason = "answered 410 Gone: disabled until `receiver subscribers redeliver`"
@@ -390,7 +389,7 @@ class DeliveryWorker:
 
     def _count(self, name: str, outcome: str) -> None:
         if self._metrics is not None:
-            self._metrics.deliveries.labels(name, outcome).inc()
+            self._metrics.count(name, outcome)
 
     async def _watch_health(self) -> None:
         """Keep the backlog gauges current (the store is async, a scrape is not)."""
