@@ -97,6 +97,16 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
         await server.wait_closed()
 
 
+async def post_once(answer: bytes, seen: Requests | None = None) -> Answer:
+    """One POST to a server that answers it with ``answer`` and closes the connection."""
+    async with serving(answering(seen or Requests(), answer, close=True)) as url:
+        client = SubscriberClient(url, timeout_seconds=5)
+        try:
+            return await client.post({}, b"{}")
+        finally:
+            client.close()
+
+
 async def test_posts_go_over_one_kept_connection_with_our_headers_and_body() -> None:
     seen = Requests()
     async with serving(answering(seen, OK)) as url:
@@ -115,12 +125,8 @@ async def test_posts_go_over_one_kept_connection_with_our_headers_and_body() -> 
 
 
 async def test_the_status_and_retry_after_of_any_answer() -> None:
-    seen = Requests()
     busy = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy"
-    async with serving(answering(seen, busy)) as url:
-        client = SubscriberClient(url, timeout_seconds=5)
-        assert await client.post({}, b"{}") == Answer(429, "7")
-        client.close()
+    assert await post_once(busy) == Answer(429, "7")
 
 
 async def test_a_connection_the_subscriber_closed_is_not_used_again() -> None:
@@ -162,22 +168,14 @@ async def test_a_kept_connection_closed_as_the_request_went_out_is_tried_once_mo
 
 async def test_a_lost_connection_with_part_of_an_answer_fails_the_post() -> None:
     seen = Requests()
-    half = b"HTTP/1.1 200 OK\r\nContent-Le"
-    async with serving(answering(seen, half, close=True)) as url:
-        client = SubscriberClient(url, timeout_seconds=5)
-        with pytest.raises(PostFailed, match="connection lost"):
-            await client.post({}, b"{}")
-        client.close()
-    assert seen.connections == 1
+    with pytest.raises(PostFailed, match="connection lost"):
+        await post_once(b"HTTP/1.1 200 OK\r\nContent-Le", seen)
+    assert seen.connections == 1  # not sent again: the subscriber had begun to answer
 
 
 async def test_an_answer_delimited_by_the_close_counts() -> None:
-    seen = Requests()
     answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthanks"
-    async with serving(answering(seen, answer, close=True)) as url:
-        client = SubscriberClient(url, timeout_seconds=5)
-        assert await client.post({}, b"{}") == Answer(200, None)
-        client.close()
+    assert await post_once(answer) == Answer(200, None)
 
 
 async def test_a_long_answer_is_read_only_as_far_as_the_limit() -> None:
@@ -193,12 +191,8 @@ async def test_a_long_answer_is_read_only_as_far_as_the_limit() -> None:
 
 
 async def test_what_is_not_http_fails_the_post() -> None:
-    seen = Requests()
-    async with serving(answering(seen, b"SSH-2.0-OpenSSH_9.2\r\n\r\n", close=True)) as url:
-        client = SubscriberClient(url, timeout_seconds=5)
-        with pytest.raises(PostFailed, match="not an HTTP answer"):
-            await client.post({}, b"{}")
-        client.close()
+    with pytest.raises(PostFailed, match="not an HTTP answer"):
+        await post_once(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
 
 
 async def test_a_refused_connection_fails_the_post() -> None:
