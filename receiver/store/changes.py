@@ -315,6 +315,21 @@ async def failed_attempt(
     return settled
 
 
+async def dead_letter(tx: Tx, leased: Leased, error: str, now: datetime) -> None:
+    """Give the delivery up now, whoever holds it, with ``error`` as the reason (its
+    change cannot be read); the subscriber's ``last_error`` says so too."""
+    await tx.run(
+        "UPDATE change_deliveries SET state = 'dead', last_error = ?, lease_owner = NULL,"
+        " lease_until = NULL WHERE subscriber = ? AND change = ?"
+        " AND state NOT IN ('delivered', 'dead')",
+        (error, *leased),
+    )
+    await tx.run(
+        "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
+        (error, to_text(now), leased[0]),
+    )
+
+
 async def hand_back(tx: Tx, leased: Leased, owner: str) -> bool:
     """The worker stops before the attempt finished: the delivery is due again at once
     and the attempt does not count (it may still have arrived: at least once)."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -115,6 +116,9 @@ _PROVIDER_ID_OR_BATCH = (
 """A search by provider message id also finds the messages filed under ``ID:...``: Sinch
 identifies a batch, and each of its messages is ``{batch_id}:{recipient}``, so the batch
 id its send API answered finds every message of the batch (both terms read the index)."""
+
+
+log = logging.getLogger("receiver.store")
 
 
 def _delivery(subscriber: str, row: Row) -> Delivery:
@@ -730,7 +734,7 @@ class SqlStore(ABC):
             limit=limit,
         )
         rows: list[sqlite3.Row] = await self._run(work)
-        return [_delivery(subscriber, row) for row in rows]
+        return await self._deliveries(subscriber, rows)
 
     async def deliveries_due(self, subscriber: str, now: datetime) -> bool:
         at = to_text(now)
@@ -748,7 +752,7 @@ class SqlStore(ABC):
         self, subscriber: str, owner: str, after: int, now: datetime
     ) -> list[Delivery]:
         rows = await self._query(changes.LEASED_TO, (subscriber, owner, after, to_text(now)))
-        return [_delivery(subscriber, row) for row in rows]
+        return await self._deliveries(subscriber, rows)
 
     async def passed_deliveries(
         self, subscriber: str, owner: str, upto: int, taken: Collection[int], now: datetime
@@ -762,7 +766,29 @@ class SqlStore(ABC):
             for cursor in passed
             for row in await self._query(changes.LEASED_ONE, (subscriber, cursor))
         ]
-        return [_delivery(subscriber, row) for row in rows]
+        return await self._deliveries(subscriber, rows)
+
+    async def _deliveries(self, subscriber: str, rows: Iterable[Row]) -> list[Delivery]:
+        """The rows as deliveries. One whose change cannot be read (a status this version
+        does not know, written by a newer one during an upgrade; a damaged row) is
+        dead-lettered with the reason: it neither stops the worker nor holds up the
+        message's later changes, and ``redeliver --dead`` sends it again."""
+        deliveries = []
+        for row in rows:
+            try:
+                deliveries.append(_delivery(subscriber, row))
+            except ValueError as exc:  # JSON, a status, a timestamp
+                reason = f"cannot read change {row['change_id']}: {exc}"
+                log.error("%s: dead-lettered", reason, extra={"subscriber": subscriber})
+                await self._run(
+                    functools.partial(
+                        changes.dead_letter,
+                        leased=(subscriber, row["id"]),
+                        error=reason,
+                        now=datetime.now(UTC),
+                    )
+                )
+        return deliveries
 
     async def delivery_done(
         self, delivery: Delivery, owner: str, now: datetime, lease_seconds: float
@@ -793,7 +819,10 @@ class SqlStore(ABC):
                     future.set_exception(error)
                 else:
                     settled, row = done.result()[index]
-                    following = None if row is None else _delivery(subscriber, row)
+                    try:
+                        following = None if row is None else _delivery(subscriber, row)
+                    except ValueError:  # still leased to the worker: its next look finds it
+                        following = None
                     future.set_result(Acknowledged(settled, following))
 
         written.add_done_callback(settle)

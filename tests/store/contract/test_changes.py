@@ -364,6 +364,33 @@ async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction
     assert claimed.change.message.provider_message_id == "p3"
 
 
+async def test_a_change_that_cannot_be_read_is_dead_lettered_and_holds_up_nothing(
+    store: SqlStore,
+) -> None:
+    await route(store, SubscriberRoute("s", None, None, None))
+    now = datetime.now(UTC)
+    await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
+    await store.ingest("acme", raw(), [report("e2", "p2", "sent")])
+    unreadable, readable = (c.change_id for c in await all_changes(store))
+
+    async def newer_status(tx: Tx) -> None:  # as a newer version could have written it
+        await tx.run("UPDATE changes SET status = 'teleported' WHERE change_id = ?", (unreadable,))
+
+    await store._run(newer_status)
+    leased = await store.leased_deliveries("s", "w", 0, now)
+    assert [d.change.change_id for d in leased] == [readable]
+    [health] = await store.subscriber_health()
+    assert (health.dead, health.backlog) == (1, 1)
+    assert health.last_error is not None
+    assert health.last_error.startswith(f"cannot read change {unreadable}:")
+    # Given up: no look for deliveries finds it again, and p1's next change goes out.
+    assert await store.passed_deliveries("s", "w", leased[0].change.cursor, set(), now) == leased
+    await store.ingest("acme", raw(), [report("e3", "p1", "delivered", 1)])
+    [following] = await store.leased_deliveries("s", "w", leased[0].change.cursor, now)
+    assert (following.change.message.provider_message_id, following.change.seq) == ("p1", 2)
+
+
 async def test_a_worker_finds_the_deliveries_leased_to_it_that_its_cursor_passed(
     store: SqlStore,
 ) -> None:
