@@ -117,4 +117,8 @@ def run_workers(config_path: Path, workers: int, options: dict[str, Any]) -> int
     )
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
+    # Drained: a second SIGTERM (a service manager's, a test's) now finds the process
+    # exiting, and Python gives the signals back their default action as it finalizes,
+    # so it would end as killed (-15) instead of with our exit code.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 1 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
