@@ -331,12 +331,19 @@ async def test_pruned_messages_take_their_changes_and_deliveries(store: SqlStore
     assert change.cursor > read.cursor
 
 
-async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction(
-    store: SqlStore,
-) -> None:
+async def beating_worker(store: SqlStore) -> datetime:
+    """Subscriber ``s`` for every change, its worker ``w`` beating: changes written now
+    are leased to it by their transactions. Now."""
     await route(store, SubscriberRoute("s", None, None, None))
     now = datetime.now(UTC)
     await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    return now
+
+
+async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction(
+    store: SqlStore,
+) -> None:
+    now = await beating_worker(store)
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     await store.ingest("acme", raw(), [report("e2", "p1", "delivered", 1)])
     await store.ingest("acme", raw(), [report("e3", "p2", "sent")])
@@ -367,9 +374,7 @@ async def test_a_beating_worker_gets_new_changes_leased_by_their_own_transaction
 async def test_a_change_that_cannot_be_read_is_dead_lettered_and_holds_up_nothing(
     store: SqlStore,
 ) -> None:
-    await route(store, SubscriberRoute("s", None, None, None))
-    now = datetime.now(UTC)
-    await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    now = await beating_worker(store)
     await store.ingest("acme", raw(), [report("e1", "p1", "sent")])
     await store.ingest("acme", raw(), [report("e2", "p2", "sent")])
     unreadable, readable = (c.change_id for c in await all_changes(store))
@@ -394,9 +399,7 @@ async def test_a_change_that_cannot_be_read_is_dead_lettered_and_holds_up_nothin
 async def test_a_worker_finds_the_deliveries_leased_to_it_that_its_cursor_passed(
     store: SqlStore,
 ) -> None:
-    await route(store, SubscriberRoute("s", None, None, None))
-    now = datetime.now(UTC)
-    await store.subscriber_heartbeat("s", "w", now + timedelta(seconds=3), now + timedelta(60))
+    now = await beating_worker(store)
     for number in (1, 2, 3):
         await store.ingest("acme", raw(), [report(f"e{number}", f"p{number}", "sent")])
     leased = await store.leased_deliveries("s", "w", 0, now)
