@@ -285,6 +285,14 @@ def _lease_next(tx: Tx) -> str:
     )
 
 
+async def _last_error(tx: Tx, name: str, error: str, now: datetime) -> None:
+    """The subscriber's ``last_error`` (``receiver subscribers list``, the console)."""
+    await tx.run(
+        "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
+        (error, to_text(now), name),
+    )
+
+
 async def failed_attempt(
     tx: Tx,
     leased: Leased,
@@ -308,10 +316,7 @@ async def failed_attempt(
             to_text(retry_at),
             error,
         )
-    await tx.run(
-        "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
-        (error, to_text(now), leased[0]),
-    )
+    await _last_error(tx, leased[0], error, now)
     return settled
 
 
@@ -324,10 +329,7 @@ async def dead_letter(tx: Tx, leased: Leased, error: str, now: datetime) -> None
         " AND state NOT IN ('delivered', 'dead')",
         (error, *leased),
     )
-    await tx.run(
-        "UPDATE subscribers SET last_error = ?, last_error_at = ? WHERE name = ?",
-        (error, to_text(now), leased[0]),
-    )
+    await _last_error(tx, leased[0], error, now)
 
 
 async def hand_back(tx: Tx, leased: Leased, owner: str) -> bool:
