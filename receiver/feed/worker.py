@@ -327,11 +327,8 @@ class DeliveryWorker:
             async with channel.gate:
                 headers = signed_headers(channel.key, change.change_id, int(time.time()), body)
                 answer = await channel.client.post(headers, body)
-        except PostFailed as exc:
-            await self._failed(settings, delivery, f"no answer: {exc}", None)
-            return None
-        except TimeoutError:
-            await self._failed(settings, delivery, "no answer: timed out", None)
+        except (PostFailed, TimeoutError) as exc:  # a timeout says nothing of itself
+            await self._failed(settings, delivery, f"no answer: {str(exc) or 'timed out'}", None)
             return None
         status = answer.status
         now = _now()
