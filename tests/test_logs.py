@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from conftest import new_whsec
 
-from receiver.logs import JsonFormatter, mask_phone_numbers
+from receiver.logs import PREMASKED, JsonFormatter, LineHandler, info_premasked, mask_phone_numbers
 from receiver.testing import standard_report, standard_request
 from receiver.testing.fake_provider import FakeProvider, Reject
 
@@ -192,6 +193,87 @@ def test_the_formatter_masks_numbers_in_exceptions():
     assert "Traceback" in entry["exception"]
     assert "ValueError: cannot deliver to +63" in entry["exception"]
     assert DIGITS not in line
+
+
+# -- the access line, written straight to the line handlers -----------------------------------
+
+
+ACCESS_FIELDS = {
+    "request_id": "log-fast-1",
+    "method": "POST",
+    "path": "/webhooks/default",
+    "status": 200,
+    "duration_ms": 1.25,
+    "client": "127.0.0.1",
+}
+
+
+@pytest.fixture
+def access_logger():
+    """A logger of its own, not propagating, with the handler ``configure`` installs
+    writing to a StringIO; the time frozen, so that two lines can be compared whole."""
+    logger = logging.getLogger("receiver.test.access")
+    handler = LineHandler(io.StringIO())
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    yield logger, handler.stream
+    logger.handlers[:] = []
+
+
+def test_the_access_line_written_straight_is_the_line_a_record_makes(access_logger, monkeypatch):
+    logger, stream = access_logger
+    monkeypatch.setattr(time, "time", lambda: 1795428000.25)
+    info_premasked(logger, "POST /webhooks/default 200", ACCESS_FIELDS)
+    logger.info("POST /webhooks/default 200", extra={**ACCESS_FIELDS, PREMASKED: True})
+    straight, recorded = stream.getvalue().splitlines()
+    assert straight == recorded
+    assert straight == (
+        '{"time": "2026-11-23T10:00:00.250+00:00", "level": "info",'
+        ' "logger": "receiver.test.access", "message": "POST /webhooks/default 200",'
+        ' "request_id": "log-fast-1", "method": "POST", "path": "/webhooks/default",'
+        ' "status": 200, "duration_ms": 1.25, "client": "127.0.0.1"}'
+    )
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_another_handler_on_the_way_gets_the_access_line_as_a_record(access_logger):
+    logger, stream = access_logger
+    other = Records()
+    logger.addHandler(other)
+    info_premasked(logger, "POST /webhooks/default 200", ACCESS_FIELDS)
+    [made] = other.records
+    assert made.getMessage() == "POST /webhooks/default 200" and made.levelno == logging.INFO
+    assert made.request_id == "log-fast-1" and getattr(made, PREMASKED) is True
+    assert json.loads(stream.getvalue())["request_id"] == "log-fast-1"
+
+
+def test_a_filter_on_the_logger_still_decides_about_the_access_line(access_logger):
+    logger, stream = access_logger
+    logger.addFilter(lambda record: record.status != 200)
+    try:
+        info_premasked(logger, "POST /webhooks/default 200", ACCESS_FIELDS)
+        info_premasked(logger, "POST /webhooks/default 401", {**ACCESS_FIELDS, "status": 401})
+    finally:
+        logger.filters.clear()
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["status"] == 401
+
+
+def test_a_handler_above_info_writes_no_access_line(access_logger):
+    logger, stream = access_logger
+    logger.handlers[0].setLevel(logging.WARNING)
+    info_premasked(logger, "POST /webhooks/default 200", ACCESS_FIELDS)
+    assert stream.getvalue() == ""
 
 
 # -- end to end: the server's own log file ----------------------------------------------------

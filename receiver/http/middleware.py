@@ -170,15 +170,15 @@ def _log_access(scope: Scope, request_id: str, offered: bool, status: int, start
     whole-line mask would write, at a fraction of its cost (docs/performance.md)."""
     method, path = scope["method"], scope["path"]
     client = scope.get("client")
-    log.info(
+    logs.info_premasked(
+        log,
         logs.mask_repeated(f"{method} {path} {status}"),
-        extra={
+        {
             "request_id": mask_phone_numbers(request_id) if offered else request_id,
             "method": logs.mask_repeated(method),
             "path": logs.mask_repeated(path),
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "client": logs.mask_repeated(client[0]) if client else None,
-            logs.PREMASKED: True,
         },
     )
