@@ -25,6 +25,7 @@ from receiver.http.edge import EDGE_STATE_KEY, Edge
 from receiver.http.middleware import ForwardedHeaders, RequestContext
 from receiver.http.problems import http_error, receiver_error
 from receiver.http.routes import api_routes
+from receiver.http.webhooks import WebhookShortcut
 from receiver.outbound.reconcile import Reconciler
 from receiver.outbound.worker import OutboxWorker
 from receiver.services.admission import Admission
@@ -91,6 +92,7 @@ def create_app(config: Config) -> Starlette:
         middleware=[
             Middleware(ForwardedHeaders, trusted=config.settings.trusted_proxies),
             Middleware(RequestContext),
+            Middleware(WebhookShortcut),
         ],
         exception_handlers={ReceiverError: receiver_error, HTTPException: http_error},
         lifespan=lifespan,

@@ -500,6 +500,24 @@ def test_get_on_a_webhook_url_is_a_405_problem(shared):
     assert "POST" in answer.headers.get("allow", "")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/webhooks/default/extra", 404),  # a "/" in the name: no route
+        ("POST", "/webhooks/", 404),  # no name
+        ("PUT", "/webhooks/default", 405),  # not a method of the route
+    ],
+)
+def test_a_request_beside_the_webhook_route_gets_the_routers_problem(shared, method, path, status):
+    """POSTs to a webhook URL skip the router (``WebhookShortcut``); these do not."""
+    request = standard_request(shared.secret(), standard_report(unique("prov"), "sent"))
+    answer = httpx.request(
+        method, shared.base_url + path, content=request.body, headers=request.headers
+    )
+    assert_problem(answer, status)
+    assert answer.headers["x-request-id"]
+
+
 # --------------------------------------------------------------------------- 503
 
 
