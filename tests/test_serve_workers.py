@@ -82,6 +82,22 @@ def connections_by_worker(supervisor: int, port: int) -> dict[int, int]:
     return held
 
 
+async def client_on_every_worker(server: Server) -> httpx.AsyncClient:
+    """A client holding CONNECTIONS keep-alive connections, some accepted by each
+    worker. A burst of connections that arrives while every worker is idle can all go
+    to one of them (libuv accepts everything queued at once; receiver.serving), so a
+    burst that did is closed and made again."""
+    assert server.process is not None
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    for _ in range(20):
+        client = httpx.AsyncClient(base_url=server.base_url, limits=limits)
+        await asyncio.gather(*(client.get("/healthz") for _ in range(CONNECTIONS)))
+        if all(connections_by_worker(server.process.pid, server.port).values()):
+            return client
+        await client.aclose()
+    raise AssertionError("20 bursts of connections in a row all went to one worker")
+
+
 async def post_all(
     client: httpx.AsyncClient, requests: list[SignedRequest]
 ) -> list[httpx.Response]:
@@ -106,10 +122,12 @@ async def test_both_workers_answer_and_every_report_is_stored_once(
     assert len(worker_pids(supervisor)) == WORKERS
     requests = reports(workers_server.secret(), "both") * 2
     random.Random(11).shuffle(requests)
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=workers_server.base_url, limits=limits) as client:
+    client = await client_on_every_worker(workers_server)
+    try:
         answers = await post_all(client, requests)
         held = connections_by_worker(supervisor, workers_server.port)
+    finally:
+        await client.aclose()
     assert [answer.status_code for answer in answers] == [200] * len(requests)
     assert sum(held.values()) > 0
     assert all(held.values()), f"a worker accepted none of the connections: {held}"
