@@ -138,7 +138,7 @@ def info_premasked(logger: logging.Logger, message: str, fields: dict[str, Any])
     line, written per request). Where every handler the record would reach is a
     ``LineHandler`` with the ``JsonFormatter`` and no filter (as ``configure`` sets up),
     the line those would write goes to them straight, without a ``LogRecord`` and the
-    handler chain: a third of the line's cost (docs/performance.md). Otherwise (a
+    handler chain, at about a third of the cost (docs/performance.md). Otherwise (a
     test's capture handler, say) it is logged as any record with ``PREMASKED``."""
     handlers = _line_handlers(logger)
     if handlers is None:

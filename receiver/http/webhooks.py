@@ -197,7 +197,7 @@ class WebhookShortcut:
     """Middleware, innermost: ``POST /webhooks/{provider}`` straight to
     ``WebhookEndpoint``. Starlette's exception middleware and router are five coroutine
     frames that every suspension and resumption of the request passes through, and
-    three wrappers around each ``send``: about 8 µs of a webhook's CPU
+    three wrappers around each ``send``: about 7 µs of a webhook's CPU
     (docs/performance.md). A ``ReceiverError`` is answered by the app's own handler for
     it (problem+json). Any other method, or a path the router would read otherwise (a
     ``root_path``, a ``/`` in the name), goes on to the app: one route, one answer."""
