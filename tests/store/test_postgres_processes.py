@@ -75,7 +75,12 @@ async def post_all(
 ) -> list[httpx.Response]:
     """Post every request, ``concurrency`` at a time; the answers in request order."""
     limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    # A connection idle for a second is not reused: httpx's default (5 s) is the
+    # server's keep-alive timeout, and on a loaded machine a request sent on a pooled
+    # connection just as the server closed it was reset (httpx.ReadError; seen once in
+    # a full run, as in tests/feed/test_feed_e2e.py).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
 
         async def post(request: SignedRequest) -> httpx.Response:
             async with limit:
