@@ -80,6 +80,10 @@ Written = tuple[sqlite3.Row, Tracked, Cause, str]
 """A message's row as just written in this transaction (``RETURNING *``), its tracked
 fields before (``NO_STATE`` when it was just created), what changed it, and when."""
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""The change's copy of the message, as compact JSON (``json.dumps`` with
+``separators`` builds an encoder per call: 6.6 against 5.8 µs per copy)."""
+
 _INSERT_CHANGE = (
     "INSERT INTO changes (change_id, message_id, seq, previous_status, status, error_code,"
     " error_message, changed_at, cause_source, cause_event_id, message)"
@@ -111,7 +115,7 @@ async def record_changes(tx: Tx, written: Sequence[Written]) -> int:
                 now,
                 cause.source,
                 cause.event_id,
-                json.dumps(dict(zip(row.keys(), row, strict=True)), separators=(",", ":")),
+                _COMPACT.encode(dict(zip(row.keys(), row, strict=True))),
             )
             for row, before, cause, now in moved
         ],
