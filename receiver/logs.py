@@ -60,19 +60,16 @@ def mask_repeated(text: str) -> str:
     return mask_phone_numbers(text)
 
 
-def _stamp(created: float) -> str:
-    """A line's ``time``: a record's ``created`` (``time.time()``) in UTC, to the ms."""
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+def _entry(created: float, level: str, logger: str, message: str) -> dict[str, Any]:
+    """A line's first fields, in their order: ``created`` (``time.time()``) in UTC to
+    the millisecond, the level in lower case, the logger's name, the message."""
+    moment = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    return {"time": moment, "level": level.lower(), "logger": logger, "message": message}
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": _stamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        entry = _entry(record.created, record.levelname, record.name, record.getMessage())
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
@@ -144,8 +141,9 @@ def info_premasked(logger: logging.Logger, message: str, fields: dict[str, Any])
     if handlers is None:
         logger.info(message, extra={**fields, PREMASKED: True})
         return
-    entry = {"time": _stamp(time.time()), "level": "info", "logger": logger.name}
-    line = _ENCODER.encode({**entry, "message": message, **fields})
+    entry = _entry(time.time(), "INFO", logger.name, message)
+    entry.update(fields)
+    line = _ENCODER.encode(entry)
     for handler in handlers:
         handler.write_line(line, logging.INFO)
 
