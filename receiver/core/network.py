@@ -9,6 +9,7 @@ networks): only a report that names it (as MCC and MNC) sets it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -49,6 +50,13 @@ def country_of(number: str | None) -> str | None:
     return parsed_country(number)
 
 
+PARSED_COUNTRIES_CACHED = 16384
+"""Numbers whose parsed country is remembered (about 3 MB): a parse costs 25-50 us for
+the calling codes that several regions share (+1, +44, +7; docs/performance.md), and
+a message's number is asked for again by each report that merges into it."""
+
+
+@lru_cache(maxsize=PARSED_COUNTRIES_CACHED)
 def parsed_country(number: str) -> str | None:
     """``country_of`` by libphonenumber's parse of the whole number, for any number."""
     try:
