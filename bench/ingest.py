@@ -188,13 +188,14 @@ def twilio_requests(
 ) -> Iterator[tuple[str, dict[str, str], bytes]]:
     """``count`` Twilio status callbacks (form posts), unique (MessageSid, status): message
     ``i // 2`` gets ``sent`` then ``delivered``, its SID drawn from a generator seeded
-    with ``tag``."""
+    with ``tag``, and a ``+1`` number of its own (libphonenumber's slowest country, each
+    parsed afresh: none is in ``parsed_country``'s cache from an earlier message)."""
     rng = random.Random(tag)
     sid = ""
     for i in range(count):
         if i % 2 == 0:
             sid = twilio_message_sid(rng)
-        params = twilio_report(sid, _STATUSES[i % 2], to=f"+1555867{i // 2 % 10000:04d}")
+        params = twilio_report(sid, _STATUSES[i % 2], to=f"+1555{i // 2 % 10**7:07d}")
         request = twilio_request(token, params, public_base_url=PUBLIC_BASE_URL, provider="twilio")
         yield request.path, request.headers, request.body
 
