@@ -67,7 +67,7 @@ class ForwardedHeaders:
         self.trusted = tuple(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client") if self.trusted else None  # none trusted: pass
+        client = scope.get("client")
         if client and scope["type"] == "http" and self._trusts(_address(client[0])):
             self._forwarded(scope, client[0])
         await self.app(scope, receive, send)
