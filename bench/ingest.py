@@ -508,10 +508,13 @@ def start_server(
     database: str | None = None,
     granian: bool = False,
     delivery_worker: bool = False,
+    floor: bool = False,
 ) -> Server:
     """Start a ``kind`` server in ``workdir``; a receiver stores in the PostgreSQL
     ``database`` if given, else in a SQLite file there, and runs under uvicorn (``receiver
-    serve``) or, if ``granian``, under granian (``apps:receiver_app``)."""
+    serve``) or, if ``granian``, under granian (``apps:receiver_app``); if ``floor``,
+    ``receiver serve`` with a store that answers at once (``floor.py``: nothing to
+    count afterwards)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     db: Path | None = None
@@ -521,7 +524,7 @@ def start_server(
         config = write_receiver_config(
             workdir, secret, twilio_token, subscriber_url, url, not delivery_worker
         )
-        db = workdir / "receiver.db" if database is None else None
+        db = workdir / "receiver.db" if database is None and not floor else None
         if not aggregates:
             assert db is not None, "the no-aggregates baseline is SQLite's"
             drop_aggregates(db)
@@ -532,7 +535,8 @@ def start_server(
             command += ["--no-access-log", "--log-level", "warning", "apps:receiver_app"]
             env["RECEIVER_CONFIG"] = str(config)
         else:
-            command = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
+            launcher = [str(BENCH / "floor.py")] if floor else ["-m", "receiver"]
+            command = [sys.executable, *launcher, "serve", "--config", str(config)]
             command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         env["RECEIVER_SQLITE_WORKERS"] = "1"  # serve refuses N > 1 on SQLite otherwise
     else:
@@ -622,6 +626,7 @@ class Row:
     postgres: bool = False  # stores in a fresh PostgreSQL database, not SQLite
     granian: bool = False  # served by granian instead of uvicorn (no edge limits)
     named_only: bool = False  # run only when --rows names it, not by default
+    floor: bool = False  # a store that answers at once: the request path alone
 
 
 ROWS = (
@@ -629,6 +634,14 @@ ROWS = (
     Row("naive", "naive (verify, parse, aiosqlite txn per request)", "naive", "new", "warm"),
     Row("receiver", "receiver, Standard Webhooks, new reports", "receiver", "new", "warm"),
     Row("duplicates", "receiver, duplicates", "receiver", "duplicates", None),
+    Row(
+        "floor",
+        "receiver, new reports, store answering at once (nothing stored: the floor)",
+        "receiver",
+        "new",
+        "warm",
+        floor=True,
+    ),
     Row(
         "subscriber",
         "receiver, new reports, one subscriber attached",
@@ -812,6 +825,7 @@ def measure(
             database,
             row.granian,
             row.delivery_worker,
+            row.floor,
         )
         delivery: tuple[list[float], float | None] = ([], None)
         try:

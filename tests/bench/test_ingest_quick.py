@@ -22,6 +22,7 @@ ROWS = (
     "naive",
     "receiver, Standard Webhooks, new reports",
     "receiver, duplicates",
+    "receiver, new reports, store answering at once",
     "receiver, new reports, one subscriber attached",
     "receiver, new reports, one subscriber, delivered by receiver worker",
     "receiver, Twilio form posts, new reports",
