@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -291,6 +291,27 @@ def test_superseded_report_does_not_leak_its_error() -> None:
     assert state.status_event_id == "evt_01"
     assert state.error_code is None
     assert state.error_message is None
+
+
+def test_a_report_that_does_not_outrank_keeps_every_field_of_the_state() -> None:
+    """Every field of MessageState, set, survives a losing report that names none of
+    them: a field added to the state but not to the merge would come back None."""
+    values = {
+        "status": D,
+        "status_event_id": "evt_01",
+        "status_changed_at": T0,
+        "error_code": "0",
+        "error_message": "ok",
+        "to": "+639171234567",
+        "client_reference": "order-1",
+        "network": "515-02",
+        "sent_at": T0 - timedelta(seconds=5),
+    }
+    assert set(values) == {field.name for field in fields(MessageState)}
+    state = MessageState(**values)
+    result = merge(state, rep("evt_02", Status.SENT, T1))
+    assert result.applied is False
+    assert result.state == state
 
 
 def test_same_report_merged_again_changes_nothing() -> None:
