@@ -29,7 +29,7 @@ from receiver.testing.fake_server import (
     Stall,
     Throttle,
 )
-from receiver.testing.pytest_plugin import new_whsec
+from receiver.testing.standard import new_whsec
 
 LOOKUP_TYPES = ("standard", "twilio", "telnyx", "plivo", "infobip", "sinch", "vonage", "bird")
 Outcome = Literal["delivered", "undelivered", "pending"]

@@ -23,7 +23,6 @@ See docs/testing.md.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import secrets
@@ -41,6 +40,7 @@ import httpx
 import pytest
 
 from receiver.testing.base import SignedRequest
+from receiver.testing.standard import new_whsec
 
 __all__ = [
     "ReceiverServer",
@@ -57,11 +57,6 @@ STARTUP_SECONDS = 20.0
 STOP_SECONDS = 20.0
 _WORKER_STARTED = "Application startup complete"
 """uvicorn's line once a process's lifespan has started (each worker logs one)."""
-
-
-def new_whsec() -> str:
-    """A fresh Standard Webhooks secret (``whsec_`` + base64 of 24 random bytes)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def free_port() -> int:

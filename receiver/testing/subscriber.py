@@ -35,7 +35,7 @@ from receiver.testing.fake_server import (
     Stall,
     Throttle,
 )
-from receiver.testing.pytest_plugin import new_whsec
+from receiver.testing.standard import new_whsec
 
 TOLERANCE_SECONDS = 300
 
