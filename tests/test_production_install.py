@@ -1,10 +1,11 @@
-"""The installed service needs only its runtime dependencies (pyproject.toml's
-``dependencies``), not the ``test`` extra: a production install (the Dockerfile's
-``pip install /src``) has no pytest, no provider SDKs, no hypothesis.
+"""A production install (the README's ``pip install .``, the Dockerfile's ``pip install
+/src``) works: the wheel holds every file of the package, and the service needs only its
+runtime dependencies (pyproject.toml's ``dependencies``), not the ``test`` extra: no
+pytest, no provider SDKs, no hypothesis.
 
-Each test runs Python with every module that the runtime dependencies do not install
-made unimportable (a ``sitecustomize`` on ``PYTHONPATH``, so ``receiver serve``'s own
-process has it too): what only a ``pip install receiver`` would have.
+The dependency tests run Python with every module that the runtime dependencies do not
+install made unimportable (a ``sitecustomize`` on ``PYTHONPATH``, so ``receiver serve``'s
+own process has it too): what only a ``pip install receiver`` would have.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 from pathlib import Path
@@ -23,6 +25,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from receiver.testing import standard_report, standard_request
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BLOCKED_ENV = "RECEIVER_TEST_UNINSTALLED"
 SITECUSTOMIZE = f'''
@@ -164,3 +168,26 @@ def test_serve_stores_a_report_without_the_test_extra(
     server = server_factory()
     request = standard_request(server.secret(), standard_report("prod-1", "delivered"))
     assert server.post(request).status_code == 200
+
+
+def test_the_wheel_holds_every_file_of_the_package(tmp_path: Path) -> None:
+    """Templates, static files and the schema too (receiver/store/schema.sql is a
+    symlink to the top-level schema.sql: the wheel must hold the file itself)."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp_path, ROOT],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("receiver-*.whl")
+    package = ROOT / "receiver"
+    files = {
+        path.relative_to(ROOT).as_posix()
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        assert files <= set(archive.namelist())
+        assert archive.read("receiver/store/schema.sql") == (ROOT / "schema.sql").read_bytes()
+    assert {"receiver/console/templates/login.html", "receiver/py.typed"} <= files
