@@ -225,6 +225,7 @@ def access_logger():
 def test_the_access_line_written_straight_is_the_line_a_record_makes(access_logger, monkeypatch):
     logger, stream = access_logger
     monkeypatch.setattr(time, "time", lambda: 1795428000.25)
+    monkeypatch.setattr(time, "time_ns", lambda: 1795428000_250_000_000)  # LogRecord, 3.13
     info_premasked(logger, "POST /webhooks/default 200", ACCESS_FIELDS)
     logger.info("POST /webhooks/default 200", extra={**ACCESS_FIELDS, PREMASKED: True})
     straight, recorded = stream.getvalue().splitlines()

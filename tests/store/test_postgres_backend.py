@@ -5,10 +5,11 @@ Each test has a database of its own (``postgres_url``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,11 +129,17 @@ PG_ONLY_COLUMNS = {("changes", "position")} | {
 }
 
 
+@pytest.fixture
+def lite() -> Iterator[sqlite3.Connection]:
+    """An in-memory SQLite database with the SQLite store's schema."""
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as lite:
+        sqlite_migrate(lite)
+        yield lite
+
+
 async def test_the_postgresql_schema_has_sqlites_tables_columns_and_indexes(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection, lite: sqlite3.Connection
 ) -> None:
-    lite = sqlite3.connect(":memory:")
-    sqlite_migrate(lite)
     tables = [
         name
         for (name,) in lite.execute(
@@ -223,9 +230,9 @@ async def aggregates(tx: Tx) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
-async def test_the_aggregate_triggers_count_as_sqlites(conn: asyncpg.Connection) -> None:
-    lite = sqlite3.connect(":memory:", isolation_level=None)
-    sqlite_migrate(lite)
+async def test_the_aggregate_triggers_count_as_sqlites(
+    conn: asyncpg.Connection, lite: sqlite3.Connection
+) -> None:
     await write_messages(SqliteTx(lite))
     expected = await aggregates(SqliteTx(lite))
     assert expected["delivery_hourly"] and expected["latency_daily"]  # the test has teeth
