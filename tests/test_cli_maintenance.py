@@ -358,6 +358,17 @@ def test_backup_refuses_a_path_it_cannot_write(tmp_path, path, words):
 
 
 @pytest.mark.sqlite_only("receiver backup copies the SQLite file")
+def test_backup_into_a_folder_that_takes_no_files_is_one_line(tmp_path):
+    """/proc refuses new files even to root (where a mode-0500 folder would not)."""
+    config = folder_with_config(tmp_path)
+    seed(config, signed(config, "p-1", "delivered", "evt-1"), datetime.now(UTC))
+    result = cli(config, "backup", "/proc/receiver-backup.db")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line == "receiver: cannot write /proc/receiver-backup.db: No such file or directory"
+
+
+@pytest.mark.sqlite_only("receiver backup copies the SQLite file")
 def test_backup_of_a_database_that_does_not_exist_fails_and_creates_nothing(tmp_path):
     config = folder_with_config(tmp_path)
     result = cli(config, "backup", str(tmp_path / "backup.db"))

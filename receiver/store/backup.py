@@ -86,19 +86,19 @@ def _copy(source: Path, partial: Path, pages_per_step: int, pause: float) -> int
         src = sqlite3.connect(f"file:{quote(str(source))}?mode=rw", uri=True, isolation_level=None)
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot open {source}: {exc}") from exc
-    dst = sqlite3.connect(partial, isolation_level=None)
     try:
-        src.execute("PRAGMA busy_timeout = 5000")
-        src.execute("BEGIN")
-        # The first read starts the snapshot that every step of the copy sees.
-        version = int(src.execute("SELECT max(version) FROM schema_version").fetchone()[0])
-        src.backup(dst, pages=pages_per_step, progress=lambda *_: time.sleep(pause))
-        src.execute("COMMIT")
+        with (
+            contextlib.closing(src),
+            contextlib.closing(sqlite3.connect(partial, isolation_level=None)) as dst,
+        ):
+            src.execute("PRAGMA busy_timeout = 5000")
+            src.execute("BEGIN")
+            # The first read starts the snapshot that every step of the copy sees.
+            version = int(src.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+            src.backup(dst, pages=pages_per_step, progress=lambda *_: time.sleep(pause))
+            src.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot back up {source}: {exc}") from exc
-    finally:
-        dst.close()
-        src.close()
     return version
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from receiver import logs, retention
 from receiver.config import Config, load_existing
-from receiver.errors import UsageError
+from receiver.errors import ReceiverError, UsageError
 from receiver.http.staff import normalize_phone
 from receiver.records import Erasure, Pruned
 from receiver.store import open_store
@@ -136,6 +136,8 @@ def run_backup(args: argparse.Namespace) -> int:
         done = backup(source, target, overwrite=args.overwrite)
     except FileExistsError:
         raise UsageError(f"{target} exists: add --overwrite to replace it") from None
+    except OSError as exc:  # the target's folder: not writable, read-only, full
+        raise ReceiverError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(
         f"backed up {source} to {done.path}: {done.pages} pages ({done.bytes} bytes),"
         f" schema version {done.schema_version}, integrity ok, in {done.seconds:.2f} s"
