@@ -110,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
     from receiver import serving
     from receiver.app import create_app
     from receiver.http.edge import EdgeProtocol, descriptor_budget
-    from receiver.store.files import check_writable
+    from receiver.store.files import ensure_writable
 
     workers = _worker_count(args.workers)  # before anything is written: bad usage writes nothing
     path, named = resolve_path(args.config)
@@ -123,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
     _check_workers(workers, on_sqlite=config.on_sqlite)
     serving.prepare_process()
     if config.on_sqlite:  # refuse now, in one line, what the store would refuse
-        check_writable(config.sqlite_path)
+        ensure_writable(config.sqlite_path)
     _, backlog = descriptor_budget(None)
     for name in config.insecure_providers:
         log.warning(

@@ -15,7 +15,7 @@ answers with 503 (receiver.store.sqlite). Three kinds of trouble it reports badl
   closing the database would touch the broken mapping; every report answered 2xx is
   already on disk. A change between the look and the access is still a SIGBUS, which
   ``receiver serve``'s ``faulthandler`` logs with every thread's traceback. Before
-  opening, ``check_writable`` refuses files SQLite could only open read-only.
+  opening, ``ensure_writable`` refuses files SQLite could only open read-only.
 - **A WAL that cannot be checkpointed.** A long read keeps an old snapshot, so the WAL
   grows without bound (3 to 43 MB, silently). ``WalWatch`` warns when it passes
   ``WAL_WARN_BYTES`` and a checkpoint cannot finish; the metric
@@ -62,10 +62,20 @@ def file_size(path: Path) -> int:
         return 0
 
 
-def check_writable(database: Path) -> None:
-    """Refuse (StoreUnavailable) a database whose folder or files cannot be written:
-    SQLite would open them read-only (a read-only ``-shm`` included) and no report
-    could ever be committed."""
+def make_folder(database: Path) -> None:
+    """Create the database's folder if it is missing; StoreUnavailable if it cannot be."""
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create {database.parent}: {exc.strerror}") from exc
+
+
+def ensure_writable(database: Path) -> None:
+    """Create the database's folder if it is missing. Refuse (StoreUnavailable) a folder
+    that cannot be created, or a folder or files that cannot be written: SQLite would
+    open them read-only (a read-only ``-shm`` included) and no report could ever be
+    committed."""
+    make_folder(database)
     folder = database.parent
     for path in (folder, database, wal_path(database), shm_path(database)):
         if path.exists() and not os.access(path, os.W_OK):

@@ -43,8 +43,9 @@ from receiver.store.files import (
     ShmGuard,
     WalWatch,
     check_free_space,
-    check_writable,
+    ensure_writable,
     file_size,
+    make_folder,
     wal_path,
 )
 from receiver.store.ingest import run_jobs
@@ -398,9 +399,10 @@ class SqliteStore(SqlStore):
         """Migrate the schema, start the writer (if ``ingest``) and the reader. To
         ingest, the folder and the database files must be writable."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             if ingest:
-                check_writable(self.path)
+                ensure_writable(self.path)
+            else:
+                make_folder(self.path)
             if not self.path.exists():  # message data: readable by the service user only
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = _connect(self.path)
@@ -409,7 +411,7 @@ class SqliteStore(SqlStore):
             finally:
                 conn.close()
             self._reader = await aiosqlite.connect(self.path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
         self._reader.row_factory = aiosqlite.Row
         await self._reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

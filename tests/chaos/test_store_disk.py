@@ -111,6 +111,19 @@ def test_serve_refuses_a_database_on_a_read_only_file_system(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
+def test_a_database_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"database_url": "sqlite:///data/new/receiver.db"})
+    with tmpfs(tmp_path / "data", "4m") as data:
+        subprocess.run(["mount", "-o", "remount,ro", data], check=True)
+        served = run_cli("serve", "--config", str(config), "--port", str(free_port()))
+        added = run_cli("staff", "add", "ro-1", "--role", "viewer", "--config", str(config))
+    for result in (served, added):
+        assert result.returncode == 1, result.stderr
+        [line] = result.stderr.strip().splitlines()[-1:]
+        assert line == f"receiver: cannot create {data / 'new'}: Read-only file system"
+        assert "Traceback" not in result.stderr
+
+
 def test_a_shm_file_that_shrinks_ends_the_process_with_a_clear_line(
     server_factory: ServerFactory,
 ) -> None:
