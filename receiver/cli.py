@@ -110,7 +110,6 @@ def _serve(args: argparse.Namespace) -> int:
     from receiver import serving
     from receiver.app import create_app
     from receiver.http.edge import EdgeProtocol, descriptor_budget
-    from receiver.store.files import ensure_writable
 
     workers = _worker_count(args.workers)  # before anything is written: bad usage writes nothing
     path, named = resolve_path(args.config)
@@ -122,8 +121,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_existing(args.config)
     _check_workers(workers, on_sqlite=config.on_sqlite)
     serving.prepare_process()
-    if config.on_sqlite:  # refuse now, in one line, what the store would refuse
-        ensure_writable(config.sqlite_path)
+    # Refuse now, in one line, a store the app's startup would fail to open (uvicorn
+    # would log a traceback): a folder not writable, not a database, PostgreSQL away.
+    asyncio.run(_open_and_close(config))
     _, backlog = descriptor_budget(None)
     for name in config.insecure_providers:
         log.warning(
@@ -155,6 +155,13 @@ def _serve(args: argparse.Namespace) -> int:
     serving.tune_gc()
     uvicorn.run(app, workers=1, **options)  # named: else uvicorn reads WEB_CONCURRENCY
     return 0
+
+
+async def _open_and_close(config: Config) -> None:
+    """Open the store (migrating its schema) and close it again."""
+    store = open_store(config.store_url)
+    await store.open()
+    await store.close()
 
 
 def _check_workers(workers: int, *, on_sqlite: bool) -> None:

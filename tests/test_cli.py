@@ -481,3 +481,23 @@ def test_serve_with_a_missing_config_exits_2_with_one_line(tmp_path: Path) -> No
     assert not (tmp_path / "missing.toml").exists()
     assert not (tmp_path / "receiver.toml").exists()
     assert not (tmp_path / "receiver.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("database_url", "words"),
+    [
+        ("sqlite:///notes.txt", "notes.txt: file is not a database"),
+        ("postgresql://postgres@127.0.0.1:1/receiver", "the PostgreSQL store at 127.0.0.1:1"),
+    ],
+)
+def test_serve_refuses_a_store_it_cannot_open_with_one_line(
+    tmp_path: Path, database_url: str, words: str
+) -> None:
+    """Before uvicorn starts: its failed startup would log a traceback and exit 3."""
+    (tmp_path / "notes.txt").write_text("not a database, and longer than SQLite's header\n" * 4)
+    config = write_config(tmp_path, {"database_url": database_url})
+    result = run_cli("serve", "--config", str(config), "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("receiver: cannot open") and words in line, line
+    assert "Traceback" not in result.stderr
