@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Literal
 
+from receiver.config import new_whsec
 from receiver.testing.fake_server import (
     Answer,
     Drop,
@@ -29,7 +30,6 @@ from receiver.testing.fake_server import (
     Stall,
     Throttle,
 )
-from receiver.testing.standard import new_whsec
 
 LOOKUP_TYPES = ("standard", "twilio", "telnyx", "plivo", "infobip", "sinch", "vonage", "bird")
 Outcome = Literal["delivered", "undelivered", "pending"]

@@ -39,8 +39,8 @@ from typing import Any
 import httpx
 import pytest
 
+from receiver.config import new_whsec
 from receiver.testing.base import SignedRequest
-from receiver.testing.standard import new_whsec
 
 __all__ = [
     "ReceiverServer",

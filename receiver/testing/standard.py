@@ -10,7 +10,6 @@ import base64
 import functools
 import json
 import random
-import secrets
 import time
 import uuid
 from datetime import datetime
@@ -27,11 +26,6 @@ from receiver.testing.base import (
     random_hex,
     random_phone,
 )
-
-
-def new_whsec() -> str:
-    """A fresh Standard Webhooks secret (``whsec_`` + base64 of 24 random bytes)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def standard_report(

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.config import new_whsec
 from receiver.core.signatures import standard_webhooks
 from receiver.errors import SignatureError
 from receiver.testing.fake_server import (
@@ -35,7 +36,6 @@ from receiver.testing.fake_server import (
     Stall,
     Throttle,
 )
-from receiver.testing.standard import new_whsec
 
 TOLERANCE_SECONDS = 300
 

@@ -124,6 +124,17 @@ def test_a_database_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> No
         assert "Traceback" not in result.stderr
 
 
+def test_a_first_start_in_a_folder_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    """No config yet: serve would write receiver.toml first (a container's data volume
+    owned by another user is the same refusal for a non-root service user)."""
+    with tmpfs(tmp_path / "data", "4m") as data:
+        subprocess.run(["mount", "-o", "remount,ro", data], check=True)
+        result = run_cli("serve", "--port", str(free_port()), cwd=data)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line == "receiver: receiver.toml: cannot be written (Read-only file system)"
+
+
 def test_a_shm_file_that_shrinks_ends_the_process_with_a_clear_line(
     server_factory: ServerFactory,
 ) -> None:
