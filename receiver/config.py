@@ -7,7 +7,6 @@ file, the key and the problem.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import os
 import re
@@ -30,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from receiver.core.signatures.standard_webhooks import decode_secret
+from receiver.core.signatures.standard_webhooks import decode_secret, new_whsec
 from receiver.core.status import Status
 from receiver.errors import ConfigError, UsageError
 from receiver.providers import PROVIDER_TYPES, Provider
@@ -439,11 +438,6 @@ def load_existing(explicit: str | None) -> Config:
             f"file not found (`receiver serve` creates {DEFAULT_CONFIG} when no config is named)",
         )
     return load(path)
-
-
-def new_whsec() -> str:
-    """A fresh Standard Webhooks secret (``whsec_`` + base64 of 24 random bytes)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def write_default(path: Path, *, host: str, port: int) -> None:

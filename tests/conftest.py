@@ -43,6 +43,11 @@ from receiver.testing.pytest_plugin import ReceiverServer as Server
 from receiver.testing.pytest_plugin import free_port, new_whsec
 from receiver.testing.pytest_plugin import write_config as write_plugin_config
 
+# The plugin's fixtures (receiver_server, ...). Installed, it loads by its entry point
+# before pytest-cov starts measuring, and every module it imports would count as never
+# run: pyproject.toml's addopts turn the entry point off (-p no:receiver) for this suite.
+pytest_plugins = ["receiver.testing.pytest_plugin"]
+
 __all__ = [
     "ON_POSTGRESQL",
     "PROBLEM",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Literal
 
-from receiver.config import new_whsec
+from receiver.core.signatures.standard_webhooks import new_whsec
 from receiver.testing.fake_server import (
     Answer,
     Drop,

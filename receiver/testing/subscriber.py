@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.config import new_whsec
 from receiver.core.signatures import standard_webhooks
 from receiver.errors import SignatureError
 from receiver.testing.fake_server import (
@@ -63,7 +62,7 @@ class TestSubscriber(FakeServer):
 
     def __init__(self, secret: str | None = None, port: int = 0) -> None:
         super().__init__(port)
-        self.secret = secret or new_whsec()
+        self.secret = secret or standard_webhooks.new_whsec()
         self._key = standard_webhooks.decode_secret(self.secret)
         self.attempts: list[ReceivedChange] = []
         self.acknowledged: list[ReceivedChange] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,11 @@ class SignedHeaders:
 
     msg_id: str
     timestamp: int
+
+
+def new_whsec() -> str:
+    """A fresh secret: ``whsec_`` and the base64 of 24 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def decode_secret(secret: str) -> bytes:
