@@ -34,15 +34,13 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
 
 from receiver.core.signatures.standard_webhooks import new_whsec
-
-if TYPE_CHECKING:  # the plugin loads before coverage starts: it imports little of receiver
-    from receiver.testing.base import SignedRequest
+from receiver.testing.base import SignedRequest
 
 __all__ = [
     "ReceiverServer",
