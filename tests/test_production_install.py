@@ -49,10 +49,13 @@ sys.meta_path.insert(0, Uninstalled())
 def runtime_distributions() -> set[str]:
     """The distributions ``pip install receiver`` installs: its dependencies, theirs,
     and so on, with the extras each names (e.g. ``uvicorn[standard]``)."""
-    found: set[str] = {"receiver"}
+    seen: set[tuple[str, frozenset[str]]] = set()
     todo: list[tuple[str, frozenset[str]]] = [("receiver", frozenset())]
     while todo:
         name, extras = todo.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
         try:
             needed = requires(name) or []
         except PackageNotFoundError:  # a marker-less optional dependency not installed here
@@ -60,15 +63,12 @@ def runtime_distributions() -> set[str]:
         for text in needed:
             requirement = Requirement(text)
             marker = requirement.marker
-            if marker is not None and not any(
+            if marker is None or any(
                 marker.evaluate({"extra": extra}) for extra in (extras or {""})
             ):
-                continue
-            key = canonicalize_name(requirement.name)
-            if key not in found or requirement.extras:
-                found.add(key)
-                todo.append((requirement.name, frozenset(requirement.extras)))
-    return found
+                key = canonicalize_name(requirement.name)
+                todo.append((key, frozenset(requirement.extras)))
+    return {name for name, _ in seen}
 
 
 def uninstalled_modules() -> list[str]:
