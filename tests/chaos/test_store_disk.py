@@ -119,7 +119,7 @@ def test_a_database_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> No
         added = run_cli("staff", "add", "ro-1", "--role", "viewer", "--config", str(config))
     for result in (served, added):
         assert result.returncode == 1, result.stderr
-        [line] = result.stderr.strip().splitlines()[-1:]
+        line = result.stderr.strip().splitlines()[-1]
         assert line == f"receiver: cannot create {data / 'new'}: Read-only file system"
         assert "Traceback" not in result.stderr
 
